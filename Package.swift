@@ -1,0 +1,63 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "hike",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "hike", targets: ["hike"]),
+        .library(name: "BPFKit", targets: ["BPFKit"]),
+        .library(name: "Topology", targets: ["Topology"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // libbpf (Debian's libbpf-dev) plus static-inline shims for its LIBBPF_OPTS structs.
+        .systemLibrary(
+            name: "CBPF",
+            pkgConfig: "libbpf",
+            providers: [.apt(["libbpf-dev"])]
+        ),
+        .systemLibrary(name: "CLinux"),
+        .target(name: "BPFKit", dependencies: ["CBPF", "CLinux"]),
+
+        // Compiles every *.bpf.c under the directories named in the target's bpf-embed.conf
+        // with clang -target bpf and embeds the objects into the target.
+        .plugin(name: "BPFCompilerPlugin", capability: .buildTool()),
+        .target(
+            name: "BPFObjects",
+            exclude: ["bpf-embed.conf"],
+            plugins: ["BPFCompilerPlugin"]
+        ),
+        // Objects that only tests load (a program the verifier must reject, …).
+        .target(
+            name: "BPFTestObjects",
+            dependencies: ["BPFObjects"],
+            exclude: ["bpf-embed.conf"],
+            plugins: ["BPFCompilerPlugin"]
+        ),
+
+        // Network namespaces joined by veth pairs, with addresses and routes (iproute2).
+        .target(name: "Topology", dependencies: ["BPFKit", "CLinux"]),
+        // What hike needs from the kernel and the machine.
+        .target(name: "Doctor", dependencies: ["BPFKit", "BPFObjects", "Topology"]),
+        // Helpers shared by kernel tests: unique topologies, packet senders, counters.
+        .target(name: "HikeTestSupport", dependencies: ["BPFKit", "Topology"]),
+
+        .executableTarget(
+            name: "hike",
+            dependencies: [
+                "BPFKit", "BPFObjects", "Topology", "Doctor",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        .testTarget(name: "BPFKitTests", dependencies: ["BPFKit", "BPFObjects", "BPFTestObjects"]),
+        .testTarget(
+            name: "BPFKitKernelTests",
+            dependencies: ["BPFKit", "BPFObjects", "BPFTestObjects", "Topology", "HikeTestSupport", "Doctor"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)
