@@ -281,9 +281,12 @@ public final class BPFMap: @unchecked Sendable {  // immutable after init; the k
 
     // MARK: Helpers
 
-    static func bytes<T: BitwiseCopyable>(of value: T) -> [UInt8] {
+    /// The bytes of a fixed-layout value, as the kernel stores it (host byte order).
+    public static func bytesOf<T: BitwiseCopyable>(_ value: T) -> [UInt8] {
         withUnsafeBytes(of: value) { Array($0) }
     }
+
+    static func bytes<T: BitwiseCopyable>(of value: T) -> [UInt8] { bytesOf(value) }
 
     static func load<T: BitwiseCopyable>(_: T.Type, from bytes: [UInt8], at offset: Int) -> T {
         bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset, as: T.self) }

@@ -1,0 +1,73 @@
+import BPFKit
+import Foundation
+import Topology
+
+/// Set-up and synchronisation shared by kernel tests.
+public enum KernelTest {
+    /// The namespace prefix of every test topology; `removeStale` sweeps what crashed runs left.
+    public static let prefix = "hiket"
+
+    /// Checks that the test can touch the kernel (root), mounts bpffs where missing and removes
+    /// namespaces that dead test processes left behind. A missing capability fails the test.
+    public static func prepare() throws {
+        guard geteuid() == 0 else {
+            throw BPFError(operation: "run kernel tests", errno: EPERM,
+                           message: "kernel tests load eBPF programs and create namespaces: run them as root (sudo make test)")
+        }
+        try BPFFileSystem.ensureMounted()
+        Topology.removeStale(prefix: prefix)
+    }
+
+    /// A fresh topology whose namespaces carry the test prefix.
+    public static func topology() -> Topology {
+        Topology(prefix: prefix)
+    }
+
+    /// Two namespaces `a` and `b`, veth0 ↔ veth0, fc00::1/64 and fc00::2/64.
+    public static func pair() throws -> (topology: Topology, a: NetworkNamespace, b: NetworkNamespace) {
+        try Topology.pair(prefix: prefix)
+    }
+
+    /// Polls condition until it holds, failing after timeout. This waits for an observable
+    /// state (a counter, a process), never for a guessed amount of time.
+    public static func waitUntil(_ what: String, timeout: Duration = .seconds(10),
+                                 _ condition: () throws -> Bool) throws {
+        let clock = ContinuousClock()
+        let deadline = clock.now + timeout
+        while true {
+            if try condition() { return }
+            if clock.now >= deadline {
+                throw BPFError(operation: "wait until \(what)", errno: ETIMEDOUT,
+                               message: "still not true after \(timeout)")
+            }
+            usleep(2_000)
+        }
+    }
+}
+
+/// A directory of its own on the bpffs for one test's pins; deleted with everything in it.
+public final class PinDirectory: @unchecked Sendable {  // path is immutable
+    public let path: String
+    nonisolated(unsafe) private static var counter = 0
+    private static let lock = NSLock()
+
+    public init() throws {
+        Self.lock.lock()
+        Self.counter += 1
+        let n = Self.counter
+        Self.lock.unlock()
+        path = "\(BPFFileSystem.defaultMountPoint)/\(KernelTest.prefix)-\(getpid())-\(n)"
+        try BPFFileSystem.makeDirectories(path)
+    }
+
+    /// A path for a pin inside the directory.
+    public func pin(_ name: String) -> String { "\(path)/\(name)" }
+
+    deinit {
+        do {
+            try FileManager.default.removeItem(atPath: path)
+        } catch {
+            FileHandle.standardError.write(Data("pin directory: could not remove \(path): \(error)\n".utf8))
+        }
+    }
+}
