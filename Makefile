@@ -1,0 +1,27 @@
+# hike: the two commands of the README, and what they stand on.
+SWIFT ?= swift
+HIKE := .build/debug/hike
+
+.PHONY: all deps build test demo clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	$(SWIFT) build
+
+# Every test: unit tests and kernel tests (root; they create and delete their own namespaces).
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+	@scripts/check-leftovers.sh
+
+# The main job. Until the VPN testbed exists: the doctor, then XDP counting real pings.
+demo: build
+	$(HIKE) doctor
+	$(HIKE) demo ping-count
+
+clean:
+	rm -rf .build

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs the Debian packages hike needs to build and test. The Swift toolchain (with its clang,
+# which has the BPF backend) is expected at /opt/swift or on PATH.
+# With CI=true it always refreshes the package lists and installs; otherwise only when something
+# is missing.
+set -euo pipefail
+
+packages=(
+  libbpf-dev      # libbpf 1.1 headers and library (CBPF), its bpf_helpers.h for eBPF C
+  libelf-dev zlib1g-dev
+  linux-libc-dev  # <linux/bpf.h> and friends
+  pkg-config      # SwiftPM finds libbpf through it
+  iproute2        # ip netns / link / route, seg6 and seg6local
+  iputils-ping    # real pings in kernel tests and the demo
+  make
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ "${CI:-}" != "true" ] && [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: missing Debian packages: ${missing[*]:-none}; run as root (sudo make …)" >&2
+  exit 1
+fi
+echo "install-deps: apt-get update and install ${packages[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
