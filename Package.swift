@@ -53,7 +53,10 @@ let package = Package(
             ]
         ),
 
-        .testTarget(name: "BPFKitTests", dependencies: ["BPFKit", "BPFObjects", "BPFTestObjects"]),
+        .testTarget(
+            name: "BPFKitTests",
+            dependencies: ["BPFKit", "BPFObjects", "BPFTestObjects", "Topology", "HikeTestSupport"]
+        ),
         .testTarget(
             name: "BPFKitKernelTests",
             dependencies: ["BPFKit", "BPFObjects", "BPFTestObjects", "Topology", "HikeTestSupport", "Doctor"]

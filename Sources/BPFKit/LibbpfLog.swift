@@ -27,7 +27,9 @@ enum Libbpf {
             let text = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
             if let raw = pthread_getspecific(Libbpf.key) {
                 let messages = Unmanaged<Messages>.fromOpaque(raw).takeUnretainedValue()
-                if level != LIBBPF_DEBUG {
+                // libbpf tries to raise RLIMIT_MEMLOCK even where memcg accounts BPF memory;
+                // its failure says nothing about the operation at hand.
+                if level != LIBBPF_DEBUG && !text.contains("RLIMIT_MEMLOCK") {
                     messages.lines.append(text.trimmingCharacters(in: .newlines))
                 }
             } else if getenv("HIKE_LIBBPF_DEBUG") != nil {

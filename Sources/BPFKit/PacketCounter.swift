@@ -1,6 +1,6 @@
 /// `struct hike_counter` of bpf/include/hike/counter.h: packets and bytes, one per CPU in
 /// per-CPU maps; add them up with `BPFMap.lookupSum`.
-public struct PacketCounter: BitwiseCopyable, Sendable, Hashable, AdditiveArithmetic, CustomStringConvertible {
+public struct PacketCounter: BitwiseCopyable, Sendable, Hashable, Codable, AdditiveArithmetic, CustomStringConvertible {
     public var packets: UInt64
     public var bytes: UInt64
 

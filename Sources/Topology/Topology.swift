@@ -26,12 +26,17 @@ public final class Topology: @unchecked Sendable {  // mutated only by its owner
 
     deinit { destroy() }
 
-    /// Creates a namespace with its loopback up. label is what the caller calls it (`h1`, `r1`).
+    /// Creates a namespace with its loopback up and IPv6 duplicate address detection off. label is what the caller calls it (`h1`, `r1`).
     @discardableResult
     public func addNamespace(_ label: String) throws -> NetworkNamespace {
         let namespace = try NetworkNamespace.create("\(tag)-\(label)")
         namespaces.append(namespace)
         try ip(["link", "set", "lo", "up"], in: namespace)
+        // `nodad` covers the addresses we add, not the link-local ones the kernel makes: without
+        // this, traffic through a router waits on duplicate address detection of its fe80::.
+        for scope in ["all", "default"] {
+            try sysctl("net.ipv6.conf.\(scope).accept_dad", "0", in: namespace)
+        }
         return namespace
     }
 

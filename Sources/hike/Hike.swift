@@ -1,0 +1,83 @@
+import ArgumentParser
+import BPFKit
+import Doctor
+import Foundation
+import Topology
+
+/// The version `hike --version` prints.
+enum HikeVersion {
+    static let current = "0.1.0"
+}
+
+@main
+struct Hike: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "hike",
+        abstract: "A programmable eBPF/XDP data plane for Linux software routers.",
+        discussion: "Small, verified eBPF programs are composed into chains that run in the HIKe VM and are swapped at run time.",
+        version: HikeVersion.current,
+        subcommands: [DoctorCommand.self, DemoCommand.self]
+    )
+
+    /// Parses and runs like ArgumentParser's own main, but reports the errors of the kernel and
+    /// of the tools hike runs as one `error:` message and exit status 1, without a stack trace.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch let error as BPFError {
+            Terminal.fail(error.description)
+        } catch let error as CommandError {
+            Terminal.fail(error.description)
+        } catch let error as DemoError {
+            Terminal.fail(error.description)
+        } catch {
+            exit(withError: error)
+        }
+    }
+}
+
+/// Output helpers shared by the commands.
+enum Terminal {
+    static func fail(_ message: String) -> Never {
+        FileHandle.standardError.write(Data("error: \(message)\n".utf8))
+        exit(1)
+    }
+
+    /// Writes one line to stdout at once, so progress shows even when stdout is a pipe.
+    static func line(_ text: String) {
+        FileHandle.standardOutput.write(Data((text + "\n").utf8))
+    }
+
+    static func errorLine(_ text: String) {
+        FileHandle.standardError.write(Data((text + "\n").utf8))
+    }
+
+    static func json<T: Encodable>(_ value: T) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+}
+
+/// On Ctrl-C or SIGTERM, deletes the namespaces this process made before it exits: the
+/// commands' own clean-up (defer, deinit) does not run when a signal ends the process.
+enum InterruptCleanup {
+    // Dispatch sources must stay alive to fire; written once from the main thread.
+    nonisolated(unsafe) private static var sources: [any DispatchSourceSignal] = []
+
+    static func install(prefixes: [String]) {
+        for number in [SIGINT, SIGTERM] {
+            signal(number, SIG_IGN)  // let the dispatch source take it instead of the default
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler {
+                let deleted = prefixes.flatMap { PingCountDemo.deleteOwnNamespaces(prefix: $0) }
+                let what = deleted.isEmpty ? "" : ": deleted " + deleted.joined(separator: ", ")
+                Terminal.errorLine("\ninterrupted\(what)")
+                exit(128 + number)
+            }
+            source.resume()
+            sources.append(source)
+        }
+    }
+}

@@ -1,0 +1,82 @@
+import BPFKit
+import Doctor
+import Foundation
+import HikeTestSupport
+import Testing
+
+/// `hike doctor` and the ping-count demo, run for real on this machine.
+@Suite(.serialized) struct DoctorTests {
+    init() throws { try KernelTest.prepare() }
+
+    @Test func everyRequiredCheckPassesHere() throws {
+        var reported: [String] = []
+        let checks = Doctor.runAll { reported.append($0.name) }
+        #expect(checks.map(\.name) == Doctor.checkNames)
+        #expect(reported == Doctor.checkNames, "progress sees every check, in order")
+        #expect(Set(checks.map(\.name)).count == checks.count, "check names are unique")
+        for check in checks where check.required {
+            #expect(check.verdict == .ok, "\(check.name): \(check.detail)\nhint: \(check.hint ?? "-")")
+        }
+        for check in checks where check.verdict == .ok {
+            #expect(check.hint == nil)
+            #expect(!check.detail.isEmpty)
+        }
+        // Everything later work needs is required: SRv6 routes, tail calls, bpf_loop.
+        let required = Set(checks.filter(\.required).map(\.name))
+        #expect(required.isSuperset(of: ["seg6-routes", "seg6local-routes", "tail-calls", "bpf-loop", "xdp-native-veth"]))
+        #expect(leftNamespaces(prefix: Doctor.namespacePrefix).isEmpty)
+    }
+
+    @Test func checksRoundTripThroughJSON() throws {
+        let checks = Doctor.runAll() + [
+            DoctorCheck(name: "made-up", required: true, verdict: .failed, detail: "line one\nline two", hint: "do this"),
+            DoctorCheck(name: "made-up-optional", required: false, verdict: .warning, detail: "missing", hint: nil),
+        ]
+        let data = try JSONEncoder().encode(checks)
+        #expect(try JSONDecoder().decode([DoctorCheck].self, from: data) == checks)
+
+        // Scripts see the same five keys on every object, hint null when there is none.
+        let objects = try #require(try JSONSerialization.jsonObject(with: data) as? [[String: Any]])
+        for object in objects {
+            #expect(Set(object.keys) == ["name", "required", "verdict", "detail", "hint"])
+        }
+        #expect(objects.last?["hint"] is NSNull)
+        #expect(objects.dropLast().last?["verdict"] as? String == "failed")
+    }
+
+    @Test func unknownCheckNameGivesNil() {
+        #expect(Doctor.run("no-such-check") == nil)
+        #expect(Doctor.run("bpf-loop")?.verdict == .ok)
+    }
+
+    @Test func pingCountDemoCountsEveryEchoRequest() throws {
+        var steps: [String] = []
+        let report = try PingCountDemo.run(count: 4, interval: 0.05) { steps.append($0) }
+        #expect(report.transmitted == 4)
+        #expect(report.received == 4)
+        #expect(report.attachMode == "native")
+        #expect(report.echoRequests.packets == 4)
+        // ICMPv6 echo request of ping's default 56-byte payload: 14 + 40 + 8 + 56 bytes.
+        #expect(report.echoRequests.bytes == 4 * 118)
+        #expect(report.rows.allSatisfy { $0.packets.count == report.cpuCount && $0.bytes.count == report.cpuCount })
+        #expect(report.cpuCount == (try possibleCPUCount()))
+        #expect(steps.contains("pinging fc00::2 4 times…"))
+        #expect(steps.contains { $0.hasPrefix("attaching xdp_count (native) to veth0 in \(report.receiver)") })
+        // The namespaces are gone once run returns.
+        #expect(!NetworkNamespace.list().contains(report.sender))
+        #expect(!NetworkNamespace.list().contains(report.receiver))
+
+        let decoded = try JSONDecoder().decode(PingCountReport.self, from: JSONEncoder().encode(report))
+        #expect(decoded == report)
+    }
+
+    @Test func pingCountDemoRejectsABadCountAndMakesNothing() throws {
+        let before = NetworkNamespace.list()
+        #expect(throws: DemoError.self) { try PingCountDemo.run(count: 0) }
+        #expect(NetworkNamespace.list() == before)
+    }
+
+    private func leftNamespaces(prefix: String) -> [String] {
+        NetworkNamespace.list().filter { $0.hasPrefix("\(prefix)-\(getpid())-") }
+    }
+}
