@@ -7,7 +7,9 @@ let package = Package(
     products: [
         .executable(name: "hike", targets: ["hike"]),
         .library(name: "BPFKit", targets: ["BPFKit"]),
+        .library(name: "BPFInstructions", targets: ["BPFInstructions"]),
         .library(name: "Topology", targets: ["Topology"]),
+        .library(name: "HikeVM", targets: ["HikeVM"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -20,7 +22,10 @@ let package = Package(
             providers: [.apt(["libbpf-dev"])]
         ),
         .systemLibrary(name: "CLinux"),
-        .target(name: "BPFKit", dependencies: ["CBPF", "CLinux"]),
+        // The eBPF instruction: model, encoder, decoder, llvm-objdump-exact disassembler. Pure Swift.
+        .target(name: "BPFInstructions"),
+        .target(name: "HikeVM", dependencies: ["BPFInstructions"]),
+        .target(name: "BPFKit", dependencies: ["CBPF", "CLinux", "BPFInstructions"]),
 
         // Compiles every *.bpf.c under the directories named in the target's bpf-embed.conf
         // with clang -target bpf and embeds the objects into the target.
@@ -53,6 +58,7 @@ let package = Package(
             ]
         ),
 
+        .testTarget(name: "HikeVMTests", dependencies: ["HikeVM"]),
         .testTarget(
             name: "BPFKitTests",
             dependencies: ["BPFKit", "BPFObjects", "BPFTestObjects", "Topology", "HikeTestSupport"]

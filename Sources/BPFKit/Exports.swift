@@ -1,0 +1,2 @@
+/// The eBPF instruction model (pure Swift) is part of BPFKit's API.
+@_exported import BPFInstructions
