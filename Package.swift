@@ -43,12 +43,14 @@ let package = Package(
             plugins: ["BPFCompilerPlugin"]
         ),
 
+        // The HIKe runtime: program registry, chain store, loaders, faults; pinned under bpffs.
+        .target(name: "HikeRuntime", dependencies: ["BPFKit", "BPFObjects", "HikeVM"]),
         // Network namespaces joined by veth pairs, with addresses and routes (iproute2).
         .target(name: "Topology", dependencies: ["BPFKit", "CLinux"]),
         // What hike needs from the kernel and the machine.
         .target(name: "Doctor", dependencies: ["BPFKit", "BPFObjects", "Topology"]),
         // Helpers shared by kernel tests: unique topologies, packet senders, counters.
-        .target(name: "HikeTestSupport", dependencies: ["BPFKit", "Topology"]),
+        .target(name: "HikeTestSupport", dependencies: ["BPFKit", "BPFObjects", "Topology", "HikeRuntime"]),
 
         .executableTarget(
             name: "hike",
@@ -66,6 +68,10 @@ let package = Package(
         .testTarget(
             name: "BPFKitKernelTests",
             dependencies: ["BPFKit", "BPFObjects", "BPFTestObjects", "Topology", "HikeTestSupport", "Doctor"]
+        ),
+        .testTarget(
+            name: "HikeRuntimeKernelTests",
+            dependencies: ["BPFKit", "BPFObjects", "BPFTestObjects", "Topology", "HikeTestSupport", "HikeRuntime", "HikeVM"]
         ),
     ],
     swiftLanguageModes: [.v6]

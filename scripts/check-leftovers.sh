@@ -6,7 +6,7 @@ left=()
 while read -r ns _; do
   case "$ns" in hiket-*|hike-demo-*|hike-doctor-*) left+=("namespace $ns") ;; esac
 done < <(ip netns list 2>/dev/null)
-for pin in /sys/fs/bpf/hiket-* /sys/fs/bpf/hike-doctor-* /sys/fs/bpf/hike-demo-*; do
+for pin in /sys/fs/bpf/hiket-* /sys/fs/bpf/hike-doctor-* /sys/fs/bpf/hike-demo-* /sys/fs/bpf/hike/hiket-* /run/hike/hiket-*; do
   [ -e "$pin" ] && left+=("pin $pin")
 done
 if [ ${#left[@]} -gt 0 ]; then

@@ -34,6 +34,21 @@ public final class XDPLink: @unchecked Sendable {  // the fd is immutable; the p
 
     deinit { close(fd) }
 
+    /// Opens an XDP link pinned on a bpffs (it stays attached while pinned).
+    public static func openPinned(_ path: String) throws -> XDPLink {
+        let (fd, lines) = Libbpf.capturing { bpf_obj_get(path) }
+        if fd < 0 { throw BPFError.fromErrno("open pinned XDP link \(path)", code: fd, messages: lines) }
+        var info = bpf_link_info()
+        var length = UInt32(MemoryLayout<bpf_link_info>.size)
+        let code = bpf_obj_get_info_by_fd(fd, &info, &length)
+        guard code == 0, info.type == BPF_LINK_TYPE_XDP.rawValue else {
+            close(fd)
+            throw BPFError(operation: "open pinned XDP link \(path)", errno: code < 0 ? -code : EINVAL,
+                           message: code < 0 ? "" : "the pin is not an XDP link")
+        }
+        return XDPLink(fd: fd, interfaceIndex: Int32(bitPattern: info.xdp.ifindex), mode: .native)
+    }
+
     /// Attaches program to the interface with that index, in the calling thread's network
     /// namespace (use `NetworkNamespace.run` to attach inside another one).
     public static func attach(_ program: BPFProgram, interfaceIndex: Int32, mode: XDPMode = .native) throws -> XDPLink {

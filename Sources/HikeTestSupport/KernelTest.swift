@@ -1,6 +1,8 @@
 import BPFKit
 import Foundation
 import Topology
+import HikeRuntime
+import BPFObjects
 
 /// Set-up and synchronisation shared by kernel tests.
 public enum KernelTest {
@@ -68,6 +70,37 @@ public final class PinDirectory: @unchecked Sendable {  // path is immutable
             try FileManager.default.removeItem(atPath: path)
         } catch {
             FileHandle.standardError.write(Data("pin directory: could not remove \(path): \(error)\n".utf8))
+        }
+    }
+}
+
+extension KernelTest {
+    /// A HIKe instance of its own (`hiket-<pid>-<n>`), reset when the test is done with it.
+    public static func instance(objects: [EmbeddedObject] = EmbeddedObjects.all) throws -> TestInstance {
+        try TestInstance(objects: objects)
+    }
+}
+
+/// A HIKe instance whose pins and registry are removed on deinit, also when the test fails.
+public final class TestInstance: @unchecked Sendable {  // used by one test at a time
+    public let instance: HikeInstance
+    nonisolated(unsafe) private static var counter = 0
+    private static let lock = NSLock()
+
+    init(objects: [EmbeddedObject]) throws {
+        Self.lock.lock()
+        Self.counter += 1
+        let n = Self.counter
+        Self.lock.unlock()
+        instance = try HikeInstance(name: "\(KernelTest.prefix)-\(getpid())-\(n)",
+                                    catalog: ProgramCatalog(objects: objects))
+    }
+
+    deinit {
+        do {
+            try instance.reset()
+        } catch {
+            FileHandle.standardError.write(Data("test instance \(instance.name): reset failed: \(error)\n".utf8))
         }
     }
 }

@@ -1,0 +1,126 @@
+import BPFKit
+import BPFObjects
+import HikeVM
+
+/// What kind of entry point a catalog entry is.
+public enum ProgramKind: String, Codable, Sendable {
+    /// Called from chains through the program table.
+    case program
+    /// An XDP entry point that starts packets on chains.
+    case loader
+}
+
+/// One argument of a program, as its EXPORT_HIKE_PROG_N declared it.
+public struct ProgramArgument: Codable, Sendable, Hashable {
+    /// The C type, e.g. `__u64`.
+    public let type: String
+    public let name: String
+}
+
+/// A program or loader as its object describes it (sections .hike.meta and .hike.facts).
+public struct CatalogEntry: Codable, Sendable, Hashable {
+    public let name: String
+    public let package: String
+    public let kind: ProgramKind
+    /// User arguments (HVM_ARG2…), in order.
+    public let arguments: [ProgramArgument]
+    /// Always ends the chain with a verdict.
+    public let isFinal: Bool
+    /// Maps the program declared with EXPORT_HIKE_PROG_MAP.
+    public let maps: [String]
+    /// The embedded object it comes from.
+    public let object: String
+}
+
+/// Every program and loader hike carries, read from the embedded objects' metadata: the C
+/// source is the single source of truth.
+public struct ProgramCatalog: Sendable {
+    public let entries: [CatalogEntry]
+    let objects: [String: EmbeddedObject]
+
+    /// The catalog of the given objects (by default every object embedded in hike).
+    public init(objects: [EmbeddedObject] = EmbeddedObjects.all) throws {
+        var entries: [CatalogEntry] = []
+        var byName: [String: EmbeddedObject] = [:]
+        for object in objects {
+            let found = try Self.read(object)
+            guard !found.isEmpty else { continue }
+            byName[object.name] = object
+            entries += found
+        }
+        var seen: [String: String] = [:]
+        for entry in entries {
+            if let other = seen[entry.name] {
+                throw RuntimeError.catalog("program '\(entry.name)' is exported by both \(other) and \(entry.object)")
+            }
+            seen[entry.name] = entry.object
+        }
+        self.entries = entries.sorted { ($0.package, $0.name) < ($1.package, $1.name) }
+        self.objects = byName
+    }
+
+    public func entry(_ name: String) throws -> CatalogEntry {
+        guard let entry = entries.first(where: { $0.name == name }) else {
+            let known = entries.map(\.name).joined(separator: ", ")
+            throw RuntimeError.unknownProgram(name, known: known)
+        }
+        return entry
+    }
+
+    func object(_ name: String) throws -> EmbeddedObject {
+        guard let object = objects[name] else { throw RuntimeError.catalog("no embedded object '\(name)'") }
+        return object
+    }
+
+    /// Reads the metadata records of one object.
+    static func read(_ object: EmbeddedObject) throws -> [CatalogEntry] {
+        let sections = try ELFSections(bytes: object.bytes)
+        guard let meta = sections[".hike.meta"] else { return [] }
+        let nameLength = Int(ABI.nameLength), typeLength = Int(ABI.argTypeLength), argLength = Int(ABI.argNameLength)
+        let argsMax = Int(ABI.argsMax)
+        let metaSize = 2 * nameLength + 8 + argsMax * (typeLength + argLength)
+        let factSize = 2 * nameLength + 4
+        guard meta.count % metaSize == 0 else {
+            throw RuntimeError.catalog("\(object.name): .hike.meta is \(meta.count) bytes, not a multiple of \(metaSize): the object and hike disagree on the ABI")
+        }
+        var finals = Set<String>()
+        var maps: [String: [String]] = [:]
+        let facts = sections[".hike.facts"] ?? []
+        guard facts.count % factSize == 0 else {
+            throw RuntimeError.catalog("\(object.name): .hike.facts is \(facts.count) bytes, not a multiple of \(factSize)")
+        }
+        for start in stride(from: 0, to: facts.count, by: factSize) {
+            let record = Array(facts[start..<start + factSize])
+            let program = cString(record, 0, nameLength)
+            let kind = u32(record, nameLength)
+            let value = cString(record, nameLength + 4, nameLength)
+            if kind == ABI.factFinal { finals.insert(program) }
+            if kind == ABI.factMap { maps[program, default: []].append(value) }
+        }
+        var entries: [CatalogEntry] = []
+        for start in stride(from: 0, to: meta.count, by: metaSize) {
+            let record = Array(meta[start..<start + metaSize])
+            let name = cString(record, 0, nameLength)
+            let package = cString(record, nameLength, nameLength)
+            let kind: ProgramKind = u32(record, 2 * nameLength) == ABI.metaLoader ? .loader : .program
+            let count = min(Int(u32(record, 2 * nameLength + 4)), argsMax)
+            let typesAt = 2 * nameLength + 8, namesAt = typesAt + argsMax * typeLength
+            let arguments = (0..<count).map {
+                ProgramArgument(type: cString(record, typesAt + $0 * typeLength, typeLength),
+                                name: cString(record, namesAt + $0 * argLength, argLength))
+            }
+            entries.append(CatalogEntry(name: name, package: package, kind: kind, arguments: arguments,
+                                        isFinal: finals.contains(name), maps: maps[name] ?? [], object: object.name))
+        }
+        return entries
+    }
+
+    static func cString(_ bytes: [UInt8], _ at: Int, _ length: Int) -> String {
+        let field = bytes[at..<at + length]
+        return String(decoding: field.prefix { $0 != 0 }, as: UTF8.self)
+    }
+
+    static func u32(_ bytes: [UInt8], _ at: Int) -> UInt32 {
+        UInt32(bytes[at]) | UInt32(bytes[at + 1]) << 8 | UInt32(bytes[at + 2]) << 16 | UInt32(bytes[at + 3]) << 24
+    }
+}

@@ -1,0 +1,431 @@
+import BPFKit
+import Foundation
+import HikeVM
+
+/// One running HIKe data plane: everything it needs is pinned under
+/// `/sys/fs/bpf/hike/<name>/` and described by a registry under `/run/hike/<name>/`, so it keeps
+/// forwarding when no hike process runs and any later hike process can manage it.
+///
+///     vm/hvm_progs, vm/hvm_chains, …     the VM's maps, shared by every program
+///     progs/<package>/<program>          each loaded program
+///     maps/<object>/<map>                the maps of each loaded object
+///     loaders/<namespace>~<interface>/   a loader attached there: prog, link and its maps
+public final class HikeInstance: @unchecked Sendable {  // state lives in the kernel and the registry file
+    public let name: String
+    public let pinRoot: String
+    public let stateDirectory: String
+    public let catalog: ProgramCatalog
+    let registryFile: RegistryFile
+
+    /// The VM's maps, by name, as every HIKe object declares them.
+    public static let systemMaps = ["hvm_progs", "hvm_chains", "hvm_chain_ids", "hvm_state", "hvm_shmem",
+                                    "hvm_faults", "hvm_events"]
+
+    public init(name: String = "default", catalog: ProgramCatalog? = nil,
+                bpffs: String = BPFFileSystem.defaultMountPoint, runDirectory: String = "/run/hike") throws {
+        guard !name.isEmpty, !name.contains("/"), name != ".", name != ".." else {
+            throw RuntimeError.registry("'\(name)' is not a valid instance name")
+        }
+        self.name = name
+        self.pinRoot = "\(bpffs)/hike/\(name)"
+        self.stateDirectory = "\(runDirectory)/\(name)"
+        self.catalog = try catalog ?? ProgramCatalog()
+        self.registryFile = RegistryFile(directory: stateDirectory)
+        try BPFFileSystem.ensureMounted(at: bpffs)
+    }
+
+    /// A snapshot of the registry.
+    public func registry() throws -> Registry { try registryFile.read() }
+
+    // MARK: Pins
+
+    var systemMapPins: [String: String] {
+        Dictionary(uniqueKeysWithValues: Self.systemMaps.map { ($0, "\(pinRoot)/vm/\($0)") })
+    }
+
+    /// Opens one of the VM's maps. They exist once any HIKe object has been loaded.
+    public func systemMap(_ map: String) throws -> BPFMap {
+        try BPFMap.openPinned("\(pinRoot)/vm/\(map)")
+    }
+
+    /// Options that make an object share the VM's maps and pin its own under directory.
+    func objectOptions(object: BPFObjectDescription, ownMapsDirectory: String) -> ObjectOptions {
+        var pins = systemMapPins.filter { object.maps.contains($0.key) }
+        for map in object.maps where pins[map] == nil && !map.hasPrefix(".") && !map.contains(".") {
+            pins[map] = "\(ownMapsDirectory)/\(map)"
+        }
+        return ObjectOptions(pinnedMaps: pins)
+    }
+
+    struct BPFObjectDescription {
+        let spec: ObjectSpec
+        let maps: [String]
+    }
+
+    func describe(objectNamed objectName: String) throws -> BPFObjectDescription {
+        let embedded = try catalog.object(objectName)
+        let spec = ObjectSpec(bytes: embedded.bytes, name: embedded.name)
+        return BPFObjectDescription(spec: spec, maps: try spec.contents().maps.map(\.name))
+    }
+
+    func makeDirectories(_ paths: String...) throws {
+        for path in paths { try BPFFileSystem.makeDirectories(path) }
+    }
+
+    // MARK: Programs
+
+    /// Loads the object that exports program (if not loaded yet), gives each of its programs an
+    /// ID in the program table and pins everything. Returns the program's record.
+    @discardableResult
+    public func loadProgram(_ program: String) throws -> ProgramRecord {
+        let entry = try catalog.entry(program)
+        guard entry.kind == .program else { throw RuntimeError.notALoader(program) }
+        return try registryFile.update { registry in
+            if let record = registry.programs[program] { return record }
+            try loadObject(entry.object, into: &registry)
+            guard let record = registry.programs[program] else {
+                throw RuntimeError.catalog("object \(entry.object) did not provide '\(program)'")
+            }
+            return record
+        }
+    }
+
+    /// Loads every program of an object. On failure nothing of it stays pinned or registered.
+    func loadObject(_ objectName: String, into registry: inout Registry) throws {
+        let description = try describe(objectNamed: objectName)
+        let mapsDirectory = "\(pinRoot)/maps/\(objectName)"
+        try makeDirectories("\(pinRoot)/vm", mapsDirectory)
+        let object = try BPFObject(spec: description.spec,
+                                   options: objectOptions(object: description, ownMapsDirectory: mapsDirectory))
+        let table = try systemMap("hvm_progs")
+        let entries = catalog.entries.filter { $0.object == objectName && $0.kind == .program }
+        var used = Set(registry.programs.values.map(\.id))
+        var added: [ProgramRecord] = []
+        do {
+            for entry in entries {
+                let program = try object.program(entry.name)
+                // ID 0 stays empty: a chain that calls with r1 never set faults instead of
+                // reaching a program by accident.
+                guard let id = (1..<ABI.progTableSize).first(where: { !used.contains($0) }) else {
+                    throw RuntimeError.noFreeProgramID
+                }
+                let directory = "\(pinRoot)/progs/\(entry.package)"
+                try makeDirectories(directory)
+                let pin = "\(directory)/\(entry.name)"
+                try program.pin(at: pin)
+                let record = ProgramRecord(name: entry.name, package: entry.package, id: id, object: objectName, pin: pin)
+                added.append(record)
+                try table.update(id, UInt32(bitPattern: program.fd))
+                used.insert(id)
+            }
+        } catch {
+            for record in added {
+                _ = try? table.delete(record.id)
+                try? BPFMap.unpin(record.pin)
+            }
+            throw error
+        }
+        for record in added { registry.programs[record.name] = record }
+        registry.objects.insert(objectName)
+    }
+
+    /// Loaded programs, by ID.
+    public func programs() throws -> [ProgramRecord] {
+        try registry().programs.values.sorted { $0.id < $1.id }
+    }
+
+    // MARK: Chains
+
+    /// The IDs chains and programs are linked against, with IDs reserved for new chain names.
+    public func symbols(addingChains names: [String]) throws -> [String: UInt32] {
+        let registry = try registry()
+        var symbols: [String: UInt32] = [:]
+        for (name, record) in registry.programs { symbols[name] = record.id }
+        var next = registry.nextChainNumber
+        for (name, record) in registry.chains { symbols[name] = record.id }
+        for name in names where symbols[name] == nil {
+            symbols[name] = ABI.chainFlag | next
+            next += 1
+        }
+        return symbols
+    }
+
+    /// Installs linked chains. Each is written into a free slot first; only then are the IDs
+    /// switched to the new slots, one atomic map update per chain, so a packet runs either the
+    /// old or the new version. A chain that fails leaves everything as it was.
+    public func installChains(_ chains: [(name: String, id: UInt32, instructions: [BPFInstruction], source: String?)]) throws {
+        guard !chains.isEmpty else { return }
+        for chain in chains where chain.instructions.reduce(0, { $0 + $1.slotCount }) > Int(ABI.chainInsnsMax) {
+            throw RuntimeError.invalidChain("chain '\(chain.name)' takes more than \(ABI.chainInsnsMax) instruction slots")
+        }
+        try registryFile.update { registry in
+            let slotsMap = try systemMap("hvm_chains")
+            let idsMap = try systemMap("hvm_chain_ids")
+            let slots = try freeSlots(count: chains.count, registry: registry)
+            for (chain, slot) in zip(chains, slots) {
+                try slotsMap.update(key: BPFMap.bytesOf(slot), value: Layout.encodeChain(id: chain.id, instructions: chain.instructions))
+            }
+            var switched: [(id: UInt32, previous: UInt32?)] = []
+            do {
+                for (chain, slot) in zip(chains, slots) {
+                    let previous = try idsMap.lookup(chain.id, as: UInt32.self)
+                    try idsMap.update(chain.id, slot)
+                    switched.append((chain.id, previous))
+                }
+            } catch {
+                // Put back what was switched; the new slots were never reachable otherwise.
+                for entry in switched.reversed() {
+                    if let previous = entry.previous { try? idsMap.update(entry.id, previous) } else { _ = try? idsMap.delete(entry.id) }
+                }
+                throw error
+            }
+            for (chain, slot) in zip(chains, slots) {
+                if let old = registry.chains[chain.name] { registry.freedSlots.append(old.slot) }
+                registry.freedSlots.removeAll { $0 == slot }
+                registry.chains[chain.name] = ChainRecord(
+                    name: chain.name, id: chain.id, slot: slot,
+                    instructionSlots: chain.instructions.reduce(0) { $0 + $1.slotCount },
+                    source: chain.source, installedAt: Date())
+                registry.nextChainNumber = max(registry.nextChainNumber, (chain.id & ~ABI.chainFlag) + 1)
+            }
+        }
+    }
+
+    /// Slots that no installed chain uses: never-used ones first, then the longest-freed.
+    func freeSlots(count: Int, registry: Registry) throws -> [UInt32] {
+        let used = Set(registry.chains.values.map(\.slot))
+        let freed = registry.freedSlots.filter { !used.contains($0) }
+        let fresh = (0..<ABI.chainSlots).filter { !used.contains($0) && !freed.contains($0) }
+        let candidates = fresh + freed
+        guard candidates.count >= count else { throw RuntimeError.noFreeSlot(needed: count) }
+        return Array(candidates.prefix(count))
+    }
+
+    /// Removes a chain: its ID stops resolving at once; its slot is freed.
+    public func removeChain(_ name: String) throws {
+        try registryFile.update { registry in
+            guard let record = registry.chains[name] else {
+                throw RuntimeError.unknownChain(name, known: registry.chains.keys.sorted().joined(separator: ", "))
+            }
+            try systemMap("hvm_chain_ids").delete(record.id)
+            registry.chains[name] = nil
+            registry.freedSlots.append(record.slot)
+        }
+    }
+
+    public func chains() throws -> [ChainRecord] {
+        try registry().chains.values.sorted { $0.id < $1.id }
+    }
+
+    /// The instructions of an installed chain, read back from its slot.
+    public func chainInstructions(_ name: String) throws -> [BPFInstruction] {
+        let registry = try registry()
+        guard let record = registry.chains[name] else {
+            throw RuntimeError.unknownChain(name, known: registry.chains.keys.sorted().joined(separator: ", "))
+        }
+        guard let value = try systemMap("hvm_chains").lookup(key: BPFMap.bytesOf(record.slot)) else {
+            throw RuntimeError.registry("slot \(record.slot) of chain '\(name)' is empty")
+        }
+        return try Layout.decodeChain(value).instructions
+    }
+
+    // MARK: Loaders
+
+    /// Attaches a loader to an interface (in a namespace, or hike's own): loads a copy of the
+    /// loader with maps of its own, configures it and attaches it through a pinned bpf_link, so
+    /// it stays attached after hike exits.
+    @discardableResult
+    public func attach(loader: String, interface: String, namespace: NetworkNamespace? = nil, mode: XDPMode = .native,
+                       chain: String?, defaultVerdict: UInt32 = ABI.xdpDrop,
+                       routes: [(prefix: String, chain: String)] = []) throws -> AttachmentRecord {
+        let entry: CatalogEntry
+        do {
+            entry = try catalog.entry(loader)
+        } catch {
+            throw RuntimeError.unknownLoader(loader, known: catalog.entries.filter { $0.kind == .loader }.map(\.name).joined(separator: ", "))
+        }
+        guard entry.kind == .loader else {
+            throw RuntimeError.unknownLoader(loader, known: catalog.entries.filter { $0.kind == .loader }.map(\.name).joined(separator: ", "))
+        }
+        guard defaultVerdict <= ABI.verdictMax else {
+            throw RuntimeError.invalidChain("default verdict \(defaultVerdict) is not an XDP action (0–4)")
+        }
+        return try registryFile.update { registry in
+            if registry.attachments.contains(where: { $0.interface == interface && $0.namespace == namespace?.name }) {
+                throw RuntimeError.alreadyAttached(interface + (namespace.map { " in namespace \($0.name)" } ?? ""))
+            }
+            func chainID(_ name: String) throws -> UInt32 {
+                guard let record = registry.chains[name] else {
+                    throw RuntimeError.unknownChain(name, known: registry.chains.keys.sorted().joined(separator: ", "))
+                }
+                return record.id
+            }
+            let chainValue = try chain.map(chainID) ?? 0
+            let resolvedRoutes = try routes.map { (try IPv6Prefix(parsing: $0.prefix), try chainID($0.chain)) }
+
+            let directory = "\(pinRoot)/loaders/\(namespace?.name ?? "_")~\(interface)"
+            let description = try describe(objectNamed: entry.object)
+            try makeDirectories("\(pinRoot)/vm", directory)
+            var done = false
+            defer { if !done { try? FileManager.default.removeItem(atPath: directory) } }
+            let object = try BPFObject(spec: description.spec,
+                                       options: objectOptions(object: description, ownMapsDirectory: directory))
+            let program = try object.program(loader)
+            for map in entry.maps where map.hasSuffix("_cfg") {
+                let config = Layout.encodeLoaderConfig(chainID: chainValue, defaultVerdict: defaultVerdict)
+                let cfg = try object.map(map)
+                for key in 0..<cfg.info.maxEntries { try cfg.update(key: BPFMap.bytesOf(key), value: config) }
+            }
+            if !resolvedRoutes.isEmpty {
+                guard let routeMap = entry.maps.first(where: { $0.hasSuffix("_routes") }) else {
+                    throw RuntimeError.invalidChain("loader \(loader) takes no routes")
+                }
+                let map = try object.map(routeMap)
+                for (prefix, id) in resolvedRoutes { try map.update(key: prefix.lpmKey, value: BPFMap.bytesOf(id)) }
+            }
+            try program.pin(at: "\(directory)/prog")
+            let link = try (namespace.map { namespace in
+                try namespace.run { try XDPLink.attach(program, interface: interface, mode: mode) }
+            } ?? XDPLink.attach(program, interface: interface, mode: mode))
+            try link.pin(at: "\(directory)/link")
+            let record = AttachmentRecord(loader: loader, namespace: namespace?.name, interface: interface,
+                                          mode: mode.rawValue, chain: chain, defaultVerdict: defaultVerdict,
+                                          directory: directory)
+            registry.attachments.append(record)
+            done = true
+            return record
+        }
+    }
+
+    /// Detaches the loader from an interface and removes its pins.
+    public func detach(interface: String, namespace: String? = nil) throws {
+        try registryFile.update { registry in
+            guard let index = registry.attachments.firstIndex(where: { $0.interface == interface && $0.namespace == namespace }) else {
+                throw RuntimeError.notAttached(interface + (namespace.map { " in namespace \($0)" } ?? ""))
+            }
+            try removeAttachment(registry.attachments[index])
+            registry.attachments.remove(at: index)
+        }
+    }
+
+    func removeAttachment(_ record: AttachmentRecord) throws {
+        let linkPin = "\(record.directory)/link"
+        if FileManager.default.fileExists(atPath: linkPin) {
+            // The interface may be gone with its namespace: then the link is already detached.
+            if let link = try? XDPLink.openPinned(linkPin) { try? link.detach() }
+        }
+        if FileManager.default.fileExists(atPath: record.directory) {
+            try FileManager.default.removeItem(atPath: record.directory)
+        }
+    }
+
+    public func attachments() throws -> [AttachmentRecord] { try registry().attachments }
+
+    // MARK: Faults and results
+
+    /// Fault counters over all CPUs, by chain and reason.
+    public func faultCounts() throws -> [FaultCount] {
+        let map = try systemMap("hvm_faults")
+        var totals: [[UInt32]: UInt64] = [:]
+        for key in try map.keys() {
+            guard key.count == 8, let sum = try map.lookupSum(key.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }, as: UInt64.self) else { continue }
+            totals[[Layout.u32(key, 0), Layout.u32(key, 4)]] = sum
+        }
+        return totals.map { FaultCount(chainID: $0.key[0], reason: $0.key[1], count: $0.value) }
+            .sorted { ($0.chainID, $0.reason) < ($1.chainID, $1.reason) }
+    }
+
+    /// The fault events waiting in the ring buffer (each is read once).
+    public func drainFaultEvents() throws -> [FaultEvent] {
+        try BPFRingBuffer(map: systemMap("hvm_events")).drain().compactMap(FaultEvent.init(record:))
+    }
+
+    /// How the last packet on each CPU left the VM.
+    public func lastResults() throws -> [VMResult] {
+        let map = try systemMap("hvm_state")
+        guard let raw = try map.lookup(key: BPFMap.bytesOf(UInt32(0))) else { return [] }
+        let stride = (map.valueSize + 7) & ~7
+        return (0..<(raw.count / stride)).map { cpu in
+            let at = cpu * stride + Layout.resultOffset
+            return VMResult(cpu: cpu, r0: Layout.u64(raw, at), verdict: Layout.u32(raw, at + 8),
+                            fault: Layout.u32(raw, at + 12), chainID: Layout.u32(raw, at + 16),
+                            pc: Layout.u32(raw, at + 20), sequence: Layout.u64(raw, at + 24))
+        }
+    }
+
+    // MARK: Test runs
+
+    /// A private copy of a loader, configured but attached nowhere, for BPF_PROG_TEST_RUN: tests
+    /// and benchmarks run packets through it. It shares the VM's maps; its own are not pinned.
+    public func detachedLoader(_ loader: String, chain: String, defaultVerdict: UInt32 = ABI.xdpDrop) throws -> BPFProgram {
+        let entry = try catalog.entry(loader)
+        guard entry.kind == .loader else {
+            throw RuntimeError.unknownLoader(loader, known: catalog.entries.filter { $0.kind == .loader }.map(\.name).joined(separator: ", "))
+        }
+        let registry = try registry()
+        guard let record = registry.chains[chain] else {
+            throw RuntimeError.unknownChain(chain, known: registry.chains.keys.sorted().joined(separator: ", "))
+        }
+        let description = try describe(objectNamed: entry.object)
+        try makeDirectories("\(pinRoot)/vm")
+        let object = try BPFObject(spec: description.spec,
+                                   options: ObjectOptions(pinnedMaps: systemMapPins.filter { description.maps.contains($0.key) }))
+        for map in entry.maps where map.hasSuffix("_cfg") {
+            let cfg = try object.map(map)
+            let config = Layout.encodeLoaderConfig(chainID: record.id, defaultVerdict: defaultVerdict)
+            for key in 0..<cfg.info.maxEntries { try cfg.update(key: BPFMap.bytesOf(key), value: config) }
+        }
+        return try object.program(loader)
+    }
+
+    /// The result of the packet that ran after `before` (a snapshot of lastResults) on some CPU.
+    public func resultAfter(_ before: [VMResult]) throws -> VMResult? {
+        let now = try lastResults()
+        return now.first { result in before.first { $0.cpu == result.cpu }?.sequence != result.sequence }
+    }
+
+    // MARK: Reset
+
+    /// Detaches every loader and removes every pin and the registry of this instance.
+    public func reset() throws {
+        let registry = (try? registry()) ?? Registry()
+        var failures: [String] = []
+        for attachment in registry.attachments {
+            do { try removeAttachment(attachment) } catch { failures.append("\(attachment.place): \(error)") }
+        }
+        for path in [pinRoot, stateDirectory] where FileManager.default.fileExists(atPath: path) {
+            do { try FileManager.default.removeItem(atPath: path) } catch { failures.append("\(path): \(error)") }
+        }
+        if !failures.isEmpty { throw RuntimeError.registry("reset left: " + failures.joined(separator: "; ")) }
+    }
+}
+
+/// An IPv6 prefix for the LPM loader (`fc00::/64`).
+public struct IPv6Prefix: Sendable, Hashable, CustomStringConvertible {
+    public let address: [UInt8]
+    public let length: UInt32
+
+    public init(parsing text: String) throws {
+        let parts = text.split(separator: "/", maxSplits: 1).map(String.init)
+        var raw = in6_addr()
+        guard let first = parts.first, inet_pton(AF_INET6, first, &raw) == 1 else {
+            throw RuntimeError.invalidChain("'\(text)' is not an IPv6 prefix (like fc00::/64)")
+        }
+        let length = parts.count == 2 ? UInt32(parts[1]) : 128
+        guard let length, length <= 128 else { throw RuntimeError.invalidChain("'\(text)': the prefix length must be 0–128") }
+        self.address = withUnsafeBytes(of: raw) { Array($0) }
+        self.length = length
+    }
+
+    /// `struct ip6_lpm_key`: the prefix length, then the address.
+    var lpmKey: [UInt8] { BPFMap.bytesOf(length) + address }
+
+    public var description: String {
+        var raw = in6_addr()
+        withUnsafeMutableBytes(of: &raw) { $0.copyBytes(from: address) }
+        var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+        inet_ntop(AF_INET6, &raw, &buffer, socklen_t(buffer.count))
+        let text = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return text + "/\(length)"
+    }
+}

@@ -1,0 +1,32 @@
+/// What went wrong in the HIKe runtime, said so that the person knows what to fix.
+public enum RuntimeError: Error, CustomStringConvertible, Sendable {
+    case catalog(String)
+    case unknownProgram(String, known: String)
+    case unknownChain(String, known: String)
+    case unknownLoader(String, known: String)
+    case notALoader(String)
+    case noFreeSlot(needed: Int)
+    case noFreeProgramID
+    case notAttached(String)
+    case alreadyAttached(String)
+    case registry(String)
+    case invalidChain(String)
+
+    public var description: String {
+        switch self {
+        case .catalog(let why): "catalog: \(why)"
+        case .unknownProgram(let name, let known): "no program '\(name)' (known: \(known))"
+        case .unknownChain(let name, let known):
+            "no chain '\(name)' installed" + (known.isEmpty ? "" : " (installed: \(known))")
+        case .unknownLoader(let name, let known): "no loader '\(name)' (loaders: \(known))"
+        case .notALoader(let name): "'\(name)' is a program, not a loader: chains call it, it does not start them"
+        case .noFreeSlot(let needed):
+            "no free chain slot for \(needed) chain(s): remove chains first (hike chain rm NAME)"
+        case .noFreeProgramID: "the program table is full: unload programs first"
+        case .notAttached(let what): "nothing attached to \(what)"
+        case .alreadyAttached(let what): "a loader is already attached to \(what): detach it first (hike loader detach)"
+        case .registry(let why): "registry: \(why)"
+        case .invalidChain(let why): why
+        }
+    }
+}
