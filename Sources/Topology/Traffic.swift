@@ -172,3 +172,41 @@ final class Socket {
         if sent < 0 { throw BPFError(operation: "send \(bytes.count) bytes", errno: errno) }
     }
 }
+
+/// A UDP socket bound inside a namespace that counts the datagrams it receives.
+public final class UDPReceiver: @unchecked Sendable {  // used by one test thread
+    private let fd: Int32
+    public let port: UInt16
+    public private(set) var received = 0
+
+    /// Binds [::]:port (IPv6 and IPv4-mapped) inside the namespace.
+    public init(in namespace: NetworkNamespace, port: UInt16) throws {
+        self.port = port
+        fd = try namespace.run {
+            let fd = socket(AF_INET6, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+            if fd < 0 { throw BPFError(operation: "open UDP socket", errno: errno) }
+            var address = sockaddr_in6()
+            address.sin6_family = sa_family_t(AF_INET6)
+            address.sin6_port = port.bigEndian
+            let bound = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
+            }
+            if bound != 0 {
+                let error = errno
+                close(fd)
+                throw BPFError(operation: "bind UDP port \(port) in \(namespace.name)", errno: error)
+            }
+            return fd
+        }
+    }
+
+    deinit { close(fd) }
+
+    /// Reads every datagram waiting now; returns the total received so far.
+    @discardableResult
+    public func drain() -> Int {
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while recv(fd, &buffer, buffer.count, 0) >= 0 { received += 1 }
+        return received
+    }
+}
