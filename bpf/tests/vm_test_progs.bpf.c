@@ -34,16 +34,19 @@ HIKE_PROG(test_xor_pkt)
 }
 EXPORT_HIKE_PROG_3(test_xor_pkt, __u64, off, __u64, value);
 
-/* Returns v as the program's result: a verdict (0–4), HIKE_XDP_VM (continue, r0 = 104) or a
- * bad value that the VM must fault on. */
+/* Returns v as the program's result: a verdict (0–4, r0 untouched), HIKE_XDP_VM (continue with
+ * r0 = 104) or, for anything else, HIKE_XDP_VM + 1: a bad verdict the VM must fault on. */
 HIKE_PROG(test_verdict)
 {
 	__u64 v = HVM_ARG2;
 
-	HVM_RET = v;
-	if (v <= HVM_VERDICT_MAX || v == HIKE_XDP_VM)
+	if (v <= HVM_VERDICT_MAX)
 		return (int)v;
-	return v > 0x7fffffff ? -1 : (int)v;
+	if (v == HIKE_XDP_VM) {
+		HVM_RET = v;
+		return HIKE_XDP_VM;
+	}
+	return HIKE_XDP_VM + 1;
 }
 EXPORT_HIKE_PROG_2(test_verdict, __u64, v);
 

@@ -625,7 +625,7 @@ static long hvm_step(__u32 index, void *data)
 	case BPF_STX:
 		return hvm_memory(run, f, &insn, dst, src);
 	default: /* BPF_LD: only LD_IMM64 */
-		if (insn.code != (BPF_LD | BPF_IMM | BPF_DW) || src != 0 || dst >= 10 ||
+		if (insn.code != (BPF_LD | BPF_IMM | BPF_DW) || src != 0 || insn.off != 0 || dst >= 10 ||
 		    pc + 1 >= chain->ninsn || pc + 1 >= HVM_CHAIN_INSNS_MAX)
 			return hvm_fault(run, HVM_FAULT_UNKNOWN_OPCODE);
 		f->regs[dst & 15] = (__u64)(__u32)insn.imm |
