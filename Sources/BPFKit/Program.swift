@@ -11,6 +11,8 @@ public struct ProgramInfo: Sendable, Hashable {
     public let tag: String
     public let translatedSize: UInt32
     public let jitedSize: UInt32
+    /// Instructions the verifier processed to accept the program: its verification cost.
+    public let verifiedInstructions: UInt32
     /// IDs of the maps the program uses.
     public let mapIDs: [UInt32]
 }
@@ -122,7 +124,8 @@ public final class BPFProgram: @unchecked Sendable {  // immutable after init
         let kernelName = withUnsafeBytes(of: raw.name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
         let tag = withUnsafeBytes(of: raw.tag) { $0.map { String(format: "%02x", $0) }.joined() }
         return ProgramInfo(id: raw.id, name: kernelName, type: ProgramType(rawValue: raw.type), tag: tag,
-                           translatedSize: raw.xlated_prog_len, jitedSize: raw.jited_prog_len, mapIDs: mapIDs)
+                           translatedSize: raw.xlated_prog_len, jitedSize: raw.jited_prog_len,
+                           verifiedInstructions: raw.verified_insns, mapIDs: mapIDs)
     }
 
     /// Runs the program on the given data with `BPF_PROG_TEST_RUN`.

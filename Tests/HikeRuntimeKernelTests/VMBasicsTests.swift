@@ -93,6 +93,7 @@ import Testing
         #expect(try hike.faultCounts().contains { $0.chainID == chainID && $0.reason == Fault.invalidAccess.rawValue && $0.count == 1 })
         let events = try hike.drainFaultEvents()
         #expect(events.contains { $0.chainID == chainID && $0.pc == 2 && $0.packetLength == UInt32(packet.count) })
+        #expect(events.count == 1)
     }
 
     @Test func infiniteLoopHitsTheBudget() throws {
@@ -100,11 +101,29 @@ import Testing
         #expect(run.returnValue == ABI.xdpDrop)
         #expect(result.fault == Fault.budget.rawValue)
         #expect(result.r0 == UInt64(ABI.activationBudget / 2))
+        try expectCountedAndReported("spin", reason: .budget, pc: 0)
     }
 
     @Test func unknownCalleeFaults() throws {
-        let (_, result) = try run("nobody", [.mov64(.r1, imm: 200), .call(helper: ABI.fnCall), .exit])
+        let (run, result) = try run("nobody", [.mov64(.r1, imm: 200), .call(helper: ABI.fnCall), .exit])
+        #expect(run.returnValue == ABI.xdpDrop)
         #expect(result.fault == Fault.unknownCallee.rawValue)
         #expect(result.pc == 1)
+        try expectCountedAndReported("nobody", reason: .unknownCallee, pc: 1)
+    }
+
+    @Test func faultsUseTheConfiguredDefaultVerdict() throws {
+        let (run, result) = try run("lenient", [.mov64(.r1, imm: 201), .call(helper: ABI.fnCall)], defaultVerdict: ABI.xdpPass)
+        #expect(run.returnValue == ABI.xdpPass)
+        #expect(result.fault == Fault.unknownCallee.rawValue)
+    }
+
+    /// The fault is in hvm_faults (once) and its event, with chain and pc, in the ring buffer.
+    func expectCountedAndReported(_ chain: String, reason: Fault, pc: UInt32) throws {
+        let chainID = try #require(try hike.registry().chains[chain]).id
+        #expect(try hike.faultCounts() == [FaultCount(chainID: chainID, reason: reason.rawValue, count: 1)])
+        let events = try hike.drainFaultEvents()
+        #expect(events.count == 1)
+        #expect(events.first.map { ($0.chainID, $0.pc, $0.reason) } ?? (0, 0, 0) == (chainID, pc, reason.rawValue))
     }
 }

@@ -121,7 +121,7 @@ struct hvm_frame {
 
 /* What the last packet on a CPU ended with (read by tests and `hike faults`). */
 struct hvm_result {
-	__u64 r0;        /* the root frame's r0 when the chain ended or faulted */
+	__u64 r0;        /* the active frame's r0 when the packet left the VM */
 	__u32 verdict;   /* the XDP action the packet got */
 	__u32 fault;     /* HVM_FAULT_* */
 	__u32 chain_id;  /* the chain running when it ended */
