@@ -51,11 +51,13 @@ let package = Package(
         .target(name: "Doctor", dependencies: ["BPFKit", "BPFObjects", "Topology"]),
         // Helpers shared by kernel tests: unique topologies, packet senders, counters.
         .target(name: "HikeTestSupport", dependencies: ["BPFKit", "BPFObjects", "Topology", "HikeRuntime"]),
+        // Benchmarks (`hike bench`): raw tail-call chains against HIKe chains, timed with test runs.
+        .target(name: "Bench", dependencies: ["BPFKit", "BPFObjects", "HikeRuntime", "HikeVM"]),
 
         .executableTarget(
             name: "hike",
             dependencies: [
-                "BPFKit", "BPFObjects", "Topology", "Doctor",
+                "BPFKit", "BPFObjects", "Topology", "Doctor", "Bench", "HikeRuntime", "HikeVM",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -79,7 +79,7 @@ public final class HikeInstance: @unchecked Sendable {  // state lives in the ke
     @discardableResult
     public func loadProgram(_ program: String) throws -> ProgramRecord {
         let entry = try catalog.entry(program)
-        guard entry.kind == .program else { throw RuntimeError.notALoader(program) }
+        guard entry.kind == .program else { throw RuntimeError.isALoader(program) }
         return try registryFile.update { registry in
             if let record = registry.programs[program] { return record }
             try loadObject(entry.object, into: &registry)
@@ -139,6 +139,9 @@ public final class HikeInstance: @unchecked Sendable {  // state lives in the ke
     /// The IDs chains and programs are linked against, with IDs reserved for new chain names.
     public func symbols(addingChains names: [String]) throws -> [String: UInt32] {
         let registry = try registry()
+        for name in names where registry.programs[name] != nil || catalog.entries.contains(where: { $0.name == name }) {
+            throw RuntimeError.nameClash(name)
+        }
         var symbols: [String: UInt32] = [:]
         for (name, record) in registry.programs { symbols[name] = record.id }
         var next = registry.nextChainNumber
@@ -150,15 +153,22 @@ public final class HikeInstance: @unchecked Sendable {  // state lives in the ke
         return symbols
     }
 
-    /// Installs linked chains. Each is written into a free slot first; only then are the IDs
-    /// switched to the new slots, one atomic map update per chain, so a packet runs either the
-    /// old or the new version. A chain that fails leaves everything as it was.
+    /// Installs linked chains. Each is checked (ChainChecker) against the programs and chains it
+    /// can reach, then written into a free slot; only then are the IDs switched to the new slots,
+    /// one atomic map update per chain, so a packet runs either the old or the new version. A
+    /// chain that fails leaves everything as it was.
     public func installChains(_ chains: [(name: String, id: UInt32, instructions: [BPFInstruction], source: String?)]) throws {
         guard !chains.isEmpty else { return }
-        for chain in chains where chain.instructions.reduce(0, { $0 + $1.slotCount }) > Int(ABI.chainInsnsMax) {
-            throw RuntimeError.invalidChain("chain '\(chain.name)' takes more than \(ABI.chainInsnsMax) instruction slots")
-        }
+        try ensureVM()
         try registryFile.update { registry in
+            let checker = checker(registry: registry, adding: chains.map { ($0.name, $0.id) })
+            for chain in chains {
+                do {
+                    try checker.check(chain.instructions, chain: chain.name)
+                } catch {
+                    throw RuntimeError.invalidChain(String(describing: error))
+                }
+            }
             let slotsMap = try systemMap("hvm_chains")
             let idsMap = try systemMap("hvm_chain_ids")
             let slots = try freeSlots(count: chains.count, registry: registry)
@@ -189,6 +199,26 @@ public final class HikeInstance: @unchecked Sendable {  // state lives in the ke
                 registry.nextChainNumber = max(registry.nextChainNumber, (chain.id & ~ABI.chainFlag) + 1)
             }
         }
+    }
+
+    /// The static checker for chains that may call the loaded programs, the installed chains and
+    /// the chains being added.
+    public func checker(registry: Registry, adding chains: [(name: String, id: UInt32)] = []) -> ChainChecker {
+        var names: [UInt32: String] = [:]
+        for record in registry.programs.values { names[record.id] = record.name }
+        for record in registry.chains.values { names[record.id] = record.name }
+        for chain in chains { names[chain.id] = chain.name }
+        let finals = Set(registry.programs.values.filter { record in
+            catalog.entries.contains { $0.name == record.name && $0.isFinal }
+        }.map(\.id))
+        return ChainChecker(knownIDs: Set(names.keys), names: names, finalIDs: finals)
+    }
+
+    /// Creates the VM's maps if no object has yet: they come with hike_default, whose pass and
+    /// drop programs every chain may end with.
+    public func ensureVM() throws {
+        if FileManager.default.fileExists(atPath: "\(pinRoot)/vm/hvm_chains") { return }
+        try loadProgram("hike_pass")
     }
 
     /// Slots that no installed chain uses: never-used ones first, then the longest-freed.
@@ -288,9 +318,12 @@ public final class HikeInstance: @unchecked Sendable {  // state lives in the ke
                 try namespace.run { try XDPLink.attach(program, interface: interface, mode: mode) }
             } ?? XDPLink.attach(program, interface: interface, mode: mode))
             try link.pin(at: "\(directory)/link")
-            let record = AttachmentRecord(loader: loader, namespace: namespace?.name, interface: interface,
+            var record = AttachmentRecord(loader: loader, namespace: namespace?.name, interface: interface,
                                           mode: mode.rawValue, chain: chain, defaultVerdict: defaultVerdict,
                                           directory: directory)
+            if !routes.isEmpty {
+                record.routes = Dictionary(routes.map { ($0.prefix, $0.chain) }, uniquingKeysWith: { _, last in last })
+            }
             registry.attachments.append(record)
             done = true
             return record
@@ -367,7 +400,7 @@ public final class HikeInstance: @unchecked Sendable {  // state lives in the ke
             throw RuntimeError.unknownChain(chain, known: registry.chains.keys.sorted().joined(separator: ", "))
         }
         let description = try describe(objectNamed: entry.object)
-        try makeDirectories("\(pinRoot)/vm")
+        try ensureVM()
         let object = try BPFObject(spec: description.spec,
                                    options: ObjectOptions(pinnedMaps: systemMapPins.filter { description.maps.contains($0.key) }))
         for map in entry.maps where map.hasSuffix("_cfg") {

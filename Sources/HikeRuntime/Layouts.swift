@@ -88,4 +88,10 @@ public struct FaultCount: Codable, Sendable, Hashable {
     public let chainID: UInt32
     public let reason: UInt32
     public let count: UInt64
+
+    public init(chainID: UInt32, reason: UInt32, count: UInt64) {
+        self.chainID = chainID
+        self.reason = reason
+        self.count = count
+    }
 }

@@ -29,6 +29,8 @@ public struct AttachmentRecord: Codable, Sendable, Hashable {
     /// The chain for all matching packets (ip6/ip46 classifiers) or nil (routes pick it).
     public var chain: String?
     public var defaultVerdict: UInt32
+    /// Prefix → chain, for loaders that route by prefix.
+    public var routes: [String: String]? = nil
     /// The bpffs directory with the loader's program, maps and link.
     public let directory: String
 

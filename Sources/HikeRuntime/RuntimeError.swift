@@ -5,6 +5,8 @@ public enum RuntimeError: Error, CustomStringConvertible, Sendable {
     case unknownChain(String, known: String)
     case unknownLoader(String, known: String)
     case notALoader(String)
+    case isALoader(String)
+    case nameClash(String)
     case noFreeSlot(needed: Int)
     case noFreeProgramID
     case notAttached(String)
@@ -20,6 +22,8 @@ public enum RuntimeError: Error, CustomStringConvertible, Sendable {
             "no chain '\(name)' installed" + (known.isEmpty ? "" : " (installed: \(known))")
         case .unknownLoader(let name, let known): "no loader '\(name)' (loaders: \(known))"
         case .notALoader(let name): "'\(name)' is a program, not a loader: chains call it, it does not start them"
+        case .isALoader(let name): "'\(name)' is a loader, not a program: attach it to an interface (hike loader attach \(name) DEV)"
+        case .nameClash(let name): "'\(name)' is the name of a program: give the chain another name"
         case .noFreeSlot(let needed):
             "no free chain slot for \(needed) chain(s): remove chains first (hike chain rm NAME)"
         case .noFreeProgramID: "the program table is full: unload programs first"

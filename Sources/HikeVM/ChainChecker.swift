@@ -35,10 +35,13 @@ public struct ChainChecker: Sendable {
     public var knownIDs: Set<UInt32>
     /// Names for messages (optional).
     public var names: [UInt32: String]
+    /// Programs that always end the chain with a verdict (hike_pass …): a chain may end calling one.
+    public var finalIDs: Set<UInt32>
 
-    public init(knownIDs: Set<UInt32>, names: [UInt32: String] = [:]) {
+    public init(knownIDs: Set<UInt32>, names: [UInt32: String] = [:], finalIDs: Set<UInt32> = []) {
         self.knownIDs = knownIDs
         self.names = names
+        self.finalIDs = finalIDs
     }
 
     /// Throws every problem of the chain at once.
@@ -102,15 +105,23 @@ public struct ChainChecker: Sendable {
 
         // The last instruction must not fall off the end.
         if let last = instructions.last, let lastStart = starts.last {
-            switch VMDecoder.decode(slots, at: lastStart) {
+            let lastOp = VMDecoder.decode(slots, at: lastStart)
+            let previousOp = instructions.count >= 2 ? VMDecoder.decode(slots, at: starts[starts.count - 2]) : nil
+            let endsInFinalCall: Bool = {
+                guard case .callElement = lastOp, let previousOp, let id = Self.constantR1(previousOp) else { return false }
+                return id >> 32 == 0 && finalIDs.contains(UInt32(id))
+            }()
+            switch lastOp {
             case .exit, .ja:
                 break
             case .invalid:
                 break  // already reported
+            case _ where endsInFinalCall:
+                break  // the program ends the packet's chain
             default:
                 issues.append(ChainCheckIssue(
                     pc: lastStart, instruction: Self.text(last),
-                    message: "the chain ends without 'exit' or an unconditional jump, so the pc would run off its end; add 'exit'"))
+                    message: "the chain ends without 'exit', an unconditional jump or a call to a final program (hike_pass, hike_drop …), so the pc would run off its end; add 'exit'"))
             }
         }
         return issues

@@ -2,6 +2,8 @@ import ArgumentParser
 import BPFKit
 import Doctor
 import Foundation
+import HikeRuntime
+import HikeVM
 import Topology
 
 /// The version `hike --version` prints.
@@ -16,7 +18,9 @@ struct Hike: ParsableCommand {
         abstract: "A programmable eBPF/XDP data plane for Linux software routers.",
         discussion: "Small, verified eBPF programs are composed into chains that run in the HIKe VM and are swapped at run time.",
         version: HikeVersion.current,
-        subcommands: [DoctorCommand.self, DemoCommand.self]
+        subcommands: [DoctorCommand.self, DemoCommand.self, BenchCommand.self,
+                      ProgCommand.self, ChainCommand.self, LoaderCommand.self, FaultsCommand.self,
+                      MapCommand.self, ResetCommand.self]
     )
 
     /// Parses and runs like ArgumentParser's own main, but reports the errors of the kernel and
@@ -31,6 +35,10 @@ struct Hike: ParsableCommand {
             Terminal.fail(error.description)
         } catch let error as DemoError {
             Terminal.fail(error.description)
+        } catch let error as RuntimeError {
+            Terminal.fail(error.description)
+        } catch let error as AssemblerError {
+            Terminal.failDiagnostics(error.description)
         } catch {
             exit(withError: error)
         }

@@ -104,18 +104,68 @@ import Testing
         try expectCountedAndReported("spin", reason: .budget, pc: 0)
     }
 
+    @Test func storeRefusesChainsTheCheckerRejects() throws {
+        let ids = try hike.symbols(addingChains: ["bad"])
+        let error = #expect(throws: RuntimeError.self) {
+            try hike.installChains([(name: "bad", id: ids["bad"] ?? 0, source: nil,
+                                     instructions: [.mov64(.r1, imm: 200), .call(helper: ABI.fnCall), .exit])].map {
+                (name: $0.name, id: $0.id, instructions: $0.instructions, source: $0.source)
+            })
+        }
+        #expect(String(describing: error).contains("pc 1"))
+        #expect(try hike.registry().chains["bad"] == nil)
+    }
+
     @Test func unknownCalleeFaults() throws {
-        let (run, result) = try run("nobody", [.mov64(.r1, imm: 200), .call(helper: ABI.fnCall), .exit])
+        // The ID is computed at run time: the store's checker refuses a constant unknown callee.
+        let (run, result) = try run("nobody", [.mov64(.r1, imm: 100), .alu64(.add, dst: .r1, imm: 100),
+                                               .call(helper: ABI.fnCall), .exit])
         #expect(run.returnValue == ABI.xdpDrop)
         #expect(result.fault == Fault.unknownCallee.rawValue)
-        #expect(result.pc == 1)
-        try expectCountedAndReported("nobody", reason: .unknownCallee, pc: 1)
+        #expect(result.pc == 2)
+        try expectCountedAndReported("nobody", reason: .unknownCallee, pc: 2)
     }
 
     @Test func faultsUseTheConfiguredDefaultVerdict() throws {
-        let (run, result) = try run("lenient", [.mov64(.r1, imm: 201), .call(helper: ABI.fnCall)], defaultVerdict: ABI.xdpPass)
+        let (run, result) = try run("lenient", [.mov64(.r1, imm: 200), .alu64(.add, dst: .r1, imm: 1),
+                                                .call(helper: ABI.fnCall), .exit], defaultVerdict: ABI.xdpPass)
         #expect(run.returnValue == ABI.xdpPass)
         #expect(result.fault == Fault.unknownCallee.rawValue)
+    }
+
+    /// The VM runs `r1 = program; call` as one step; at the edges of the budgets and the call
+    /// limit it must still count and fault exactly as two steps would (the reference interpreter
+    /// knows nothing of the fusion).
+    @Test(arguments: [2046, 2047, 2048])
+    func fusedCallAtTheActivationBudgetEdge(iterations: Int32) throws {
+        let add = try id("test_add")
+        // 1 + 2 × iterations instructions before `r1 = test_add`.
+        try expectSameAsInterpreter("edge\(iterations)", [
+            .mov64(.r9, imm: iterations), .alu64(.sub, dst: .r9, imm: 1), .jump(.jne, dst: .r9, imm: 0, offset: -2),
+            .mov64(.r1, imm: add), .call(helper: ABI.fnCall), .exit,
+        ])
+    }
+
+    @Test func fusedCallsHitTheCallLimit() throws {
+        let add = try id("test_add")
+        try expectSameAsInterpreter("limit", [
+            .mov64(.r1, imm: add), .call(helper: ABI.fnCall), .ja(offset: -3),
+        ], expectedFault: .callLimit)
+    }
+
+    func expectSameAsInterpreter(_ name: String, _ instructions: [BPFInstruction], expectedFault: Fault? = nil) throws {
+        let (run, result) = try run(name, instructions, defaultVerdict: ABI.xdpDrop)
+        let chainID = try #require(try hike.registry().chains[name]).id
+        let programs = try hike.registry().programs
+        var models: [UInt32: any ProgramModel] = [:]
+        for (name, record) in programs { models[record.id] = ReferencePrograms.byName[name] }
+        let reference = Interpreter(chains: [chainID: instructions], programs: models, defaultVerdict: ABI.xdpDrop)
+            .run(rootChain: chainID, packet: packet)
+        #expect(run.returnValue == reference.verdict)
+        #expect(result.fault == reference.fault.rawValue)
+        #expect(result.pc == reference.pc)
+        #expect(result.r0 == reference.r0)
+        if let expectedFault { #expect(result.fault == expectedFault.rawValue) }
     }
 
     /// The fault is in hvm_faults (once) and its event, with chain and pc, in the ring buffer.

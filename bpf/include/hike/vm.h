@@ -88,10 +88,6 @@ struct hvm_run {
 	struct hvm_state *vm;
 	struct hvm_frame *frame;
 	struct hvm_chain *chain;
-	struct hvm_shmem_data *shmem;
-	__u32 status;
-	__u32 fault;
-	__u32 target;
 };
 
 static __always_inline struct hvm_state *hvm_state_get(void)
@@ -115,8 +111,8 @@ static __always_inline __u64 hvm_packet_length(struct xdp_md *ctx)
 
 static __always_inline long hvm_fault(struct hvm_run *run, __u32 reason)
 {
-	run->status = HVM_RUN_FAULT;
-	run->fault = reason;
+	run->vm->run_status = HVM_RUN_FAULT;
+	run->vm->run_fault = reason;
 	return 1;
 }
 
@@ -138,7 +134,12 @@ static __always_inline __u32 hvm_access(struct hvm_run *run, __u64 addr, __u32 s
 			return HVM_FAULT_STACK;
 		p = &f->stack[off & (HVM_STACK_SIZE - 1)];
 	} else if (bank == HVM_BANK_SHMEM) {
-		struct hvm_shmem_data *m = run->shmem;
+		/* Looked up here, not per activation: most chains never touch shared memory. */
+		__u32 zero = 0;
+		struct hvm_shmem_data *m = bpf_map_lookup_elem(&hvm_shmem, &zero);
+
+		if (!m)
+			return HVM_FAULT_INVALID_ACCESS;
 
 		if (off + size > HVM_SHMEM_SIZE)
 			return HVM_FAULT_INVALID_ACCESS;
@@ -406,8 +407,8 @@ static __always_inline long hvm_call(struct hvm_run *run, struct hvm_frame *f, _
 			return hvm_fault(run, HVM_FAULT_CALL_LIMIT);
 		/* The pc stays on the call: a final verdict or a failed tail call reports it there;
 		 * the program moves it on when the chain continues. */
-		run->status = HVM_RUN_CALL;
-		run->target = (__u32)id;
+		vm->run_status = HVM_RUN_CALL;
+		vm->run_target = (__u32)id;
 		return 1;
 	}
 
@@ -469,7 +470,7 @@ static __always_inline long hvm_exit(struct hvm_run *run, struct hvm_frame *f)
 	__u32 slot;
 
 	if (vm->depth == 0) {
-		run->status = HVM_RUN_END;
+		vm->run_status = HVM_RUN_END;
 		return 1;
 	}
 	caller = &vm->frames[(vm->depth - 1) & (HVM_DEPTH_MAX - 1)];
@@ -613,6 +614,29 @@ static long hvm_step(__u32 index, void *data)
 	dst = insn.regs & 0x0f;
 	src = insn.regs >> 4;
 
+	/* Fast path for `rN = imm`, the first half of every call. `r1 = program; call` is the
+	 * VM's hottest pair: make the call in this same step, with the same budget checks the next
+	 * step would make, so counts and faults are exactly those of two steps. */
+	if (insn.code == (BPF_ALU64 | BPF_MOV | BPF_K) && insn.off == 0 && dst < 10) {
+		f->regs[dst & 15] = (__u64)(__s64)insn.imm;
+		f->pc++;
+		if (dst == 1 && insn.imm >= 0 && insn.imm < HVM_PROG_TABLE_SIZE && index + 1 < HVM_ACTIVATION_BUDGET &&
+		    vm->executed < HVM_PACKET_BUDGET && pc + 1 < chain->ninsn && pc + 1 < HVM_CHAIN_INSNS_MAX) {
+			struct hvm_insn next = chain->insns[(pc + 1) & (HVM_CHAIN_INSNS_MAX - 1)];
+
+			if (next.code == (BPF_JMP | BPF_CALL) && (next.regs >> 4) == 0 &&
+			    next.imm >= HVM_FN_CALL_FIRST && next.imm <= HVM_FN_CALL_LAST) {
+				vm->executed++;
+				if (vm->calls >= HVM_PROG_CALLS_MAX)
+					return hvm_fault(run, HVM_FAULT_CALL_LIMIT);
+				vm->run_status = HVM_RUN_CALL;
+				vm->run_target = (__u32)insn.imm;
+				return 1;
+			}
+		}
+		return 0;
+	}
+
 	switch (insn.code & 0x07) {
 	case BPF_ALU:
 	case BPF_ALU64:
@@ -682,7 +706,7 @@ static __always_inline int hvm_finish(struct xdp_md *ctx, struct hvm_state *vm, 
 
 #define __HVM_TAIL(n)                                                                              \
 	case n:                                                                                    \
-		bpf_tail_call(ctx, &hvm_progs, n);                                                 \
+		bpf_tail_call_static(ctx, &hvm_progs, n);                                          \
 		break;
 #define __HVM_TAIL4(n) __HVM_TAIL(n) __HVM_TAIL(n + 1) __HVM_TAIL(n + 2) __HVM_TAIL(n + 3)
 #define __HVM_TAIL16(n) __HVM_TAIL4(n) __HVM_TAIL4(n + 4) __HVM_TAIL4(n + 8) __HVM_TAIL4(n + 12)
@@ -705,28 +729,27 @@ static __always_inline void hvm_dispatch(struct xdp_md *ctx, __u32 id)
 static __always_inline int hvm_resume(struct xdp_md *ctx, struct hvm_state *vm)
 {
 	struct hvm_frame *f = &vm->frames[vm->depth & (HVM_DEPTH_MAX - 1)];
-	struct hvm_shmem_data *shmem;
 	struct hvm_chain *chain;
-	__u32 slot = f->slot, zero = 0;
+	__u32 slot = f->slot;
 
 	chain = bpf_map_lookup_elem(&hvm_chains, &slot);
-	shmem = bpf_map_lookup_elem(&hvm_shmem, &zero);
-	if (!chain || !shmem || chain->id != f->chain_id)
+	if (!chain || chain->id != f->chain_id)
 		return hvm_finish(ctx, vm, vm->default_verdict, HVM_FAULT_UNKNOWN_CALLEE);
 
-	struct hvm_run run = { .ctx = ctx, .vm = vm, .frame = f, .chain = chain, .shmem = shmem };
+	struct hvm_run run = { .ctx = ctx, .vm = vm, .frame = f, .chain = chain };
 
+	vm->run_status = HVM_RUN_GOING;
 	bpf_loop(HVM_ACTIVATION_BUDGET, hvm_step, &run, 0);
 
-	switch (run.status) {
+	switch (vm->run_status) {
 	case HVM_RUN_CALL:
 		vm->calls++;
-		hvm_dispatch(ctx, run.target);
+		hvm_dispatch(ctx, vm->run_target);
 		return hvm_finish(ctx, vm, vm->default_verdict, HVM_FAULT_UNKNOWN_CALLEE);
 	case HVM_RUN_END:
 		return hvm_finish(ctx, vm, vm->default_verdict, HVM_FAULT_NONE);
 	case HVM_RUN_FAULT:
-		return hvm_finish(ctx, vm, vm->default_verdict, run.fault);
+		return hvm_finish(ctx, vm, vm->default_verdict, vm->run_fault);
 	default: /* the loop ran out: the activation's budget is spent */
 		return hvm_finish(ctx, vm, vm->default_verdict, HVM_FAULT_BUDGET);
 	}

@@ -138,6 +138,13 @@ struct hvm_state {
 	__u32 active;          /* 1 while a packet runs a chain */
 	__u32 reserved;
 	struct hvm_result last;
+	/* How the interpreter loop stopped (HVM_RUN_*), with its fault or program to call. Kept
+	 * here rather than on the BPF stack: the verifier does not track map values per constant,
+	 * so the loop's callback converges in fewer passes. */
+	__u32 run_status;
+	__u32 run_fault;
+	__u32 run_target;
+	__u32 run_reserved;
 	struct hvm_frame frames[HVM_DEPTH_MAX];
 };
 

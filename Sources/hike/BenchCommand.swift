@@ -1,0 +1,80 @@
+import ArgumentParser
+import Bench
+import Foundation
+
+/// `hike bench …`: measurements of the data plane (benchmarks, not tests).
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure what the data plane costs.",
+        subcommands: [VM.self]
+    )
+}
+
+extension BenchCommand {
+    /// Raw tail-call chains against HIKe chains of N no-op program calls.
+    struct VM: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "vm",
+            abstract: "Time a HIKe program call against raw tail calls (ns per packet, BPF_PROG_TEST_RUN).",
+            discussion: """
+                Test-runs a 64-byte Eth/IPv6/UDP frame through: XDP_DROP; raw tail-call chains of N \
+                no-op programs with constant and with runtime indexes; HIKe chains of N calls to \
+                the no-op program `noop` and one to hike_drop, through ip6_classifier (N = 1, 2, 4, 8; \
+                and 0 for HIKe). Prints the median, min and max of the runs, the added cost per call \
+                and the HIKe/raw ratio. Loads the HIKe programs into an instance of its own \
+                (hike-bench-<pid>), removed afterwards, also on error or Ctrl-C. See docs/bench.md.
+                """
+        )
+
+        @Option(name: .customLong("repeat"), help: "Runs per sample (default: calibrated to about 0.3 s per sample).")
+        var repeatCount: UInt32?
+
+        @Option(help: "Samples per configuration (1–100).")
+        var runs = 5
+
+        @Option(help: "Pin the measuring thread to this CPU.")
+        var cpu: Int?
+
+        @Flag(help: "Print the report as JSON (progress goes to stderr).")
+        var json = false
+
+        func validate() throws {
+            guard (1...100).contains(runs) else { throw ValidationError("--runs must be between 1 and 100, not \(runs)") }
+            if let repeatCount, repeatCount == 0 { throw ValidationError("--repeat must be at least 1") }
+            if let cpu, cpu < 0 { throw ValidationError("--cpu must be a CPU number, not \(cpu)") }
+        }
+
+        func run() throws {
+            Self.resetOnSignal(instance: HikeBenchInstance.instanceName())
+            let options = VMBench.Options(repeatCount: repeatCount, runs: runs, cpu: cpu)
+            let report: VMBenchReport
+            do {
+                report = try VMBench.run(options) { Terminal.errorLine($0) }
+            } catch {
+                // BenchError, BPFError and the runtime's errors all say what to fix.
+                Terminal.fail(String(describing: error))
+            }
+            Terminal.line(json ? try Terminal.json(report) : report.table())
+        }
+
+        // Dispatch sources must stay alive to fire; written once from the main thread.
+        nonisolated(unsafe) private static var sources: [any DispatchSourceSignal] = []
+
+        /// On Ctrl-C or SIGTERM, removes the bench instance before the process exits (its own
+        /// clean-up does not run when a signal ends it).
+        static func resetOnSignal(instance name: String) {
+            for number in [SIGINT, SIGTERM] {
+                signal(number, SIG_IGN)
+                let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+                source.setEventHandler {
+                    let removed = HikeBenchInstance.remove(named: name)
+                    Terminal.errorLine("\ninterrupted" + (removed ? ": removed instance \(name)" : ""))
+                    Foundation.exit(128 + number)
+                }
+                source.resume()
+                sources.append(source)
+            }
+        }
+    }
+}

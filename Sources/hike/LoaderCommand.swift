@@ -1,0 +1,227 @@
+import ArgumentParser
+import BPFKit
+import Foundation
+import HikeRuntime
+import HikeVM
+
+/// `hike loader …`: the XDP entry points that start packets on chains.
+struct LoaderCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "loader",
+        abstract: "Attach loaders (XDP programs that start packets on chains) to interfaces.",
+        subcommands: [List.self, Attach.self, Detach.self]
+    )
+}
+
+/// How `--mode` is written.
+enum ModeArgument: String, ExpressibleByArgument, CaseIterable {
+    case native, generic
+
+    var mode: XDPMode {
+        switch self {
+        case .native: .native
+        case .generic: .generic
+        }
+    }
+}
+
+/// How `--default-verdict` is written.
+enum VerdictArgument: String, ExpressibleByArgument, CaseIterable {
+    case drop, pass, aborted, tx
+
+    var value: UInt32 {
+        switch self {
+        case .drop: ABI.xdpDrop
+        case .pass: ABI.xdpPass
+        case .aborted: ABI.xdpAborted
+        case .tx: ABI.xdpTX
+        }
+    }
+}
+
+/// An attachment as the listings print it.
+struct AttachmentRow: Encodable {
+    let loader: String
+    let interface: String
+    let namespace: Nullable<String>
+    let mode: String
+    let chain: Nullable<String>
+    let defaultVerdict: String
+    let directory: String
+    /// The kernel's ID of the attached program, read through the pinned link; nil when the
+    /// link is gone (its interface or namespace was deleted).
+    let programID: Nullable<UInt32>
+
+    init(_ record: AttachmentRecord) {
+        loader = record.loader
+        interface = record.interface
+        namespace = Nullable(record.namespace)
+        mode = record.mode
+        chain = Nullable(record.chain)
+        defaultVerdict = Format.verdict(record.defaultVerdict)
+        directory = record.directory
+        programID = Nullable(try? XDPLink.openPinned("\(record.directory)/link").programID())
+    }
+
+    var place: String { interface + (namespace.value.map { " in namespace \($0)" } ?? "") }
+}
+
+extension LoaderCommand {
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "list",
+            abstract: "List the loaders hike carries and where they are attached."
+        )
+
+        @OptionGroup var instance: InstanceOptions
+        @OptionGroup var output: JSONOption
+
+        struct Loader: Encodable {
+            let name: String
+            let package: String
+            let maps: [String]
+            let takesRoutes: Bool
+            let attachments: Int
+        }
+
+        struct Listing: Encodable {
+            let loaders: [Loader]
+            let attachments: [AttachmentRow]
+        }
+
+        func run() throws {
+            let hike = try instance.open()
+            let records = try hike.attachments()
+            let loaders = hike.catalog.entries.filter { $0.kind == .loader }.map { entry in
+                Loader(name: entry.name, package: entry.package, maps: entry.maps,
+                       takesRoutes: entry.maps.contains { $0.hasSuffix("_routes") },
+                       attachments: records.filter { $0.loader == entry.name }.count)
+            }
+            let attachments = records.map(AttachmentRow.init)
+            if output.json {
+                Terminal.line(try Terminal.json(Listing(loaders: loaders, attachments: attachments)))
+                return
+            }
+            var table = TextTable(["LOADER", "PACKAGE", "ROUTES", "MAPS", "ATTACHED"], rightAligned: [4])
+            for loader in loaders {
+                table.append([loader.name, loader.package, loader.takesRoutes ? "yes" : "no", Format.list(loader.maps),
+                              String(loader.attachments)])
+            }
+            Terminal.line(table.render())
+            Terminal.line("")
+            if attachments.isEmpty {
+                Terminal.line("no loader attached in instance '\(hike.name)'; attach one with: hike loader attach LOADER DEV --chain CHAIN")
+                return
+            }
+            var attached = TextTable(["INTERFACE", "NAMESPACE", "LOADER", "MODE", "CHAIN", "DEFAULT", "PROG ID"], rightAligned: [6])
+            for row in attachments {
+                attached.append([row.interface, row.namespace.value ?? "-", row.loader, row.mode, row.chain.value ?? "(routes)",
+                                 row.defaultVerdict, row.programID.value.map(String.init) ?? "gone"])
+            }
+            Terminal.line(attached.render())
+        }
+    }
+
+    struct Attach: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "attach",
+            abstract: "Attach a loader to an interface.",
+            discussion: """
+                Loads a copy of the loader with maps of its own, points it at a chain (or, for \
+                ip6_lpm_classifier, at chains by destination prefix) and attaches it through a \
+                pinned bpf_link: it stays attached after hike exits, until hike loader detach.
+                """
+        )
+
+        @OptionGroup var instance: InstanceOptions
+        @OptionGroup var output: JSONOption
+
+        @Argument(help: "The loader (see hike loader list).")
+        var loader: String
+
+        @Argument(help: "The interface.")
+        var device: String
+
+        @Option(help: ArgumentHelp("The network namespace the interface is in (as in ip netns list).", valueName: "name"))
+        var netns: String?
+
+        @Option(help: "native (in the driver) or generic (in the network stack, any interface).")
+        var mode: ModeArgument = .native
+
+        @Option(help: ArgumentHelp("The chain every matching packet starts on.", valueName: "name"))
+        var chain: String?
+
+        @Option(help: "The verdict of a packet whose chain ends without one or faults: drop, pass, aborted or tx.")
+        var defaultVerdict: VerdictArgument = .drop
+
+        @Option(help: ArgumentHelp("Start packets to PREFIX on CHAIN (ip6_lpm_classifier; repeatable).", valueName: "PREFIX=CHAIN"))
+        var route: [String] = []
+
+        func validate() throws {
+            _ = try routes()
+            if chain == nil && route.isEmpty {
+                throw ValidationError("say which chain packets start on: --chain NAME (or --route PREFIX=CHAIN for ip6_lpm_classifier)")
+            }
+        }
+
+        func routes() throws -> [(prefix: String, chain: String)] {
+            try route.map { text in
+                let parts = text.split(separator: "=", maxSplits: 1).map(String.init)
+                guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
+                    throw ValidationError("--route \(text): write PREFIX=CHAIN (like --route fc00:2::/64=to_b)")
+                }
+                return (parts[0], parts[1])
+            }
+        }
+
+        func run() throws {
+            let hike = try instance.open()
+            let namespace = try netns.map { try NetworkNamespace(existing: $0) }
+            let record = try hike.attach(loader: loader, interface: device, namespace: namespace, mode: mode.mode,
+                                         chain: chain, defaultVerdict: defaultVerdict.value, routes: try routes())
+            let row = AttachmentRow(record)
+            if output.json {
+                Terminal.line(try Terminal.json(row))
+                return
+            }
+            var what = "attached \(loader) to \(row.place) (\(record.mode))"
+            if let chain { what += ": packets start on chain \(chain)" }
+            if !route.isEmpty { what += (chain == nil ? ": " : "; ") + "routes " + route.joined(separator: ", ") }
+            what += "; default verdict \(row.defaultVerdict)"
+            Terminal.line(what)
+        }
+    }
+
+    struct Detach: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "detach",
+            abstract: "Detach the loader from an interface and remove its pins."
+        )
+
+        @OptionGroup var instance: InstanceOptions
+
+        @Argument(help: "The interface.")
+        var device: String
+
+        @Option(help: ArgumentHelp("The network namespace the interface is in.", valueName: "name"))
+        var netns: String?
+
+        func run() throws {
+            let hike = try instance.open()
+            let attachments = try hike.attachments()
+            let record = attachments.first { $0.interface == device && $0.namespace == netns }
+            if record == nil {
+                let place = device + (netns.map { " in namespace \($0)" } ?? "")
+                let sameName = attachments.filter { $0.interface == device }
+                if let other = sameName.first {
+                    fail("nothing attached to \(place); \(other.loader) is attached to \(other.place)"
+                        + (other.namespace.map { ": add --netns \($0)" } ?? ": leave out --netns"))
+                }
+                fail("nothing attached to \(place)" + (attachments.isEmpty ? " (instance '\(hike.name)' has no attachments)"
+                    : "; attached: " + attachments.map(\.place).joined(separator: ", ")))
+            }
+            try hike.detach(interface: device, namespace: netns)
+            Terminal.line("detached \(record?.loader ?? "the loader") from \(device)" + (netns.map { " in namespace \($0)" } ?? ""))
+        }
+    }
+}

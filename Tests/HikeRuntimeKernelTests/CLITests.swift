@@ -1,0 +1,331 @@
+import BPFKit
+import Foundation
+import HikeTestSupport
+import Testing
+import Topology
+
+/// The hike binary end to end: each test runs `.build/debug/hike` on an instance of its own
+/// (`hiket-<pid>-cli-N`) and resets it afterwards, also when the test fails.
+@Suite(.serialized) struct CLITests {
+    init() throws {
+        try KernelTest.prepare()
+        guard FileManager.default.isExecutableFile(atPath: HikeCLI.binary) else {
+            throw HikeCLIError(description: "no hike binary at \(HikeCLI.binary): build it first (swift build --build-tests)")
+        }
+    }
+
+    // MARK: Programs
+
+    @Test func progLoadShowsTheIDInTheListing() throws {
+        try HikeCLI.withInstance { cli in
+            let load = try cli.check(["prog", "load", "hike_pass"])
+            #expect(load.contains("loaded hike_pass (hike_default) as ID"))
+
+            let list = try cli.jsonArray(["prog", "list", "--json"])
+            let pass = try #require(list.first { $0["name"] as? String == "hike_pass" })
+            let id = try #require(pass["id"] as? Int)
+            #expect(id > 0)
+            #expect(pass["loaded"] as? Bool == true)
+            #expect(pass["kind"] as? String == "program")
+            #expect(pass["final"] as? Bool == true)
+            // Not asked for and in another object: not loaded, and still listed with a null ID.
+            let loader = try #require(list.first { $0["name"] as? String == "ip6_classifier" })
+            #expect(loader["kind"] as? String == "loader")
+            #expect(loader["id"] is NSNull)
+            let monitor = try #require(list.first { $0["name"] as? String == "monitor" })
+            let arguments = try #require(monitor["arguments"] as? [[String: Any]])
+            #expect(arguments.first?["type"] as? String == "__u64")
+
+            let human = try cli.check(["prog", "list"])
+            #expect(human.hasPrefix("NAME"))
+            #expect(human.contains("hike_pass"))
+
+            let show = try cli.jsonObject(["prog", "show", "hike_pass", "--json"])
+            let kernel = try #require((show["kernel"] as? [[String: Any]])?.first)
+            #expect((kernel["id"] as? Int ?? 0) > 0)
+            #expect((kernel["tag"] as? String)?.count == 16)
+            #expect((kernel["translatedSize"] as? Int ?? 0) > 0)
+
+            let loaderLoad = try cli.run(["prog", "load", "ip6_classifier"])
+            #expect(loaderLoad.status != 0)
+            #expect(loaderLoad.stderr.contains("hike loader attach"))
+        }
+    }
+
+    // MARK: Chains
+
+    @Test func chainLoadListShowAndReload() throws {
+        try HikeCLI.withInstance { cli in
+            let file = try cli.write("count.hasm", """
+                # counts the packet, then lets it through
+                chain cli_count
+                    r2 = EVENT
+                    if r2 > 200 goto done
+                    call monitor
+                done:
+                    call hike_pass
+                """)
+            let load = try cli.check(["chain", "load", file, "-D", "EVENT=5"])
+            #expect(load.contains("installed chain cli_count"))
+
+            let chains = try cli.jsonArray(["chain", "list", "--json"])
+            #expect(chains.count == 1)
+            let chain = try #require(chains.first)
+            #expect(chain["name"] as? String == "cli_count")
+            #expect((chain["idHex"] as? String)?.hasPrefix("0x4") == true)
+            #expect(chain["instructionSlots"] as? Int == 6)
+            #expect(chain["source"] as? String == file)
+            #expect(try cli.check(["chain", "list"]).contains("cli_count"))
+
+            // Read back from the kernel, with the names of programs resolved.
+            let show = try cli.check(["chain", "show", "cli_count"])
+            #expect(show.contains("chain cli_count\n"))
+            #expect(show.contains("r2 = 0x5"))
+            #expect(show.contains("if r2 > 0xc8 goto L1"))
+            #expect(show.contains("call monitor"))
+            #expect(show.contains("L1:\n    call hike_pass"))
+
+            // The disassembly loads again and gives the same instructions.
+            let before = try cli.jsonObject(["chain", "show", "cli_count", "--json"])
+            let again = try cli.write("again.hasm", show)
+            #expect(try cli.check(["chain", "load", again]).contains("replaced chain cli_count"))
+            let after = try cli.jsonObject(["chain", "show", "cli_count", "--json"])
+            #expect(after["slots"] as? [String] == before["slots"] as? [String])
+            #expect(after["id"] as? Int == before["id"] as? Int)
+            #expect(after["slot"] as? Int != before["slot"] as? Int)  // replaced through a new slot
+
+            _ = try cli.check(["chain", "rm", "cli_count"])
+            #expect(try cli.jsonArray(["chain", "list", "--json"]).isEmpty)
+        }
+    }
+
+    @Test func chainLoadErrorsPointAtTheSourceAndChangeNothing() throws {
+        try HikeCLI.withInstance { cli in
+            let good = try cli.write("good.hasm", "chain cli_keep\n    call hike_pass\n")
+            _ = try cli.check(["chain", "load", good])
+            let listing = try cli.check(["chain", "list", "--json"])
+            let programs = try cli.check(["prog", "list", "--json"])
+
+            // An assembler error: a register that does not exist.
+            let bad = try cli.write("bad.hasm", """
+                chain cli_keep
+                    r0 = 1
+                    r0 += r11
+                    exit
+                """)
+            let failed = try cli.run(["chain", "load", bad])
+            #expect(failed.status != 0)
+            #expect(failed.stderr.contains("\(bad):3:11: error:"))
+            #expect(failed.stderr.contains("    r0 += r11\n          ^"))
+
+            // A linker error: a name nothing has.
+            let unknown = try cli.write("unknown.hasm", "chain cli_keep\n    call no_such_program\n")
+            let unknownRun = try cli.run(["chain", "load", unknown])
+            #expect(unknownRun.status != 0)
+            #expect(unknownRun.stderr.contains("\(unknown):2:10: error: unknown program or chain 'no_such_program'"))
+
+            // A checker error in a chain that calls a program not loaded yet: the program stays
+            // unloaded.
+            let jump = try cli.write("jump.hasm", "chain cli_other\n    call monitor\n    goto +7\n")
+            let jumpRun = try cli.run(["chain", "load", jump])
+            #expect(jumpRun.status != 0)
+            #expect(jumpRun.stderr.contains("\(jump):3:5: error:"))
+            #expect(jumpRun.stderr.contains("outside the chain"))
+
+            #expect(try cli.check(["chain", "list", "--json"]) == listing)
+            #expect(try cli.check(["prog", "list", "--json"]) == programs)
+        }
+    }
+
+    // MARK: Loaders
+
+    @Test func loaderAttachPassesPingsAndDetachRemovesIt() throws {
+        let (topology, a, b) = try KernelTest.pair()
+        defer { topology.destroy() }
+        try HikeCLI.withInstance { cli in
+            let drop = try cli.write("drop.hasm", "chain cli_entry\n    call hike_drop\n")
+            _ = try cli.check(["chain", "load", drop])
+            let attach = try cli.check(["loader", "attach", "ip6_classifier", "veth0", "--netns", b.name,
+                                        "--chain", "cli_entry", "--mode", "native"])
+            #expect(attach.contains("attached ip6_classifier to veth0 in namespace \(b.name)"))
+            #expect(try Traffic.ping(from: a, to: "fc00::2", count: 2, interval: 0.1).received == 0)
+
+            // Replace the chain under the attached loader: pings get through.
+            let pass = try cli.write("pass.hasm", """
+                chain cli_entry
+                    r2 = 7
+                    call monitor
+                    call hike_pass
+                """)
+            _ = try cli.check(["chain", "load", pass])
+            let ping = try Traffic.ping(from: a, to: "fc00::2", count: 3, interval: 0.1)
+            #expect(ping.received == 3)
+
+            let listing = try cli.jsonObject(["loader", "list", "--json"])
+            let attachments = try #require(listing["attachments"] as? [[String: Any]])
+            #expect(attachments.count == 1)
+            #expect(attachments.first?["namespace"] as? String == b.name)
+            #expect(attachments.first?["chain"] as? String == "cli_entry")
+            #expect((attachments.first?["programID"] as? Int ?? 0) > 0)
+            #expect(try linkShow(b).contains("xdp"))
+
+            // monitor counted the packets that passed under event 7.
+            let dump = try cli.jsonObject(["map", "dump", "monitor_events"])
+            let entries = try #require(dump["entries"] as? [[String: Any]])
+            let seven = try #require(entries.first { $0["key"] as? Int == 7 })
+            #expect((seven["sum"] as? Int ?? 0) >= 3)
+            #expect((seven["values"] as? [Any])?.count == (try possibleCPUCount()))
+
+            let maps = try cli.jsonArray(["map", "list", "--json"])
+            #expect(maps.contains { $0["path"] as? String == "vm/hvm_progs" && $0["type"] as? String == "prog_array" })
+            #expect(maps.contains { ($0["path"] as? String)?.hasPrefix("loaders/") == true })
+
+            let wrongPlace = try cli.run(["loader", "detach", "veth0"])
+            #expect(wrongPlace.status != 0)
+            #expect(wrongPlace.stderr.contains("--netns \(b.name)"))
+
+            #expect(try cli.check(["loader", "detach", "veth0", "--netns", b.name]).contains("detached ip6_classifier"))
+            let after = try cli.jsonObject(["loader", "list", "--json"])
+            #expect((after["attachments"] as? [Any])?.isEmpty == true)
+            #expect(try !linkShow(b).contains("xdp"))
+            #expect(try cli.jsonArray(["map", "list", "--json"]).allSatisfy { ($0["path"] as? String)?.hasPrefix("loaders/") == false })
+        }
+    }
+
+    // MARK: Faults
+
+    @Test func faultsNameTheChainAndTheReason() throws {
+        let (topology, a, b) = try KernelTest.pair()
+        defer { topology.destroy() }
+        try HikeCLI.withInstance { cli in
+            // The packet bank holds the packet only: offset 0x3fff is far beyond a ping.
+            let oob = try cli.write("oob.hasm", """
+                chain cli_oob
+                    r1 = 0x1000000 ll
+                    r0 = *(u64 *)(r1 + 0x3fff)
+                    exit
+                """)
+            _ = try cli.check(["chain", "load", oob])
+            _ = try cli.check(["loader", "attach", "ip6_classifier", "veth0", "--netns", b.name, "--chain", "cli_oob",
+                               "--default-verdict", "pass"])
+            // The faulting chain ends with the default verdict: pass.
+            #expect(try Traffic.ping(from: a, to: "fc00::2", count: 2, interval: 0.1).received == 2)
+
+            let human = try cli.check(["faults"])
+            #expect(human.contains("cli_oob"))
+            #expect(human.contains("INVALID_ACCESS"))
+
+            let report = try cli.jsonObject(["faults", "--json", "--events"])
+            let counts = try #require(report["counts"] as? [[String: Any]])
+            let count = try #require(counts.first { $0["chain"] as? String == "cli_oob" })
+            #expect(count["reason"] as? String == "INVALID_ACCESS")
+            #expect((count["count"] as? Int ?? 0) >= 2)
+            #expect((count["description"] as? String)?.isEmpty == false)
+            let events = try #require(report["events"] as? [[String: Any]])
+            #expect(events.count >= 2)
+            #expect(events.allSatisfy { $0["chain"] as? String == "cli_oob" && $0["pc"] as? Int == 2 })
+            let last = try #require(report["lastResults"] as? [[String: Any]])
+            #expect(last.contains { $0["chain"] as? String == "cli_oob" && $0["fault"] as? String == "INVALID_ACCESS" })
+
+            // Events are read once.
+            let again = try cli.jsonObject(["faults", "--json", "--events"])
+            #expect((again["events"] as? [Any])?.isEmpty == true)
+        }
+    }
+
+    // MARK: Reset
+
+    @Test func resetLeavesNoPin() throws {
+        let (topology, _, b) = try KernelTest.pair()
+        defer { topology.destroy() }
+        try HikeCLI.withInstance { cli in
+            let pass = try cli.write("pass.hasm", "chain cli_pass\n    call hike_pass\n")
+            _ = try cli.check(["chain", "load", pass])
+            _ = try cli.check(["loader", "attach", "ip6_classifier", "veth0", "--netns", b.name, "--chain", "cli_pass"])
+            let pinRoot = "/sys/fs/bpf/hike/\(cli.instance)"
+            #expect(FileManager.default.fileExists(atPath: pinRoot))
+
+            let reset = try cli.check(["reset"])
+            #expect(reset.contains("detached ip6_classifier from veth0 in namespace \(b.name)"))
+            #expect(reset.contains("removed 1 chain: cli_pass"))
+            #expect(reset.contains("removed \(pinRoot)"))
+            #expect(!FileManager.default.fileExists(atPath: pinRoot))
+            #expect(!FileManager.default.fileExists(atPath: "/run/hike/\(cli.instance)"))
+            #expect(try !linkShow(b).contains("xdp"))
+            #expect(try cli.check(["reset"]).contains("nothing to remove"))
+        }
+    }
+
+    /// `ip link show veth0` in namespace: mentions xdp while a program is attached.
+    func linkShow(_ namespace: NetworkNamespace) throws -> String {
+        try Command.check(["ip", "-n", namespace.name, "link", "show", "veth0"])
+    }
+}
+
+/// Runs the hike binary on one instance.
+struct HikeCLI {
+    let instance: String
+    let directory: String
+
+    /// `.build/<triple>/debug/hike`: beside the test bundle, else under the package root.
+    static let binary: String = {
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? ""
+        let beside = URL(fileURLWithPath: executable).deletingLastPathComponent().appendingPathComponent("hike").path
+        if FileManager.default.isExecutableFile(atPath: beside) { return beside }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        return root.appendingPathComponent(".build/debug/hike").path
+    }()
+
+    nonisolated(unsafe) private static var counter = 0
+    private static let lock = NSLock()
+
+    /// Runs body with a fresh instance and a temporary directory; resets the instance and
+    /// deletes the directory afterwards, whatever happens.
+    static func withInstance(_ body: (HikeCLI) throws -> Void) throws {
+        lock.lock()
+        counter += 1
+        let n = counter
+        lock.unlock()
+        let instance = "\(KernelTest.prefix)-\(getpid())-cli-\(n)"
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(instance).path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let cli = HikeCLI(instance: instance, directory: directory)
+        defer {
+            if let result = try? cli.run(["reset"]), result.status != 0 {
+                FileHandle.standardError.write(Data("hike reset --instance \(instance) failed: \(result.stderr)\n".utf8))
+            }
+            try? FileManager.default.removeItem(atPath: directory)
+        }
+        try body(cli)
+    }
+
+    func run(_ arguments: [String]) throws -> CommandResult {
+        try Command.run([Self.binary] + arguments + ["--instance", instance])
+    }
+
+    /// Runs and returns stdout; a non-zero exit fails the test with hike's stderr.
+    func check(_ arguments: [String]) throws -> String {
+        try run(arguments).checked()
+    }
+
+    func jsonArray(_ arguments: [String]) throws -> [[String: Any]] {
+        let output = try check(arguments)
+        return try #require(try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [[String: Any]], "not a JSON array: \(output)")
+    }
+
+    func jsonObject(_ arguments: [String]) throws -> [String: Any] {
+        let output = try check(arguments)
+        return try #require(try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any], "not a JSON object: \(output)")
+    }
+
+    /// Writes a file into the test's directory and returns its path.
+    func write(_ name: String, _ text: String) throws -> String {
+        let path = "\(directory)/\(name)"
+        try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+}
+
+struct HikeCLIError: Error, CustomStringConvertible {
+    let description: String
+}
