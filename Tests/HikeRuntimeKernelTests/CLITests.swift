@@ -233,6 +233,45 @@ import Topology
         }
     }
 
+    /// A chain that reads past the packet, one that loops forever and one that calls an unknown
+    /// ID: each drops the packet (the default verdict), and `hike faults` shows chain, reason and pc.
+    @Test func everyKindOfFaultDropsAndShows() throws {
+        let (topology, a, b) = try KernelTest.pair()
+        defer { topology.destroy() }
+        // The chains drop neighbour discovery too: a needs b's address without asking.
+        let shown = try topology.ip(["-j", "link", "show", "dev", "veth0"], in: b)
+        let mac = try #require(shown.split(separator: "\"").drop { $0 != "address" }.dropFirst(2).first)
+        try topology.ip(["neigh", "replace", "fc00::2", "lladdr", String(mac), "dev", "veth0", "nud", "permanent"], in: a)
+        try HikeCLI.withInstance { cli in
+            let bodies = [
+                ("INVALID_ACCESS", 2, "r1 = 0x1000000 ll\n    r0 = *(u64 *)(r1 + 0x3fff)\n    exit"),
+                ("BUDGET", 0, "r0 += 1\n    goto -2"),
+                // The ID is computed, so the static checker cannot refuse the call.
+                ("UNKNOWN_CALLEE", 2, "r1 = 100\n    r1 += 100\n    call elem\n    exit"),
+            ]
+            for (index, body) in bodies.enumerated() {
+                let file = try cli.write("fault\(index).hasm", "chain cli_fault\n    \(body.2)\n")
+                _ = try cli.check(["chain", "load", file])
+                if index == 0 {
+                    _ = try cli.check(["loader", "attach", "ip6_classifier", "veth0", "--netns", b.name, "--chain", "cli_fault"])
+                }
+                // Dropped: no reply comes back.
+                #expect(try Traffic.ping(from: a, to: "fc00::2", count: 2, interval: 0.1).received == 0)
+            }
+            let report = try cli.jsonObject(["faults", "--json", "--events"])
+            let counts = try #require(report["counts"] as? [[String: Any]])
+            let events = try #require(report["events"] as? [[String: Any]])
+            for (reason, pc, _) in bodies {
+                #expect(counts.contains { $0["chain"] as? String == "cli_fault" && $0["reason"] as? String == reason
+                    && ($0["count"] as? Int ?? 0) >= 2 }, "no count for \(reason)")
+                #expect(events.contains { $0["chain"] as? String == "cli_fault" && $0["reason"] as? String == reason
+                    && $0["pc"] as? Int == pc }, "no event for \(reason) at pc \(pc)")
+            }
+            let human = try cli.check(["faults"])
+            #expect(human.contains("cli_fault") && human.contains("BUDGET") && human.contains("UNKNOWN_CALLEE"))
+        }
+    }
+
     // MARK: Reset
 
     @Test func resetLeavesNoPin() throws {
