@@ -25,6 +25,8 @@ let package = Package(
         // The eBPF instruction: model, encoder, decoder, llvm-objdump-exact disassembler. Pure Swift.
         .target(name: "BPFInstructions"),
         .target(name: "HikeVM", dependencies: ["BPFInstructions"]),
+        // The eCLAT compiler: scripts → HIKe VM bytecode. Pure Swift: compiles against a catalog.
+        .target(name: "ECLAT", dependencies: ["HikeVM", "BPFInstructions"]),
         .target(name: "BPFKit", dependencies: ["CBPF", "CLinux", "BPFInstructions"]),
 
         // Compiles every *.bpf.c under the directories named in the target's bpf-embed.conf
@@ -63,6 +65,11 @@ let package = Package(
         ),
 
         .testTarget(name: "HikeVMTests", dependencies: ["HikeVM"]),
+        .testTarget(name: "ECLATTests", dependencies: ["ECLAT", "HikeVM"]),
+        .testTarget(
+            name: "PackagesKernelTests",
+            dependencies: ["BPFKit", "BPFObjects", "BPFTestObjects", "Topology", "HikeTestSupport", "HikeRuntime", "HikeVM"]
+        ),
         .testTarget(
             name: "BPFKitTests",
             dependencies: ["BPFKit", "BPFObjects", "BPFTestObjects", "Topology", "HikeTestSupport"]

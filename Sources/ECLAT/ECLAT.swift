@@ -1,0 +1,1 @@
+// The eCLAT compiler: see docs/eclat.md.
