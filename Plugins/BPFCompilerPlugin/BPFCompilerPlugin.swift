@@ -6,7 +6,8 @@ import PackagePlugin
 ///
 /// The target names the source folders in `bpf-embed.conf` (`include=bpf/demo`, one per line) and
 /// the enum the objects hang off (`namespace=EmbeddedObjects`). Every `.bpf.c` gets a build command
-/// of its own, whose inputs are the file and every header under `bpf/include`: editing one source
+/// of its own, whose inputs are the file, every header under `bpf/include` and the headers beside
+/// it: editing one source
 /// rebuilds that object only, editing a header rebuilds them all, and a C error fails `swift build`
 /// with clang's message.
 @main
@@ -59,7 +60,8 @@ struct BPFCompilerPlugin: BuildToolPlugin {
                         "REL": relative, "NS": config.namespace,
                         "IMPORTS": config.imports.map { "import \($0)\n" }.joined(), "ID": identifier, "NAME": name,
                     ],
-                    inputFiles: [source] + headers,
+                    // Headers beside the source (a package's own) count as inputs too.
+                    inputFiles: [source] + headers + files(under: source.deletingLastPathComponent(), suffix: ".h"),
                     outputFiles: [swiftFile]
                 ))
                 entries.append((identifier, name))

@@ -1,0 +1,47 @@
+/* hike_default: ip6_kroute, IPv6 forwarding with the kernel's routing table and neighbours
+ * (bpf_fib_lookup), done in XDP. A final verdict: the chain ends. */
+#define HIKE_PACKAGE "hike_default"
+#include "hike/hike.h"
+#include "hike/ip6.h"
+
+#ifndef AF_INET6
+#define AF_INET6 10
+#endif
+#define IPV6_FLOWINFO_MASK bpf_htonl(0x0fffffff)
+
+/* Routes the packet: on a route with a resolved neighbour, rewrites the MACs, decrements the hop
+ * limit and redirects (XDP_REDIRECT). Everything the fast path does not handle goes to the
+ * kernel (XDP_PASS): not IPv6, hop limit ≤ 1 (the kernel sends Time Exceeded), local or
+ * unroutable destinations, unresolved neighbours (the kernel resolves them), packets over the
+ * egress MTU (the kernel sends Packet Too Big), forwarding off. */
+HIKE_PROG(ip6_kroute)
+{
+	struct bpf_fib_lookup fib = {};
+	struct ethhdr *eth = NULL;
+	struct ipv6hdr *ip6 = hike_ip6(ctx, &eth);
+	long rc;
+
+	if (!ip6 || !eth || ip6->hop_limit <= 1)
+		return XDP_PASS;
+
+	fib.family = AF_INET6;
+	fib.flowinfo = *(__be32 *)ip6 & IPV6_FLOWINFO_MASK;
+	fib.l4_protocol = ip6->nexthdr;
+	fib.tot_len = bpf_ntohs(ip6->payload_len);
+	*(struct in6_addr *)fib.ipv6_src = ip6->saddr;
+	*(struct in6_addr *)fib.ipv6_dst = ip6->daddr;
+	fib.ifindex = ctx->ingress_ifindex;
+
+	rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), 0);
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS)
+		return XDP_PASS;
+
+	ip6->hop_limit--;
+	__builtin_memcpy(eth->h_dest, fib.dmac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, fib.smac, ETH_ALEN);
+	return bpf_redirect(fib.ifindex, 0);
+}
+EXPORT_HIKE_PROG(ip6_kroute);
+HIKE_PROG_FINAL(ip6_kroute);
+
+char LICENSE[] SEC("license") = "GPL";
