@@ -17,6 +17,19 @@ public struct ProgramArgument: Codable, Sendable, Hashable {
     public let name: String
 }
 
+/// A map whose key 0 holds the ns to add to bpf_ktime_get_boot_ns() for wall-clock time.
+public struct ClockMap: Codable, Sendable, Hashable {
+    public enum Epoch: String, Codable, Sendable {
+        /// Since 1900-01-01, as NTP and STAMP count.
+        case ntp
+        /// Since 1970-01-01.
+        case unix
+    }
+
+    public let map: String
+    public let epoch: Epoch
+}
+
 /// A program or loader as its object describes it (sections .hike.meta and .hike.facts).
 public struct CatalogEntry: Codable, Sendable, Hashable {
     public let name: String
@@ -28,6 +41,8 @@ public struct CatalogEntry: Codable, Sendable, Hashable {
     public let isFinal: Bool
     /// Maps the program declared with EXPORT_HIKE_PROG_MAP.
     public let maps: [String]
+    /// Maps holding a boot-time → wall-clock offset that hike keeps current (EXPORT_HIKE_CLOCK_MAP).
+    public var clockMaps: [ClockMap] = []
     /// The embedded object it comes from.
     public let object: String
 }
@@ -85,6 +100,7 @@ public struct ProgramCatalog: Sendable {
         }
         var finals = Set<String>()
         var maps: [String: [String]] = [:]
+        var clocks: [String: [ClockMap]] = [:]
         let facts = sections[".hike.facts"] ?? []
         guard facts.count % factSize == 0 else {
             throw RuntimeError.catalog("\(object.name): .hike.facts is \(facts.count) bytes, not a multiple of \(factSize)")
@@ -96,6 +112,13 @@ public struct ProgramCatalog: Sendable {
             let value = cString(record, nameLength + 4, nameLength)
             if kind == ABI.factFinal { finals.insert(program) }
             if kind == ABI.factMap { maps[program, default: []].append(value) }
+            if kind == ABI.factClock {
+                let parts = value.split(separator: ":").map(String.init)
+                guard parts.count == 2, let epoch = ClockMap.Epoch(rawValue: parts[1]) else {
+                    throw RuntimeError.catalog("\(object.name): clock map fact '\(value)' is not '<map>:ntp' or '<map>:unix'")
+                }
+                clocks[program, default: []].append(ClockMap(map: parts[0], epoch: epoch))
+            }
         }
         var entries: [CatalogEntry] = []
         for start in stride(from: 0, to: meta.count, by: metaSize) {
@@ -109,8 +132,10 @@ public struct ProgramCatalog: Sendable {
                 ProgramArgument(type: cString(record, typesAt + $0 * typeLength, typeLength),
                                 name: cString(record, namesAt + $0 * argLength, argLength))
             }
-            entries.append(CatalogEntry(name: name, package: package, kind: kind, arguments: arguments,
-                                        isFinal: finals.contains(name), maps: maps[name] ?? [], object: object.name))
+            var entry = CatalogEntry(name: name, package: package, kind: kind, arguments: arguments,
+                                     isFinal: finals.contains(name), maps: maps[name] ?? [], object: object.name)
+            entry.clockMaps = clocks[name] ?? []
+            entries.append(entry)
         }
         return entries
     }

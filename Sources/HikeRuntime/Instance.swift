@@ -118,6 +118,8 @@ public final class HikeInstance: @unchecked Sendable {  // state lives in the ke
                 try table.update(id, UInt32(bitPattern: program.fd))
                 used.insert(id)
             }
+            // Programs that stamp packets with wall-clock time need the offset before any packet.
+            _ = try syncClocks(objects: [objectName])
         } catch {
             for record in added {
                 _ = try? table.delete(record.id)

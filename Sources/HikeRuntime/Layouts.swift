@@ -36,6 +36,10 @@ enum Layout {
     /// `struct hvm_result` sits after six u32 fields of `struct hvm_state`.
     static let resultOffset = 24
 
+    static func u16(_ bytes: [UInt8], _ at: Int) -> UInt16 {
+        UInt16(bytes[at]) | UInt16(bytes[at + 1]) << 8
+    }
+
     static func u32(_ bytes: [UInt8], _ at: Int) -> UInt32 {
         UInt32(bytes[at]) | UInt32(bytes[at + 1]) << 8 | UInt32(bytes[at + 2]) << 16 | UInt32(bytes[at + 3]) << 24
     }

@@ -96,6 +96,9 @@ public enum ABI {
     public static let metaLoader: UInt32 = 2
     public static let factFinal: UInt32 = 1
     public static let factMap: UInt32 = 2
+    /// HIKE_FACT_CLOCK: the fact names a map ("<map>:ntp" or "<map>:unix") holding the boot-time →
+    /// wall-clock offset that hike keeps current.
+    public static let factClock: UInt32 = 3
 
     /// Every numeric macro of vm_abi.h under its C name (function-like macros and the include
     /// guard excluded), for comparison with values exported from a compiled object.
@@ -134,6 +137,7 @@ public enum ABI {
             "HIKE_META_LOADER": UInt64(metaLoader),
             "HIKE_FACT_FINAL": UInt64(factFinal),
             "HIKE_FACT_MAP": UInt64(factMap),
+            "HIKE_FACT_CLOCK": UInt64(factClock),
         ]
         for helper in VMHelper.allCases {
             table[helper.macroName] = UInt64(helper.rawValue)

@@ -27,7 +27,8 @@ import Testing
 
     func configure(shift: UInt64 = 20, interface: UInt64 = 0xabc, load: UInt64 = 0x7, clock: Bool = true) throws {
         let map = try h.map("eip", "eip_mcd_cfg")
-        if clock { try MeasurementClock.writeEIPOffset(h.hike) }
+        // hike writes the offset when the object loads; "no clock" is an offset of 0.
+        if clock { try h.hike.syncClocks() } else { try map.update(UInt32(0), UInt64(0)) }
         try map.update(UInt32(1), shift)
         try map.update(UInt32(2), interface)
         try map.update(UInt32(3), load)

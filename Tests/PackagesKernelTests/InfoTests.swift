@@ -5,73 +5,6 @@ import HikeTestSupport
 import HikeVM
 import Testing
 
-/// An info_event (bpf/packages/info/info.bpf.c), decoded: what a `hike events info` would print.
-struct InfoEvent: Equatable, CustomStringConvertible {
-    static let size = 104
-    var timestampNS: UInt64
-    var userInfo: UInt64
-    var packetLength: UInt32
-    var selected: UInt8
-    var present: UInt8
-    var etherType: UInt16
-    var destinationMAC: [UInt8]
-    var sourceMAC: [UInt8]
-    var ipVersion: UInt8
-    var hopLimit: UInt8
-    var trafficClass: UInt8
-    var l4Protocol: UInt8
-    var flowLabel: UInt32
-    var ipPayloadLength: UInt16
-    var l4Offset: UInt16
-    var sourceAddress: [UInt8]
-    var destinationAddress: [UInt8]
-    var sourcePort: UInt16
-    var destinationPort: UInt16
-    var l4Length: UInt16
-    var tcpFlags: UInt8
-    var tcpSequence: UInt32
-
-    init?(_ b: [UInt8]) {
-        guard b.count >= Self.size else { return nil }
-        timestampNS = Bytes.le64(b, 0); userInfo = Bytes.le64(b, 8); packetLength = Bytes.le32(b, 16)
-        selected = b[20]; present = b[21]; etherType = Bytes.le16(b, 22)
-        destinationMAC = Array(b[24..<30]); sourceMAC = Array(b[30..<36])
-        ipVersion = b[36]; hopLimit = b[37]; trafficClass = b[38]; l4Protocol = b[39]
-        flowLabel = Bytes.le32(b, 40); ipPayloadLength = Bytes.le16(b, 44); l4Offset = Bytes.le16(b, 46)
-        sourceAddress = Array(b[48..<64]); destinationAddress = Array(b[64..<80])
-        sourcePort = Bytes.le16(b, 80); destinationPort = Bytes.le16(b, 82); l4Length = Bytes.le16(b, 84)
-        tcpFlags = b[86]; tcpSequence = Bytes.le32(b, 88)
-    }
-
-    static func mac(_ m: [UInt8]) -> String { m.map { String(format: "%02x", $0) }.joined(separator: ":") }
-
-    static func address(_ a: [UInt8], version: UInt8) -> String {
-        var text = [CChar](repeating: 0, count: 64)
-        if version == 4 { return a[0..<4].map(String.init).joined(separator: ".") }
-        return a.withUnsafeBytes { inet_ntop(AF_INET6, $0.baseAddress, &text, 64) }.map { String(cString: $0) } ?? "?"
-    }
-
-    /// One line per event, as `hike events info` should print it.
-    var description: String {
-        var parts = ["len \(packetLength)", "user_info \(userInfo)"]
-        if present & 1 != 0 {
-            parts.append("L2 \(Self.mac(sourceMAC)) > \(Self.mac(destinationMAC)) type 0x\(String(etherType, radix: 16))")
-        }
-        if present & 2 != 0 {
-            parts.append("IPv\(ipVersion) \(Self.address(sourceAddress, version: ipVersion)) > \(Self.address(destinationAddress, version: ipVersion)) "
-                + "proto \(l4Protocol) hlim \(hopLimit) tc \(trafficClass) flow \(flowLabel) plen \(ipPayloadLength)")
-        }
-        if present & 4 != 0 {
-            switch l4Protocol {
-            case 17: parts.append("UDP \(sourcePort) > \(destinationPort) len \(l4Length)")
-            case 6: parts.append("TCP \(sourcePort) > \(destinationPort) seq \(tcpSequence) flags 0x\(String(tcpFlags, radix: 16))")
-            default: parts.append("ICMP type \(sourcePort >> 8) code \(sourcePort & 0xff) id \(destinationPort)")
-            }
-        }
-        return parts.joined(separator: " | ")
-    }
-}
-
 /// info: show_pkt_info(select_layers, user_info) sends one info_event per packet.
 @Suite(.serialized) struct InfoTests {
     let h: MeasurementHarness
@@ -81,7 +14,7 @@ struct InfoEvent: Equatable, CustomStringConvertible {
     }
 
     func events() throws -> [InfoEvent] {
-        try BPFRingBuffer(map: h.map("info", "info_events")).drain().compactMap(InfoEvent.init)
+        try BPFRingBuffer(map: h.map("info", "info_events")).drain().compactMap(InfoEvent.init(record:))
     }
 
     func runInfo(layers: Int, user: Int, _ packet: [UInt8]) throws -> (UInt64, [InfoEvent]) {

@@ -88,11 +88,8 @@ enum ExtPacket {
     }
 }
 
-/// hike's boot-time → wall-clock offsets for the measurement programs (stamp's `stamp_time`,
-/// eip's `eip_mcd_cfg[0]`). eBPF reads only CLOCK_BOOTTIME (bpf_ktime_get_boot_ns), so hike
-/// computes the offset from CLOCK_REALTIME and CLOCK_BOOTTIME and writes it; it must run again
-/// when the wall clock is stepped (NTP, settimeofday). Test support for now: it belongs in
-/// HikeRuntime (written when the stamp/eip programs are loaded, refreshed by a timer).
+/// Wall-clock arithmetic for checking timestamps (hike itself keeps the programs' offsets:
+/// HikeRuntime's WallClock and `hike clock sync`).
 enum MeasurementClock {
     /// Seconds from 1900-01-01 (the NTP era 0) to 1970-01-01.
     static let ntpUnixOffset: UInt64 = 2_208_988_800
@@ -102,17 +99,6 @@ enum MeasurementClock {
         clock_gettime(clock, &ts)
         return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
     }
-
-    /// ns to add to CLOCK_BOOTTIME for Unix wall-clock ns, read between two boot-time samples.
-    static func unixOffset() -> UInt64 {
-        let boot1 = nanoseconds(CLOCK_BOOTTIME)
-        let real = nanoseconds(CLOCK_REALTIME)
-        let boot2 = nanoseconds(CLOCK_BOOTTIME)
-        return real &- (boot1 / 2 + boot2 / 2)
-    }
-
-    /// ns to add to CLOCK_BOOTTIME for ns since the NTP epoch (what stamp_time holds).
-    static func ntpOffset() -> UInt64 { unixOffset() &+ ntpUnixOffset * 1_000_000_000 }
 
     /// Now as an NTP 32.32 timestamp.
     static func ntpNow() -> UInt64 { ntp(fromNanoseconds: nanoseconds(CLOCK_REALTIME) + ntpUnixOffset * 1_000_000_000) }
@@ -125,16 +111,4 @@ enum MeasurementClock {
 
     /// Seconds between two NTP timestamps (b − a).
     static func seconds(from a: UInt64, to b: UInt64) -> Double { Double(Int64(bitPattern: b &- a)) / 4_294_967_296 }
-
-    /// Writes stamp's offset into the instance's stamp_time map (the stamp object is loaded).
-    static func writeStampOffset(_ hike: HikeInstance) throws {
-        let map = try BPFMap.openPinned("\(hike.pinRoot)/maps/stamp/stamp_time")
-        try map.update(UInt32(0), ntpOffset())
-    }
-
-    /// Writes eip's offset (Unix wall clock) into eip_mcd_cfg[0].
-    static func writeEIPOffset(_ hike: HikeInstance) throws {
-        let map = try BPFMap.openPinned("\(hike.pinRoot)/maps/eip/eip_mcd_cfg")
-        try map.update(UInt32(0), unixOffset())
-    }
 }

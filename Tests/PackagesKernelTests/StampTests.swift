@@ -116,7 +116,7 @@ enum STAMPPacket {
 
     @Test func stampFillsTheReflectorFields() throws {
         try h.hike.loadProgram("stamp")
-        try MeasurementClock.writeStampOffset(h.hike)
+        try h.hike.syncClocks()
         try h.install("chain s\n    call stamp\n    exit\n")
         let request = STAMPPacket.frame(sequence: 41, ssid: 0xbeef)
         let before = MeasurementClock.ntpNow()
@@ -140,6 +140,8 @@ enum STAMPPacket {
 
     @Test func stampWithoutAClockOffsetLeavesThePacketAlone() throws {
         try h.hike.loadProgram("stamp")
+        // hike wrote the offset when the object loaded: take it away.
+        try h.map("stamp", "stamp_time").update(UInt32(0), UInt64(0))
         try h.install("chain s\n    call stamp\n    exit\n")
         let request = STAMPPacket.frame()
         let (run, result) = try h.run("s", request)
@@ -186,7 +188,7 @@ enum STAMPPacket {
     }
 
     @Test func reflectorChainSendsTheReplyBack() throws {
-        try MeasurementClock.writeStampOffset(h.hike)
+        try h.hike.syncClocks()
         try h.install(Self.reflector)
         let request = STAMPPacket.frame(sequence: 9)
         let before = MeasurementClock.ntpNow()
@@ -207,7 +209,7 @@ enum STAMPPacket {
     }
 
     @Test func reflectorChainSkipsExtensionHeaders() throws {
-        try MeasurementClock.writeStampOffset(h.hike)
+        try h.hike.syncClocks()
         try h.install(Self.reflector)
         // Hop-by-Hop and Destination Options before UDP (no Routing header: the checksum uses
         // the IPv6 header's addresses).
@@ -231,7 +233,7 @@ enum STAMPPacket {
 
     @Test func stampMonoReflectsInOneProgram() throws {
         try h.hike.loadProgram("stamp_mono")
-        try MeasurementClock.writeStampOffset(h.hike)
+        try h.hike.syncClocks()
         try h.install("chain m\n    call stamp_mono\n    r6 = r0\n    call hike_pass\n")
         let request = STAMPPacket.frame(sequence: 3)
         let before = MeasurementClock.ntpNow()
@@ -248,7 +250,7 @@ enum STAMPPacket {
 
     @Test func collectorRecordsTheFourTimestamps() throws {
         try h.hike.loadProgram("collector")
-        try MeasurementClock.writeStampOffset(h.hike)
+        try h.hike.syncClocks()
         try h.install(Self.reflector + "\nchain col\n    call collector\n    exit\n")
         let t1 = MeasurementClock.ntpNow()
         let reply = try h.run("stamp_reflector", STAMPPacket.frame(sequence: 77, ssid: 5, timestamp: t1)).0.data
@@ -274,7 +276,7 @@ enum STAMPPacket {
     @Test func reflectorAnswersRealSTAMPTraffic() throws {
         try h.hike.loadProgram("collector")
         try h.install(Self.reflector + "\nchain stamp_collector\n    call collector\n    call hike_pass\n")
-        try MeasurementClock.writeStampOffset(h.hike)
+        try h.hike.syncClocks()
         let (topology, a, b) = try KernelTest.pair()
         defer { topology.destroy() }
         try h.hike.attach(loader: "ip6_classifier", interface: "veth0", namespace: b, chain: "stamp_reflector",

@@ -88,6 +88,13 @@
 /* The program uses this map: hike pins it as <package>/<program>/<map> and `hike map` shows it. */
 #define EXPORT_HIKE_PROG_MAP(prog, map) __HIKE_FACT(prog, HIKE_FACT_MAP, #map, map)
 
+/* eBPF reads only the boot-time clock: a program that needs wall-clock time names the array map
+ * whose key 0 holds the ns to add to bpf_ktime_get_boot_ns(), since 1900 (HIKE_CLOCK_NTP) or
+ * 1970 (HIKE_CLOCK_UNIX). hike writes it when the object loads and on `hike clock sync`. */
+#define HIKE_CLOCK_NTP "ntp"
+#define HIKE_CLOCK_UNIX "unix"
+#define EXPORT_HIKE_CLOCK_MAP(prog, map, epoch) __HIKE_FACT(prog, HIKE_FACT_CLOCK, #map ":" epoch, clock_##map)
+
 /* A loader: an XDP entry program that picks a chain for a packet (hvm_start) or passes it to
  * the kernel. Its configuration maps are exported with EXPORT_HIKE_PROG_MAP. */
 #define EXPORT_HIKE_LOADER(name) __HIKE_META(name, HIKE_META_LOADER, 0, , , , , , , , )

@@ -190,7 +190,8 @@ struct hike_prog_meta {
 #define HIKE_META_PROGRAM 1
 #define HIKE_META_LOADER 2
 
-/* A fact about a program: it always ends the chain ("final"), or it uses a map (".hike.facts"). */
+/* A fact about a program (".hike.facts"): it always ends the chain ("final"), it uses a map, or a
+ * map of it holds the boot-time → wall-clock offset that hike keeps current. */
 struct hike_prog_fact {
 	char program[HIKE_NAME_LEN];
 	__u32 kind; /* HIKE_FACT_FINAL or HIKE_FACT_MAP */
@@ -199,5 +200,6 @@ struct hike_prog_fact {
 
 #define HIKE_FACT_FINAL 1
 #define HIKE_FACT_MAP 2
+#define HIKE_FACT_CLOCK 3 /* value "<map>:ntp" or "<map>:unix": hike keeps the map's key 0 current */
 
 #endif

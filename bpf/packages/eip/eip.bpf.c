@@ -159,6 +159,7 @@ HIKE_PROG(mcd)
 }
 EXPORT_HIKE_PROG(mcd);
 EXPORT_HIKE_PROG_MAP(mcd, eip_mcd_cfg);
+EXPORT_HIKE_CLOCK_MAP(mcd, eip_mcd_cfg, HIKE_CLOCK_UNIX);
 EXPORT_HIKE_PROG_MAP(mcd, eip_stats);
 
 char LICENSE[] SEC("license") = "GPL";

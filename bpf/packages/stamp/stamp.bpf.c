@@ -45,7 +45,7 @@ struct stamp_pkt {
 } __attribute__((packed));
 
 /* Value 0: ns to add to bpf_ktime_get_boot_ns() to get ns since 1900-01-01 (NTP era 0).
- * Written by hike (StampClock in the tests); 0 = not set. */
+ * Written by hike when the object loads and on `hike clock sync`; 0 = not set. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
@@ -362,6 +362,7 @@ HIKE_PROG(stamp)
 }
 EXPORT_HIKE_PROG(stamp);
 EXPORT_HIKE_PROG_MAP(stamp, stamp_time);
+EXPORT_HIKE_CLOCK_MAP(stamp, stamp_time, HIKE_CLOCK_NTP);
 EXPORT_HIKE_PROG_MAP(stamp, stamp_cfg);
 EXPORT_HIKE_PROG_MAP(stamp, stamp_sessions);
 EXPORT_HIKE_PROG_MAP(stamp, stamp_stats);

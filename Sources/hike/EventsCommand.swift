@@ -1,0 +1,56 @@
+import ArgumentParser
+import Foundation
+import HikeRuntime
+import HikeVM
+
+/// `hike events`: what programs reported through their ring buffers, decoded.
+struct EventsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "events",
+        abstract: "Print the events programs sent: show_pkt_info packets (info) or VM faults (faults).",
+        discussion: """
+            Events wait in ring buffers in the kernel; each is printed once, oldest first. With \
+            --follow, hike keeps printing them as they come until interrupted.
+            """
+    )
+
+    enum Source: String, ExpressibleByArgument, CaseIterable {
+        case info, faults
+    }
+
+    @Argument(help: "Which events: info (show_pkt_info) or faults (the VM's fault events).")
+    var source: Source = .info
+
+    @Flag(name: .shortAndLong, help: "Keep printing events as they arrive (Ctrl-C to stop).")
+    var follow = false
+
+    @OptionGroup var instance: InstanceOptions
+    @OptionGroup var output: JSONOption
+
+    func run() throws {
+        let hike = try instance.open()
+        let registry = try hike.registry()
+        if source == .info && !registry.objects.contains("info") {
+            fail("the info package is not loaded in instance '\(hike.name)': load a chain that calls show_pkt_info")
+        }
+        repeat {
+            switch source {
+            case .info:
+                for event in try hike.drainInfoEvents() {
+                    Terminal.line(output.json ? try Terminal.json(event) : event.description)
+                }
+            case .faults:
+                for event in try hike.drainFaultEvents() {
+                    let chain = registry.name(of: event.chainID) ?? Format.hex(event.chainID)
+                    if output.json {
+                        Terminal.line(try Terminal.json(event))
+                    } else {
+                        let reason = Fault(rawValue: event.reason)?.name ?? "reason \(event.reason)"
+                        Terminal.line("chain \(chain) pc \(event.pc): \(reason) (packet of \(event.packetLength) bytes, depth \(event.depth), cpu \(event.cpu))")
+                    }
+                }
+            }
+            if follow { usleep(200_000) }
+        } while follow
+    }
+}
