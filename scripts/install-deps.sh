@@ -12,6 +12,7 @@ packages=(
   pkg-config      # SwiftPM finds libbpf through it
   iproute2        # ip netns / link / route, seg6 and seg6local
   iputils-ping    # real pings in kernel tests and the demo
+  tshark          # dissects STAMP traffic in the stamp package's tests
   make
 )
 
