@@ -59,7 +59,7 @@ let package = Package(
         .executableTarget(
             name: "hike",
             dependencies: [
-                "BPFKit", "BPFObjects", "Topology", "Doctor", "Bench", "HikeRuntime", "HikeVM",
+                "BPFKit", "BPFObjects", "Topology", "Doctor", "Bench", "HikeRuntime", "HikeVM", "ECLAT",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -80,7 +80,7 @@ let package = Package(
         ),
         .testTarget(
             name: "HikeRuntimeKernelTests",
-            dependencies: ["BPFKit", "BPFObjects", "BPFTestObjects", "Topology", "HikeTestSupport", "HikeRuntime", "HikeVM"]
+            dependencies: ["BPFKit", "BPFObjects", "BPFTestObjects", "Topology", "HikeTestSupport", "HikeRuntime", "HikeVM", "ECLAT"]
         ),
     ],
     swiftLanguageModes: [.v6]

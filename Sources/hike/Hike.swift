@@ -20,7 +20,8 @@ struct Hike: ParsableCommand {
         version: HikeVersion.current,
         subcommands: [DoctorCommand.self, DemoCommand.self, BenchCommand.self,
                       ProgCommand.self, ChainCommand.self, LoaderCommand.self, FaultsCommand.self,
-                      MapCommand.self, ResetCommand.self]
+                      MapCommand.self, ResetCommand.self, CompileCommand.self, LoadCommand.self, UnloadCommand.self,
+                      EventsCommand.self, ClockCommand.self]
     )
 
     /// Parses and runs like ArgumentParser's own main, but reports the errors of the kernel and

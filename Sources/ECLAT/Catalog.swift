@@ -1,0 +1,63 @@
+// What the compiler knows about programs and loaders: a plain value, so the compiler runs and is
+// tested without a kernel. hike builds it from HikeRuntime's ProgramCatalog.
+
+/// Programs and loaders by name.
+public struct ECLATCatalog: Hashable, Sendable {
+    public struct Program: Hashable, Sendable {
+        public var package: String
+        /// User arguments (HVM_ARG2…), 0–4.
+        public var argumentCount: Int
+        /// Always ends the chain with a verdict (hike_pass, hike_drop).
+        public var isFinal: Bool
+
+        public init(package: String, argumentCount: Int, isFinal: Bool = false) {
+            self.package = package
+            self.argumentCount = argumentCount
+            self.isFinal = isFinal
+        }
+    }
+
+    public struct Loader: Hashable, Sendable {
+        public var package: String
+        /// The loader's maps that a script may configure (empty: any name is accepted).
+        public var maps: [String]
+
+        public init(package: String, maps: [String]) {
+            self.package = package
+            self.maps = maps
+        }
+    }
+
+    public var programs: [String: Program]
+    public var loaders: [String: Loader]
+
+    public init(programs: [String: Program] = [:], loaders: [String: Loader] = [:]) {
+        self.programs = programs
+        self.loaders = loaders
+    }
+
+    /// The original eCLAT loader names, accepted for hike's loaders.
+    public static let loaderAliases: [String: String] = [
+        "ip6_sc": "ip6_classifier",
+        "ip6_simple_classifier": "ip6_classifier",
+    ]
+
+    /// The original loaders' map names, accepted for hike's configuration maps.
+    public static let mapAliases: [String: String] = [
+        "ipv6_sc_map": "ip6_cls_cfg",
+        "ipv6_simple_classifier_map": "ip6_cls_cfg",
+    ]
+
+    /// hike's loaders, for tests and tools that have no ProgramCatalog at hand.
+    public static let standardLoaders: [String: Loader] = [
+        "ip6_classifier": Loader(package: "hike_default", maps: ["ip6_cls_cfg"]),
+        "ip46_classifier": Loader(package: "hike_default", maps: ["ip46_cls_cfg"]),
+        "ip6_lpm_classifier": Loader(package: "hike_default", maps: ["ip6_lpm_routes", "ip6_lpm_cfg"]),
+    ]
+
+    /// A loader name as a script writes it → hike's name.
+    public func loaderName(_ name: String) -> String {
+        if loaders[name] != nil { return name }
+        return Self.loaderAliases[name] ?? name
+    }
+}

@@ -1,1 +1,0 @@
-// The eCLAT compiler: see docs/eclat.md.
