@@ -337,7 +337,7 @@ struct SourceFile {
 
     init(path: String, text: String) {
         self.path = path
-        lines = text.split(separator: "\n", omittingEmptySubsequences: false).map {
+        lines = text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" || $0 == "\r" }).map {
             $0.hasSuffix("\r") ? String($0.dropLast()) : String($0)
         }
     }
@@ -411,7 +411,7 @@ struct Preprocessor {
     private let columnMaps: [Int: [Int]]
 
     init(source: String, defines: [String: String]) {
-        let lines = source.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let lines = source.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" || $0 == "\r" }).map(String.init)
         originalLines = lines.map { $0.hasSuffix("\r") ? String($0.dropLast()) : $0 }
         guard !defines.isEmpty else {
             output = source
