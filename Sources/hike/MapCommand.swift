@@ -9,8 +9,8 @@ import HikeVM
 struct MapCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "map",
-        abstract: "List the maps pinned under an instance and dump their entries.",
-        subcommands: [List.self, Dump.self]
+        abstract: "List the maps pinned under an instance, dump their entries, update and delete them.",
+        subcommands: [List.self, Dump.self, Update.self, Delete.self]
     )
 
     /// Every pinned map under the instance's directory, by path relative to it (sorted).
@@ -57,6 +57,48 @@ struct MapCommand: ParsableCommand {
                                                                         : "; maps: " + maps.joined(separator: ", ")))
         }
         fail("'\(text)' is ambiguous: " + matches.joined(separator: ", ") + "; give the path")
+    }
+
+    /// The map pinned at what the person typed, checked to be a map.
+    static func open(_ text: String, in hike: HikeInstance) throws -> (map: BPFMap, pin: String, relative: String) {
+        let pin = try resolve(text, root: hike.pinRoot)
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: pin, isDirectory: &isDirectory) else { fail("no pin \(pin)") }
+        if isDirectory.boolValue {
+            let inside = pinnedMaps(under: pin)
+            fail("\(pin) is a directory" + (inside.isEmpty ? " without maps" : "; its maps: " + inside.joined(separator: ", ")))
+        }
+        if let kind = kind(ofPin: pin), kind != "bpf-map" {
+            fail("\(pin) is a \(kind == "bpf-prog" ? "program" : kind == "bpf_link" ? "link" : kind), not a map (see hike map list)")
+        }
+        let map = try BPFMap.openPinned(pin)
+        let relative = pin.hasPrefix(hike.pinRoot + "/") ? String(pin.dropFirst(hike.pinRoot.count + 1)) : pin
+        return (map, pin, relative)
+    }
+
+    /// The JSON codecs for a map's keys and values (integers and hex when it has no BTF).
+    static func codec(for map: BPFMap) throws -> MapJSON {
+        let codec = try MapJSON(map: map)
+        if let problem = codec.btfError {
+            Terminal.warning("cannot read the BTF of map '\(map.info.name)' (\(problem)): keys and values are integers and hex")
+        }
+        return codec
+    }
+
+    /// Parses a KEY or VALUE argument, failing with the reason.
+    static func argument(_ text: String, _ what: String) -> MapJSONValue {
+        do {
+            return try MapJSONValue.parseArgument(text)
+        } catch {
+            fail("\(what) '\(text)': \(error)")
+        }
+    }
+
+    /// What the map's key and value look like, for error messages.
+    static func shape(_ codec: MapJSON, _ map: BPFMap) -> String {
+        let key = codec.btf.key?.cName ?? "\(map.keySize) bytes"
+        let value = codec.btf.value?.cName ?? "\(map.valueSize) bytes"
+        return "map '\(map.info.name)' has key \(key), value \(value)"
     }
 }
 
@@ -108,11 +150,18 @@ extension MapCommand {
     struct Dump: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "dump",
-            abstract: "Print a pinned map's entries as JSON.",
+            abstract: "Print a pinned map's entries as JSON, typed from the map's BTF.",
             discussion: """
-                Keys and values 4 or 8 bytes wide print as unsigned integers (host byte order), others \
-                as hex strings (bytes in memory order). A per-CPU map gives each entry's values as a \
-                list, one per possible CPU, and their sum when they are integers.
+                Keys and values follow the C types the kernel keeps for the map (BTF): structs are \
+                objects by member name, arrays lists, integers numbers (host byte order; __be16/32/64 \
+                network order; beyond 2^53 decimal strings), _Bool true/false, enums their names, \
+                char arrays strings. struct in6_addr and 16-byte unions or byte arrays named like \
+                *addr* print as IPv6 text ("fc00::1"), struct in_addr and __be32 or 4-byte arrays \
+                named *addr* as IPv4 text, 6-byte arrays named mac, h_dest, h_source, dmac, smac as \
+                MAC text, other byte arrays as hex. Maps without BTF print 4- and 8-byte keys and \
+                values as unsigned integers and others as hex. A per-CPU map gives each entry's \
+                values as a list, one per possible CPU, and their sum (member by member) when they \
+                are integers. What dump prints, hike map update takes back.
                 """
         )
 
@@ -122,103 +171,171 @@ extension MapCommand {
         @Argument(help: "The map: its path relative to the instance (see hike map list), the end of it, or an absolute pin path.")
         var path: String
 
-        /// A key or value: an integer when 4 or 8 bytes wide, else hex.
-        enum Value: Encodable {
-            case integer(UInt64)
-            case hex(String)
-
-            init(_ bytes: [UInt8]) {
-                switch bytes.count {
-                case 4: self = .integer(UInt64(bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) }))
-                case 8: self = .integer(bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) })
-                default: self = .hex(Format.hexBytes(bytes))
-                }
-            }
-
-            var integer: UInt64? {
-                if case .integer(let value) = self { return value }
-                return nil
-            }
-
-            func encode(to encoder: Encoder) throws {
-                var container = encoder.singleValueContainer()
-                switch self {
-                case .integer(let value): try container.encode(value)
-                case .hex(let text): try container.encode(text)
-                }
-            }
-        }
-
-        struct Entry: Encodable {
-            let key: Value
-            let value: Value?
-            let values: [Value]?
-            let sum: Value?
-
-            func encode(to encoder: Encoder) throws {
-                enum Keys: String, CodingKey { case key, value, values, sum }
-                var container = encoder.container(keyedBy: Keys.self)
-                try container.encode(key, forKey: .key)
-                if let values {
-                    try container.encode(values, forKey: .values)
-                    try container.encode(Nullable(sum), forKey: .sum)
-                } else {
-                    try container.encode(value, forKey: .value)
-                }
-            }
-        }
-
-        struct Dump: Encodable {
-            let path: String
-            let name: String
-            let type: String
-            let keySize: UInt32
-            let valueSize: UInt32
-            let maxEntries: UInt32
-            let perCPU: Bool
-            let id: UInt32
-            let entries: [Entry]
-        }
-
         func run() throws {
             let hike = try instance.open()
-            let pin = try MapCommand.resolve(path, root: hike.pinRoot)
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: pin, isDirectory: &isDirectory) else { fail("no pin \(pin)") }
-            if isDirectory.boolValue {
-                let inside = MapCommand.pinnedMaps(under: pin)
-                fail("\(pin) is a directory" + (inside.isEmpty ? " without maps" : "; its maps: " + inside.joined(separator: ", ")))
-            }
-            if let kind = MapCommand.kind(ofPin: pin), kind != "bpf-map" {
-                fail("\(pin) is a \(kind == "bpf-prog" ? "program" : kind == "bpf_link" ? "link" : kind), not a map (see hike map list)")
-            }
-            let map = try BPFMap.openPinned(pin)
+            let (map, _, relative) = try MapCommand.open(path, in: hike)
             if map.type == .ringbuf {
                 fail("\(path) is a ring buffer: its records are read once, not looked up"
                     + (map.info.name == "hvm_events" ? "; read fault events with: hike faults --events" : ""))
             }
+            let codec = try MapCommand.codec(for: map)
             let raw: [(key: [UInt8], value: [UInt8])]
             do {
                 raw = try map.lookupBatch()
             } catch {
                 raw = try map.entries()  // map types without batch operations
             }
-            let entries = raw.map { entry -> Entry in
-                let key = Value(entry.key)
-                guard map.isPerCPU else { return Entry(key: key, value: Value(entry.value), values: nil, sum: nil) }
-                let stride = (map.valueSize + 7) & ~7
-                let values = (0..<(entry.value.count / max(stride, 1))).map {
-                    Value(Array(entry.value[$0 * stride..<$0 * stride + map.valueSize]))
-                }
-                let integers = values.compactMap(\.integer)
-                let sum = integers.count == values.count ? Value.integer(integers.reduce(0, &+)) : nil
-                return Entry(key: key, value: nil, values: values, sum: sum)
+            let entries = raw.map { entry -> MapJSONValue in
+                let key = codec.decodeKey(entry.key)
+                let values = codec.decodeValues(entry.value)
+                guard map.isPerCPU else { return .object(["key": key, "value": values.first ?? .null]) }
+                return .object(["key": key, "sum": MapJSONValue.sum(values) ?? .null, "values": .array(values)])
             }
-            let relative = pin.hasPrefix(hike.pinRoot + "/") ? String(pin.dropFirst(hike.pinRoot.count + 1)) : pin
-            Terminal.line(try Terminal.json(Dump(path: relative, name: map.info.name, type: map.type.description,
-                                                 keySize: map.info.keySize, valueSize: map.info.valueSize,
-                                                 maxEntries: map.info.maxEntries, perCPU: map.isPerCPU, id: map.info.id,
-                                                 entries: entries)))
+            // Rendered here rather than by JSONEncoder: struct members keep their C order
+            // (saddr before daddr); the other keys are sorted, as in hike's other JSON.
+            let dump: MapJSONValue = .object([
+                "entries": .array(entries),
+                "id": .int(Int64(map.info.id)),
+                "keySize": .int(Int64(map.info.keySize)),
+                "keyType": codec.btf.key.map { .string($0.cName) } ?? .null,
+                "maxEntries": .int(Int64(map.info.maxEntries)),
+                "name": .string(map.info.name),
+                "path": .string(relative),
+                "perCPU": .bool(map.isPerCPU),
+                "type": .string(map.type.description),
+                "valueSize": .int(Int64(map.info.valueSize)),
+                "valueType": codec.btf.value.map { .string($0.cName) } ?? .null,
+            ])
+            Terminal.line(dump.jsonText(pretty: true))
+        }
+    }
+
+    /// `--flags any|noexist|exist`.
+    enum UpdateFlag: String, ExpressibleByArgument, CaseIterable {
+        case any, noexist, exist
+
+        var flags: MapUpdateFlags {
+            switch self {
+            case .any: .any
+            case .noexist: .noExist
+            case .exist: .exist
+            }
+        }
+    }
+
+    /// Map types whose values are kernel objects (file descriptors in, IDs out), which other
+    /// commands manage.
+    static func checkPlainValues(_ map: BPFMap, _ path: String) {
+        switch map.type {
+        case .ringbuf:
+            fail("\(path) is a ring buffer: it has no keys")
+        case .progArray:
+            fail("\(path) is a program array: its values are programs; load programs and chains with hike prog load and hike chain load")
+        default:
+            let name = map.type.description
+            if name.contains("of_maps") || name.contains("sockmap") || name.contains("sockhash") || name.contains("xskmap")
+                || name.contains("perf_event") || name.contains("cgroup_array") {
+                fail("\(path) is a \(name) map: its values are kernel objects, not data hike map update can write")
+            }
+        }
+    }
+
+    struct Update: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "update",
+            abstract: "Write one entry of a pinned map, key and value as JSON.",
+            discussion: """
+                KEY and VALUE are JSON in the form hike map dump prints, e.g. \
+                hike map update ip6_hset_sd '{"saddr":"fc00::1","daddr":"fc00::2"}' '{"cts_ns":0,"timeout_ns":5000000000}'. \
+                Text that is not JSON is a string, so an address needs no quotes: \
+                hike map update tb_dst_cfg fc00::1 '{"rate":1000,"bucket_size":10}'. \
+                Struct members left out are zero; integers may be decimal or "0x…" strings; any \
+                struct, union or array may be given as a hex string of its exact size. For a \
+                per-CPU map, VALUE is one value for every CPU or a list with one per possible CPU. \
+                Put -- before a KEY or VALUE that starts with '-' (hike map update m -- -1 2).
+                """
+        )
+
+        @OptionGroup var instance: InstanceOptions
+
+        @Argument(help: "The map: its path relative to the instance (see hike map list), the end of it, or an absolute pin path.")
+        var path: String
+
+        @Argument(help: ArgumentHelp("The key as JSON.", valueName: "key"))
+        var key: String
+
+        @Argument(help: ArgumentHelp("The value as JSON.", valueName: "value"))
+        var value: String
+
+        @Option(name: .long, help: "any: create or replace; noexist: create only; exist: replace only.")
+        var flags: UpdateFlag = .any
+
+        func run() throws {
+            let hike = try instance.open()
+            let (map, _, relative) = try MapCommand.open(path, in: hike)
+            MapCommand.checkPlainValues(map, path)
+            let codec = try MapCommand.codec(for: map)
+            let keyJSON = MapCommand.argument(key, "key")
+            let valueJSON = MapCommand.argument(value, "value")
+            let keyBytes: [UInt8]
+            let valueBytes: [UInt8]
+            do {
+                keyBytes = try codec.encodeKey(keyJSON)
+                valueBytes = try codec.encodeValue(valueJSON)
+            } catch {
+                fail("\(error) (\(MapCommand.shape(codec, map)))")
+            }
+            do {
+                try map.update(key: keyBytes, value: valueBytes, flags: flags.flags)
+            } catch let error as BPFError where error.errno == EEXIST && flags == .noexist {
+                fail("\(relative) already has key \(codec.decodeKey(keyBytes)) (--flags noexist)")
+            } catch let error as BPFError where error.errno == ENOENT && flags == .exist {
+                fail("\(relative) has no key \(codec.decodeKey(keyBytes)) (--flags exist)")
+            } catch let error as BPFError where error.errno == E2BIG {
+                if map.type.description.contains("array") {
+                    fail("\(relative) is an array of \(map.info.maxEntries) entries: key \(codec.decodeKey(keyBytes)) is out of range (keys 0…\(Int(map.info.maxEntries) - 1))")
+                }
+                fail("\(relative) is full (\(map.info.maxEntries) entries): \(error)")
+            }
+            Terminal.line("updated \(relative): key \(codec.decodeKey(keyBytes))")
+        }
+    }
+
+    struct Delete: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "delete",
+            abstract: "Delete one entry of a pinned map, the key as JSON.",
+            discussion: "KEY is JSON in the form hike map dump prints (text that is not JSON is a string)."
+        )
+
+        @OptionGroup var instance: InstanceOptions
+
+        @Argument(help: "The map: its path relative to the instance (see hike map list), the end of it, or an absolute pin path.")
+        var path: String
+
+        @Argument(help: ArgumentHelp("The key as JSON.", valueName: "key"))
+        var key: String
+
+        func run() throws {
+            let hike = try instance.open()
+            let (map, _, relative) = try MapCommand.open(path, in: hike)
+            if map.type == .ringbuf { fail("\(path) is a ring buffer: it has no keys") }
+            let codec = try MapCommand.codec(for: map)
+            let keyJSON = MapCommand.argument(key, "key")
+            let keyBytes: [UInt8]
+            do {
+                keyBytes = try codec.encodeKey(keyJSON)
+            } catch {
+                fail("\(error) (\(MapCommand.shape(codec, map)))")
+            }
+            let deleted: Bool
+            do {
+                deleted = try map.delete(key: keyBytes)
+            } catch let error as BPFError where error.errno == EINVAL && map.type.description.contains("array") {
+                fail("\(relative) is an array: its entries cannot be deleted, only overwritten (hike map update)")
+            }
+            guard deleted else { fail("\(relative) has no key \(codec.decodeKey(keyBytes))") }
+            Terminal.line("deleted key \(codec.decodeKey(keyBytes)) from \(relative)")
         }
     }
 }

@@ -299,6 +299,63 @@ import Topology
     func linkShow(_ namespace: NetworkNamespace) throws -> String {
         try Command.check(["ip", "-n", namespace.name, "link", "show", "veth0"])
     }
+
+    // MARK: Map entries as JSON
+
+    /// `hike map update` writes keys and values given as JSON with addresses written as
+    /// addresses; `hike map dump` prints them back that way, from the map's BTF.
+    @Test func mapUpdateAndDumpSpeakAddresses() throws {
+        try HikeCLI.withInstance { cli in
+            _ = try cli.check(["prog", "load", "ip6_hset_srcdst"])
+            let key = #"{"saddr":"fc00::1","daddr":"fc00::2"}"#
+            let update = try cli.check(["map", "update", "ip6_hset_sd", key, #"{"cts_ns":5,"timeout_ns":10000000000}"#])
+            #expect(update.contains("updated maps/ip6_hset/ip6_hset_sd"))
+            _ = try cli.check(["map", "update", "ip6_hset_cfg", "0", #"{"timeout_ns":3000000000}"#])
+
+            let dump = try cli.jsonObject(["map", "dump", "ip6_hset_sd"])
+            #expect(dump["keyType"] as? String == "struct ip6_sd_key")
+            let entries = try #require(dump["entries"] as? [[String: Any]])
+            #expect(entries.count == 1)
+            let entry = try #require(entries.first)
+            let dumpedKey = try #require(entry["key"] as? [String: Any])
+            #expect(dumpedKey["saddr"] as? String == "fc00::1")
+            #expect(dumpedKey["daddr"] as? String == "fc00::2")
+            #expect((entry["value"] as? [String: Any])?["timeout_ns"] as? Int == 10_000_000_000)
+            // Members print in their C order.
+            let text = try cli.check(["map", "dump", "ip6_hset_sd"])
+            let saddr = try #require(text.range(of: "\"saddr\""))
+            let daddr = try #require(text.range(of: "\"daddr\""))
+            #expect(saddr.lowerBound < daddr.lowerBound)
+            let cfg = try cli.jsonObject(["map", "dump", "ip6_hset_cfg"])
+            let cfgEntry = try #require((cfg["entries"] as? [[String: Any]])?.first)
+            #expect((cfgEntry["value"] as? [String: Any])?["timeout_ns"] as? Int == 3_000_000_000)
+
+            // noexist refuses an existing key; a bad address names the field.
+            let again = try cli.run(["map", "update", "ip6_hset_sd", key, "{}", "--flags", "noexist"])
+            #expect(again.status != 0)
+            #expect(again.stderr.contains("already has key"))
+            let bad = try cli.run(["map", "update", "ip6_hset_sd", #"{"saddr":"fc00::zz"}"#, "{}"])
+            #expect(bad.status != 0)
+            #expect(bad.stderr.contains("key.saddr: 'fc00::zz' is not an IPv6 address"))
+            let unknown = try cli.run(["map", "update", "ip6_hset_sd", key, #"{"cts":1}"#])
+            #expect(unknown.stderr.contains("no member 'cts'"))
+
+            // Per-CPU: one value for all CPUs, read back per CPU with their sum.
+            _ = try cli.check(["prog", "load", "monitor"])
+            _ = try cli.check(["map", "update", "monitor_events", "9", "4"])
+            let events = try cli.jsonObject(["map", "dump", "monitor_events"])
+            let nine = try #require((events["entries"] as? [[String: Any]])?.first { $0["key"] as? Int == 9 })
+            let cpus = try possibleCPUCount()
+            #expect((nine["values"] as? [Int]) == Array(repeating: 4, count: cpus))
+            #expect(nine["sum"] as? Int == 4 * cpus)
+
+            #expect(try cli.check(["map", "delete", "ip6_hset_sd", key]).contains("deleted key"))
+            let gone = try cli.run(["map", "delete", "ip6_hset_sd", key])
+            #expect(gone.status != 0)
+            #expect(gone.stderr.contains("has no key"))
+            #expect((try cli.jsonObject(["map", "dump", "ip6_hset_sd"])["entries"] as? [Any])?.isEmpty == true)
+        }
+    }
 }
 
 /// Runs the hike binary on one instance.

@@ -70,8 +70,8 @@ struct {
 /* Stateful reflector sequence numbers, per test session (sender address, port and SSID). */
 struct stamp_session_key {
 	__u8 sender[16];
-	__u16 sender_port; /* network order */
-	__u16 ssid;        /* network order */
+	__be16 sender_port;
+	__be16 ssid;
 };
 
 struct {
