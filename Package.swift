@@ -53,8 +53,9 @@ let package = Package(
         .target(name: "Doctor", dependencies: ["BPFKit", "BPFObjects", "Topology"]),
         // Helpers shared by kernel tests: unique topologies, packet senders, counters.
         .target(name: "HikeTestSupport", dependencies: ["BPFKit", "BPFObjects", "Topology", "HikeRuntime"]),
-        // Benchmarks (`hike bench`): raw tail-call chains against HIKe chains, timed with test runs.
-        .target(name: "Bench", dependencies: ["BPFKit", "BPFObjects", "HikeRuntime", "HikeVM"]),
+        // Benchmarks (`hike bench`): raw tail-call chains against HIKe chains, timed with test runs;
+        // packet rates through generator → DUT → sink namespaces (`hike bench run`).
+        .target(name: "Bench", dependencies: ["BPFKit", "BPFObjects", "HikeRuntime", "HikeVM", "Topology"]),
 
         .executableTarget(
             name: "hike",
@@ -80,7 +81,8 @@ let package = Package(
         ),
         .testTarget(
             name: "HikeRuntimeKernelTests",
-            dependencies: ["BPFKit", "BPFObjects", "BPFTestObjects", "Topology", "HikeTestSupport", "HikeRuntime", "HikeVM", "ECLAT"]
+            dependencies: ["BPFKit", "BPFObjects", "BPFTestObjects", "Topology", "HikeTestSupport", "HikeRuntime", "HikeVM", "ECLAT",
+                           "Bench"]
         ),
     ],
     swiftLanguageModes: [.v6]

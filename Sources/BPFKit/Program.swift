@@ -147,8 +147,11 @@ public final class BPFProgram: @unchecked Sendable {  // immutable after init
                         if options.context != nil {
                             opts.ctx_in = contextIn.baseAddress
                             opts.ctx_size_in = UInt32(contextIn.count)
-                            opts.ctx_out = contextOutBuffer.baseAddress
-                            opts.ctx_size_out = UInt32(contextOutBuffer.count)
+                            // Live frames take a context in but give none back (EINVAL otherwise).
+                            if !live {
+                                opts.ctx_out = contextOutBuffer.baseAddress
+                                opts.ctx_size_out = UInt32(contextOutBuffer.count)
+                            }
                         }
                         opts.repeat = Int32(bitPattern: options.repeatCount)
                         opts.flags = options.flags.rawValue
@@ -170,7 +173,7 @@ public final class BPFProgram: @unchecked Sendable {  // immutable after init
         return TestRunResult(
             returnValue: opts.retval,
             data: live ? [] : Array(dataOut.prefix(Int(opts.data_size_out))),
-            context: options.context == nil ? nil : Array(contextOut.prefix(Int(opts.ctx_size_out))),
+            context: options.context == nil || live ? nil : Array(contextOut.prefix(Int(opts.ctx_size_out))),
             duration: .nanoseconds(Int64(opts.duration)))
     }
 

@@ -7,7 +7,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure what the data plane costs.",
-        subcommands: [VM.self, Compile.self]
+        subcommands: [VM.self, Compile.self, Run.self]
     )
 }
 

@@ -60,6 +60,19 @@ import Testing
         #expect(result.data.isEmpty)
     }
 
+    @Test func liveFramesTakeAContext() throws {
+        let object = try BPFObject(bytes: EmbeddedObjects.doctorTailcall.bytes, name: "doctor_tailcall")
+        let frame = PacketBuilder.ethernet(destination: macB, source: macA, etherType: 0x0800) + [UInt8](repeating: 0, count: 46)
+        // struct xdp_md: data, data_end (= the frame's size), data_meta, ingress_ifindex (1 = lo),
+        // rx_queue_index, egress_ifindex.
+        var context = [UInt8](repeating: 0, count: 24)
+        context[4] = UInt8(frame.count)
+        context[12] = 1
+        let result = try object.program("probe_drop").testRun(
+            TestRunOptions(data: frame, context: context, repeatCount: 8, flags: .xdpLiveFrames))
+        #expect(result.context == nil)
+    }
+
     @Test func tailCallReachesItsTarget() throws {
         let object = try BPFObject(bytes: EmbeddedObjects.doctorTailcall.bytes, name: "doctor_tailcall")
         let frame = PacketBuilder.ethernet(destination: macB, source: macA, etherType: 0x0800) + [UInt8](repeating: 0, count: 46)

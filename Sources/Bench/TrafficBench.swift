@@ -1,0 +1,213 @@
+import BPFKit
+import Foundation
+import Topology
+
+/// `hike bench run`: packet rates through veth pairs with the live-frames generator
+/// (see docs/benchmarks.md for the method).
+public enum TrafficBench {
+    public struct Options: Sendable, Codable {
+        /// The CPU of the generator thread; the DUT and the sink run inline behind it, in the
+        /// softirq of the same CPU (the 1-core column of perf-anchors.md).
+        public var cpu: Int = 0
+        /// Length of one measuring window, after `warmup`.
+        public var trialSeconds: Double = 2
+        public var warmupSeconds: Double = 0.3
+        /// Repetitions of every measurement (the report gives median, min and max).
+        public var repetitions: Int = 3
+        /// PDR@X: the loss allowed, as a fraction (0.005 = 0.5 %).
+        public var lossThreshold: Double = 0.005
+        /// The bisection stops when (high − low)/high ≤ precision.
+        public var precision: Double = 0.01
+        /// Whether to search the PDR (else only the maximum receive rate, MRR).
+        public var searchPDR = true
+        public var frameLength = 64
+        public var flows: UInt32 = 256
+
+        public init() {}
+
+        /// Short trials, one repetition, 5 % precision: a smoke run of a minute or so.
+        public static var quick: Options {
+            var options = Options()
+            options.trialSeconds = 0.5
+            options.warmupSeconds = 0.2
+            options.repetitions = 1
+            options.precision = 0.05
+            return options
+        }
+    }
+
+    /// One trial: the generator at a requested rate (0: unpaced) for trialSeconds.
+    public struct Trial: Sendable, Codable {
+        public var requestedPPS: Double
+        /// What gen_live sent (frames it did not pace away), per second.
+        public var offeredPPS: Double
+        /// What the sink counted, per second: the only trusted figure.
+        public var deliveredPPS: Double
+        public var deliveredBytesPerSecond: Double
+        public var seconds: Double
+        /// Interface counter deltas over the whole trial (warm-up included).
+        public var interfaces: TrafficPipeline.Interfaces
+        /// Share of the delivered packets the sink counted on each CPU (over the whole trial).
+        public var sinkShareByCPU: [Double]
+
+        /// Delivered / requested (unpaced: delivered / offered).
+        public var deliveryRatio: Double {
+            let reference = requestedPPS > 0 ? requestedPPS : offeredPPS
+            return reference > 0 ? deliveredPPS / reference : 0
+        }
+    }
+
+    /// Runs the generator for one trial and measures at the sink.
+    public static func trial(_ pipeline: TrafficPipeline, ratePPS: Double, options: Options) throws -> Trial {
+        let frame = TrafficPipeline.frame(length: options.frameLength)
+        try pipeline.programs.configure(.init(frame: frame, redirectIndex: pipeline.generatorIndex, flows: options.flows,
+                                              ratePPS: UInt64(max(0, ratePPS))))
+        let before = try pipeline.interfaces()
+        let sinkBefore = try pipeline.programs.sinkCounterPerCPU()
+        let generator = LiveGenerator(object: pipeline.programs, namespace: pipeline.gen, interface: "g0",
+                                      frame: frame, cpu: options.cpu)
+        var startCounters: (PacketCounter, PacketCounter, ContinuousClock.Instant)?
+        var endCounters: (PacketCounter, PacketCounter, ContinuousClock.Instant)?
+        do {
+            Thread.sleep(forTimeInterval: options.warmupSeconds)
+            let clock = ContinuousClock()
+            if !generator.hasFinished {
+                startCounters = (try pipeline.programs.generatorCounters().sent, try pipeline.programs.sinkCounter(), clock.now)
+                Thread.sleep(forTimeInterval: options.trialSeconds)
+                endCounters = (try pipeline.programs.generatorCounters().sent, try pipeline.programs.sinkCounter(), clock.now)
+            }
+        } catch {
+            try? generator.stop()
+            throw error
+        }
+        try generator.stop()
+        guard let start = startCounters, let end = endCounters else {
+            throw BenchError.chainFailed(what: "generator", detail: "stopped before the measurement began")
+        }
+        let after = try pipeline.interfaces()
+        let sinkAfter = try pipeline.programs.sinkCounterPerCPU()
+        let perCPU = zip(sinkAfter, sinkBefore).map { Double(($0 - $1).packets) }
+        let total = perCPU.reduce(0, +)
+        let elapsed = end.2 - start.2
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let sent = end.0 - start.0, received = end.1 - start.1
+        return Trial(requestedPPS: ratePPS, offeredPPS: Double(sent.packets) / seconds,
+                     deliveredPPS: Double(received.packets) / seconds,
+                     deliveredBytesPerSecond: Double(received.bytes) / seconds, seconds: seconds,
+                     interfaces: after - before, sinkShareByCPU: perCPU.map { total > 0 ? $0 / total : 0 })
+    }
+
+    /// Median, min and max of a set of rates.
+    public struct Spread: Sendable, Codable {
+        public var samples: [Double]
+        public var median: Double {
+            let sorted = samples.sorted()
+            guard !sorted.isEmpty else { return .nan }
+            let middle = sorted.count / 2
+            return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
+        }
+        public var min: Double { samples.min() ?? .nan }
+        public var max: Double { samples.max() ?? .nan }
+        public init(_ samples: [Double]) { self.samples = samples }
+
+        enum CodingKeys: String, CodingKey { case samples, median, min, max }
+        public init(from decoder: any Decoder) throws {
+            samples = try decoder.container(keyedBy: CodingKeys.self).decode([Double].self, forKey: .samples)
+        }
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(samples, forKey: .samples)
+            try container.encode(median, forKey: .median)
+            try container.encode(min, forKey: .min)
+            try container.encode(max, forKey: .max)
+        }
+    }
+
+    /// One PDR search: SRPerf's Algorithm 1 between a passing low rate and an upper bound.
+    public struct PDRSearch: Sendable, Codable {
+        /// The highest rate that passed (delivered ≥ (1 − X) × requested), pps.
+        public var pdr: Double
+        /// The lowest rate that failed (the true PDR is in [pdr, failed)).
+        public var failed: Double
+        public var trials: [Trial]
+    }
+
+    /// Searches the PDR between `low` (checked first: the stability pre-check) and `high`.
+    public static func searchPDR(_ pipeline: TrafficPipeline, low: Double, high: Double, options: Options,
+                                 progress: (String) -> Void) throws -> PDRSearch {
+        func passes(_ trial: Trial) -> Bool { trial.deliveryRatio >= 1 - options.lossThreshold }
+        var trials: [Trial] = []
+        let check = try trial(pipeline, ratePPS: low, options: options)
+        trials.append(check)
+        guard passes(check) else {
+            throw BenchError.chainFailed(what: "stability pre-check",
+                                         detail: "\(mpps(low)) Mpps requested, \(mpps(check.deliveredPPS)) delivered: "
+                                            + "the pipeline loses packets at low rate, so no PDR can be trusted")
+        }
+        var lo = low, hi = high
+        while (hi - lo) / hi > options.precision {
+            let rate = (lo + hi) / 2
+            let result = try trial(pipeline, ratePPS: rate, options: options)
+            trials.append(result)
+            let ok = passes(result)
+            progress("    \(mpps(rate)) Mpps requested → \(mpps(result.deliveredPPS)) delivered "
+                + "(\(format(100 * (1 - result.deliveryRatio), decimals: 2)) % lost): \(ok ? "pass" : "fail")")
+            if ok { lo = rate } else { hi = rate }
+        }
+        return PDRSearch(pdr: lo, failed: hi, trials: trials)
+    }
+
+    /// What one DUT achieved.
+    public struct DUTResult: Sendable, Codable {
+        public var dut: TrafficPipeline.DUT
+        /// Maximum receive rate: unpaced generator, delivered pps, per repetition.
+        public var mrr: Spread
+        /// Offered (sent) pps of the unpaced trials.
+        public var offered: Spread
+        public var pdr: Spread?
+        public var mrrTrials: [Trial]
+        public var searches: [PDRSearch]
+        /// gen_fwd6's counters over the whole measurement (xdp only): forwarded, passed.
+        public var forwarderCounts: [UInt64]?
+    }
+
+    public static func measure(_ pipeline: TrafficPipeline, dut: TrafficPipeline.DUT, options: Options,
+                               progress: (String) -> Void) throws -> DUTResult {
+        try pipeline.configure(dut)
+        try pipeline.programs.resetCounters()
+        var mrrTrials: [Trial] = []
+        var searches: [PDRSearch] = []
+        for repetition in 1...options.repetitions {
+            let result = try trial(pipeline, ratePPS: 0, options: options)
+            mrrTrials.append(result)
+            progress("  \(dut.rawValue) MRR \(repetition)/\(options.repetitions): \(mpps(result.deliveredPPS)) Mpps delivered, "
+                + "\(mpps(result.offeredPPS)) sent")
+            if result.deliveredPPS < 1000 {
+                throw BenchError.chainFailed(what: "\(dut.rawValue) DUT",
+                                             detail: "nothing reaches the sink (\(result.deliveredPPS) pps; interfaces: \(result.interfaces))")
+            }
+        }
+        let mrr = Spread(mrrTrials.map(\.deliveredPPS))
+        if options.searchPDR {
+            for repetition in 1...options.repetitions {
+                progress("  \(dut.rawValue) PDR search \(repetition)/\(options.repetitions)")
+                let high = mrr.max * 1.1
+                searches.append(try searchPDR(pipeline, low: high * 0.1, high: high, options: options, progress: progress))
+            }
+        }
+        var forwarderCounts: [UInt64]?
+        if dut == .xdpForwarding {
+            let counts = try pipeline.programs.forwarderCounters()
+            forwarderCounts = [counts.forwarded.packets, counts.passed.packets]
+        }
+        return DUTResult(dut: dut, mrr: mrr, offered: Spread(mrrTrials.map(\.offeredPPS)),
+                         pdr: searches.isEmpty ? nil : Spread(searches.map(\.pdr)),
+                         mrrTrials: mrrTrials, searches: searches, forwarderCounts: forwarderCounts)
+    }
+
+    static func mpps(_ pps: Double) -> String { format(pps / 1e6, decimals: 3) }
+
+    static func format(_ value: Double, decimals: Int = 0) -> String {
+        value.isFinite ? String(format: "%.\(decimals)f", value) : "–"
+    }
+}
