@@ -28,8 +28,9 @@ import Topology
             let requests = lines.filter { $0.contains("IPv6 fc00::1 > fc00::2 proto 58") && $0.contains("ICMP type 128") }
             #expect(requests.count == 3, "\(lines)")
             #expect(requests.allSatisfy { $0.contains("user_info 4242") && $0.hasPrefix("len 118") })
-            // Each event is printed once.
-            #expect(try cli.check(["events", "info"]).isEmpty)
+            // Each event is printed once: the echo requests do not come again (the kernel's own
+            // neighbour discovery may still add events of its own meanwhile).
+            #expect(!(try cli.check(["events", "info"]).contains("ICMP type 128")))
         }
     }
 
