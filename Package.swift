@@ -55,7 +55,7 @@ let package = Package(
         .target(name: "HikeTestSupport", dependencies: ["BPFKit", "BPFObjects", "Topology", "HikeRuntime"]),
         // Benchmarks (`hike bench`): raw tail-call chains against HIKe chains, timed with test runs;
         // packet rates through generator → DUT → sink namespaces (`hike bench run`).
-        .target(name: "Bench", dependencies: ["BPFKit", "BPFObjects", "HikeRuntime", "HikeVM", "Topology"]),
+        .target(name: "Bench", dependencies: ["BPFKit", "BPFObjects", "ECLAT", "HikeRuntime", "HikeVM", "Topology"]),
 
         .executableTarget(
             name: "hike",

@@ -16,6 +16,9 @@ public enum TrafficBench {
         public var repetitions: Int = 3
         /// PDR@X: the loss allowed, as a fraction (0.005 = 0.5 %).
         public var lossThreshold: Double = 0.005
+        /// NDR: the loss allowed for "no drop", as a fraction of the packets sent. 0 = not one
+        /// packet lost over the trial (beyond one batch of 64 frames in flight); see `Trial.isNoDrop`.
+        public var ndrLossThreshold: Double = 0
         /// The bisection stops when (high − low)/high ≤ precision.
         public var precision: Double = 0.01
         /// Whether to search the PDR (else only the maximum receive rate, MRR).
@@ -24,6 +27,26 @@ public enum TrafficBench {
         public var flows: UInt32 = 256
 
         public init() {}
+
+        enum CodingKeys: String, CodingKey {
+            case cpu, trialSeconds, warmupSeconds, repetitions, lossThreshold, ndrLossThreshold, precision, searchPDR,
+                 frameLength, flows
+        }
+
+        /// Decodes reports written before a field existed (missing fields keep their defaults).
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            cpu = try c.decodeIfPresent(Int.self, forKey: .cpu) ?? cpu
+            trialSeconds = try c.decodeIfPresent(Double.self, forKey: .trialSeconds) ?? trialSeconds
+            warmupSeconds = try c.decodeIfPresent(Double.self, forKey: .warmupSeconds) ?? warmupSeconds
+            repetitions = try c.decodeIfPresent(Int.self, forKey: .repetitions) ?? repetitions
+            lossThreshold = try c.decodeIfPresent(Double.self, forKey: .lossThreshold) ?? lossThreshold
+            ndrLossThreshold = try c.decodeIfPresent(Double.self, forKey: .ndrLossThreshold) ?? ndrLossThreshold
+            precision = try c.decodeIfPresent(Double.self, forKey: .precision) ?? precision
+            searchPDR = try c.decodeIfPresent(Bool.self, forKey: .searchPDR) ?? searchPDR
+            frameLength = try c.decodeIfPresent(Int.self, forKey: .frameLength) ?? frameLength
+            flows = try c.decodeIfPresent(UInt32.self, forKey: .flows) ?? flows
+        }
 
         /// Short trials, one repetition, 5 % precision: a smoke run of a minute or so.
         public static var quick: Options {
@@ -54,6 +77,18 @@ public enum TrafficBench {
         public var deliveryRatio: Double {
             let reference = requestedPPS > 0 ? requestedPPS : offeredPPS
             return reference > 0 ? deliveredPPS / reference : 0
+        }
+
+        /// Packets the generator sent minus packets the sink counted over the measuring window.
+        public var lostPackets: Double { (offeredPPS - deliveredPPS) * seconds }
+
+        /// No drop (RFC 2544 throughput, SRPerf's NDR): the sink counted every packet the
+        /// generator sent, beyond `threshold` (a fraction of them), and the generator sent at
+        /// least (1 − `rateTolerance`) of the requested rate. The window's two counter reads are
+        /// not atomic with the generator, so one batch of 64 frames in flight is not loss.
+        public func isNoDrop(threshold: Double, rateTolerance: Double) -> Bool {
+            let offeredEnough = requestedPPS <= 0 || offeredPPS >= (1 - rateTolerance) * requestedPPS
+            return offeredEnough && lostPackets <= max(64, threshold * offeredPPS * seconds)
         }
     }
 
@@ -123,12 +158,18 @@ public enum TrafficBench {
         }
     }
 
-    /// One PDR search: SRPerf's Algorithm 1 between a passing low rate and an upper bound.
+    /// One PDR search: SRPerf's Algorithm 1 between a passing low rate and an upper bound,
+    /// then the NDR bisected between the trials of the PDR search that bracket it.
     public struct PDRSearch: Sendable, Codable {
         /// The highest rate that passed (delivered ≥ (1 − X) × requested), pps.
         public var pdr: Double
         /// The lowest rate that failed (the true PDR is in [pdr, failed)).
         public var failed: Double
+        /// NDR: the highest rate that lost nothing (see `Trial.isNoDrop`), pps; 0 when even the
+        /// low rate of the pre-check lost packets. Nil in reports written before NDR existed.
+        public var ndr: Double?
+        /// The lowest rate that lost packets (the true NDR is in [ndr, ndrFailed)).
+        public var ndrFailed: Double?
         public var trials: [Trial]
     }
 
@@ -154,7 +195,28 @@ public enum TrafficBench {
                 + "(\(format(100 * (1 - result.deliveryRatio), decimals: 2)) % lost): \(ok ? "pass" : "fail")")
             if ok { lo = rate } else { hi = rate }
         }
-        return PDRSearch(pdr: lo, failed: hi, trials: trials)
+        // NDR ≤ PDR: start from the PDR trials that bracket it, and bisect further if needed.
+        func noDrop(_ trial: Trial) -> Bool {
+            trial.isNoDrop(threshold: options.ndrLossThreshold, rateTolerance: options.lossThreshold)
+        }
+        var ndrLo = trials.filter(noDrop).map(\.requestedPPS).max() ?? 0
+        var ndrHi = trials.filter { !noDrop($0) }.map(\.requestedPPS).filter { $0 > ndrLo }.min() ?? hi
+        if ndrLo > 0 {
+            while (ndrHi - ndrLo) / ndrHi > options.precision {
+                let rate = (ndrLo + ndrHi) / 2
+                let result = try trial(pipeline, ratePPS: rate, options: options)
+                trials.append(result)
+                let ok = noDrop(result)
+                progress("    NDR: \(mpps(rate)) Mpps requested → \(mpps(result.deliveredPPS)) delivered "
+                    + "(\(mpps(result.offeredPPS)) sent, \(format(result.lostPackets)) lost): \(ok ? "pass" : "fail")")
+                if ok { ndrLo = rate } else { ndrHi = rate }
+            }
+        } else {
+            progress("    NDR: the pre-check at \(mpps(low)) Mpps already dropped (\(mpps(check.offeredPPS)) sent, "
+                + "\(format(check.lostPackets)) lost); NDR reported as 0")
+            ndrHi = low
+        }
+        return PDRSearch(pdr: lo, failed: hi, ndr: ndrLo, ndrFailed: ndrHi, trials: trials)
     }
 
     /// What one DUT achieved.
@@ -165,6 +227,8 @@ public enum TrafficBench {
         /// Offered (sent) pps of the unpaced trials.
         public var offered: Spread
         public var pdr: Spread?
+        /// Highest rate with zero loss, per search (nil with --mrr-only).
+        public var ndr: Spread?
         public var mrrTrials: [Trial]
         public var searches: [PDRSearch]
         /// gen_fwd6's counters over the whole measurement (xdp only): forwarded, passed.
@@ -202,6 +266,7 @@ public enum TrafficBench {
         }
         return DUTResult(dut: dut, mrr: mrr, offered: Spread(mrrTrials.map(\.offeredPPS)),
                          pdr: searches.isEmpty ? nil : Spread(searches.map(\.pdr)),
+                         ndr: searches.isEmpty ? nil : Spread(searches.compactMap(\.ndr)),
                          mrrTrials: mrrTrials, searches: searches, forwarderCounts: forwarderCounts)
     }
 

@@ -20,6 +20,14 @@ public final class TrafficPipeline: @unchecked Sendable {  // used from one thre
         case kernelForwarding = "kernel"
         /// gen_fwd6 on d0: bpf_fib_lookup + bpf_redirect to d1.
         case xdpForwarding = "xdp"
+        /// tailcalls: N no-op programs by constant-index tail calls, then XDP forwarding
+        /// (TrafficScenarioTailcalls.swift).
+        case raw1 = "raw 1", raw8 = "raw 8"
+        /// tailcalls: a HIKe chain of N noop calls then ip6_kroute.
+        case hike1 = "hike 1", hike8 = "hike 8"
+        /// ddos: the hand-written program, the HIKe chain of the eCLAT script, ipset/ip6tables
+        /// (TrafficScenarioDDoS.swift).
+        case ddosRaw = "raw", ddosHike = "hike", ddosIpset = "ipset"
     }
 
     public static let macs: [String: [UInt8]] = [
@@ -35,6 +43,8 @@ public final class TrafficPipeline: @unchecked Sendable {  // used from one thre
     private var d0Link: XDPLink?
     private var s0Link: XDPLink?
     private var current: DUT?
+    /// The programs of the tailcalls and ddos DUTs, loaded when first needed.
+    let scenarioPrograms = TrafficScenarioPrograms()
     /// g0's ifindex in the generator's namespace: where gen_live redirects its frames.
     public let generatorIndex: UInt32
 
@@ -106,6 +116,7 @@ public final class TrafficPipeline: @unchecked Sendable {  // used from one thre
         for link in [d0Link, s0Link] { try? link?.detach() }
         d0Link = nil
         s0Link = nil
+        scenarioPrograms.destroy()
         topology.destroy()
     }
 
@@ -115,6 +126,7 @@ public final class TrafficPipeline: @unchecked Sendable {  // used from one thre
         case .baseline: programs.sink
         case .kernelForwarding: programs.pass
         case .xdpForwarding: programs.forwarder
+        default: try scenarioPrograms.program(for: dut, pipeline: self)
         }
         if let d0Link {
             try d0Link.update(to: program)

@@ -16,10 +16,11 @@ public enum TrafficScenario: String, CaseIterable, Sendable, Codable {
     /// Why the scenario cannot run yet; nil when it can.
     public var skipReason: String? {
         switch self {
-        case .generator, .ipv6Forwarding: nil
+        case .generator, .ipv6Forwarding, .tailcalls: nil
+        case .ddos:
+            Command.find("ipset") != nil && Command.find("ip6tables") != nil ? nil
+                : "needs the ipset and ip6tables tools for its ipset DUT (apt-get install ipset iptables), skipped"
         case .srv6Encap, .srv6End, .srv6EndDT6: "needs issue 6 (SRv6 in XDP), skipped"
-        case .ddos: "needs its DUT set-up (raw program, HIKe chain, ipset) in issue 7, not built yet, skipped"
-        case .tailcalls: "needs its DUT set-up (1–8 no-op programs then forwarding) in issue 7, not built yet, skipped"
         case .lossMonitoring: "needs issue 8 (alternate marking), skipped"
         }
     }
@@ -29,6 +30,8 @@ public enum TrafficScenario: String, CaseIterable, Sendable, Codable {
         switch self {
         case .generator: [.baseline]
         case .ipv6Forwarding: [.baseline, .kernelForwarding, .xdpForwarding]
+        case .tailcalls: [.baseline, .raw1, .hike1, .raw8, .hike8]
+        case .ddos: [.baseline, .ddosRaw, .ddosHike, .ddosIpset]
         default: []
         }
     }
@@ -99,6 +102,7 @@ public struct TrafficReport: Sendable, Codable {
                 lines.append(pad("", 17) + "xdp/kernel: rate × \(TrafficBench.format(rate(xdp) / rate(kernel), decimals: 2)), "
                     + "DUT cost kernel/xdp × \(TrafficBench.format(kernelCost / xdpCost, decimals: 1))")
             }
+            lines += Self.comparisonLines(scenario)
             if scenario.scenario == TrafficScenario.generator.rawValue, let base {
                 let ok = base.mrr.median >= 4e6
                 lines.append(pad("", 17) + "target ≥ 4 Mpps into an XDP_DROP sink: \(ok ? "met" : "not met")")

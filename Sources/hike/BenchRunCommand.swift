@@ -14,9 +14,10 @@ extension BenchCommand {
                 --cpu) sends 64-byte Eth/IPv6/UDP frames out of a veth; the DUT and an XDP sink that \
                 counts per CPU run inline behind it on the same CPU. Each DUT gets its maximum receive \
                 rate (MRR) and PDR@0.5 % (SRPerf's bisection), as median [min–max] over the \
-                repetitions, and its cost per packet over the no-DUT baseline. Scenarios that need \
-                an issue not yet landed are listed as skipped. Progress goes to stderr, the table \
-                (or JSON) to stdout. The namespaces (hikeb-<pid>-…) are removed at the end, also on \
+                repetitions, and its cost per packet over the no-DUT baseline; the NDR (zero loss) is \
+                bisected after the PDR. Scenarios that need an issue not yet landed are listed as \
+                skipped. Progress goes to stderr, the report (--format table, markdown, csv or json) \
+                to stdout; --plot DIR writes DIR/<scenario>.png. The namespaces (hikeb-<pid>-…) are removed at the end, also on \
                 error or Ctrl-C. See docs/benchmarks.md.
                 """
         )
@@ -42,8 +43,20 @@ extension BenchCommand {
         @Option(help: "Distinct flows (source address and UDP port varied per packet).")
         var flows: UInt32 = 256
 
-        @Flag(help: "Print the report as JSON (progress goes to stderr).")
+        @Flag(help: "Print the report as JSON (the same as --format json).")
         var json = false
+
+        @Option(help: "Report format on stdout: table, markdown, csv or json (default table).")
+        var format: String?
+
+        @Option(help: ArgumentHelp("Write a PNG bar chart per scenario (PDR and NDR per DUT) into this directory.",
+                                   valueName: "dir"))
+        var plot: String?
+
+        /// The chosen format: --format, else json with --json, else the terminal table.
+        var reportFormat: BenchReportFormat {
+            format.flatMap(BenchReportFormat.init(rawValue:)) ?? (json ? .json : .table)
+        }
 
         func validate() throws {
             for name in scenarios where TrafficScenario(rawValue: name) == nil {
@@ -55,6 +68,12 @@ extension BenchCommand {
                 throw ValidationError("--cpu must be one of the \(ProcessInfo.processInfo.activeProcessorCount) online CPUs")
             }
             if flows == 0 { throw ValidationError("--flows must be at least 1") }
+            if let format {
+                guard let chosen = BenchReportFormat(rawValue: format) else {
+                    throw ValidationError("unknown format '\(format)'; known: \(BenchReportFormat.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                if json && chosen != .json { throw ValidationError("--json contradicts --format \(format)") }
+            }
         }
 
         func run() throws {
@@ -72,7 +91,10 @@ extension BenchCommand {
             } catch {
                 Terminal.fail(String(describing: error))
             }
-            Terminal.line(json ? try Terminal.json(report) : report.table())
+            Terminal.line(try report.rendered(reportFormat))
+            if let plot {
+                for path in try report.writePlots(to: URL(fileURLWithPath: plot)) { Terminal.errorLine("plot: \(path)") }
+            }
         }
 
         // Dispatch sources must stay alive to fire; written once from the main thread.

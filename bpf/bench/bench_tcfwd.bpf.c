@@ -1,0 +1,75 @@
+/* Raw tail-call chains that end in XDP forwarding, for the `tailcalls` scenario of
+ * `hike bench run` (Fig. 7.9 of the thesis).
+ *
+ * tcfwd_entry tail-calls slot 0 of tcfwd_jmp; tcfwd_hop_i tail-calls slot i + 1 (constant
+ * indexes: the JIT patches direct jumps). For N no-op programs user space puts tcfwd_hop_0 …
+ * tcfwd_hop_{N-1} in slots 0 … N-1 and tcfwd_fwd in slot N, so a packet goes through N no-op
+ * programs and N + 1 tail calls, then is forwarded as gen_fwd6 does (bpf_fib_lookup + redirect).
+ * An empty slot falls through to XDP_ABORTED.
+ */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/ipv6.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#define TCFWD_SLOTS 16
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, TCFWD_SLOTS);
+	__type(key, __u32);
+	__type(value, __u32);
+} tcfwd_jmp SEC(".maps");
+
+SEC("xdp")
+int tcfwd_entry(struct xdp_md *ctx)
+{
+	bpf_tail_call(ctx, &tcfwd_jmp, 0);
+	return XDP_ABORTED;
+}
+
+#define TCFWD_HOP(i)                                                                               \
+	SEC("xdp")                                                                                 \
+	int tcfwd_hop_##i(struct xdp_md *ctx)                                                      \
+	{                                                                                          \
+		bpf_tail_call(ctx, &tcfwd_jmp, i + 1);                                             \
+		return XDP_ABORTED;                                                                \
+	}
+
+TCFWD_HOP(0)
+TCFWD_HOP(1)
+TCFWD_HOP(2)
+TCFWD_HOP(3)
+TCFWD_HOP(4)
+TCFWD_HOP(5)
+TCFWD_HOP(6)
+TCFWD_HOP(7)
+
+/* gen_fwd6 without its counters: FIB lookup, hop limit, MACs, redirect; else XDP_PASS. */
+SEC("xdp")
+int tcfwd_fwd(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	struct ipv6hdr *ip6 = data + sizeof(*eth);
+	struct bpf_fib_lookup fib = {};
+
+	if ((void *)(ip6 + 1) > data_end || eth->h_proto != bpf_htons(ETH_P_IPV6) || ip6->hop_limit <= 1)
+		return XDP_PASS;
+	fib.family = 10; /* AF_INET6 */
+	fib.l4_protocol = ip6->nexthdr;
+	fib.tot_len = bpf_ntohs(ip6->payload_len);
+	__builtin_memcpy(fib.ipv6_src, &ip6->saddr, sizeof(fib.ipv6_src));
+	__builtin_memcpy(fib.ipv6_dst, &ip6->daddr, sizeof(fib.ipv6_dst));
+	fib.ifindex = ctx->ingress_ifindex;
+	if (bpf_fib_lookup(ctx, &fib, sizeof(fib), 0) != BPF_FIB_LKUP_RET_SUCCESS)
+		return XDP_PASS;
+	ip6->hop_limit--;
+	__builtin_memcpy(eth->h_dest, fib.dmac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, fib.smac, ETH_ALEN);
+	return bpf_redirect(fib.ifindex, 0);
+}
+
+char LICENSE[] SEC("license") = "GPL";
