@@ -27,48 +27,7 @@ final class DDoSScenarioState: @unchecked Sendable {  // used from one thread
 enum DDoSScenario {
     /// examples/ddos/ddos.eclat with the final hike_pass() replaced by ip6_kroute(), so that what
     /// passes is forwarded in XDP as in the raw program.
-    static let script = """
-        from programs.hike_default import hike_drop, ip6_kroute, \\
-            ip6_hset_srcdst, ip6_sd_tbmon, monitor, \\
-            ip6_dst_tbmon, ip6_sd_dec2zero, l2_redirect
-        from loaders.hike_default import ip6_sc
-
-        ip6_sc.ipv6_sc_map = { (0): (ddos_tb_2_lev) }
-        ip6_sc.attach('DEVNAME', 'xdp')
-
-        def ddos_tb_2_lev():
-            PASS=0; DROP=1; REDIRECT=2;
-            REDIRECT_IF_INDEX = 6;
-            ADD=1; LOOKUP=2;
-            BLACKLISTED = 0;
-            IN_PROFILE = 0;
-
-            u64 : res = ip6_hset_srcdst(LOOKUP)
-            if res == BLACKLISTED:
-                res = ip6_sd_dec2zero(500)
-                if res == 0:
-                    monitor(REDIRECT)
-                    l2_redirect(REDIRECT_IF_INDEX)
-                    return 0
-
-                monitor(DROP)
-                hike_drop()
-                return 0
-
-            res = ip6_dst_tbmon()
-            if res != IN_PROFILE:
-                res = ip6_sd_tbmon()
-                if res != IN_PROFILE:
-                    ip6_hset_srcdst(ADD)
-                    monitor(DROP)
-                    hike_drop()
-                    return 0
-
-            monitor(PASS)
-            ip6_kroute()
-            return 0
-
-        """
+    static let script = ECLATExamples.ddos.replacingOccurrences(of: "hike_pass", with: "ip6_kroute")
     static let chain = "ddos_tb_2_lev"
 
     /// struct tb_params: about 4·10^9 tokens/s (rate 2^32 − 1 units per 2^30 ns, one unit a

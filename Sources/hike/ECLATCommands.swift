@@ -410,7 +410,7 @@ extension BenchCommand {
                 }
                 source = text
             } else {
-                source = Self.ddos
+                source = ECLATExamples.ddos
             }
             let name = "hike-bench-eclat-\(getpid())"
             BenchCommand.VM.resetOnSignal(instance: name)
@@ -457,49 +457,5 @@ extension BenchCommand {
             Terminal.line(row("install", install))
             Terminal.line(row("total", total))
         }
-
-        /// examples/ddos/ddos.eclat (thesis Listing 7.2).
-        static let ddos = """
-            from programs.hike_default import hike_drop, hike_pass, \\
-                ip6_hset_srcdst, ip6_sd_tbmon, monitor, \\
-                ip6_dst_tbmon, ip6_sd_dec2zero, l2_redirect
-            from loaders.hike_default import ip6_sc
-
-            ip6_sc.ipv6_sc_map = { (0): (ddos_tb_2_lev) }
-            ip6_sc.attach('DEVNAME', 'xdp')
-
-            def ddos_tb_2_lev():
-                PASS=0; DROP=1; REDIRECT=2;
-                REDIRECT_IF_INDEX = 6;
-                ADD=1; LOOKUP=2;
-                BLACKLISTED = 0;
-                IN_PROFILE = 0;
-
-                u64 : res = ip6_hset_srcdst(LOOKUP)
-                if res == BLACKLISTED:
-                    res = ip6_sd_dec2zero(500)
-                    if res == 0:
-                        monitor(REDIRECT)
-                        l2_redirect(REDIRECT_IF_INDEX)
-                        return 0
-
-                    monitor(DROP)
-                    hike_drop()
-                    return 0
-
-                res = ip6_dst_tbmon()
-                if res != IN_PROFILE:
-                    res = ip6_sd_tbmon()
-                    if res != IN_PROFILE:
-                        ip6_hset_srcdst(ADD)
-                        monitor(DROP)
-                        hike_drop()
-                        return 0
-
-                monitor(PASS)
-                hike_pass()
-                return 0
-
-            """
     }
 }

@@ -36,6 +36,11 @@ import HikeVM
         try ECLATCompiler.compile(try source, file: "ddos.eclat", catalog: catalog, defines: ["DEVNAME": "veth0"])
     }
 
+    /// hike carries the script (hike bench compile, hike bench run ddos): it must be the file.
+    @Test func builtInCopyIsTheExampleFile() throws {
+        #expect(ECLATExamples.ddos == (try Self.source))
+    }
+
     @Test func compiles() throws {
         let script = try Self.compile()
         #expect(script.chains.map(\.name) == ["ddos_tb_2_lev"])
