@@ -39,8 +39,9 @@ import Testing
         #expect(try pipeline.programs.sinkCounter() == PacketCounter(packets: UInt64(frames), bytes: UInt64(frames) * 64))
         if dut == .xdpForwarding {
             let forwarder = try pipeline.programs.forwarderCounters()
+            // Every generator frame was forwarded in XDP; `passed` also counts the kernel's own
+            // neighbour discovery on the link, so it is not checked.
             #expect(forwarder.forwarded.packets == UInt64(frames))
-            #expect(forwarder.passed.packets == 0)
         }
     }
 }
