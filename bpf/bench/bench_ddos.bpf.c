@@ -10,6 +10,7 @@
  *
  * The token buckets use the meter package's arithmetic (tb.h) and its config layout: entry ::
  * (all-zero key) of ddos_tb_dst_cfg / ddos_tb_sd_cfg is the default. */
+#include "hike/fib.h"
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/in6.h>
@@ -127,7 +128,6 @@ int ddos_raw(struct xdp_md *ctx)
 	struct ddos_sd_key key, zero_sd = {};
 	struct in6_addr zero_dst = {};
 	struct ddos_hset_value *v, fresh;
-	struct bpf_fib_lookup fib = {};
 	__u64 now, *left;
 
 	if ((void *)(ip6 + 1) > data_end || eth->h_proto != bpf_htons(ETH_P_IPV6))
@@ -169,21 +169,7 @@ int ddos_raw(struct xdp_md *ctx)
 	}
 
 	ddos_monitor(DDOS_PASS);
-	/* forwarding, as ip6_kroute */
-	if (ip6->hop_limit <= 1)
-		return XDP_PASS;
-	fib.family = 10; /* AF_INET6 */
-	fib.l4_protocol = ip6->nexthdr;
-	fib.tot_len = bpf_ntohs(ip6->payload_len);
-	__builtin_memcpy(fib.ipv6_src, &ip6->saddr, sizeof(fib.ipv6_src));
-	__builtin_memcpy(fib.ipv6_dst, &ip6->daddr, sizeof(fib.ipv6_dst));
-	fib.ifindex = ctx->ingress_ifindex;
-	if (bpf_fib_lookup(ctx, &fib, sizeof(fib), 0) != BPF_FIB_LKUP_RET_SUCCESS)
-		return XDP_PASS;
-	ip6->hop_limit--;
-	__builtin_memcpy(eth->h_dest, fib.dmac, ETH_ALEN);
-	__builtin_memcpy(eth->h_source, fib.smac, ETH_ALEN);
-	return bpf_redirect(fib.ifindex, 0);
+	return hike_fib_forward6(ctx, eth, ip6);
 }
 
 char LICENSE[] SEC("license") = "GPL";
