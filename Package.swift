@@ -13,6 +13,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // YAML for SRv6 configurations and testbed topologies.
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
     targets: [
         // libbpf (Debian's libbpf-dev) plus static-inline shims for its LIBBPF_OPTS structs.
@@ -56,17 +58,37 @@ let package = Package(
         // Benchmarks (`hike bench`): raw tail-call chains against HIKe chains, timed with test runs;
         // packet rates through generator → DUT → sink namespaces (`hike bench run`).
         .target(name: "Bench", dependencies: ["BPFKit", "BPFObjects", "ECLAT", "HikeRuntime", "HikeVM", "Topology"]),
+        // SRv6: SRH, SID and uSID types and codecs; YAML configuration → srv6 package maps and chains.
+        .target(name: "SRv6", dependencies: ["BPFKit", "BPFObjects", "HikeRuntime", "HikeVM", "Yams"]),
+        // Performance monitoring: alternate-marking collector, STAMP sender, Prometheus exposition.
+        .target(name: "Monitoring", dependencies: ["BPFKit", "BPFObjects", "HikeRuntime", "Topology"]),
+        // Declarative testbeds: YAML topologies → namespaces, links, routes, hike configurations.
+        .target(name: "Testbed", dependencies: ["BPFKit", "Topology", "HikeRuntime", "ECLAT", "SRv6", "Yams"]),
 
         .executableTarget(
             name: "hike",
             dependencies: [
                 "BPFKit", "BPFObjects", "Topology", "Doctor", "Bench", "HikeRuntime", "HikeVM", "ECLAT",
+                "SRv6", "Monitoring", "Testbed",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
 
         .testTarget(name: "HikeVMTests", dependencies: ["HikeVM"]),
         .testTarget(name: "ECLATTests", dependencies: ["ECLAT", "HikeVM"]),
+        .testTarget(name: "SRv6Tests", dependencies: ["SRv6"]),
+        .testTarget(
+            name: "SRv6KernelTests",
+            dependencies: ["BPFKit", "BPFObjects", "BPFTestObjects", "Topology", "HikeTestSupport", "HikeRuntime", "HikeVM", "SRv6"]
+        ),
+        .testTarget(
+            name: "MonitoringKernelTests",
+            dependencies: ["BPFKit", "BPFObjects", "Topology", "HikeTestSupport", "HikeRuntime", "HikeVM", "ECLAT", "Monitoring"]
+        ),
+        .testTarget(
+            name: "TestbedKernelTests",
+            dependencies: ["BPFKit", "Topology", "HikeTestSupport", "HikeRuntime", "Testbed"]
+        ),
         .testTarget(
             name: "PackagesKernelTests",
             dependencies: ["BPFKit", "BPFObjects", "BPFTestObjects", "Topology", "HikeTestSupport", "HikeRuntime", "HikeVM"]

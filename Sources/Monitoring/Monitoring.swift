@@ -1,0 +1,2 @@
+/// Performance monitoring: loss by alternate marking, delay by STAMP, metrics.
+public enum Monitoring {}

@@ -1,0 +1,2 @@
+/// Declarative testbeds: topologies in YAML brought up in network namespaces.
+public enum Testbed {}

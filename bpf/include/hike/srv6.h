@@ -1,0 +1,136 @@
+/* The srv6 package's ABI: the configuration and counter maps that hike's SRv6 module (Swift)
+ * writes and reads, and the SRH as RFC 8754 lays it out. The Swift side mirrors every constant
+ * and struct here and a test checks the mirror against a compiled object.
+ *
+ * Behaviours are HIKe programs taking one argument, an index: a policy index for the headend
+ * programs, a SID index for the endpoint programs. hike writes the entry at that index before it
+ * installs a chain that calls the program with it.
+ *
+ *   headends (not final: on success r0 = 0 and the chain goes on, usually to ip6_kroute):
+ *     srv6_h_encaps(policy), srv6_h_encaps_red(policy), srv6_h_insert(policy),
+ *     srv6_h_insert_red(policy), srv6_h_encaps_l2(policy)
+ *   endpoints (final: they rewrite, look up the FIB and redirect, or hand the packet to the
+ *   kernel untouched):
+ *     srv6_end(sid), srv6_end_x(sid), srv6_end_t(sid), srv6_end_dt6(sid), srv6_end_dt4(sid),
+ *     srv6_end_dt46(sid), srv6_end_dx6(sid), srv6_end_dx4(sid)
+ *   uN is srv6_end and uA srv6_end_x with SRV6_FLV_NEXT_CSID in the SID's flavours.
+ *
+ * Whatever the fast path does not finish goes to the kernel untouched (XDP_PASS): ICMPv6 errors
+ * (hop limit, parameter problem), unresolved neighbours, local delivery. Malformed packets that
+ * RFC 8754 says to drop are dropped. Every such outcome is counted by reason in srv6_reasons.
+ */
+#ifndef HIKE_SRV6_H
+#define HIKE_SRV6_H
+
+#include <linux/types.h>
+#include <linux/in6.h>
+
+#define SRV6_MAX_SEGMENTS 8    /* SIDs in a headend policy's segment list */
+#define SRV6_MAX_POLICIES 1024 /* entries of srv6_policies / srv6_policy_stats */
+#define SRV6_MAX_SIDS 1024     /* entries of srv6_sids / srv6_sid_stats */
+#define SRV6_MAX_ROUTES 4096   /* entries of each srv6_localsid LPM map */
+
+#define SRV6_ROUTING_TYPE 4 /* RFC 8754 */
+
+/* The Segment Routing Header, RFC 8754 §2. segments[0] is the last segment of the path;
+ * DA = segments[segments_left]. */
+struct srv6_srh {
+	__u8 nexthdr;
+	__u8 hdrlen;        /* 8-octet units, not counting the first 8 */
+	__u8 type;          /* 4 */
+	__u8 segments_left;
+	__u8 last_entry;    /* index of the last element of the segment list, 0-based */
+	__u8 flags;
+	__be16 tag;
+	struct in6_addr segments[0];
+};
+
+/* Headend policy modes (the program's own name says which one it runs; a policy whose mode
+ * differs from the program's is an error). */
+#define SRV6_HEADEND_ENCAPS 1
+#define SRV6_HEADEND_ENCAPS_RED 2
+#define SRV6_HEADEND_INSERT 3
+#define SRV6_HEADEND_INSERT_RED 4
+#define SRV6_HEADEND_ENCAPS_L2 5
+
+/* srv6_policies[index]: one SR policy. segments[0] is the first SID the packet visits (the order
+ * `ip -6 route … encap seg6 … segs A,B,C` takes); the programs write the SRH in reverse. */
+struct srv6_policy {
+	__u8 mode;      /* SRV6_HEADEND_*; 0 = empty entry */
+	__u8 nsegs;     /* 1 .. SRV6_MAX_SEGMENTS */
+	__u8 flags;     /* SRH flags byte */
+	__u8 hop_limit; /* outer hop limit for a non-IPv6 inner packet; 0 = 64 */
+	__u16 tag;      /* SRH tag, host order */
+	__u16 reserved;
+	struct in6_addr src; /* outer source address (the kernel's `ip sr tunsrc`) */
+	struct in6_addr segments[SRV6_MAX_SEGMENTS];
+};
+
+/* Endpoint behaviours: the kernel's SEG6_LOCAL_ACTION_* numbers. */
+#define SRV6_END 1
+#define SRV6_END_X 2
+#define SRV6_END_T 3
+#define SRV6_END_DX6 5
+#define SRV6_END_DX4 6
+#define SRV6_END_DT6 7
+#define SRV6_END_DT4 8
+#define SRV6_END_DT46 16
+
+/* Flavours (bit set). */
+#define SRV6_FLV_PSP (1u << 0)       /* pop the SRH when SL becomes 0 (penultimate segment) */
+#define SRV6_FLV_USP (1u << 1)       /* pop the SRH on arrival with SL = 0 (ultimate segment) */
+#define SRV6_FLV_USD (1u << 2)       /* decapsulate on arrival with SL = 0 (ultimate segment) */
+#define SRV6_FLV_NEXT_CSID (1u << 3) /* RFC 9800 NEXT-C-SID: uN (End), uA (End.X) */
+
+/* srv6_sids[index]: one local SID. */
+struct srv6_sid {
+	__u32 behaviour; /* SRV6_END…; 0 = empty entry */
+	__u32 flavours;  /* SRV6_FLV_* */
+	__u32 table;     /* End.T, End.DT*: FIB table ID (254 = main) */
+	__u32 oif;       /* End.X, End.DX*: egress ifindex; 0 = the FIB chooses (lookup on nh) */
+	__u8 lblen;      /* NEXT-C-SID locator-block length, bits (multiple of 8; 0 = 32) */
+	__u8 nflen;      /* NEXT-C-SID locator-node + function length, bits (multiple of 8; 0 = 16) */
+	__u16 reserved;
+	__be32 nh4;            /* End.DX4 next hop */
+	struct in6_addr nh6;   /* End.X, End.DX6 next hop */
+};
+
+/* srv6_sid_stats[sid] and srv6_policy_stats[policy] (per-CPU): like the kernel's seg6local
+ * `count`: packets and bytes processed by the behaviour, packets it could not process. */
+struct srv6_stats {
+	__u64 packets;
+	__u64 bytes;
+	__u64 errors;
+};
+
+/* srv6_reasons[reason] (per-CPU packets): why a packet left the fast path. */
+#define SRV6_R_OK 0               /* processed by the fast path (not an error) */
+#define SRV6_R_NO_SRH 1           /* endpoint behaviour but no SRH (and not a uSID shift) */
+#define SRV6_R_BAD_HDRLEN 2       /* Hdr Ext Len odd, too small for Last Entry, or past the packet */
+#define SRV6_R_SL_PAST_LAST 3     /* Segments Left > Last Entry + 1 */
+#define SRV6_R_TRUNCATED 4        /* segment list or headers cut by the end of the packet */
+#define SRV6_R_HOP_LIMIT 5        /* hop limit ≤ 1: kernel sends Time Exceeded */
+#define SRV6_R_SL_ZERO 6          /* SL = 0 at a transit behaviour: kernel processes the upper layer */
+#define SRV6_R_SL_NONZERO 7       /* SL ≠ 0 at a decapsulating behaviour (End.DX*, End.DT*) */
+#define SRV6_R_BAD_NEXT_HEADER 8  /* unexpected next header after decapsulation */
+#define SRV6_R_NO_ENTRY 9         /* the argument names an empty SID or policy entry */
+#define SRV6_R_WRONG_BEHAVIOUR 10 /* the entry is for another behaviour than the program's */
+#define SRV6_R_NO_ROOM 11         /* cannot grow or shrink the packet (headroom, MTU) */
+#define SRV6_R_FIB_MISS 12        /* no route or neighbour yet: the kernel forwards it */
+#define SRV6_R_LOCAL 13           /* the destination is local: the kernel delivers it */
+#define SRV6_R_NOT_IP 14          /* headend input neither IPv6 nor IPv4 */
+#define SRV6_R_MAX 16
+
+/* srv6_localsid loader: srv6_lpm6 (IPv6 destination → chain ID: local SIDs and headend policies
+ * alike, as the kernel keeps seg6local and seg6 routes in one FIB) and srv6_lpm4 (IPv4
+ * destination → chain ID, for headends that encapsulate IPv4). No match → XDP_PASS. */
+struct srv6_lpm6_key {
+	__u32 prefixlen;
+	__u8 addr[16];
+};
+struct srv6_lpm4_key {
+	__u32 prefixlen;
+	__u8 addr[4];
+};
+
+#endif
