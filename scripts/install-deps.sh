@@ -12,7 +12,10 @@ packages=(
   pkg-config      # SwiftPM finds libbpf through it
   iproute2        # ip netns / link / route, seg6 and seg6local
   iputils-ping    # real pings in kernel tests and the demo
-  tshark          # dissects STAMP traffic in the stamp package's tests
+  tshark          # dissects STAMP and AltMark traffic in the packages' tests
+  tmux            # `hike testbed up --tmux`: a window per node
+  python3-prometheus-client  # parses `hike pm serve` output in the monitoring tests (/usr/bin/python3)
+  ipset iptables  # the ddos benchmark's ipset/ip6tables DUT
   make
 )
 
