@@ -54,6 +54,8 @@ final class VPNTopology: @unchecked Sendable {  // used by one test at a time
             try topology.addRoute(["\(Self.sid)/128", "encap", "seg6local", "action", "End.DT6", "table", "254",
                                    "dev", "veth-r1"], in: r2)
             try topology.addRoute(["default", "via", "fd00:2::1", "dev", "veth0"], in: h2)
+            // The way back (STAMP replies) is plain IPv6 through the kernels.
+            try topology.addRoute(["fd00:1::/64", "via", "fd00:12::1", "dev", "veth-r1"], in: r2)
 
             ingressInstance = try KernelTest.instance()
             egressInstance = try KernelTest.instance()
@@ -95,6 +97,9 @@ final class VPNTopology: @unchecked Sendable {  // used by one test at a time
                                             defaultVerdict: ABI.xdpPass, routes: [("\(Self.sid)/128", "pm_ingress")])
         try egressInstance.instance.attach(loader: "ip6_lpm_classifier", interface: "veth-r1", namespace: r2, chain: nil,
                                            defaultVerdict: ABI.xdpPass, routes: [("\(Self.sid)/128", "pm_egress")])
+        // h2 may answer in XDP (XDP_TX, the STAMP reflector): its peer needs an XDP program.
+        try egressInstance.instance.attach(loader: "ip6_lpm_classifier", interface: "veth-h2", namespace: r2, chain: nil,
+                                           defaultVerdict: ABI.xdpPass)
     }
 
     static func install(_ hike: HikeInstance, _ source: String) throws {
