@@ -117,6 +117,12 @@ import Testing
         #expect(try h.run("count7", frame).1.r0 == 0)
         #expect(try h.counter(7, .zero, .egress).packets == 1)
         #expect(try h.counter(7, .one, .egress).packets == 1)
+        // strip = 1 clears the two bits, nothing else.
+        frame[15] = 0xd0  // monitored, colour 1, flow label bits 0x10
+        var cleared = frame
+        cleared[15] = 0x10
+        #expect(try h.run("strip0", frame).0.data == cleared)
+        #expect(try h.counter(7, .one, .egress).packets == 2)
         #expect(try h.node.flows() == [.init(flow: 7, mode: nil, destination: "fd00:12::2")])
         // Unmarked: not counted, r0 = 1.
         frame[15] = 0x40
