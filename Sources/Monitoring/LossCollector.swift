@@ -129,7 +129,8 @@ public final class LossCollector: @unchecked Sendable {  // used from one thread
         return PeriodReport(period: periodNumber, colour: colour, ended: closedAt, read: Date(), flows: losses)
     }
 
-    /// Runs periods with the wall clock: start, then every T a flip and, T/2 after it, a read.
+    /// Runs periods with the wall clock: start, then every T a flip and, T/2 after it, a read
+    /// (never less than T/2 after the flip, even when the flip came late).
     /// report gets each period's report as it is read; returning false stops early.
     public func run(periods: Int, onFlip: (Int, Colour) throws -> Void = { _, _ in },
                     report: (PeriodReport) throws -> Bool = { _ in true }) throws -> [PeriodReport] {
@@ -141,8 +142,10 @@ public final class LossCollector: @unchecked Sendable {  // used from one thread
         for k in 1...periods {
             Self.sleep(until: begin + period * k, clock: clock)
             let ended = try flip()
+            let flipped = clock.now
             try onFlip(k, ended.other)
-            Self.sleep(until: begin + period * k + period / 2, clock: clock)
+            // T/2 after the flip as it happened: a late flip must not shorten the grace period.
+            Self.sleep(until: max(begin + period * k + period / 2, flipped + period / 2), clock: clock)
             let r = try read()
             reports.append(r)
             if try !report(r) { break }
