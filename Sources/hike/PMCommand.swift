@@ -1,0 +1,386 @@
+import ArgumentParser
+import BPFKit
+import Foundation
+import HikeRuntime
+import Monitoring
+
+/// `hike pm …`: per-flow loss by alternate marking (the pm package), delay by STAMP, metrics.
+struct PMCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pm",
+        abstract: "Performance monitoring: packet loss by alternate marking, delay by STAMP, Prometheus metrics.",
+        discussion: """
+            The ingress node's chain calls pm_mark(FLOW): it counts each packet under the active \
+            colour and marks it (DSCP bits or an RFC 9343 AltMark option before the SRH). The egress \
+            node's chain calls pm_count(0, STRIP): it counts each packet under the colour of its mark. \
+            `hike pm collect` flips the ingress colour every period and compares both ends. \
+            See docs/monitoring.md.
+            """,
+        subcommands: [Flow.self, Flip.self, Collect.self, Stamp.self, Loss.self, Stats.self, Serve.self]
+    )
+
+    /// Runs body and turns monitoring errors into `error: …` and exit status 1.
+    static func reporting(_ body: () throws -> Void) throws {
+        do {
+            try body()
+        } catch let error as MonitoringError {
+            Terminal.fail(error.description)
+        }
+    }
+
+    static func node(_ options: InstanceOptions) throws -> LocalMonitoredNode {
+        LocalMonitoredNode(instance: try options.open())
+    }
+
+    static func flowID(_ text: String) throws -> UInt32 {
+        guard let value = UInt32(text), value >= 1, value <= PMABI.flowMax else {
+            throw ValidationError("'\(text)' is not a flow ID: use 1–\(PMABI.flowMax) (the AltMark FlowMonID)")
+        }
+        return value
+    }
+
+    static func seconds(_ value: Double) -> Duration { .nanoseconds(Int64(value * 1e9)) }
+
+    static func percent(_ value: Double) -> String { String(format: "%.3f %%", value) }
+
+    static func microseconds(_ seconds: Double) -> String { String(format: "%.1f", seconds * 1e6) }
+
+    // MARK: flow
+
+    struct Flow: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Configure the flows a node marks or counts.",
+            subcommands: [Add.self, Remove.self, List.self]
+        )
+
+        struct Add: ParsableCommand {
+            static let configuration = CommandConfiguration(
+                commandName: "add",
+                abstract: "Add a flow (loads the pm package into the instance if needed).",
+                discussion: """
+                    At the ingress node give --mode (how pm_mark marks it). At an egress node leave it \
+                    out: pm_count reads the mode from the mark. --destination names the flow at an \
+                    egress that counts DSCP-marked packets with pm_count(0): the outer destination, \
+                    i.e. the last SID of the flow's SID list.
+                    """
+            )
+            @Argument(help: ArgumentHelp("The flow ID, 1–1048575 (the AltMark FlowMonID).", valueName: "flow"))
+            var flow: String
+            @Option(help: ArgumentHelp("How the ingress marks it: dscp or altmark.", valueName: "mode"))
+            var mode: String?
+            @Option(help: ArgumentHelp("Outer IPv6 destination that identifies the flow at an egress (DSCP marks).", valueName: "address"))
+            var destination: String?
+            @OptionGroup var instance: InstanceOptions
+
+            func validate() throws {
+                _ = try PMCommand.flowID(flow)
+                if let mode, MarkingMode(rawValue: mode.lowercased()) == nil {
+                    throw ValidationError("--mode '\(mode)' is not a marking mode: use dscp or altmark")
+                }
+                var address = in6_addr()
+                if let destination, inet_pton(AF_INET6, destination, &address) != 1 {
+                    throw ValidationError("--destination '\(destination)' is not an IPv6 address")
+                }
+            }
+
+            func run() throws {
+                try PMCommand.reporting {
+                    let node = try PMCommand.node(instance)
+                    let id = try PMCommand.flowID(flow)
+                    let parsed = try mode.map(MarkingMode.init(parsing:))
+                    try node.loadPackage()
+                    try node.addFlow(id, mode: parsed, destination: destination)
+                    Terminal.line("flow \(id) on \(node.name): " + (parsed.map { "marked with \($0.rawValue)" } ?? "counted at the egress"))
+                }
+            }
+        }
+
+        struct Remove: ParsableCommand {
+            static let configuration = CommandConfiguration(commandName: "rm", abstract: "Remove a flow and its counters.")
+            @Argument(help: ArgumentHelp("The flow ID.", valueName: "flow"))
+            var flow: String
+            @OptionGroup var instance: InstanceOptions
+
+            func validate() throws { _ = try PMCommand.flowID(flow) }
+
+            func run() throws {
+                try PMCommand.reporting {
+                    try PMCommand.node(instance).removeFlow(try PMCommand.flowID(flow))
+                }
+            }
+        }
+
+        struct List: ParsableCommand {
+            static let configuration = CommandConfiguration(commandName: "list", abstract: "The flows and their counters by colour.")
+            @OptionGroup var instance: InstanceOptions
+            @OptionGroup var output: JSONOption
+
+            struct Row: Encodable {
+                let flow: UInt32
+                let mode: String?
+                let destination: String?
+                let counters: [FlowCounter]
+            }
+
+            func run() throws {
+                try PMCommand.reporting {
+                    let node = try PMCommand.node(instance)
+                    let counters = try node.counters(at: .ingress) + node.counters(at: .egress)
+                    let rows = try node.flows().map { f in
+                        Row(flow: f.flow, mode: f.mode?.rawValue, destination: f.destination, counters: counters.filter { $0.flow == f.flow })
+                    }
+                    if output.json {
+                        Terminal.line(try Terminal.json(rows))
+                        return
+                    }
+                    var table = TextTable(["flow", "mode", "destination", "marked 0", "marked 1", "counted 0", "counted 1"],
+                                          rightAligned: [0, 3, 4, 5, 6])
+                    for row in rows {
+                        func packets(_ point: CountingPoint, _ colour: Colour) -> String {
+                            String(row.counters.first { $0.point == point && $0.colour == colour }?.packets ?? 0)
+                        }
+                        table.append([String(row.flow), row.mode ?? "-", row.destination ?? "-", packets(.ingress, .zero),
+                                      packets(.ingress, .one), packets(.egress, .zero), packets(.egress, .one)])
+                    }
+                    Terminal.line(table.render())
+                    Terminal.line("active colour: \(try node.activeColour().rawValue)")
+                }
+            }
+        }
+    }
+
+    // MARK: flip
+
+    struct Flip: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Flip the colour the node marks (collect does it every period).")
+        @OptionGroup var instance: InstanceOptions
+
+        func run() throws {
+            try PMCommand.reporting {
+                let colour = try PMCommand.node(instance).flip()
+                Terminal.line("active colour: \(colour.rawValue)")
+            }
+        }
+    }
+
+    // MARK: collect
+
+    struct Collect: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Measure loss per period between an ingress and an egress node.",
+            discussion: """
+                Every period T the ingress colour flips; T/2 later the colour that just ended is read \
+                at both nodes. Each period prints: sent (marked at the ingress), received (counted \
+                at the egress), lost, loss %. The first report comes after 1.5 T.
+                """
+        )
+        @Option(help: ArgumentHelp("The ingress node's HIKe instance (it marks).", valueName: "instance"))
+        var ingress: String
+        @Option(help: ArgumentHelp("The egress node's HIKe instance (it counts).", valueName: "instance"))
+        var egress: String
+        @Option(help: ArgumentHelp("The period T in seconds.", valueName: "seconds"))
+        var period: Double = 1
+        @Option(help: ArgumentHelp("How many periods to report.", valueName: "n"))
+        var periods: Int = 10
+        @Option(name: .customLong("flow"), help: ArgumentHelp("Report only this flow (repeatable).", valueName: "flow"))
+        var flows: [String] = []
+        @OptionGroup var output: JSONOption
+
+        func validate() throws {
+            if period < 0.01 { throw ValidationError("--period must be at least 0.01 seconds") }
+            if periods < 1 { throw ValidationError("--periods must be at least 1") }
+            for flow in flows { _ = try PMCommand.flowID(flow) }
+        }
+
+        func run() throws {
+            try PMCommand.reporting {
+                let collector = try LossCollector(
+                    ingress: LocalMonitoredNode(instance: try HikeInstance(name: ingress)),
+                    egress: LocalMonitoredNode(instance: try HikeInstance(name: egress)),
+                    period: PMCommand.seconds(period), flows: flows.isEmpty ? nil : Set(try flows.map(PMCommand.flowID)))
+                if !output.json { Terminal.line("period  colour  flow  sent  received  lost  loss") }
+                let reports = try collector.run(periods: periods, report: { report in
+                    if !output.json {
+                        for f in report.flows {
+                            Terminal.line("\(report.period)  \(report.colour.rawValue)  \(f.flow)  \(f.sent)  \(f.received)  \(f.lost)  \(PMCommand.percent(f.lossPercent))")
+                        }
+                    }
+                    return true
+                })
+                if output.json { Terminal.line(try Terminal.json(reports)) }
+            }
+        }
+    }
+
+    // MARK: stamp
+
+    struct Stamp: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run a STAMP test session (RFC 8762 with the RFC 8972 SSID) against a reflector.",
+            discussion: """
+                Sends test packets from a UDP socket opened inside --netns (hike's own namespace without \
+                it) and prints round-trip delay (T4−T1)−(T3−T2), one-way delays T2−T1 and T4−T3 (min, \
+                median, p99, max) and the test packets lost. The reflector: the stamp package's chain \
+                (docs/packages.md#stamp) on the far node.
+                """
+        )
+        @Option(help: ArgumentHelp("The reflector's IPv6 address.", valueName: "address"))
+        var to: String
+        @Option(help: ArgumentHelp("The namespace to send from.", valueName: "name"))
+        var netns: String?
+        @Option(help: "The reflector's UDP port.")
+        var port: UInt16 = STAMPSessionSender.reflectorPort
+        @Option(help: "The session-sender identifier (RFC 8972 SSID).")
+        var ssid: UInt16 = 1
+        @Option(help: "Test packets to send.")
+        var count: Int = 100
+        @Option(help: ArgumentHelp("Milliseconds between test packets.", valueName: "ms"))
+        var interval: Double = 10
+        @Option(help: ArgumentHelp("Seconds to wait for replies after the last packet.", valueName: "seconds"))
+        var timeout: Double = 1
+        @OptionGroup var output: JSONOption
+
+        func validate() throws {
+            if count < 1 { throw ValidationError("--count must be at least 1") }
+            if interval < 0 || timeout < 0 { throw ValidationError("--interval and --timeout must not be negative") }
+        }
+
+        func run() throws {
+            try PMCommand.reporting {
+                let namespace = try netns.map { try NetworkNamespace(existing: $0) }
+                let sender = try STAMPSessionSender(destination: to, port: port, ssid: ssid, namespace: namespace)
+                let (result, _) = try sender.run(count: count, interval: PMCommand.seconds(interval / 1000),
+                                                 timeout: PMCommand.seconds(timeout))
+                if output.json {
+                    Terminal.line(try Terminal.json(result))
+                    return
+                }
+                Terminal.line("STAMP session \(result.ssid) to \(result.destination): \(result.sent) sent, \(result.received) received, \(result.lost) lost (\(PMCommand.percent(result.lossPercent)))")
+                var table = TextTable(["delay (µs)", "min", "median", "p99", "max"], rightAligned: [1, 2, 3, 4])
+                for (name, stats) in [("round trip", result.roundTrip), ("forward", result.forward), ("backward", result.backward)] {
+                    guard let stats else { continue }
+                    table.append([name] + [stats.min, stats.median, stats.p99, stats.max].map(PMCommand.microseconds))
+                }
+                if result.received > 0 { Terminal.line(table.render()) }
+            }
+        }
+    }
+
+    // MARK: loss
+
+    struct Loss: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Make pm_loss drop the next K packets of a flow and colour (fault injection for tests and demos).",
+            discussion: "pm_loss must be in the node's chain before pm_count. Without --count, shows what is armed and what was dropped."
+        )
+        @Option(help: ArgumentHelp("The flow.", valueName: "flow"))
+        var flow: String?
+        @Option(help: ArgumentHelp("The colour to drop (0 or 1); default: the node's active colour.", valueName: "colour"))
+        var colour: UInt32?
+        @Option(help: ArgumentHelp("Packets to drop.", valueName: "k"))
+        var count: Int64?
+        @OptionGroup var instance: InstanceOptions
+
+        func validate() throws {
+            if let flow { _ = try PMCommand.flowID(flow) }
+            if let colour, colour > 1 { throw ValidationError("--colour must be 0 or 1") }
+            if let count, count < 0 { throw ValidationError("--count must not be negative") }
+            if count != nil && flow == nil { throw ValidationError("--count needs --flow") }
+        }
+
+        func run() throws {
+            try PMCommand.reporting {
+                let node = try PMCommand.node(instance)
+                if let count, let flow {
+                    let chosen = try colour.flatMap(Colour.init(rawValue:)) ?? node.activeColour()
+                    try node.injectLoss(flow: try PMCommand.flowID(flow), colour: chosen, count: count)
+                }
+                let state = try node.lossInjection()
+                Terminal.line("pm_loss on \(node.name): \(state.remaining) to drop, \(state.dropped) dropped so far")
+            }
+        }
+    }
+
+    // MARK: stats
+
+    struct Stats: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The pm programs' counters by outcome (pm_stats).")
+        @OptionGroup var instance: InstanceOptions
+        @OptionGroup var output: JSONOption
+
+        func run() throws {
+            try PMCommand.reporting {
+                let stats = try PMCommand.node(instance).statistics()
+                if output.json {
+                    Terminal.line(try Terminal.json(stats))
+                } else {
+                    var table = TextTable(["outcome", "packets"], rightAligned: [1])
+                    for name in PMABI.statNames { table.append([name, String(stats[name] ?? 0)]) }
+                    Terminal.line(table.render())
+                }
+            }
+        }
+    }
+
+    // MARK: serve
+
+    struct Serve: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Serve Prometheus metrics (GET /metrics) until interrupted.",
+            discussion: """
+                Exposes the counters of --ingress and --egress at each scrape. With --period it also \
+                runs the collector (per-period loss); with --stamp-to, a STAMP session every period \
+                (delay). Metric names: docs/monitoring.md.
+                """
+        )
+        @Option(help: ArgumentHelp("Where to listen: HOST:PORT, [IPV6]:PORT or :PORT.", valueName: "address"))
+        var listen: String
+        @Option(help: ArgumentHelp("The ingress node's HIKe instance.", valueName: "instance"))
+        var ingress: String
+        @Option(help: ArgumentHelp("The egress node's HIKe instance.", valueName: "instance"))
+        var egress: String
+        @Option(help: ArgumentHelp("Run the collector with this period, in seconds.", valueName: "seconds"))
+        var period: Double?
+        @Option(help: ArgumentHelp("A STAMP reflector to measure delay to, every period.", valueName: "address"))
+        var stampTo: String?
+        @Option(help: ArgumentHelp("The namespace STAMP sends from.", valueName: "name"))
+        var stampNetns: String?
+        @Option(help: "STAMP test packets per session.")
+        var stampCount: Int = 10
+
+        func validate() throws {
+            if let period, period < 0.01 { throw ValidationError("--period must be at least 0.01 seconds") }
+            if stampTo != nil && period == nil { throw ValidationError("--stamp-to needs --period (one session per period)") }
+            if stampCount < 1 { throw ValidationError("--stamp-count must be at least 1") }
+        }
+
+        func run() throws {
+            try PMCommand.reporting {
+                let ingressNode = LocalMonitoredNode(instance: try HikeInstance(name: ingress))
+                let egressNode = LocalMonitoredNode(instance: try HikeInstance(name: egress))
+                let metrics = MonitoringMetrics(nodes: [(ingressNode, .ingress), (egressNode, .egress)])
+                _ = try metrics.exposition()  // fail now, not at the first scrape, if a node has no pm package
+                let server = try MetricsServer(listen: listen) { try metrics.exposition() }
+                Terminal.line("serving http://\(server.host.contains(":") ? "[\(server.host)]" : server.host):\(server.port)/metrics")
+                guard let period else {
+                    server.serve()
+                    return
+                }
+                server.start()
+                let stamp = try stampTo.map { address in
+                    try STAMPSessionSender(destination: address, ssid: 1, namespace: try stampNetns.map { try NetworkNamespace(existing: $0) })
+                }
+                let collector = try LossCollector(ingress: ingressNode, egress: egressNode, period: PMCommand.seconds(period))
+                _ = try collector.run(periods: Int.max / 2, report: { report in
+                    metrics.record(report)
+                    if let stamp {
+                        let (result, _) = try stamp.run(count: stampCount, interval: PMCommand.seconds(period / 4 / Double(stampCount)),
+                                                        timeout: PMCommand.seconds(period / 8))
+                        metrics.record(result)
+                    }
+                    return true
+                })
+            }
+        }
+    }
+}

@@ -1,0 +1,176 @@
+import BPFKit
+import Foundation
+import HikeRuntime
+import HikeTestSupport
+import HikeVM
+import Monitoring
+import Testing
+import Topology
+
+/// STAMP over the SRv6 path against the stamp package's XDP reflector, and the Prometheus
+/// endpoint.
+@Suite(.serialized) struct STAMPAndMetricsTests {
+    static let reflector = """
+        chain stamp_reflector
+            call filter
+            if r0 != 0 goto pass
+            call stamp
+            if r0 != 0 goto pass
+            call l234_addr_swap
+            call udp_checksum
+            call hike_tx
+        pass:
+            call hike_pass
+        """
+
+    /// The reflector chain on h2's veth0, in an instance of its own.
+    static func reflect(on net: VPNTopology) throws -> TestInstance {
+        let instance = try KernelTest.instance()
+        try instance.instance.loadProgram("hike_pass")
+        try instance.instance.loadProgram("stamp")
+        try VPNTopology.install(instance.instance, reflector)
+        try instance.instance.attach(loader: "ip6_classifier", interface: "veth0", namespace: net.h2, chain: "stamp_reflector",
+                                     defaultVerdict: ABI.xdpPass)
+        return instance
+    }
+
+    @Test func senderMeasuresDelaysAgainstTheXDPReflector() throws {
+        let net = try VPNTopology(mode: .altmark)
+        let reflector = try Self.reflect(on: net)
+        let count = 20
+        let sender = try STAMPSessionSender(destination: VPNTopology.h2Address, ssid: 0x5a5a, namespace: net.h1)
+        let (result, samples) = try sender.run(count: count, interval: .milliseconds(5), timeout: .seconds(3))
+        #expect(result.sent == count && result.received == count && result.lost == 0 && result.lossPercent == 0)
+        #expect(samples.map(\.sequence) == (0..<UInt32(count)).map { $0 })
+        let rtt = try #require(result.roundTrip)
+        #expect(rtt.count == count)
+        #expect(rtt.min > 0 && rtt.min <= rtt.median && rtt.median <= rtt.p99 && rtt.p99 <= rtt.max && rtt.max < 1)
+        for sample in samples {
+            #expect(sample.t1 <= sample.t4 && sample.t2 <= sample.t3)
+            // One clock for all namespaces: one-way delays are real, up to the offset's rounding.
+            #expect(sample.forward > -0.001 && sample.forward < 1)
+            #expect(sample.backward > -0.001 && sample.backward < 1)
+            #expect(abs(sample.roundTrip - (sample.forward + sample.backward)) < 1e-6)
+        }
+        // The reflector answered them all; the test packets travelled in the monitored flow.
+        let stats = try BPFMap.openPinned("\(reflector.instance.pinRoot)/maps/stamp/stamp_stats")
+        #expect(try stats.lookupSum(UInt32(0), as: UInt64.self) == UInt64(count))
+        #expect(try net.marked() >= UInt64(count))
+    }
+
+    @Test func senderReportsLossWhenNothingReflects() throws {
+        let net = try VPNTopology(mode: .dscp)  // no reflector on h2: the kernel drops them (port closed)
+        let sender = try STAMPSessionSender(destination: VPNTopology.h2Address, ssid: 1, namespace: net.h1)
+        let (result, samples) = try sender.run(count: 3, interval: .milliseconds(5), timeout: .milliseconds(300))
+        #expect(result.sent == 3 && result.received == 0 && result.lost == 3 && result.lossPercent == 100)
+        #expect(samples.isEmpty && result.roundTrip == nil)
+        #expect(throws: MonitoringError.self) { try STAMPSessionSender(destination: "h2", ssid: 1) }
+    }
+
+    /// The figures of the collector's reports and of a STAMP session, served by the metrics
+    /// server and parsed by the Prometheus client's text parser (python3 prometheus-client).
+    @Test func prometheusEndpointCarriesTheReportedFigures() throws {
+        let net = try VPNTopology(mode: .altmark)
+        let reflector = try Self.reflect(on: net)
+        defer { withExtendedLifetime(reflector) {} }
+        let sender = try FlowSender(in: net.h1, to: VPNTopology.h2Address, port: VPNTopology.port)
+        let collector = try LossCollector(ingress: net.ingress, egress: net.egress, period: .seconds(1))
+        let metrics = MonitoringMetrics(nodes: [(net.ingress, .ingress), (net.egress, .egress)])
+        try collector.start()
+        var reports: [PeriodReport] = []
+        for p in 1...3 {
+            if p == 2 { try net.egress.injectLoss(flow: VPNTopology.flow, colour: try net.ingress.activeColour(), count: 2) }
+            try sender.send(15)
+            try net.waitUntilSettled()
+            try collector.flip()
+            try net.waitUntilSettled()
+            let report = try collector.read()
+            metrics.record(report)
+            reports.append(report)
+        }
+        // STAMP after the last read: its test packets are counted under the active colour only.
+        let stamp = try STAMPSessionSender(destination: VPNTopology.h2Address, ssid: 77, namespace: net.h1)
+        let (result, _) = try stamp.run(count: 10, interval: .milliseconds(5), timeout: .seconds(3))
+        metrics.record(result)
+        try net.waitUntilSettled()
+
+        let server = try MetricsServer(listen: "127.0.0.1:0") { try metrics.exposition() }
+        server.start()
+        defer { server.stop() }
+        let script = """
+            import json, sys, urllib.request, urllib.error
+            from prometheus_client.parser import text_string_to_metric_families
+            base = "http://127.0.0.1:%s" % sys.argv[1]
+            with urllib.request.urlopen(base + "/metrics") as r:
+                ctype = r.headers["Content-Type"]
+                text = r.read().decode()
+            try:
+                urllib.request.urlopen(base + "/nothing")
+                missing = 200
+            except urllib.error.HTTPError as e:
+                missing = e.code
+            samples = [[s.name, s.labels, repr(s.value)] for f in text_string_to_metric_families(text) for s in f.samples]
+            print(json.dumps({"type": ctype, "missing": missing, "samples": samples}))
+            """
+        let output = try Command.check(["python3", "-c", script, String(server.port)])
+        let parsed = try #require(try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any])
+        #expect(parsed["type"] as? String == MetricsServer.contentType)
+        #expect(parsed["missing"] as? Int == 404)
+        // Values as Python's repr, read by Double(_:) (exact; a JSON number may lose a digit).
+        let samples = try #require(parsed["samples"] as? [[Any]])
+        func value(_ name: String, _ labels: [String: String]) -> Double? {
+            samples.first { ($0[0] as? String) == name && ($0[1] as? [String: String]).map { l in labels.allSatisfy { l[$0.key] == $0.value } } == true }.flatMap { ($0[2] as? String).flatMap(Double.init) }
+        }
+        let flow = String(VPNTopology.flow)
+        // Per-flow counters: the nodes' own.
+        for (node, point) in [(net.ingress, CountingPoint.ingress), (net.egress, .egress)] {
+            for c in try node.counters(at: point) {
+                let labels = ["node": node.name, "point": point.rawValue, "flow": String(c.flow), "colour": String(c.colour.rawValue)]
+                #expect(value(MonitoringMetrics.Name.packets, labels) == Double(c.packets), "\(labels)")
+                #expect(value(MonitoringMetrics.Name.bytes, labels) == Double(c.bytes), "\(labels)")
+            }
+        }
+        // The last period, and the totals over the three.
+        let last = try #require(reports.last?.flows.first { $0.flow == VPNTopology.flow })
+        #expect(value(MonitoringMetrics.Name.periodNumber, ["flow": flow]) == 3)
+        #expect(value(MonitoringMetrics.Name.periodSent, ["flow": flow]) == Double(last.sent))
+        #expect(value(MonitoringMetrics.Name.periodReceived, ["flow": flow]) == Double(last.received))
+        #expect(value(MonitoringMetrics.Name.periodLost, ["flow": flow]) == Double(last.lost))
+        #expect(value(MonitoringMetrics.Name.periodLossPercent, ["flow": flow]) == last.lossPercent)
+        let lost = reports.flatMap(\.flows).reduce(Int64(0)) { $0 + $1.lost }
+        #expect(lost == 2)
+        #expect(value(MonitoringMetrics.Name.lostTotal, ["flow": flow]) == 2)
+        #expect(value(MonitoringMetrics.Name.sentTotal, ["flow": flow]) == 45)
+        #expect(value(MonitoringMetrics.Name.periodsTotal, ["flow": flow]) == 3)
+        // STAMP.
+        let session = ["ssid": "77"]
+        #expect(value(MonitoringMetrics.Name.stampSent, session) == 10)
+        #expect(value(MonitoringMetrics.Name.stampReceived, session) == Double(result.received))
+        #expect(value(MonitoringMetrics.Name.stampLost, session) == Double(result.lost))
+        let rtt = try #require(result.roundTrip)
+        for (stat, figure) in [("min", rtt.min), ("median", rtt.median), ("p99", rtt.p99), ("max", rtt.max)] {
+            #expect(value(MonitoringMetrics.Name.stampDelay, session.merging(["direction": "round_trip", "stat": stat]) { a, _ in a }) == figure)
+        }
+    }
+
+    @Test func metricsServerRejectsBadAddresses() throws {
+        for bad in ["9464", "127.0.0.1", "127.0.0.1:port", "127.0.0.1:70000", "[::1]9464", "no-such-host.invalid:9464"] {
+            #expect(throws: MonitoringError.self, "\(bad)") { try MetricsServer(listen: bad) { "" } }
+        }
+    }
+
+    @Test func expositionEscapesLabelsAndFormatsNumbers() {
+        var e = PrometheusExposition()
+        e.add("m", help: "a \\ help\nline", type: .gauge, labels: [("node", "r\"1\\\n")], value: 0.25)
+        e.add("m", help: "ignored", type: .gauge, value: UInt64(3))
+        #expect(e.text == "# HELP m a \\\\ help\\nline\n# TYPE m gauge\nm{node=\"r\\\"1\\\\\\n\"} 0.25\nm 3\n")
+    }
+
+    @Test func delayQuantilesAreNearestRank() throws {
+        let stats = try #require(DelayStatistics((1...100).map { Double($0) }.shuffled()))
+        #expect(stats.min == 1 && stats.median == 50 && stats.p99 == 99 && stats.max == 100 && stats.count == 100)
+        let one = try #require(DelayStatistics([0.5]))
+        #expect(one.min == 0.5 && one.median == 0.5 && one.p99 == 0.5 && one.max == 0.5)
+        #expect(DelayStatistics([]) == nil)
+    }
+}
