@@ -16,6 +16,7 @@ packages=(
   tmux            # `hike testbed up --tmux`: a window per node
   python3-prometheus-client  # parses `hike pm serve` output in the monitoring tests (/usr/bin/python3)
   ipset iptables  # the ddos benchmark's ipset/ip6tables DUT
+  ethtool         # turns off veth checksum offload where XDP redirects locally sent UDP/TCP
   make
 )
 

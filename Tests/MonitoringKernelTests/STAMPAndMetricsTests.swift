@@ -112,7 +112,8 @@ import Topology
             samples = [[s.name, s.labels, repr(s.value)] for f in text_string_to_metric_families(text) for s in f.samples]
             print(json.dumps({"type": ctype, "missing": missing, "samples": samples}))
             """
-        let output = try Command.check(["python3", "-c", script, String(server.port)])
+        // Debian's interpreter: scripts/install-deps.sh installs python3-prometheus-client for it.
+        let output = try Command.check(["/usr/bin/python3", "-c", script, String(server.port)])
         let parsed = try #require(try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any])
         #expect(parsed["type"] as? String == MetricsServer.contentType)
         #expect(parsed["missing"] as? Int == 404)
