@@ -56,6 +56,21 @@ public enum SRv6ABI {
         return table
     }
 
+    /// The struct sizes and field offsets the encoders below write, by the names the export uses.
+    public static let layouts: [String: UInt64] = [
+        "sizeof(struct srv6_srh)": UInt64(srhSize), "sizeof(struct srv6_policy)": UInt64(policySize),
+        "sizeof(struct srv6_sid)": UInt64(sidSize), "sizeof(struct srv6_stats)": UInt64(statsSize),
+        "sizeof(struct srv6_lpm6_key)": UInt64(lpm6KeySize), "sizeof(struct srv6_lpm4_key)": UInt64(lpm4KeySize),
+        "offsetof(srv6_policy, mode)": 0, "offsetof(srv6_policy, nsegs)": 1, "offsetof(srv6_policy, flags)": 2,
+        "offsetof(srv6_policy, hop_limit)": 3, "offsetof(srv6_policy, tag)": 4, "offsetof(srv6_policy, src)": 8,
+        "offsetof(srv6_policy, segments)": 24,
+        "offsetof(srv6_sid, behaviour)": 0, "offsetof(srv6_sid, flavours)": 4, "offsetof(srv6_sid, table)": 8,
+        "offsetof(srv6_sid, oif)": 12, "offsetof(srv6_sid, lblen)": 16, "offsetof(srv6_sid, nflen)": 17,
+        "offsetof(srv6_sid, nh4)": 20, "offsetof(srv6_sid, nh6)": 24,
+        "offsetof(srv6_stats, packets)": 0, "offsetof(srv6_stats, bytes)": 8, "offsetof(srv6_stats, errors)": 16,
+        "offsetof(srv6_lpm6_key, addr)": 4, "offsetof(srv6_lpm4_key, addr)": 4,
+    ]
+
     /// `struct srv6_policy`.
     public static func encodePolicy(mode: HeadendMode, segments: [IPv6Address], flags: UInt8, hopLimit: UInt8,
                                     tag: UInt16, source: IPv6Address) -> [UInt8] {
