@@ -5,9 +5,15 @@ import Foundation
 /// neighbour is known) is then processed by the same behaviour in the kernel.
 enum KernelRoutes {
     /// `ip -6 route replace` arguments after the prefix, or nil when the kernel cannot run the
-    /// behaviour the same way (End.DT4/DT46 need a VRF here; USP and USD are not in Linux).
+    /// behaviour the same way (End.DT4/DT46 need a VRF here; USP and USD are not in Linux,
+    /// which takes PSP and NEXT-C-SID on End and only NEXT-C-SID on End.X).
     static func mirror(_ sid: LocalSID, device: String) -> [String]? {
-        guard sid.behaviour.kernelMirrorable, sid.flavours.isSubset(of: [.psp, .nextCSID]) else { return nil }
+        let kernelFlavours: Flavours = switch sid.behaviour {
+        case .end: [.psp, .nextCSID]
+        case .endX: [.nextCSID]
+        default: []
+        }
+        guard sid.behaviour.kernelMirrorable, sid.flavours.isSubset(of: kernelFlavours) else { return nil }
         var words = ["encap", "seg6local", "action", sid.behaviour.name]
         switch sid.behaviour {
         case .endT, .endDT6: words += ["table", String(sid.table ?? 254)]
