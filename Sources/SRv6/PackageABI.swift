@@ -24,7 +24,7 @@ public enum SRv6ABI {
     public static let reasons: [(name: String, value: Int)] = [
         ("ok", 0), ("no_srh", 1), ("bad_hdrlen", 2), ("sl_past_last", 3), ("truncated", 4), ("hop_limit", 5),
         ("sl_zero", 6), ("sl_nonzero", 7), ("bad_next_header", 8), ("no_entry", 9), ("wrong_behaviour", 10),
-        ("no_room", 11), ("fib_miss", 12), ("local", 13), ("not_ip", 14),
+        ("no_room", 11), ("fib_miss", 12), ("local", 13), ("not_ip", 14), ("tlv", 15),
     ]
     public static let reasonMax = 16
 

@@ -19,19 +19,19 @@ import Testing
     @Test func everyConstantEqualsTheHeader() throws {
         let c = try exported()
         let macros = c.filter { !$0.key.hasPrefix("sizeof") && !$0.key.hasPrefix("offsetof") }
-        #expect(macros.count == 38)
-        for (name, value) in SRv6ABI.constants.sorted(by: { $0.key < $1.key }) {
+        #expect(macros.count == 39)
+        for (name, value) in SRv6.SRv6ABI.constants.sorted(by: { $0.key < $1.key }) {
             #expect(c[name] == value, "\(name): Swift \(value), C \(c[name].map(String.init) ?? "not exported")")
         }
-        #expect(Set(macros.keys) == Set(SRv6ABI.constants.keys), "only on one side: \(Set(macros.keys).symmetricDifference(SRv6ABI.constants.keys).sorted())")
+        #expect(Set(macros.keys) == Set(SRv6.SRv6ABI.constants.keys), "only on one side: \(Set(macros.keys).symmetricDifference(SRv6.SRv6ABI.constants.keys).sorted())")
     }
 
     @Test func layoutsEqualTheStructs() throws {
         let c = try exported()
         let layouts = c.filter { $0.key.hasPrefix("sizeof") || $0.key.hasPrefix("offsetof") }
-        #expect(Set(layouts.keys) == Set(SRv6ABI.layouts.keys), "only on one side: \(Set(layouts.keys).symmetricDifference(SRv6ABI.layouts.keys).sorted())")
+        #expect(Set(layouts.keys) == Set(SRv6.SRv6ABI.layouts.keys), "only on one side: \(Set(layouts.keys).symmetricDifference(SRv6.SRv6ABI.layouts.keys).sorted())")
         for (name, value) in layouts.sorted(by: { $0.key < $1.key }) {
-            #expect(SRv6ABI.layouts[name] == value, "\(name): Swift \(SRv6ABI.layouts[name].map(String.init) ?? "unknown"), C \(value)")
+            #expect(SRv6.SRv6ABI.layouts[name] == value, "\(name): Swift \(SRv6.SRv6ABI.layouts[name].map(String.init) ?? "unknown"), C \(value)")
         }
     }
 
@@ -40,7 +40,7 @@ import Testing
         let c = try exported()
         func at(_ name: String) throws -> Int { Int(try #require(c[name], "\(name) not exported")) }
         let nh6 = try IPv6Address(parsing: "fc00::6"), nh4 = try IPv4Address(parsing: "10.0.0.4")
-        let sid = SRv6ABI.encodeSID(behaviour: .endDX4, flavours: [.usd], table: 0x0a0b, oif: 0x33, lblen: 32, nflen: 16, nh4: nh4, nh6: nh6)
+        let sid = SRv6.SRv6ABI.encodeSID(behaviour: .endDX4, flavours: [.usd], table: 0x0a0b, oif: 0x33, lblen: 32, nflen: 16, nh4: nh4, nh6: nh6)
         #expect(sid.count == Int(try #require(c["sizeof(struct srv6_sid)"])))
         #expect(sid[try at("offsetof(srv6_sid, behaviour)")] == 6)
         #expect(sid[try at("offsetof(srv6_sid, flavours)")] == 4)
@@ -53,7 +53,7 @@ import Testing
 
         let segments = [try IPv6Address(parsing: "fc00::a"), try IPv6Address(parsing: "fc00::b")]
         let source = try IPv6Address(parsing: "fc00::5")
-        let policy = SRv6ABI.encodePolicy(mode: .insertRed, segments: segments, flags: 0x40, hopLimit: 9, tag: 0x0102, source: source)
+        let policy = SRv6.SRv6ABI.encodePolicy(mode: .insertRed, segments: segments, flags: 0x40, hopLimit: 9, tag: 0x0102, source: source)
         #expect(policy.count == Int(try #require(c["sizeof(struct srv6_policy)"])))
         #expect(policy[try at("offsetof(srv6_policy, mode)")] == 4)
         #expect(policy[try at("offsetof(srv6_policy, nsegs)")] == 2)

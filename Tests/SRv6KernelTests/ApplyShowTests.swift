@@ -125,7 +125,7 @@ import Topology
         // The End.X entry: behaviour 2, the egress ifindex resolved in the namespace, nh6.
         let endX = try #require(status.sids.first { $0.program == "srv6_end_x" })
         let value = try #require(try sidsMap.lookup(key: BPFMap.bytesOf(endX.index)))
-        #expect(value == SRv6ABI.encodeSID(behaviour: .endX, flavours: [], table: 0, oif: UInt32(oif), lblen: 0, nflen: 0,
+        #expect(value == SRv6.SRv6ABI.encodeSID(behaviour: .endX, flavours: [], table: 0, oif: UInt32(oif), lblen: 0, nflen: 0,
                                            nh4: nil, nh6: try IPv6Address(parsing: "fc00:23::3")))
         // A SID's chain calls its behaviour with its index; a policy's calls the headend, then ip6_kroute.
         let programs = try hike.registry().programs
@@ -226,7 +226,7 @@ import Topology
         #expect(newDT6.index != oldDT6.index && newDT6.chain != oldDT6.chain)
         let chains = try hike.registry().chains
         #expect(chains[oldDT6.chain] == nil && chains[first.sids[2].chain] == nil && chains[first.policies[1].chain] == nil)
-        let empty = [UInt8](repeating: 0, count: SRv6ABI.sidSize)
+        let empty = [UInt8](repeating: 0, count: SRv6.SRv6ABI.sidSize)
         #expect(try sidsMap.lookup(key: BPFMap.bytesOf(oldDT6.index)) == empty)
         #expect(try sidsMap.lookup(key: BPFMap.bytesOf(first.sids[2].index)) == empty)
         for attachment in try hike.attachments() {
