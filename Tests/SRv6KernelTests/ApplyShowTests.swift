@@ -135,7 +135,7 @@ import Topology
         let policyChain = try hike.chainInstructions(try #require(status.policies.first).chain)
         #expect(policyChain.contains(.mov64(.r1, imm: Int32(try #require(programs["ip6_kroute"]).id))))
         // Kernel mirror routes for the behaviours the kernel runs the same way.
-        let routes = try Command.check(["ip", "-n", r.name, "-6", "route", "show"])
+        let routes = try Self.routes(r)
         #expect(routes.contains("fc00:2::100 encap seg6local action End dev veth1"), "\(routes)")
         #expect(routes.contains("fc00:2::d6 encap seg6local action End.DT6 table main dev veth1"), "\(routes)")
         #expect(routes.contains("fc00:2::4 encap seg6local action End.X nh6 fc00:23::3 dev veth2"), "\(routes)")
@@ -236,7 +236,7 @@ import Topology
             #expect(try lpm6.lookup(key: try IPv6Network(parsing: "fc00:2::4").lpmKey) == nil)
             #expect(try lpm4.lookup(key: try IPv4Network(parsing: "10.9.0.0/16").lpmKey) == nil)
         }
-        let routes = try Command.check(["ip", "-n", r.name, "-6", "route", "show"])
+        let routes = try Self.routes(r)
         #expect(routes.contains("fc00:2::d6 encap seg6local action End.DT6 table 100"), "\(routes)")
         #expect(!routes.contains("fc00:2::4 "), "\(routes)")
 
@@ -280,6 +280,14 @@ import Topology
         #expect((object["reasons"] as? [String: Any])?.keys.contains("fib_miss") == true)
         let table = try hike(["show"]).checked()
         #expect(table.contains("LOCAL SID") && table.contains("End.DT6 table 254"), "\(table)")
+    }
+}
+
+extension ApplyShowTests {
+    /// `ip -6 route show` in the namespace, runs of spaces made one.
+    static func routes(_ r: NetworkNamespace) throws -> String {
+        try Command.check(["ip", "-n", r.name, "-6", "route", "show"]).split(separator: " ", omittingEmptySubsequences: true)
+            .joined(separator: " ")
     }
 }
 
