@@ -41,6 +41,7 @@ import Topology
         let policy = try #require(status.policies.first)
         #expect(policy.packets >= UInt64(RouterLine.pings + RouterLine.tcpMinimumPackets), "\(status)")
         #expect(policy.errors == 0)
+        RouterLine.expectFastPath(status)
     }
 
     /// The control: the same line with the kernel doing every node passes the same checks.
@@ -87,6 +88,8 @@ import Topology
         #expect(end.packets >= UInt64(2 * (RouterLine.pings + RouterLine.tcpMinimumPackets)), "\(end)")
         #expect(dt6.packets >= UInt64(RouterLine.pings + RouterLine.tcpMinimumPackets), "\(dt6)")
         #expect(end.errors == 0 && dt6.errors == 0)
+        RouterLine.expectFastPath(try r2.status())
+        RouterLine.expectFastPath(try r3.status())
     }
 
     /// The control of (c): the kernel on every node of the same uSID line.
@@ -147,6 +150,8 @@ import Topology
         #expect(un.packets >= UInt64(2 * (RouterLine.pings + RouterLine.tcpMinimumPackets)), "\(un)")
         #expect(dt6.packets >= UInt64(RouterLine.pings + RouterLine.tcpMinimumPackets), "\(dt6)")
         #expect(un.errors == 0 && dt6.errors == 0)
+        RouterLine.expectFastPath(try r2.status())
+        RouterLine.expectFastPath(try r4.status())
     }
 }
 
@@ -198,6 +203,9 @@ final class RouterLine {
             try topology.addVethPair(routers[count - 1], "veth2", h2, "veth0", mtu: 1400)
             try topology.addAddress("fd00:2::100/64", interface: "veth2", in: routers[count - 1])
             try topology.addAddress("fd00:2::2/64", interface: "veth0", in: h2)
+            // The hosts compute TCP checksums themselves: a veth hands a partial checksum on with
+            // the skb, but an XDP_REDIRECTed frame carries no such metadata.
+            for host in [h1, h2] { try Self.disableChecksumOffload("veth0", in: host) }
             try topology.addRoute(["default", "via", "fd00:1::100"], in: h1)
             try topology.addRoute(["default", "via", "fd00:2::100"], in: h2)
             for i in 1...count {
@@ -227,6 +235,25 @@ final class RouterLine {
     }
 
     func router(_ i: Int) -> NetworkNamespace { routers[i - 1] }
+
+    /// `ethtool -K DEV tx off` (ETHTOOL_STXCSUM through SIOCETHTOOL; ethtool is not installed).
+    static func disableChecksumOffload(_ interface: String, in namespace: NetworkNamespace) throws {
+        try namespace.run {
+            let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+            guard fd >= 0 else { throw TCPTransfer.SocketError(description: "socket: errno \(errno)") }
+            defer { close(fd) }
+            var value: (UInt32, UInt32) = (0x17, 0)  // struct ethtool_value { cmd = ETHTOOL_STXCSUM, data = 0 }
+            var request = ifreq()
+            withUnsafeMutableBytes(of: &request.ifr_ifrn.ifrn_name) { name in
+                for (i, byte) in interface.utf8.prefix(15).enumerated() { name[i] = byte }
+            }
+            let result = withUnsafeMutablePointer(to: &value) { pointer in
+                request.ifr_ifru.ifru_data = UnsafeMutableRawPointer(pointer).assumingMemoryBound(to: CChar.self)
+                return ioctl(fd, 0x8946, &request)  // SIOCETHTOOL
+            }
+            guard result == 0 else { throw TCPTransfer.SocketError(description: "SIOCETHTOOL on \(interface): errno \(errno)") }
+        }
+    }
 
     /// A kernel seg6local route on router i.
     func kernel(_ i: Int, _ prefix: String, _ action: [String], dev: String) throws {
@@ -261,6 +288,16 @@ final class RouterLine {
 
     func passerOnHost(_ i: Int, _ interfaces: [String]) throws -> SRv6Node {
         try hike(namespace: i == 1 ? h1 : h2, "interfaces: [\(interfaces.joined(separator: ", "))]\n")
+    }
+
+    /// The node's programs finished the packets themselves: only the first ones, before the
+    /// kernel resolved a neighbour, went to the kernel (fib_miss), and no other reason counted.
+    static func expectFastPath(_ status: SRv6Status, sourceLocation: SourceLocation = #_sourceLocation) {
+        let processed = (status.sids + status.policies).reduce(0) { $0 + $1.packets }
+        #expect(status.reasons["ok"] == processed, "\(status.reasons)", sourceLocation: sourceLocation)
+        #expect((status.reasons["fib_miss"] ?? 0) <= 4, "\(status.reasons)", sourceLocation: sourceLocation)
+        let others = status.reasons.filter { $0.key != "ok" && $0.key != "fib_miss" && $0.value != 0 }
+        #expect(others.isEmpty, "\(others)", sourceLocation: sourceLocation)
     }
 
     /// Pings h2 from h1 and h1 from h2, then TCP: one connection from h1 carrying data both
