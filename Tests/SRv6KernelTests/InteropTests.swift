@@ -106,6 +106,46 @@ import Topology
         try line.expectTrafficBothWays()
     }
 
+    // MARK: IPv4 over SRv6: our H.Encaps of IPv4 and our End.DT4 (no VRF), kernel End between
+
+    /// The core carries no IPv4: h1 and h2 reach each other only through the tunnels. r1 and r3
+    /// each encapsulate IPv4 for the far host (srv6_lpm4) and decapsulate with End.DT4 in the
+    /// main table, which the kernel could only do with a VRF; r2 is the kernel's End.
+    @Test func ipv4OverOurHEncapsAndEndDT4() throws {
+        let line = try RouterLine(routers: 3, ipv4: true)
+        defer { line.tearDown() }
+        try line.kernel(2, "fc00:2::100", ["End"], dev: "veth1")
+        func edge(_ i: Int, far: String, back: Int) throws -> SRv6Node {
+            try line.hike(i, """
+                interfaces: [veth1, veth2]
+                local-sids:
+                  - sid: fc00:\(i)::d4
+                    behaviour: End.DT4
+                    table: 254
+                policies:
+                  - destination: \(far)
+                    mode: encaps
+                    segments: [fc00:2::100, fc00:\(back)::d4]
+                    source: fc00:\(i)::1
+                """)
+        }
+        let r1 = try edge(1, far: "10.2.0.0/16", back: 3)
+        let r3 = try edge(3, far: "10.1.0.0/16", back: 1)
+        _ = try line.passer(2, ["veth1", "veth2"])
+        _ = try line.passerOnHost(1, ["veth0"])
+        _ = try line.passerOnHost(2, ["veth0"])
+
+        try line.expectTrafficBothWays(h1Address: "10.1.0.1", h2Address: "10.2.0.2")
+        for node in [r1, r3] {
+            let status = try node.status()
+            let policy = try #require(status.policies.first), dt4 = try #require(status.sids.first)
+            #expect(policy.packets >= UInt64(RouterLine.pings + RouterLine.tcpMinimumPackets), "\(policy)")
+            #expect(dt4.packets >= UInt64(RouterLine.pings + RouterLine.tcpMinimumPackets), "\(dt4)")
+            // End.DT4 has no kernel mirror: packets before ARP resolved the host were lost.
+            RouterLine.expectFastPath(status, fibMisses: 8)
+        }
+    }
+
     // MARK: (c) uSID: our uN and the kernel's NEXT-C-SID on one path
 
     /// Block fcbb:bbbb::/32 with 16-bit C-SIDs: router i is uN fcbb:bbbb:i00::/48 and its
@@ -176,7 +216,9 @@ final class RouterLine {
     /// Instances made by this line: reset when it is released, before its namespaces go.
     private var instances: [TestInstance] = []
 
-    init(routers count: Int) throws {
+    /// ipv4: the hosts also get 10.1.0.1/24 and 10.2.0.2/24 (edge routers .100); the core has
+    /// no IPv4 at all, so IPv4 crosses it only inside SRv6.
+    init(routers count: Int, ipv4: Bool = false) throws {
         let topology = KernelTest.topology()
         self.topology = topology
         do {
@@ -203,6 +245,15 @@ final class RouterLine {
             try topology.addVethPair(routers[count - 1], "veth2", h2, "veth0", mtu: 1400)
             try topology.addAddress("fd00:2::100/64", interface: "veth2", in: routers[count - 1])
             try topology.addAddress("fd00:2::2/64", interface: "veth0", in: h2)
+            if ipv4 {
+                try topology.addAddress("10.1.0.1/24", interface: "veth0", in: h1)
+                try topology.addAddress("10.1.0.100/24", interface: "veth1", in: routers[0])
+                try topology.addAddress("10.2.0.100/24", interface: "veth2", in: routers[count - 1])
+                try topology.addAddress("10.2.0.2/24", interface: "veth0", in: h2)
+                try topology.addRoute(["default", "via", "10.1.0.100"], in: h1)
+                try topology.addRoute(["default", "via", "10.2.0.100"], in: h2)
+                for router in routers { try topology.sysctl("net.ipv4.ip_forward", "1", in: router) }
+            }
             // The hosts compute TCP checksums themselves: a veth hands a partial checksum on with
             // the skb, but an XDP_REDIRECTed frame carries no such metadata.
             for host in [h1, h2] { try Self.disableChecksumOffload("veth0", in: host) }
@@ -292,28 +343,33 @@ final class RouterLine {
 
     /// The node's programs finished the packets themselves: only the first ones, before the
     /// kernel resolved a neighbour, went to the kernel (fib_miss), and no other reason counted.
-    static func expectFastPath(_ status: SRv6Status, sourceLocation: SourceLocation = #_sourceLocation) {
+    static func expectFastPath(_ status: SRv6Status, fibMisses: UInt64 = 4, sourceLocation: SourceLocation = #_sourceLocation) {
         let processed = (status.sids + status.policies).reduce(0) { $0 + $1.packets }
         #expect(status.reasons["ok"] == processed, "\(status.reasons)", sourceLocation: sourceLocation)
-        #expect((status.reasons["fib_miss"] ?? 0) <= 4, "\(status.reasons)", sourceLocation: sourceLocation)
+        #expect((status.reasons["fib_miss"] ?? 0) <= fibMisses, "\(status.reasons)", sourceLocation: sourceLocation)
         let others = status.reasons.filter { $0.key != "ok" && $0.key != "fib_miss" && $0.value != 0 }
         #expect(others.isEmpty, "\(others)", sourceLocation: sourceLocation)
     }
 
     /// Pings h2 from h1 and h1 from h2, then TCP: one connection from h1 carrying data both
-    /// ways, and one from h2.
-    func expectTrafficBothWays(sourceLocation: SourceLocation = #_sourceLocation) throws {
-        // Neighbours are resolved by the kernel on the first packets: wait until one ping passes.
-        try KernelTest.waitUntil("h1 reaches h2", timeout: .seconds(20)) {
-            try Traffic.ping(from: h1, to: "fd00:2::2", count: 1, interval: 0.2).received == 1
+    /// ways, and one from h2. IPv4 addresses go over IPv4 (through v4-mapped sockets).
+    func expectTrafficBothWays(h1Address: String = "fd00:1::1", h2Address: String = "fd00:2::2",
+                               sourceLocation: SourceLocation = #_sourceLocation) throws {
+        // Neighbours are resolved by the kernel on the first packets: wait until a ping passes
+        // each way (a host's own packets make its router learn it).
+        try KernelTest.waitUntil("h1 and h2 reach each other", timeout: .seconds(20)) {
+            let forward = try Traffic.ping(from: h1, to: h2Address, count: 1, interval: 0.2).received
+            let back = try Traffic.ping(from: h2, to: h1Address, count: 1, interval: 0.2).received
+            return forward == 1 && back == 1
         }
-        let forward = try Traffic.ping(from: h1, to: "fd00:2::2", count: Self.pings, interval: 0.05)
+        let forward = try Traffic.ping(from: h1, to: h2Address, count: Self.pings, interval: 0.05)
         #expect(forward.received == Self.pings, "h1 → h2: \(forward)", sourceLocation: sourceLocation)
-        let back = try Traffic.ping(from: h2, to: "fd00:1::1", count: Self.pings, interval: 0.05)
+        let back = try Traffic.ping(from: h2, to: h1Address, count: Self.pings, interval: 0.05)
         #expect(back.received == Self.pings, "h2 → h1: \(back)", sourceLocation: sourceLocation)
-        let one = try TCPTransfer.exchange(server: h2, address: "fd00:2::2", client: h1, bytes: Self.transferBytes)
+        func socketAddress(_ address: String) -> String { address.contains(":") ? address : "::ffff:" + address }
+        let one = try TCPTransfer.exchange(server: h2, address: socketAddress(h2Address), client: h1, bytes: Self.transferBytes)
         #expect(one.serverReceived && one.clientReceived, "TCP h1 → h2: \(one)", sourceLocation: sourceLocation)
-        let two = try TCPTransfer.exchange(server: h1, address: "fd00:1::1", client: h2, bytes: Self.transferBytes)
+        let two = try TCPTransfer.exchange(server: h1, address: socketAddress(h1Address), client: h2, bytes: Self.transferBytes)
         #expect(two.serverReceived && two.clientReceived, "TCP h2 → h1: \(two)", sourceLocation: sourceLocation)
     }
 }
