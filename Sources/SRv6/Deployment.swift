@@ -258,7 +258,8 @@ public final class SRv6Node {
                 let call: [BPFInstruction] = [.mov64(.r1, imm: try programID(entry.program)),
                                               .mov64(.r2, imm: Int32(entry.index)), .call(helper: ABI.fnCall)]
                 let instructions: [BPFInstruction] = isSID ? call + [.exit] : call + [
-                    // A headend that could not encapsulate leaves r0 ≠ 0: the packet goes to the kernel.
+                    // A headend that cannot finish ends the chain with its own verdict; r0 ≠ 0 (its
+                    // reason) exits too, to the loader's default verdict: the kernel.
                     .jump(.jne, dst: .r0, imm: 0, offset: 2),
                     .mov64(.r1, imm: try programID(Self.kroute)), .call(helper: ABI.fnCall), .exit,
                 ]
