@@ -153,6 +153,10 @@ public final class SRv6Node {
         let state = try AppliedState.read(stateDirectory: hike.stateDirectory)
         let (sids, policies) = try desired(configuration)
         let plan = Self.plan(state: state, configuration: configuration, sids: sids, policies: policies)
+        if let both = plan.attach.first(where: plan.detach.contains) {
+            // The same interface would be attached before its old attachment is gone.
+            throw .apply("xdp-mode changes on \(both), which is attached: apply once without it, then with the new mode")
+        }
         if dryRun || plan.changesNothing { return plan }
         var undo: [() -> Void] = []
         do {
@@ -338,11 +342,11 @@ public final class SRv6Node {
         // From here on nothing is undone: what follows only clears what no packet reaches.
         undo.removeAll()
         var leftovers: [String] = []
-        for entry in state.sids where sameNamespace ? plan.removedSIDs.contains(entry.prefix) : true {
-            guard entry.kernelRoute != nil, let prefix = try? IPv6Network(parsing: entry.prefix) else { continue }
-            if !sameNamespace || !(next.sids.contains { $0.prefix == entry.prefix && $0.kernelRoute != nil }) {
-                do { try KernelRoutes.delete(prefix, namespace: state.namespace) } catch { leftovers.append("\(error)") }
-            }
+        // Mirror routes of SIDs that are gone, or whose new behaviour has none, or that moved.
+        for entry in state.sids where entry.kernelRoute != nil {
+            let kept = sameNamespace && next.sids.contains { $0.prefix == entry.prefix && $0.kernelRoute != nil }
+            guard !kept, let prefix = try? IPv6Network(parsing: entry.prefix) else { continue }
+            do { try KernelRoutes.delete(prefix, namespace: state.namespace) } catch { leftovers.append("\(error)") }
         }
         for interface in state.interfaces where plan.detach.contains(Self.place(interface, state.namespace)) {
             do { try hike.detach(interface: interface, namespace: state.namespace) } catch { leftovers.append("\(error)") }

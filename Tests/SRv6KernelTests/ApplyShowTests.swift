@@ -240,6 +240,19 @@ import Topology
         #expect(routes.contains("fc00:2::d6 encap seg6local action End.DT6 table 100"), "\(routes)")
         #expect(!routes.contains("fc00:2::4 "), "\(routes)")
 
+        // End becomes End.DT4 (no kernel mirror: its route goes), and the loader leaves veth2.
+        let narrowed = try configuration(r, sids: """
+              - sid: fc00:2::100
+                behaviour: End.DT4
+                table: 254
+            """, interfaces: "[veth1]")
+        let third = try node.apply(narrowed)
+        #expect(third.changedSIDs == ["fc00:2::100/128"] && third.detach == ["veth2 in namespace \(r.name)"] && third.attach.isEmpty)
+        #expect(try hike.attachments().map(\.interface) == ["veth1"])
+        let routesNow = try Self.routes(r)
+        #expect(!routesNow.contains("seg6local"), "\(routesNow)")
+        #expect(try node.status().sids.map(\.kernelRoute) == [false])
+
         // An empty configuration removes everything: loaders, chains, routes.
         try node.clear()
         #expect(try hike.attachments().isEmpty)
