@@ -279,3 +279,69 @@ struct RouterTopology {
     /// What the router sends to h2.
     static func toH2(_ l3: [UInt8], type: UInt16 = 0x86dd) -> [UInt8] { Wire.ethernet(h2MAC, rRightMAC, type: type) + l3 }
 }
+
+/// Frames arriving on an interface of a namespace, read from an AF_PACKET socket (frames the
+/// interface sends are left out).
+final class FrameCapture {
+    private let fd: Int32
+    private static let ethPAll: UInt16 = 3, packetOutgoing: UInt8 = 4  // <linux/if_ether.h>, <linux/if_packet.h>
+
+    init(interface: String, in namespace: NetworkNamespace) throws {
+        fd = try namespace.run {
+            let all = Self.ethPAll.bigEndian
+            let fd = socket(AF_PACKET, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue),
+                            Int32(all))
+            if fd < 0 { throw BPFError(operation: "open a capture socket", errno: errno) }
+            // struct sockaddr_ll: family, protocol (network order), ifindex, hatype, pkttype, halen, addr[8].
+            var address = [UInt8](repeating: 0, count: 20)
+            withUnsafeBytes(of: UInt16(AF_PACKET)) { address.replaceSubrange(0..<2, with: $0) }
+            withUnsafeBytes(of: all) { address.replaceSubrange(2..<4, with: $0) }
+            let index = try NetworkInterface.index(of: interface)
+            withUnsafeBytes(of: index) { address.replaceSubrange(4..<8, with: $0) }
+            let bound = address.withUnsafeBytes { bind(fd, $0.baseAddress!.assumingMemoryBound(to: sockaddr.self), socklen_t($0.count)) }
+            if bound != 0 {
+                let error = errno
+                close(fd)
+                throw BPFError(operation: "bind a capture socket to \(interface)", errno: error)
+            }
+            return fd
+        }
+    }
+
+    deinit { close(fd) }
+
+    /// The frames received since the last call.
+    func drain() -> [[UInt8]] {
+        var frames: [[UInt8]] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            var from = [UInt8](repeating: 0, count: 20)
+            var length = socklen_t(from.count)
+            let n = buffer.withUnsafeMutableBytes { raw in
+                from.withUnsafeMutableBytes {
+                    recvfrom(fd, raw.baseAddress, raw.count, 0, $0.baseAddress!.assumingMemoryBound(to: sockaddr.self), &length)
+                }
+            }
+            if n <= 0 { return frames }
+            if from[10] != Self.packetOutgoing { frames.append(Array(buffer[0..<n])) }
+        }
+    }
+
+    /// The first frame that arrives holding marker, waiting for it (polling the socket).
+    func frame(containing marker: [UInt8], timeout: Duration = .seconds(5)) throws -> [UInt8] {
+        var found: [UInt8]?
+        try KernelTest.waitUntil("a frame holding the test's marker arrives", timeout: timeout) {
+            found = drain().first { Self.contains($0, marker) }
+            return found != nil
+        }
+        return try #require(found)
+    }
+
+    static func contains(_ frame: [UInt8], _ marker: [UInt8]) -> Bool {
+        guard !marker.isEmpty, frame.count >= marker.count else { return false }
+        return (0...(frame.count - marker.count)).contains { Array(frame[$0..<$0 + marker.count]) == marker }
+    }
+}
+
+/// Sixteen random bytes: a payload that tells a test's frame from any other traffic.
+func randomMarker() -> [UInt8] { (0..<16).map { _ in UInt8.random(in: 0...255) } }
