@@ -175,8 +175,9 @@ struct Validator {
 
     mutating func validate(_ raw: ConfigurationDocument) -> SRv6Configuration {
         typealias K = PathKey
-        if let namespace = raw.namespace, !Self.isInterfaceName(namespace) && (namespace.isEmpty || namespace.contains("/")) {
-            error("'\(namespace)' is not a namespace name", K("namespace"))
+        if let namespace = raw.namespace,
+           namespace.isEmpty || namespace.contains("/") || namespace.contains(where: \.isWhitespace) || namespace == "." || namespace == ".." {
+            error("'\(namespace)' is not a namespace name (as `ip netns` lists them)", K("namespace"))
         }
         let interfaces = raw.interfaces ?? []
         for (n, name) in interfaces.enumerated() where !Self.isInterfaceName(name) {

@@ -165,6 +165,7 @@ import Testing
                 source: fc00::3
             """) == ["bad.yaml:6:18: error: fc00::1/128 is both a local SID and a policy destination"])
         #expect(errors("") == ["bad.yaml: error: the file is empty"])
+        #expect(errors("namespace: a/b\n") == ["bad.yaml:1:12: error: 'a/b' is not a namespace name (as `ip netns` lists them)"])
         #expect(errors("- a\n- b\n").first?.contains("must be a mapping") == true)
     }
 }
