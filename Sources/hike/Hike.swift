@@ -4,6 +4,7 @@ import Doctor
 import Foundation
 import HikeRuntime
 import HikeVM
+import SRv6
 import Topology
 
 /// The version `hike --version` prints.
@@ -21,7 +22,7 @@ struct Hike: ParsableCommand {
         subcommands: [DoctorCommand.self, DemoCommand.self, BenchCommand.self,
                       ProgCommand.self, ChainCommand.self, LoaderCommand.self, FaultsCommand.self,
                       MapCommand.self, ResetCommand.self, CompileCommand.self, LoadCommand.self, UnloadCommand.self,
-                      EventsCommand.self, ClockCommand.self, PMCommand.self]
+                      EventsCommand.self, ClockCommand.self, SRv6Command.self, PMCommand.self]
     )
 
     /// Parses and runs like ArgumentParser's own main, but reports the errors of the kernel and
@@ -37,6 +38,9 @@ struct Hike: ParsableCommand {
         } catch let error as DemoError {
             Terminal.fail(error.description)
         } catch let error as RuntimeError {
+            Terminal.fail(error.description)
+        } catch let error as SRv6Error {
+            if case .configuration = error { Terminal.failDiagnostics(error.description) }
             Terminal.fail(error.description)
         } catch let error as AssemblerError {
             Terminal.failDiagnostics(error.description)

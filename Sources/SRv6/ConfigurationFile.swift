@@ -1,0 +1,127 @@
+import Foundation
+import Yams
+
+/// The YAML document as written, before validation (Codable; keys in kebab-case).
+///
+///     namespace: r2                 # optional: where the interfaces are (default: hike's own)
+///     interfaces: [veth0, veth1]    # the srv6_localsid loader is attached to each
+///     xdp-mode: native              # or generic
+///     kernel-routes: true           # mirror local SIDs as kernel seg6local routes
+///     locators: [{name, prefix, block-bits, node-bits}]
+///     local-sids: [{sid, behaviour, locator, table, next-hop, interface, flavours, count}]
+///     policies: [{destination, mode, segments, source, hop-limit, tag, flags}]
+struct ConfigurationDocument: Codable {
+    var namespace: String?
+    var interfaces: [String]?
+    var xdpMode: String?
+    var kernelRoutes: Bool?
+    var locators: [LocatorEntry]?
+    var localSIDs: [LocalSIDEntry]?
+    var policies: [PolicyEntry]?
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case namespace, interfaces, xdpMode = "xdp-mode", kernelRoutes = "kernel-routes", locators
+        case localSIDs = "local-sids", policies
+    }
+
+    struct LocatorEntry: Codable {
+        var name: String
+        var prefix: String
+        var blockBits: Int?
+        var nodeBits: Int?
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case name, prefix, blockBits = "block-bits", nodeBits = "node-bits"
+        }
+    }
+
+    struct LocalSIDEntry: Codable {
+        var sid: String
+        var behaviour: String
+        var locator: String?
+        var table: UInt32?
+        var nextHop: String?
+        var interface: String?
+        var flavours: [String]?
+        var count: Bool?
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case sid, behaviour, locator, table, nextHop = "next-hop", interface, flavours, count
+        }
+    }
+
+    struct PolicyEntry: Codable {
+        var destination: String
+        var mode: String
+        var segments: [String]
+        var source: String
+        var hopLimit: Int?
+        var tag: UInt16?
+        var flags: UInt8?
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case destination, mode, segments, source, hopLimit = "hop-limit", tag, flags
+        }
+    }
+}
+
+/// A parsed YAML file that can say where a value came from.
+struct MarkedDocument {
+    let file: String
+    let root: Node
+
+    /// The node at a coding path (mapping keys, sequence indices), if there is one.
+    func node(at path: [any CodingKey]) -> Node? {
+        var node: Node? = root
+        for key in path {
+            guard let current = node else { return nil }
+            if let index = key.intValue, let sequence = current.sequence {
+                node = index < sequence.count ? sequence[index] : nil
+            } else {
+                node = current.mapping?[key.stringValue]
+            }
+        }
+        return node
+    }
+
+    /// A diagnostic at the deepest node of path that exists.
+    func diagnostic(_ message: String, at path: [any CodingKey]) -> ConfigurationDiagnostic {
+        var prefix = path
+        while !prefix.isEmpty, node(at: prefix)?.mark == nil { prefix.removeLast() }
+        let mark = node(at: prefix)?.mark ?? root.mark
+        return ConfigurationDiagnostic(file: file, line: mark?.line ?? 0, column: mark?.column ?? 0, message: message)
+    }
+
+    /// Keys that no CodingKeys of their level knows: typos must not pass silently.
+    func unknownKeys() -> [ConfigurationDiagnostic] {
+        var out: [ConfigurationDiagnostic] = []
+        func check(_ node: Node?, _ allowed: [String], _ what: String) {
+            guard let mapping = node?.mapping else { return }
+            for (key, _) in mapping {
+                guard let name = key.string, !allowed.contains(name) else { continue }
+                let mark = key.mark
+                out.append(ConfigurationDiagnostic(file: file, line: mark?.line ?? 0, column: mark?.column ?? 0,
+                                                   message: "unknown key '\(name)' in \(what); expected one of: \(allowed.joined(separator: ", "))"))
+            }
+        }
+        check(root, ConfigurationDocument.CodingKeys.allCases.map(\.rawValue), "the configuration")
+        for (list, allowed, what) in [("locators", ConfigurationDocument.LocatorEntry.CodingKeys.allCases.map(\.rawValue), "a locator"),
+                                      ("local-sids", ConfigurationDocument.LocalSIDEntry.CodingKeys.allCases.map(\.rawValue), "a local SID"),
+                                      ("policies", ConfigurationDocument.PolicyEntry.CodingKeys.allCases.map(\.rawValue), "a policy")] {
+            for item in root.mapping?[list]?.sequence ?? [] { check(item, allowed, what) }
+        }
+        return out
+    }
+}
+
+/// A coding path element made from a name or an index.
+struct PathKey: CodingKey {
+    var stringValue: String
+    var intValue: Int?
+    init(stringValue: String) { self.stringValue = stringValue }
+    init(intValue: Int) {
+        self.stringValue = String(intValue)
+        self.intValue = intValue
+    }
+    init(_ name: String) { self.init(stringValue: name) }
+}

@@ -1,0 +1,378 @@
+import BPFKit
+import Foundation
+import HikeRuntime
+import HikeVM
+
+/// What an apply changes, entry by entry (LPM keys), and where the loader goes.
+public struct ApplyPlan: Sendable, Equatable, Codable {
+    public var addedSIDs: [String] = []
+    public var changedSIDs: [String] = []
+    public var removedSIDs: [String] = []
+    public var unchangedSIDs: [String] = []
+    public var addedPolicies: [String] = []
+    public var changedPolicies: [String] = []
+    public var removedPolicies: [String] = []
+    public var unchangedPolicies: [String] = []
+    public var attach: [String] = []
+    public var detach: [String] = []
+
+    /// True when the configuration is what is installed already.
+    public var changesNothing: Bool {
+        addedSIDs.isEmpty && changedSIDs.isEmpty && removedSIDs.isEmpty && addedPolicies.isEmpty
+            && changedPolicies.isEmpty && removedPolicies.isEmpty && attach.isEmpty && detach.isEmpty
+    }
+}
+
+/// One node's SRv6 data plane in a HIKe instance: installs a configuration into the srv6
+/// package's maps, one chain per local SID and per policy, the srv6_localsid loader's LPM maps
+/// and the kernel's mirror routes; reads the counters back.
+///
+/// Atomicity: everything is validated (including the interfaces and the namespace in the
+/// kernel) before the first change. Then, make before break: a new or changed entry gets a
+/// fresh index; its map value and chain are written before any LPM entry points at them, and
+/// the LPM entry is switched with one map update (a packet sees the old or the new behaviour,
+/// never a half-written value). Removed entries are unlinked from the LPM before their chain
+/// and value are cleared. If a step fails, the steps done so far are undone in reverse order.
+/// Entries in different LPM maps (one per interface) switch one after another, not together.
+public final class SRv6Node {
+    public let hike: HikeInstance
+
+    public init(instance: HikeInstance) {
+        self.hike = instance
+    }
+
+    static let kroute = "ip6_kroute"
+
+    /// A desired entry: its key, value and program, before indices are chosen.
+    struct Desired {
+        var prefix: String
+        var lpm6: IPv6Network?
+        var lpm4: IPv4Network?
+        var program: String
+        var value: [UInt8]
+        var summary: String
+        var kernelRoute: [String]?
+    }
+
+    // MARK: Planning
+
+    /// Checks what the configuration needs from the kernel (its namespace, its interfaces) and
+    /// turns it into map values. Changes nothing.
+    func desired(_ configuration: SRv6Configuration) throws(SRv6Error) -> (sids: [Desired], policies: [Desired]) {
+        let namespace: NetworkNamespace?
+        do {
+            namespace = try configuration.namespace.map { try NetworkNamespace(existing: $0) }
+        } catch {
+            throw .apply("namespace '\(configuration.namespace ?? "")' does not exist")
+        }
+        var indices: [String: UInt32] = [:]
+        func ifindex(_ name: String) throws(SRv6Error) -> UInt32 {
+            if let known = indices[name] { return known }
+            do {
+                let index = try namespace.map { try $0.run { try NetworkInterface.index(of: name) } } ?? NetworkInterface.index(of: name)
+                indices[name] = UInt32(index)
+                return UInt32(index)
+            } catch {
+                throw .apply("interface '\(name)' does not exist" + (configuration.namespace.map { " in namespace \($0)" } ?? ""))
+            }
+        }
+        for name in configuration.interfaces { _ = try ifindex(name) }
+        let device = configuration.interfaces.first ?? "lo"
+        var sids: [Desired] = []
+        for sid in configuration.localSIDs {
+            let oif = try sid.interface.map(ifindex) ?? 0
+            let value = SRv6ABI.encodeSID(behaviour: sid.behaviour, flavours: sid.flavours, table: sid.table ?? 0, oif: oif,
+                                          lblen: UInt8(sid.microSID?.blockBits ?? 0), nflen: UInt8(sid.microSID?.nodeBits ?? 0),
+                                          nh4: sid.nextHop4, nh6: sid.nextHop6)
+            sids.append(Desired(prefix: sid.prefix.description, lpm6: sid.prefix, program: sid.behaviour.program, value: value,
+                                summary: sid.summary,
+                                kernelRoute: configuration.kernelRoutes ? KernelRoutes.mirror(sid, device: device) : nil))
+        }
+        var policies: [Desired] = []
+        for policy in configuration.policies {
+            let value = SRv6ABI.encodePolicy(mode: policy.mode, segments: policy.segments, flags: policy.flags,
+                                             hopLimit: policy.hopLimit, tag: policy.tag, source: policy.source)
+            var entry = Desired(prefix: policy.destination.description, program: policy.mode.program, value: value,
+                                summary: policy.summary)
+            switch policy.destination {
+            case .v6(let network): entry.lpm6 = network
+            case .v4(let network): entry.lpm4 = network
+            }
+            policies.append(entry)
+        }
+        return (sids, policies)
+    }
+
+    /// Compares a configuration with what is installed. Changes nothing.
+    public func plan(_ configuration: SRv6Configuration) throws(SRv6Error) -> ApplyPlan {
+        let state = try AppliedState.read(stateDirectory: hike.stateDirectory)
+        let (sids, policies) = try desired(configuration)
+        return Self.plan(state: state, configuration: configuration, sids: sids, policies: policies)
+    }
+
+    static func plan(state: AppliedState, configuration: SRv6Configuration, sids: [Desired], policies: [Desired]) -> ApplyPlan {
+        var plan = ApplyPlan()
+        func compare(_ old: [AppliedState.Entry], _ new: [Desired],
+                     _ added: inout [String], _ changed: inout [String], _ removed: inout [String], _ same: inout [String]) {
+            for entry in new {
+                if let previous = old.first(where: { $0.prefix == entry.prefix }) {
+                    if previous.value == hex(entry.value) && previous.kernelRoute == entry.kernelRoute {
+                        same.append(entry.prefix)
+                    } else {
+                        changed.append(entry.prefix)
+                    }
+                } else {
+                    added.append(entry.prefix)
+                }
+            }
+            removed = old.map(\.prefix).filter { prefix in !new.contains { $0.prefix == prefix } }
+        }
+        compare(state.sids, sids, &plan.addedSIDs, &plan.changedSIDs, &plan.removedSIDs, &plan.unchangedSIDs)
+        compare(state.policies, policies, &plan.addedPolicies, &plan.changedPolicies, &plan.removedPolicies, &plan.unchangedPolicies)
+        let moved = state.namespace != configuration.namespace || state.genericXDP != configuration.genericXDP
+        let kept = moved ? [] : state.interfaces.filter(configuration.interfaces.contains)
+        plan.attach = configuration.interfaces.filter { !kept.contains($0) }.map { place($0, configuration.namespace) }
+        plan.detach = state.interfaces.filter { !kept.contains($0) }.map { place($0, state.namespace) }
+        return plan
+    }
+
+    static func place(_ interface: String, _ namespace: String?) -> String {
+        interface + (namespace.map { " in namespace \($0)" } ?? "")
+    }
+
+    static func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
+
+    // MARK: Applying
+
+    /// Validates, then installs the configuration, changing only what differs from the last
+    /// apply. dryRun: only the plan. On failure nothing stays changed (see the type's note).
+    @discardableResult
+    public func apply(_ configuration: SRv6Configuration, dryRun: Bool = false) throws(SRv6Error) -> ApplyPlan {
+        let lock = try lockState()
+        defer { close(lock) }
+        let state = try AppliedState.read(stateDirectory: hike.stateDirectory)
+        let (sids, policies) = try desired(configuration)
+        let plan = Self.plan(state: state, configuration: configuration, sids: sids, policies: policies)
+        if let both = plan.attach.first(where: plan.detach.contains) {
+            // The same interface would be attached before its old attachment is gone.
+            throw .apply("xdp-mode changes on \(both), which is attached: apply once without it, then with the new mode")
+        }
+        if dryRun || plan.changesNothing { return plan }
+        var undo: [() -> Void] = []
+        do {
+            let next = try install(configuration, state: state, sids: sids, policies: policies, undo: &undo)
+            try next.write(stateDirectory: hike.stateDirectory)
+        } catch {
+            for step in undo.reversed() { step() }
+            if let error = error as? SRv6Error { throw error }
+            throw .apply("\(error)")
+        }
+        return plan
+    }
+
+    /// Serialises applies to one instance (flock on a file beside the state).
+    func lockState() throws(SRv6Error) -> Int32 {
+        do { try FileManager.default.createDirectory(atPath: hike.stateDirectory, withIntermediateDirectories: true) } catch {
+            throw .state("cannot create \(hike.stateDirectory): \(error)")
+        }
+        let fd = open("\(hike.stateDirectory)/srv6.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw .state("cannot open \(hike.stateDirectory)/srv6.lock: errno \(errno)") }
+        guard flock(fd, LOCK_EX) == 0 else {
+            close(fd)
+            throw .state("cannot lock \(hike.stateDirectory)/srv6.lock: errno \(errno)")
+        }
+        return fd
+    }
+
+    /// The srv6 package's maps, loading the programs the configuration needs first.
+    func packageMaps(programs: Set<String>) throws -> (sids: BPFMap, policies: BPFMap, sidStats: BPFMap, policyStats: BPFMap) {
+        for program in programs.sorted() { try hike.loadProgram(program) }
+        let directory = try mapsDirectory()
+        return (try BPFMap.openPinned("\(directory)/\(SRv6ABI.sidsMap)"), try BPFMap.openPinned("\(directory)/\(SRv6ABI.policiesMap)"),
+                try BPFMap.openPinned("\(directory)/\(SRv6ABI.sidStatsMap)"), try BPFMap.openPinned("\(directory)/\(SRv6ABI.policyStatsMap)"))
+    }
+
+    func mapsDirectory() throws -> String {
+        "\(hike.pinRoot)/maps/\(try hike.catalog.entry(EndpointBehaviour.end.program).object)"
+    }
+
+    func install(_ configuration: SRv6Configuration, state: AppliedState, sids: [Desired], policies: [Desired],
+                 undo: inout [() -> Void]) throws -> AppliedState {
+        let hike = self.hike
+        let programs = Set(sids.map(\.program) + policies.map(\.program) + (policies.isEmpty ? [] : [Self.kroute]))
+        let maps = try packageMaps(programs: programs.union([EndpointBehaviour.end.program]))
+        let registry = try hike.registry()
+        func programID(_ name: String) throws -> Int32 {
+            guard let record = try hike.registry().programs[name] ?? registry.programs[name] else {
+                throw SRv6Error.apply("program \(name) is not loaded")
+            }
+            return Int32(bitPattern: record.id)
+        }
+
+        // 1. Indices: unchanged entries keep theirs; new and changed ones get a free one.
+        var next = AppliedState()
+        next.namespace = configuration.namespace
+        next.interfaces = configuration.interfaces
+        next.genericXDP = configuration.genericXDP
+        var fresh: [(entry: AppliedState.Entry, isSID: Bool)] = []
+        func assign(_ desired: [Desired], old: [AppliedState.Entry], capacity: Int, kind: String) throws -> [AppliedState.Entry] {
+            var used = Set(old.map(\.index))
+            var out: [AppliedState.Entry] = []
+            for entry in desired {
+                if let previous = old.first(where: { $0.prefix == entry.prefix }), previous.value == Self.hex(entry.value),
+                   previous.kernelRoute == entry.kernelRoute {
+                    out.append(previous)
+                    continue
+                }
+                guard let index = (0..<UInt32(capacity)).first(where: { !used.contains($0) }) else {
+                    throw SRv6Error.apply("no free \(kind) index (the package holds \(capacity))")
+                }
+                used.insert(index)
+                let made = AppliedState.Entry(prefix: entry.prefix, index: index, chain: "srv6_\(kind)_\(index)",
+                                              program: entry.program, value: Self.hex(entry.value), summary: entry.summary,
+                                              kernelRoute: entry.kernelRoute)
+                out.append(made)
+                fresh.append((made, kind == "sid"))
+            }
+            return out
+        }
+        next.sids = try assign(sids, old: state.sids, capacity: SRv6ABI.maxSIDs, kind: "sid")
+        next.policies = try assign(policies, old: state.policies, capacity: SRv6ABI.maxPolicies, kind: "policy")
+
+        // 2. Values and zeroed counters at the fresh indices: nothing points at them yet.
+        for (entry, isSID) in fresh {
+            let valueMap = isSID ? maps.sids : maps.policies
+            let statsMap = isSID ? maps.sidStats : maps.policyStats
+            let desired = (isSID ? sids : policies).first { $0.prefix == entry.prefix }
+            guard let value = desired?.value else { continue }
+            let key = BPFMap.bytesOf(entry.index)
+            try statsMap.update(key: key, value: [UInt8](repeating: 0, count: try statsMap.valueBufferSize()))
+            try valueMap.update(key: key, value: value)
+            let size = value.count
+            undo.append { try? valueMap.update(key: key, value: [UInt8](repeating: 0, count: size)) }
+        }
+
+        // 3. Chains: the behaviour with its index (and, for a headend, ip6_kroute after it).
+        if !fresh.isEmpty {
+            let names = fresh.map(\.entry.chain)
+            let ids = try hike.symbols(addingChains: names)
+            var chains: [(name: String, id: UInt32, instructions: [BPFInstruction], source: String?)] = []
+            for (entry, isSID) in fresh {
+                guard let id = ids[entry.chain] else { throw SRv6Error.apply("no ID for chain \(entry.chain)") }
+                let call: [BPFInstruction] = [.mov64(.r1, imm: try programID(entry.program)),
+                                              .mov64(.r2, imm: Int32(entry.index)), .call(helper: ABI.fnCall)]
+                let instructions: [BPFInstruction] = isSID ? call + [.exit] : call + [
+                    // A headend that cannot finish ends the chain with its own verdict; r0 ≠ 0 (its
+                    // reason) exits too, to the loader's default verdict: the kernel.
+                    .jump(.jne, dst: .r0, imm: 0, offset: 2),
+                    .mov64(.r1, imm: try programID(Self.kroute)), .call(helper: ABI.fnCall), .exit,
+                ]
+                chains.append((entry.chain, id, instructions, "\(entry.program)(\(entry.index)) for \(entry.prefix)"))
+            }
+            // Chains of changed entries are new names (new index); a name reused from a removed
+            // entry is replaced in place, atomically.
+            try hike.installChains(chains)
+            let previous = Set(state.sids.map(\.chain) + state.policies.map(\.chain))
+            for chain in chains where !previous.contains(chain.name) {
+                undo.append { try? hike.removeChain(chain.name) }
+            }
+        }
+
+        // 4. The loader on interfaces it is not on yet (its LPM maps start empty: all to the kernel).
+        let namespace = try configuration.namespace.map { try NetworkNamespace(existing: $0) }
+        let plan = Self.plan(state: state, configuration: configuration, sids: sids, policies: policies)
+        let attaching = configuration.interfaces.filter { plan.attach.contains(Self.place($0, configuration.namespace)) }
+        for interface in attaching {
+            try hike.attach(loader: SRv6ABI.loader, interface: interface, namespace: namespace,
+                            mode: configuration.genericXDP ? .generic : .native, chain: nil, defaultVerdict: ABI.xdpPass)
+            let name = configuration.namespace
+            undo.append { try? hike.detach(interface: interface, namespace: name) }
+        }
+
+        // 5. Kernel mirror routes, before the fast path takes the prefix.
+        let oldRoutes = Dictionary(state.sids.map { ($0.prefix, $0.kernelRoute) }, uniquingKeysWith: { a, _ in a })
+        let sameNamespace = state.namespace == configuration.namespace
+        for (entry, _) in fresh where entry.kernelRoute != nil {
+            guard let route = entry.kernelRoute, let prefix = try? IPv6Network(parsing: entry.prefix) else { continue }
+            try KernelRoutes.replace(prefix, route, namespace: configuration.namespace)
+            let old = sameNamespace ? oldRoutes[entry.prefix] ?? nil : nil
+            let where_ = configuration.namespace
+            undo.append {
+                if let old { try? KernelRoutes.replace(prefix, old, namespace: where_) } else { try? KernelRoutes.delete(prefix, namespace: where_) }
+            }
+        }
+
+        // 6. LPM entries → chain IDs, on every interface of the new configuration.
+        let ids = try hike.registry().chains
+        let attachments = try hike.attachments().filter {
+            $0.loader == SRv6ABI.loader && $0.namespace == configuration.namespace && configuration.interfaces.contains($0.interface)
+        }
+        let all = zip(next.sids, sids).map { ($0, $1) } + zip(next.policies, policies).map { ($0, $1) }
+        for attachment in attachments {
+            let lpm6 = try BPFMap.openPinned("\(attachment.directory)/\(SRv6ABI.lpm6Map)")
+            let lpm4 = try BPFMap.openPinned("\(attachment.directory)/\(SRv6ABI.lpm4Map)")
+            for (entry, desired) in all {
+                guard let chain = ids[entry.chain] else { throw SRv6Error.apply("chain \(entry.chain) is not installed") }
+                let (map, key) = desired.lpm6.map { (lpm6, $0.lpmKey) } ?? (lpm4, desired.lpm4?.lpmKey ?? [])
+                let previous = try map.lookup(key: key)
+                let value = BPFMap.bytesOf(chain.id)
+                if previous == value { continue }
+                try map.update(key: key, value: value)
+                undo.append { if let previous { try? map.update(key: key, value: previous) } else { _ = try? map.delete(key: key) } }
+            }
+        }
+
+        // 7. Break: unlink removed entries from the LPM (and the kernel), then clear their
+        // chains and values, and those of the indices changed entries left.
+        let keptIndices = (sids: Set(next.sids.map(\.index)), policies: Set(next.policies.map(\.index)))
+        let goneSIDs = state.sids.filter { !keptIndices.sids.contains($0.index) }
+        let gonePolicies = state.policies.filter { !keptIndices.policies.contains($0.index) }
+        let removedKeys = Set(plan.removedSIDs + plan.removedPolicies)
+        for attachment in attachments {
+            let lpm6 = try BPFMap.openPinned("\(attachment.directory)/\(SRv6ABI.lpm6Map)")
+            let lpm4 = try BPFMap.openPinned("\(attachment.directory)/\(SRv6ABI.lpm4Map)")
+            for prefix in removedKeys {
+                let destination = try DestinationPrefix(parsing: prefix)
+                switch destination {
+                case .v6(let network): _ = try lpm6.delete(key: network.lpmKey)
+                case .v4(let network): _ = try lpm4.delete(key: network.lpmKey)
+                }
+            }
+        }
+        // From here on nothing is undone: what follows only clears what no packet reaches.
+        undo.removeAll()
+        var leftovers: [String] = []
+        // Mirror routes of SIDs that are gone, or whose new behaviour has none, or that moved.
+        for entry in state.sids where entry.kernelRoute != nil {
+            let kept = sameNamespace && next.sids.contains { $0.prefix == entry.prefix && $0.kernelRoute != nil }
+            guard !kept, let prefix = try? IPv6Network(parsing: entry.prefix) else { continue }
+            do { try KernelRoutes.delete(prefix, namespace: state.namespace) } catch { leftovers.append("\(error)") }
+        }
+        for interface in state.interfaces where plan.detach.contains(Self.place(interface, state.namespace)) {
+            do { try hike.detach(interface: interface, namespace: state.namespace) } catch { leftovers.append("\(error)") }
+        }
+        for (entries, map) in [(goneSIDs, maps.sids), (gonePolicies, maps.policies)] {
+            for entry in entries {
+                do {
+                    if try hike.registry().chains[entry.chain] != nil { try hike.removeChain(entry.chain) }
+                    try map.update(key: BPFMap.bytesOf(entry.index), value: [UInt8](repeating: 0, count: map.valueSize))
+                } catch { leftovers.append("\(error)") }
+            }
+        }
+        if !leftovers.isEmpty {
+            try next.write(stateDirectory: hike.stateDirectory)
+            throw SRv6Error.apply("applied, but clearing removed entries failed: " + leftovers.joined(separator: "; "))
+        }
+        return next
+    }
+
+    // MARK: Removing
+
+    /// Removes everything the last apply installed (the same as applying an empty configuration).
+    public func clear() throws(SRv6Error) {
+        let state = try AppliedState.read(stateDirectory: hike.stateDirectory)
+        let empty = SRv6Configuration(namespace: state.namespace, interfaces: [], genericXDP: state.genericXDP,
+                                      kernelRoutes: true, locators: [], localSIDs: [], policies: [])
+        try apply(empty)
+    }
+}

@@ -1,2 +1,0 @@
-/// SRv6: segment routing types, codecs and configuration (see docs/srv6.md).
-public enum SRv6 {}

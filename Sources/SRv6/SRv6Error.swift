@@ -1,0 +1,42 @@
+/// What went wrong in the SRv6 module, said so that the user knows what to fix.
+public enum SRv6Error: Error, Sendable, Equatable, CustomStringConvertible {
+    /// A value that does not parse or is out of range (an address, a prefix, a length).
+    case invalidValue(String)
+    /// Bytes that are not a well-formed Segment Routing Header (RFC 8754).
+    case malformedSRH(String)
+    /// Errors in a configuration file, each `file:line:column: error: …` (line 0 when Yams gave no mark).
+    case configuration([ConfigurationDiagnostic])
+    /// The kernel or the HIKe runtime refused a change; what had been changed was rolled back.
+    case apply(String)
+    /// Reading the state of an instance failed.
+    case state(String)
+
+    public var description: String {
+        switch self {
+        case .invalidValue(let message): message
+        case .malformedSRH(let message): "malformed SRH: \(message)"
+        case .configuration(let diagnostics): diagnostics.map(\.description).joined(separator: "\n")
+        case .apply(let message): "srv6 apply: \(message)"
+        case .state(let message): "srv6: \(message)"
+        }
+    }
+}
+
+/// One error in a configuration file, where Yams says it is.
+public struct ConfigurationDiagnostic: Sendable, Equatable, CustomStringConvertible {
+    public let file: String
+    public let line: Int
+    public let column: Int
+    public let message: String
+
+    public init(file: String, line: Int, column: Int, message: String) {
+        self.file = file
+        self.line = line
+        self.column = column
+        self.message = message
+    }
+
+    public var description: String {
+        line > 0 ? "\(file):\(line):\(column): error: \(message)" : "\(file): error: \(message)"
+    }
+}

@@ -1,0 +1,58 @@
+import BPFKit
+import Foundation
+import HikeRuntime
+
+/// Counters of one local SID or policy, summed over the CPUs (like seg6local's `count`).
+public struct EntryStatus: Sendable, Codable, Equatable {
+    public var prefix: String
+    public var index: UInt32
+    public var chain: String
+    public var program: String
+    public var summary: String
+    public var kernelRoute: Bool
+    public var packets: UInt64
+    public var bytes: UInt64
+    public var errors: UInt64
+}
+
+/// What `hike srv6 show` prints.
+public struct SRv6Status: Sendable, Codable, Equatable {
+    public var instance: String
+    public var namespace: String?
+    public var interfaces: [String]
+    public var sids: [EntryStatus]
+    public var policies: [EntryStatus]
+    /// SRV6_R_* name → packets, summed over the CPUs.
+    public var reasons: [String: UInt64]
+}
+
+extension SRv6Node {
+    /// The installed entries with their counters. Nothing applied yet: empty lists.
+    public func status() throws(SRv6Error) -> SRv6Status {
+        let state = try AppliedState.read(stateDirectory: hike.stateDirectory)
+        var status = SRv6Status(instance: hike.name, namespace: state.namespace, interfaces: state.interfaces,
+                                sids: [], policies: [], reasons: [:])
+        if state.sids.isEmpty && state.policies.isEmpty && state.interfaces.isEmpty { return status }
+        do {
+            let directory = try mapsDirectory()
+            let sidStats = try BPFMap.openPinned("\(directory)/\(SRv6ABI.sidStatsMap)")
+            let policyStats = try BPFMap.openPinned("\(directory)/\(SRv6ABI.policyStatsMap)")
+            let reasons = try BPFMap.openPinned("\(directory)/\(SRv6ABI.reasonsMap)")
+            func row(_ entry: AppliedState.Entry, _ map: BPFMap) throws -> EntryStatus {
+                let raw = try map.lookup(key: BPFMap.bytesOf(entry.index)) ?? []
+                let sums = SRv6ABI.sumStats(raw)
+                return EntryStatus(prefix: entry.prefix, index: entry.index, chain: entry.chain, program: entry.program,
+                                   summary: entry.summary, kernelRoute: entry.kernelRoute != nil,
+                                   packets: sums.packets, bytes: sums.bytes, errors: sums.errors)
+            }
+            status.sids = try state.sids.map { try row($0, sidStats) }
+            status.policies = try state.policies.map { try row($0, policyStats) }
+            for reason in SRv6ABI.reasons {
+                status.reasons[reason.name] = try reasons.lookupSum(UInt32(reason.value), as: UInt64.self) ?? 0
+            }
+        } catch {
+            throw .state("cannot read the srv6 counters of instance '\(hike.name)': \(error)")
+        }
+        return status
+    }
+}

@@ -1,0 +1,125 @@
+import ArgumentParser
+import Foundation
+import HikeRuntime
+import SRv6
+
+/// `hike srv6 …`: SRv6 local SIDs and headend policies in XDP, from a YAML file.
+struct SRv6Command: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "srv6",
+        abstract: "SRv6 endpoint behaviours and headend policies in XDP, configured from a YAML file.",
+        discussion: """
+            A configuration names the interfaces the srv6_localsid loader attaches to, the local SIDs \
+            (End, End.X, End.T, End.DT4/6/46, End.DX4/6, uN, uA, with flavours) and the headend \
+            policies by destination prefix. See docs/srv6.md and examples/srv6/.
+            """,
+        subcommands: [Apply.self, Show.self, Validate.self]
+    )
+}
+
+extension SRv6Command {
+    struct Validate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "validate",
+            abstract: "Check a configuration file without touching the kernel.",
+            discussion: "Every error is printed as FILE:LINE:COLUMN: error: MESSAGE; the exit status is 1 if there is one."
+        )
+
+        @Argument(help: "The YAML configuration.")
+        var file: String
+
+        func run() throws {
+            let configuration = try SRv6Configuration.load(file: file)
+            Terminal.line("\(file): \(Format.plural(configuration.localSIDs.count, "local SID")), "
+                          + "\(configuration.policies.count) \(configuration.policies.count == 1 ? "policy" : "policies"), "
+                          + "\(Format.plural(configuration.interfaces.count, "interface")): valid")
+        }
+    }
+
+    struct Apply: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "apply",
+            abstract: "Install a configuration, changing only what differs from the last apply.",
+            discussion: """
+                Validates the whole file (and that its namespace and interfaces exist) before changing \
+                anything: a bad file changes nothing. New and changed entries are written before the \
+                loader's LPM entry points at them; removed ones are unlinked before they are cleared. \
+                Applying the same file again changes nothing.
+                """
+        )
+
+        @OptionGroup var instance: InstanceOptions
+        @OptionGroup var output: JSONOption
+
+        @Argument(help: "The YAML configuration.")
+        var file: String
+
+        @Flag(name: .long, help: "Print what would change; change nothing.")
+        var dryRun = false
+
+        func run() throws {
+            let configuration = try SRv6Configuration.load(file: file)
+            let node = SRv6Node(instance: try instance.open())
+            let plan = try node.apply(configuration, dryRun: dryRun)
+            if output.json {
+                Terminal.line(try Terminal.json(Report(dryRun: dryRun, plan: plan)))
+                return
+            }
+            if plan.changesNothing {
+                Terminal.line("nothing to change: instance '\(instance.instance)' already runs \(file)")
+                return
+            }
+            let verb = dryRun ? "would" : "did"
+            for (what, items) in [("add SID", plan.addedSIDs), ("change SID", plan.changedSIDs), ("remove SID", plan.removedSIDs),
+                                  ("add policy", plan.addedPolicies), ("change policy", plan.changedPolicies),
+                                  ("remove policy", plan.removedPolicies), ("attach to", plan.attach), ("detach from", plan.detach)] {
+                for item in items { Terminal.line("\(verb) \(what) \(item)") }
+            }
+        }
+
+        struct Report: Encodable {
+            let dryRun: Bool
+            let plan: ApplyPlan
+        }
+    }
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "show",
+            abstract: "Show the local SIDs and policies with their counters, and why packets left the fast path.",
+            discussion: """
+                Packets, bytes and errors are summed over the CPUs, per local SID and per policy (like \
+                `ip -s -6 route show` for a seg6local route with `count`). The reasons count packets \
+                handed to the kernel or dropped, by cause (hop_limit, fib_miss, sl_past_last, …).
+                """
+        )
+
+        @OptionGroup var instance: InstanceOptions
+        @OptionGroup var output: JSONOption
+
+        func run() throws {
+            let status = try SRv6Node(instance: try instance.open()).status()
+            if output.json {
+                Terminal.line(try Terminal.json(status))
+                return
+            }
+            if status.sids.isEmpty && status.policies.isEmpty && status.interfaces.isEmpty {
+                Terminal.line("instance '\(status.instance)' has no SRv6 configuration; install one with: hike srv6 apply FILE")
+                return
+            }
+            Terminal.line("interfaces: " + Format.list(status.interfaces) + (status.namespace.map { " (namespace \($0))" } ?? ""))
+            for (title, rows) in [("LOCAL SID", status.sids), ("POLICY", status.policies)] where !rows.isEmpty {
+                var table = TextTable([title, "INDEX", "BEHAVIOUR", "PACKETS", "BYTES", "ERRORS", "KERNEL"], rightAligned: [1, 3, 4, 5])
+                for row in rows {
+                    table.append([row.prefix, String(row.index), row.summary, String(row.packets), String(row.bytes),
+                                  String(row.errors), row.kernelRoute ? "mirror" : "-"])
+                }
+                Terminal.line("")
+                Terminal.line(table.render())
+            }
+            let reasons = status.reasons.filter { $0.value > 0 }.sorted { $0.key < $1.key }
+            Terminal.line("")
+            Terminal.line("reasons: " + (reasons.isEmpty ? "none counted" : reasons.map { "\($0.key) \($0.value)" }.joined(separator: ", ")))
+        }
+    }
+}

@@ -1,0 +1,71 @@
+import BPFKit
+import BPFTestObjects
+import SRv6
+import Testing
+
+/// srv6.h is the single source of truth: SRv6ABI's constants and the layouts its encoders write
+/// must equal what the C compiler makes of the header (bpf/tests/srv6_abi_export.bpf.c).
+@Suite struct SRv6ABIMirrorTests {
+    func exported() throws -> [String: UInt64] {
+        let section = try #require(try ELFSections(bytes: EmbeddedTestObjects.srv6AbiExport.bytes)[".hike.abi"])
+        var constants: [String: UInt64] = [:]
+        for start in stride(from: 0, to: section.count, by: 48) {
+            let name = String(decoding: section[start..<start + 40].prefix { $0 != 0 }, as: UTF8.self)
+            constants[name] = (0..<8).reduce(UInt64(0)) { $0 | UInt64(section[start + 40 + $1]) << UInt64(8 * $1) }
+        }
+        return constants
+    }
+
+    @Test func everyConstantEqualsTheHeader() throws {
+        let c = try exported()
+        let macros = c.filter { !$0.key.hasPrefix("sizeof") && !$0.key.hasPrefix("offsetof") }
+        #expect(macros.count == 39)
+        for (name, value) in SRv6.SRv6ABI.constants.sorted(by: { $0.key < $1.key }) {
+            #expect(c[name] == value, "\(name): Swift \(value), C \(c[name].map(String.init) ?? "not exported")")
+        }
+        #expect(Set(macros.keys) == Set(SRv6.SRv6ABI.constants.keys), "only on one side: \(Set(macros.keys).symmetricDifference(SRv6.SRv6ABI.constants.keys).sorted())")
+    }
+
+    @Test func layoutsEqualTheStructs() throws {
+        let c = try exported()
+        let layouts = c.filter { $0.key.hasPrefix("sizeof") || $0.key.hasPrefix("offsetof") }
+        #expect(Set(layouts.keys) == Set(SRv6.SRv6ABI.layouts.keys), "only on one side: \(Set(layouts.keys).symmetricDifference(SRv6.SRv6ABI.layouts.keys).sorted())")
+        for (name, value) in layouts.sorted(by: { $0.key < $1.key }) {
+            #expect(SRv6.SRv6ABI.layouts[name] == value, "\(name): Swift \(SRv6.SRv6ABI.layouts[name].map(String.init) ?? "unknown"), C \(value)")
+        }
+    }
+
+    /// The encoders put each field where the C offsets say.
+    @Test func encodersWriteFieldsAtTheCOffsets() throws {
+        let c = try exported()
+        func at(_ name: String) throws -> Int { Int(try #require(c[name], "\(name) not exported")) }
+        let nh6 = try IPv6Address(parsing: "fc00::6"), nh4 = try IPv4Address(parsing: "10.0.0.4")
+        let sid = SRv6.SRv6ABI.encodeSID(behaviour: .endDX4, flavours: [.usd], table: 0x0a0b, oif: 0x33, lblen: 32, nflen: 16, nh4: nh4, nh6: nh6)
+        #expect(sid.count == Int(try #require(c["sizeof(struct srv6_sid)"])))
+        #expect(sid[try at("offsetof(srv6_sid, behaviour)")] == 6)
+        #expect(sid[try at("offsetof(srv6_sid, flavours)")] == 4)
+        #expect(sid[try at("offsetof(srv6_sid, table)")] == 0x0b)
+        #expect(sid[try at("offsetof(srv6_sid, oif)")] == 0x33)
+        #expect(sid[try at("offsetof(srv6_sid, lblen)")] == 32)
+        #expect(sid[try at("offsetof(srv6_sid, nflen)")] == 16)
+        let nh4At = try at("offsetof(srv6_sid, nh4)"), nh6At = try at("offsetof(srv6_sid, nh6)")
+        #expect(Array(sid[nh4At..<nh4At + 4]) == nh4.bytes && Array(sid[nh6At..<nh6At + 16]) == nh6.bytes)
+
+        let segments = [try IPv6Address(parsing: "fc00::a"), try IPv6Address(parsing: "fc00::b")]
+        let source = try IPv6Address(parsing: "fc00::5")
+        let policy = SRv6.SRv6ABI.encodePolicy(mode: .insertRed, segments: segments, flags: 0x40, hopLimit: 9, tag: 0x0102, source: source)
+        #expect(policy.count == Int(try #require(c["sizeof(struct srv6_policy)"])))
+        #expect(policy[try at("offsetof(srv6_policy, mode)")] == 4)
+        #expect(policy[try at("offsetof(srv6_policy, nsegs)")] == 2)
+        #expect(policy[try at("offsetof(srv6_policy, flags)")] == 0x40)
+        #expect(policy[try at("offsetof(srv6_policy, hop_limit)")] == 9)
+        #expect(policy[try at("offsetof(srv6_policy, tag)")] == 0x02)
+        let srcAt = try at("offsetof(srv6_policy, src)"), segsAt = try at("offsetof(srv6_policy, segments)")
+        #expect(Array(policy[srcAt..<srcAt + 16]) == source.bytes)
+        #expect(Array(policy[segsAt + 16..<segsAt + 32]) == segments[1].bytes)
+        let key = try IPv6Network(parsing: "fc00::/16").lpmKey
+        #expect(key.count == Int(try #require(c["sizeof(struct srv6_lpm6_key)"])))
+        #expect(Array(key[try at("offsetof(srv6_lpm6_key, addr)")...]) == (try IPv6Address(parsing: "fc00::")).bytes)
+        #expect(try IPv4Network(parsing: "10.0.0.0/8").lpmKey.count == Int(try #require(c["sizeof(struct srv6_lpm4_key)"])))
+    }
+}

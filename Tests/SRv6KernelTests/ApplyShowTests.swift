@@ -1,0 +1,316 @@
+import BPFKit
+import Foundation
+import HikeRuntime
+import HikeTestSupport
+import HikeVM
+import SRv6
+import Testing
+import Topology
+
+/// `apply` on a real instance: what it writes (maps, chains, LPM entries, kernel routes), that
+/// a re-apply changes nothing, that a change touches only what differs, and that a bad file
+/// changes nothing in the kernel or on disk.
+@Suite(.serialized) struct ApplyShowTests {
+    init() throws { try KernelTest.prepare() }
+
+    /// A router namespace with two interfaces (veth1 towards a, veth2 towards b).
+    func router() throws -> (topology: Topology, r: NetworkNamespace) {
+        let topology = KernelTest.topology()
+        do {
+            let a = try topology.addNamespace("a"), r = try topology.addNamespace("r"), b = try topology.addNamespace("b")
+            try topology.addVethPair(a, "veth0", r, "veth1")
+            try topology.addVethPair(r, "veth2", b, "veth0")
+            try topology.addAddress("fc00:12::2/64", interface: "veth1", in: r)
+            try topology.addAddress("fc00:23::2/64", interface: "veth2", in: r)
+            return (topology, r)
+        } catch {
+            topology.destroy()
+            throw error
+        }
+    }
+
+    func configuration(_ r: NetworkNamespace, sids: String, policies: String = "", interfaces: String = "[veth1, veth2]") throws -> SRv6Configuration {
+        try SRv6Configuration.parse("""
+            namespace: \(r.name)
+            interfaces: \(interfaces)
+            local-sids:
+            \(sids)
+            \(policies.isEmpty ? "" : "policies:\n" + policies)
+            """, file: "test.yaml")
+    }
+
+    static let sids = """
+          - sid: fc00:2::100
+            behaviour: End
+          - sid: fc00:2::d6
+            behaviour: End.DT6
+            table: 254
+          - sid: fc00:2::4
+            behaviour: End.X
+            next-hop: fc00:23::3
+            interface: veth2
+        """
+    static let policies = """
+          - destination: fd00:9::/64
+            mode: encaps
+            segments: [fc00:2::100, fc00:3::d6]
+            source: fc00:12::2
+          - destination: 10.9.0.0/16
+            mode: encaps.red
+            segments: [fc00:3::d4]
+            source: fc00:12::2
+        """
+
+    /// Everything apply may touch: the state file, the registry's programs, chains and
+    /// attachments (not its bookkeeping of free slots), the chain IDs, the srv6 maps, each
+    /// loader's LPM maps and the namespace's IPv6 routes.
+    func snapshot(_ hike: HikeInstance, _ r: NetworkNamespace) throws -> [String: String] {
+        var out: [String: String] = [:]
+        out["srv6.json"] = (try? String(contentsOfFile: "\(hike.stateDirectory)/srv6.json", encoding: .utf8)) ?? "-"
+        let registry = try hike.registry()
+        out["programs"] = registry.programs.values.map { "\($0.name)=\($0.id)" }.sorted().joined(separator: ",")
+        out["chains"] = registry.chains.values.map { "\($0.name)=\($0.id)@\($0.slot)" }.sorted().joined(separator: ",")
+        out["attachments"] = registry.attachments.map { "\($0.loader)@\($0.place)" }.sorted().joined(separator: ",")
+        func dump(_ path: String) throws -> String {
+            guard FileManager.default.fileExists(atPath: path) else { return "-" }
+            return try BPFMap.openPinned(path).entries().map { "\($0.key)=\($0.value)" }.sorted().joined(separator: ";")
+        }
+        out["chain ids"] = try dump("\(hike.pinRoot)/vm/hvm_chain_ids")
+        for map in ["srv6_sids", "srv6_policies"] { out[map] = try dump("\(hike.pinRoot)/maps/srv6/\(map)") }
+        for attachment in try hike.attachments() {
+            for map in ["srv6_lpm6", "srv6_lpm4"] { out["\(attachment.interface) \(map)"] = try dump("\(attachment.directory)/\(map)") }
+        }
+        out["routes"] = try Command.check(["ip", "-n", r.name, "-6", "route", "show"])
+        return out
+    }
+
+    @Test func applyWritesMapsChainsLPMAndKernelRoutesAndReapplyChangesNothing() throws {
+        let (topology, r) = try router()
+        defer { topology.destroy() }
+        let test = try KernelTest.instance()
+        let hike = test.instance
+        let node = SRv6Node(instance: hike)
+        let configuration = try configuration(r, sids: Self.sids, policies: Self.policies)
+
+        let dry = try node.apply(configuration, dryRun: true)
+        #expect(dry.addedSIDs == ["fc00:2::100/128", "fc00:2::d6/128", "fc00:2::4/128"])
+        #expect(dry.addedPolicies == ["fd00:9::/64", "10.9.0.0/16"])
+        #expect(try hike.attachments().isEmpty, "a dry run attaches nothing")
+
+        let plan = try node.apply(configuration)
+        #expect(plan == dry)
+        let status = try node.status()
+        #expect(status.sids.map(\.prefix) == ["fc00:2::100/128", "fc00:2::d6/128", "fc00:2::4/128"])
+        #expect(status.sids.map(\.program) == ["srv6_end", "srv6_end_dt6", "srv6_end_x"])
+        #expect(status.policies.map(\.program) == ["srv6_h_encaps", "srv6_h_encaps_red"])
+        #expect(status.sids.allSatisfy { $0.packets == 0 && $0.bytes == 0 && $0.errors == 0 })
+
+        // The loader is on both interfaces; each LPM maps every key to its entry's chain.
+        let attachments = try hike.attachments()
+        #expect(Set(attachments.map(\.interface)) == ["veth1", "veth2"])
+        #expect(attachments.allSatisfy { $0.loader == "srv6_localsid" && $0.namespace == r.name })
+        let chains = try hike.registry().chains
+        let sidsMap = try BPFMap.openPinned("\(hike.pinRoot)/maps/srv6/srv6_sids")
+        let oif = try r.run { try NetworkInterface.index(of: "veth2") }
+        for attachment in attachments {
+            let lpm6 = try BPFMap.openPinned("\(attachment.directory)/srv6_lpm6")
+            let lpm4 = try BPFMap.openPinned("\(attachment.directory)/srv6_lpm4")
+            for entry in status.sids + status.policies {
+                let chain = try #require(chains[entry.chain])
+                let key = try entry.prefix.contains(":") ? IPv6Network(parsing: entry.prefix).lpmKey : IPv4Network(parsing: entry.prefix).lpmKey
+                let map = entry.prefix.contains(":") ? lpm6 : lpm4
+                #expect(try map.lookup(key: key) == BPFMap.bytesOf(chain.id), "\(attachment.interface) \(entry.prefix)")
+            }
+        }
+        // The End.X entry: behaviour 2, the egress ifindex resolved in the namespace, nh6.
+        let endX = try #require(status.sids.first { $0.program == "srv6_end_x" })
+        let value = try #require(try sidsMap.lookup(key: BPFMap.bytesOf(endX.index)))
+        #expect(value == SRv6.SRv6ABI.encodeSID(behaviour: .endX, flavours: [], table: 0, oif: UInt32(oif), lblen: 0, nflen: 0,
+                                           nh4: nil, nh6: try IPv6Address(parsing: "fc00:23::3")))
+        // A SID's chain calls its behaviour with its index; a policy's calls the headend, then ip6_kroute.
+        let programs = try hike.registry().programs
+        let endChain = try hike.chainInstructions(try #require(status.sids.first).chain)
+        #expect(endChain == [.mov64(.r1, imm: Int32(try #require(programs["srv6_end"]).id)),
+                             .mov64(.r2, imm: Int32(try #require(status.sids.first).index)), .call(helper: ABI.fnCall), .exit])
+        let policyChain = try hike.chainInstructions(try #require(status.policies.first).chain)
+        #expect(policyChain.contains(.mov64(.r1, imm: Int32(try #require(programs["ip6_kroute"]).id))))
+        // Kernel mirror routes for the behaviours the kernel runs the same way.
+        let routes = try Self.routes(r)
+        #expect(routes.contains("fc00:2::100 encap seg6local action End dev veth1"), "\(routes)")
+        #expect(routes.contains("fc00:2::d6 encap seg6local action End.DT6 table main dev veth1"), "\(routes)")
+        #expect(routes.contains("fc00:2::4 encap seg6local action End.X nh6 fc00:23::3 dev veth2"), "\(routes)")
+
+        // The same file again: nothing to change, and nothing changed.
+        let before = try snapshot(hike, r)
+        let again = try node.apply(configuration)
+        #expect(again.changesNothing && again.unchangedSIDs.count == 3 && again.unchangedPolicies.count == 2)
+        #expect(try snapshot(hike, r) == before)
+    }
+
+    @Test func aBadFileChangesNothing() throws {
+        let (topology, r) = try router()
+        defer { topology.destroy() }
+        let test = try KernelTest.instance()
+        let hike = test.instance
+        let node = SRv6Node(instance: hike)
+        try node.apply(try configuration(r, sids: Self.sids, policies: Self.policies, interfaces: "[veth1]"))
+        let before = try snapshot(hike, r)
+
+        // A file that does not validate never reaches apply.
+        #expect(throws: SRv6Error.self) {
+            _ = try configuration(r, sids: Self.sids + "\n  - sid: fc00:2::zz\n    behaviour: End")
+        }
+        // Valid YAML, but an interface the namespace lacks: refused before any change, though
+        // other entries (a removed SID, a new policy) would have changed.
+        let missingInterface = try configuration(r, sids: """
+              - sid: fc00:2::100
+                behaviour: End
+              - sid: fc00:2::5
+                behaviour: End.X
+                next-hop: fc00:23::3
+                interface: veth9
+            """, policies: Self.policies)
+        #expect(throws: SRv6Error.apply("interface 'veth9' does not exist in namespace \(r.name)")) {
+            try node.apply(missingInterface)
+        }
+        #expect(throws: SRv6Error.self) {
+            try node.apply(try configuration(r, sids: "  - sid: fc00:2::100\n    behaviour: End", interfaces: "[veth1, nope0]"))
+        }
+        var elsewhere = try configuration(r, sids: Self.sids)
+        elsewhere.namespace = "\(KernelTest.prefix)-\(getpid())-no-such-namespace"
+        #expect(throws: SRv6Error.self) { try node.apply(elsewhere) }
+        #expect(try snapshot(hike, r) == before)
+
+        // A failure in the middle: another instance holds veth2, so attaching there fails after
+        // the new values and chains were written. They are undone.
+        let other = try KernelTest.instance()
+        try SRv6Node(instance: other.instance).apply(try configuration(r, sids: "", interfaces: "[veth2]"))
+        let grown = try configuration(r, sids: Self.sids + "\n  - sid: fc00:2::7\n    behaviour: End.T\n    table: 254",
+                                      policies: Self.policies, interfaces: "[veth1, veth2]")
+        #expect(throws: SRv6Error.self) { try node.apply(grown) }
+        #expect(try snapshot(hike, r) == before)
+        #expect(try node.plan(grown).addedSIDs == ["fc00:2::7/128"])
+    }
+
+    @Test func aChangeTouchesOnlyWhatDiffersMakeBeforeBreak() throws {
+        let (topology, r) = try router()
+        defer { topology.destroy() }
+        let test = try KernelTest.instance()
+        let hike = test.instance
+        let node = SRv6Node(instance: hike)
+        try node.apply(try configuration(r, sids: Self.sids, policies: Self.policies))
+        let first = try node.status()
+        let sidsMap = try BPFMap.openPinned("\(hike.pinRoot)/maps/srv6/srv6_sids")
+
+        // End.DT6 moves to table 100, End.X goes away, End.T comes, the IPv4 policy goes.
+        let changed = try configuration(r, sids: """
+              - sid: fc00:2::100
+                behaviour: End
+              - sid: fc00:2::d6
+                behaviour: End.DT6
+                table: 100
+              - sid: fc00:2::7
+                behaviour: End.T
+                table: 254
+            """, policies: String(Self.policies.split(separator: "\n").prefix(4).joined(separator: "\n")))
+        let plan = try node.apply(changed)
+        #expect(plan.unchangedSIDs == ["fc00:2::100/128"] && plan.changedSIDs == ["fc00:2::d6/128"])
+        #expect(plan.addedSIDs == ["fc00:2::7/128"] && plan.removedSIDs == ["fc00:2::4/128"])
+        #expect(plan.removedPolicies == ["10.9.0.0/16"] && plan.unchangedPolicies == ["fd00:9::/64"])
+        #expect(plan.attach.isEmpty && plan.detach.isEmpty)
+
+        let second = try node.status()
+        // Unchanged: same index and chain. Changed: a fresh index and chain; the old ones cleared.
+        #expect(second.sids[0].index == first.sids[0].index && second.sids[0].chain == first.sids[0].chain)
+        let oldDT6 = first.sids[1], newDT6 = second.sids[1]
+        #expect(newDT6.index != oldDT6.index && newDT6.chain != oldDT6.chain)
+        let chains = try hike.registry().chains
+        #expect(chains[oldDT6.chain] == nil && chains[first.sids[2].chain] == nil && chains[first.policies[1].chain] == nil)
+        let empty = [UInt8](repeating: 0, count: SRv6.SRv6ABI.sidSize)
+        #expect(try sidsMap.lookup(key: BPFMap.bytesOf(oldDT6.index)) == empty)
+        #expect(try sidsMap.lookup(key: BPFMap.bytesOf(first.sids[2].index)) == empty)
+        for attachment in try hike.attachments() {
+            let lpm6 = try BPFMap.openPinned("\(attachment.directory)/srv6_lpm6")
+            let lpm4 = try BPFMap.openPinned("\(attachment.directory)/srv6_lpm4")
+            #expect(try lpm6.lookup(key: try IPv6Network(parsing: "fc00:2::d6").lpmKey) == BPFMap.bytesOf(try #require(chains[newDT6.chain]).id))
+            #expect(try lpm6.lookup(key: try IPv6Network(parsing: "fc00:2::4").lpmKey) == nil)
+            #expect(try lpm4.lookup(key: try IPv4Network(parsing: "10.9.0.0/16").lpmKey) == nil)
+        }
+        let routes = try Self.routes(r)
+        #expect(routes.contains("fc00:2::d6 encap seg6local action End.DT6 table 100"), "\(routes)")
+        #expect(!routes.contains("fc00:2::4 "), "\(routes)")
+
+        // End becomes End.DT4 (no kernel mirror: its route goes), and the loader leaves veth2.
+        let narrowed = try configuration(r, sids: """
+              - sid: fc00:2::100
+                behaviour: End.DT4
+                table: 254
+            """, interfaces: "[veth1]")
+        let third = try node.apply(narrowed)
+        #expect(third.changedSIDs == ["fc00:2::100/128"] && third.detach == ["veth2 in namespace \(r.name)"] && third.attach.isEmpty)
+        #expect(try hike.attachments().map(\.interface) == ["veth1"])
+        let routesNow = try Self.routes(r)
+        #expect(!routesNow.contains("seg6local"), "\(routesNow)")
+        #expect(try node.status().sids.map(\.kernelRoute) == [false])
+
+        // An empty configuration removes everything: loaders, chains, routes.
+        try node.clear()
+        #expect(try hike.attachments().isEmpty)
+        #expect(try hike.registry().chains.keys.filter { $0.hasPrefix("srv6_") }.isEmpty)
+        #expect(!(try Command.check(["ip", "-n", r.name, "-6", "route", "show"])).contains("seg6local"))
+        #expect(try node.status().sids.isEmpty)
+    }
+
+    /// The hike binary: validate, apply (dry run, real, again), show with --json.
+    @Test func theCommandLine() throws {
+        let (topology, r) = try router()
+        defer { topology.destroy() }
+        let test = try KernelTest.instance()
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("\(test.instance.name)-srv6").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let good = "\(directory)/good.yaml", bad = "\(directory)/bad.yaml"
+        try Data("namespace: \(r.name)\ninterfaces: [veth1]\nlocal-sids:\n\(Self.sids)\n".utf8).write(to: URL(fileURLWithPath: good))
+        try Data("interfaces: [veth1]\nlocal-sids:\n  - sid: fc00::1\n    behaviour: End.Q\n".utf8).write(to: URL(fileURLWithPath: bad))
+        func hike(_ arguments: [String]) throws -> CommandResult {
+            try Command.run([SRv6CLI.binary, "srv6"] + arguments + (arguments.first == "validate" ? [] : ["--instance", test.instance.name]))
+        }
+        #expect(try hike(["validate", good]).checked().contains("3 local SIDs, 0 policies, 1 interface: valid"))
+        let invalid = try hike(["validate", bad])
+        #expect(invalid.status == 1)
+        #expect(invalid.stderr.hasPrefix("\(bad):4:16: error: unknown behaviour 'End.Q'"), "\(invalid.stderr)")
+        #expect(try hike(["apply", bad]).status == 1)
+        #expect(try test.instance.attachments().isEmpty)
+
+        #expect(try hike(["apply", good, "--dry-run"]).checked().contains("would add SID fc00:2::100/128"))
+        #expect(try hike(["apply", good]).checked().contains("did attach to veth1 in namespace \(r.name)"))
+        #expect(try hike(["apply", good]).checked().hasPrefix("nothing to change"))
+        let json = try hike(["show", "--json"]).checked()
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+        let sids = try #require(object["sids"] as? [[String: Any]])
+        #expect(sids.map { $0["prefix"] as? String } == ["fc00:2::100/128", "fc00:2::d6/128", "fc00:2::4/128"])
+        #expect(sids.allSatisfy { $0["packets"] as? Int == 0 && $0["errors"] as? Int == 0 })
+        #expect((object["reasons"] as? [String: Any])?.keys.contains("fib_miss") == true)
+        let table = try hike(["show"]).checked()
+        #expect(table.contains("LOCAL SID") && table.contains("End.DT6 table 254"), "\(table)")
+    }
+}
+
+extension ApplyShowTests {
+    /// `ip -6 route show` in the namespace, runs of spaces made one.
+    static func routes(_ r: NetworkNamespace) throws -> String {
+        try Command.check(["ip", "-n", r.name, "-6", "route", "show"]).split(separator: " ", omittingEmptySubsequences: true)
+            .joined(separator: " ")
+    }
+}
+
+/// Where the hike binary is (built with the tests).
+enum SRv6CLI {
+    static let binary: String = {
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? ""
+        let beside = URL(fileURLWithPath: executable).deletingLastPathComponent().appendingPathComponent("hike").path
+        if FileManager.default.isExecutableFile(atPath: beside) { return beside }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        return root.appendingPathComponent(".build/debug/hike").path
+    }()
+}

@@ -1,0 +1,171 @@
+import Foundation
+import Testing
+@testable import SRv6
+
+@Suite struct ConfigurationTests {
+    static let examples = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("examples/srv6").path
+
+    @Test func theExamplesAreValid() throws {
+        let endpoint = try SRv6Configuration.load(file: "\(Self.examples)/endpoint.yaml")
+        #expect(endpoint.namespace == "r2" && endpoint.interfaces == ["veth1", "veth2"] && endpoint.kernelRoutes)
+        #expect(endpoint.localSIDs.map(\.behaviour) == [.end, .endDT6, .endX])
+        #expect(endpoint.localSIDs[1].table == 254 && endpoint.localSIDs[0].count)
+        #expect(endpoint.localSIDs[2].flavours == .psp && endpoint.localSIDs[2].interface == "veth2")
+        let headend = try SRv6Configuration.load(file: "\(Self.examples)/headend.yaml")
+        #expect(headend.policies.map(\.mode) == [.encaps, .encapsRed])
+        #expect(headend.policies[1].destination == .v4(try IPv4Network(parsing: "10.2.0.0/16")))
+        #expect(headend.policies[0].segments.map(\.description) == ["fc00:2::100", "fc00:3::d6"])
+        let usid = try SRv6Configuration.load(file: "\(Self.examples)/usid.yaml")
+        #expect(usid.localSIDs.first?.flavours == .nextCSID)
+        #expect(usid.localSIDs.first?.microSID == MicroSIDFormat.linuxDefault)
+    }
+
+    /// The diagnostics of text, one string each.
+    func errors(_ text: String) -> [String] {
+        do {
+            _ = try SRv6Configuration.parse(text, file: "bad.yaml")
+            return []
+        } catch {
+            if case .configuration(let diagnostics) = error { return diagnostics.map(\.description) }
+            return [error.description]
+        }
+    }
+
+    @Test func errorsSayWhichLineAndWhatToFix() {
+        #expect(errors("""
+            interfaces: [veth0]
+            local-sids:
+              - sid: fc00::1
+                behaviour: End
+              - sid: fc00::zz
+                behaviour: End
+            """) == ["bad.yaml:5:10: error: 'fc00::zz' is not an IPv6 address (like fc00::1)"])
+        #expect(errors("""
+            interfaces: [veth0]
+            local-sids:
+              - sid: fc00::d6
+                behaviour: End.DT6
+            """) == ["bad.yaml:3:5: error: End.DT6 needs 'table' (254 is the main table)"])
+        #expect(errors("""
+            interfaces: [veth0]
+            policies:
+              - destination: fd00::/64
+                mode: encaps
+                segmens: [fc00::1]
+                source: fc00::2
+            """).first?.hasPrefix("bad.yaml:5:5: error: unknown key 'segmens' in a policy") == true)
+        #expect(errors("""
+            interfaces: [veth0]
+            policies:
+              - destination: fd00::/64
+                mode: encaps
+                source: fc00::2
+            """) == ["bad.yaml:3:5: error: 'policies[0]' needs 'segments'"])
+        #expect(errors("""
+            interfaces: veth0
+            """).first?.hasPrefix("bad.yaml:1:13: error: 'interfaces' must be") == true)
+        #expect(errors("interfaces: [veth0\n").first?.hasPrefix("bad.yaml:") == true)
+    }
+
+    @Test func everyErrorOfAFileIsReported() {
+        let found = errors("""
+            interfaces: [veth0]
+            xdp-mode: turbo
+            local-sids:
+              - sid: fc00::1
+                behaviour: End.B6
+              - sid: fc00::2
+                behaviour: End.DX4
+                next-hop: fc00::9
+              - sid: fc00::3
+                behaviour: End
+                flavours: [psp, fast]
+              - sid: fc00::3
+                behaviour: End
+              - sid: fc00::4
+                behaviour: End
+              - sid: fc00::4
+                behaviour: End
+              - sid: fc00::5
+                behaviour: End.DT6
+                table: 254
+                flavours: [usd]
+            policies:
+              - destination: 10.0.0.0/8
+                mode: insert
+                segments: [fc00::1]
+                source: fc00::2
+              - destination: fd00::/64
+                mode: encaps
+                segments: [fc00::1, fc00::2, fc00::3, fc00::4, fc00::5, fc00::6, fc00::7, fc00::8, fc00::9]
+                source: fc00::2
+                hop-limit: 0
+            """)
+        #expect(found == [
+            "bad.yaml:2:11: error: xdp-mode 'turbo' is not native or generic",
+            "bad.yaml:5:16: error: unknown behaviour 'End.B6'; expected one of: End, End.X, End.T, End.DX6, End.DX4, End.DT6, End.DT4, End.DT46, uN, uA",
+            "bad.yaml:8:15: error: 'fc00::9' is not an IPv4 address (like 10.0.0.1)",
+            "bad.yaml:11:21: error: unknown flavour 'fast'; expected psp, usp, usd or next-csid",
+            "bad.yaml:16:10: error: the local SID fc00::4/128 is defined twice",
+            "bad.yaml:21:15: error: End.DT6 takes no flavour usd (RFC 8986 §4.16, RFC 9800)",
+            "bad.yaml:24:11: error: H.Insert inserts an SRH into IPv6 packets: an IPv4 destination cannot use it",
+            "bad.yaml:29:15: error: a policy has 1–8 segments, not 9",
+            "bad.yaml:31:16: error: hop-limit 0 is not in 1–255",
+        ])
+    }
+
+    @Test func microSIDsNeedTheirLengths() {
+        #expect(errors("""
+            interfaces: [veth0]
+            locators:
+              - name: u
+                prefix: fcbb:bbbb::/32
+                block-bits: 32
+            local-sids:
+              - sid: fcbb:bbbb:100::/64
+                behaviour: uN
+            """) == [
+            "bad.yaml:3:5: error: give both block-bits and node-bits (uSID lengths), or neither",
+            "bad.yaml:7:10: error: a uSID (NEXT-C-SID) local SID is the block and one C-SID: a /48, not /64",
+        ])
+        #expect(errors("""
+            interfaces: [veth0]
+            locators:
+              - name: u
+                prefix: fcbb:bbbb::/32
+                block-bits: 32
+                node-bits: 12
+            local-sids:
+              - sid: fcbb:cccc:100::/48
+                behaviour: uN
+                locator: u
+            """) == [
+            "bad.yaml:5:17: error: uSID block (32) and node (12) lengths must be positive multiples of 8 bits",
+            "bad.yaml:8:10: error: the SID fcbb:cccc:100::/48 is not inside locator 'u' (fcbb:bbbb::/32)",
+            "bad.yaml:10:14: error: NEXT-C-SID needs block-bits and node-bits on locator 'u'",
+        ])
+    }
+
+    @Test func sidsAndPoliciesNeedInterfacesAndDistinctKeys() {
+        #expect(errors("""
+            local-sids:
+              - sid: fc00::1
+                behaviour: End
+            """) == ["bad.yaml:1:1: error: no interfaces: list where the srv6_localsid loader attaches (interfaces: [eth0])"])
+        #expect(errors("""
+            interfaces: [veth0]
+            local-sids:
+              - sid: fc00::1
+                behaviour: End
+            policies:
+              - destination: fc00::1
+                mode: encaps
+                segments: [fc00::2]
+                source: fc00::3
+            """) == ["bad.yaml:6:18: error: fc00::1/128 is both a local SID and a policy destination"])
+        #expect(errors("") == ["bad.yaml: error: the file is empty"])
+        #expect(errors("namespace: a/b\n") == ["bad.yaml:1:12: error: 'a/b' is not a namespace name (as `ip netns` lists them)"])
+        #expect(errors("- a\n- b\n").first?.contains("must be a mapping") == true)
+    }
+}
