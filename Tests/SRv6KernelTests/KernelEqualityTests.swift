@@ -200,6 +200,7 @@ import Topology
         let h1: NetworkNamespace, a: NetworkNamespace, c: NetworkNamespace, b: NetworkNamespace, h2: NetworkNamespace
     }
 
+    /// The line with addresses and plain routes; SRv6 routes are each test's.
     func line() throws -> Line {
         let t = KernelTest.topology()
         do {
@@ -225,21 +226,24 @@ import Topology
             try t.addRoute(["fc00:b::/64", "via", "fc00:cb::b"], in: c)
             try t.addRoute(["fc00:c::/64", "via", "fc00:cb::c"], in: b)
             try t.addRoute(["fc00:a::/64", "via", "fc00:cb::c"], in: b)
-            // The kernel's SRv6: B's End.DT6 and encap, C's End; and A's and C's fallbacks.
-            for (ns, route) in [
-                (b, ["fc00:b::d6/128", "encap", "seg6local", "action", "End.DT6", "table", "254", "count", "dev", "veth1"]),
-                (b, ["fc00:1::/64", "encap", "seg6", "mode", "encap", "segs", "fc00:c::e,fc00:a::d6", "dev", "veth1"]),
-                (c, ["fc00:c::e/128", "encap", "seg6local", "action", "End", "count", "dev", "veth1"]),
-                (a, ["fc00:a::d6/128", "encap", "seg6local", "action", "End.DT6", "table", "254", "count", "dev", "veth2"]),
-                (a, ["fc00:2::/64", "encap", "seg6", "mode", "encap", "segs", "fc00:c::e,fc00:b::d6", "dev", "veth2"]),
-            ] {
-                try t.ip(["-6", "route", "add"] + route, in: ns)
+            for (ns, route) in [(a, ["fcbb:bbbb:c00::/48", "via", "fc00:ac::c"]), (c, ["fcbb:bbbb:a00::/48", "via", "fc00:ac::a"]),
+                                (c, ["fcbb:bbbb:b00::/48", "via", "fc00:cb::b"]), (b, ["fcbb:bbbb:c00::/48", "via", "fc00:cb::c"])] {
+                try t.addRoute(route, in: ns)
             }
-            for ns in [a, b] { try t.ip(["sr", "tunsrc", "set", ns == a ? "fc00:ac::a" : "fc00:cb::b"], in: ns) }
             return Line(topology: t, h1: h1, a: a, c: c, b: b, h2: h2)
         } catch {
             t.destroy()
             throw error
+        }
+    }
+
+    /// Attaches srv6_localsid to an interface with routes (prefix, length, chain).
+    func localSID(_ dp: SRv6Dataplane, _ ns: NetworkNamespace, _ dev: String, _ routes: [(String, UInt32, String)]) throws {
+        let chains = try dp.hike.registry().chains
+        let record = try dp.hike.attach(loader: "srv6_localsid", interface: dev, namespace: ns, chain: nil, defaultVerdict: ABI.xdpPass)
+        let lpm = try BPFMap.openPinned("\(record.directory)/srv6_lpm6")
+        for (prefix, length, chain) in routes {
+            try lpm.update(key: BPFMap.bytesOf(length) + Wire.addr(prefix), value: BPFMap.bytesOf(try #require(chains[chain]).id))
         }
     }
 
@@ -251,9 +255,25 @@ import Topology
         return try #require(UInt64(words[words.index(after: at)]))
     }
 
+    /// `ip -6 route add` in each namespace.
+    func routes(_ net: Line, _ list: [(NetworkNamespace, [String])]) throws {
+        for (ns, route) in list { try net.topology.ip(["-6", "route", "add"] + route, in: ns) }
+    }
+
     @Test func pingAndTCPCrossOurNodesAndTheKernelsBothWays() throws {
         let net = try line()
         defer { net.topology.destroy() }
+        let (a, c, b) = (net.a, net.c, net.b)
+        // The kernel's SRv6: B's End.DT6 and encap, C's End; and A's and C's fallbacks.
+        try routes(net, [
+            (b, ["fc00:b::d6/128", "encap", "seg6local", "action", "End.DT6", "table", "254", "count", "dev", "veth1"]),
+            (b, ["fc00:1::/64", "encap", "seg6", "mode", "encap", "segs", "fc00:c::e,fc00:a::d6", "dev", "veth1"]),
+            (c, ["fc00:c::e/128", "encap", "seg6local", "action", "End", "count", "dev", "veth1"]),
+            (a, ["fc00:a::d6/128", "encap", "seg6local", "action", "End.DT6", "table", "254", "count", "dev", "veth2"]),
+            (a, ["fc00:2::/64", "encap", "seg6", "mode", "encap", "segs", "fc00:c::e,fc00:b::d6", "dev", "veth2"]),
+        ])
+        try net.topology.ip(["sr", "tunsrc", "set", "fc00:ac::a"], in: a)
+        try net.topology.ip(["sr", "tunsrc", "set", "fc00:cb::b"], in: b)
         let dp = try SRv6Dataplane()
         try dp.setPolicy(0, SRv6Policy(mode: SRv6ABI.encaps, segments: ["fc00:c::e", "fc00:b::d6"], source: "fc00:ac::a"))
         try dp.setSID(0, SRv6SID(behaviour: SRv6ABI.end))                    // C
@@ -262,17 +282,9 @@ import Topology
         try dp.chain("c_end", [("srv6_end", 0)])
         try dp.chain("a_dt6", [("srv6_end_dt6", 1)])
         try dp.chain("pass", [("hike_pass", nil)])
-        let chains = try dp.hike.registry().chains
-        func localSID(_ ns: NetworkNamespace, _ dev: String, _ routes: [(String, UInt32, String)]) throws {
-            let record = try dp.hike.attach(loader: "srv6_localsid", interface: dev, namespace: ns, chain: nil, defaultVerdict: ABI.xdpPass)
-            let lpm = try BPFMap.openPinned("\(record.directory)/srv6_lpm6")
-            for (prefix, length, chain) in routes {
-                try lpm.update(key: BPFMap.bytesOf(length) + Wire.addr(prefix), value: BPFMap.bytesOf(try #require(chains[chain]).id))
-            }
-        }
-        try localSID(net.a, "veth1", [("fc00:2::", 64, "a_encap")])
-        try localSID(net.a, "veth2", [("fc00:a::d6", 128, "a_dt6")])
-        try localSID(net.c, "veth2", [("fc00:c::e", 128, "c_end")])
+        try localSID(dp, net.a, "veth1", [("fc00:2::", 64, "a_encap")])
+        try localSID(dp, net.a, "veth2", [("fc00:a::d6", 128, "a_dt6")])
+        try localSID(dp, net.c, "veth2", [("fc00:c::e", 128, "c_end")])
         // Ends that receive our redirected frames need an XDP program of their own.
         try dp.hike.attach(loader: "ip46_classifier", interface: "veth1", namespace: net.c, chain: "pass", defaultVerdict: ABI.xdpPass)
         try dp.hike.attach(loader: "ip46_classifier", interface: "veth0", namespace: net.h1, chain: "pass", defaultVerdict: ABI.xdpPass)
@@ -305,6 +317,65 @@ import Topology
             // 1 MiB is over 700 full segments: they crossed our H.Encaps (h1 → h2) or our End (h2 → h1).
             let carried = server == net.h2 ? try dp.policyStats(0)[0] - encaps : try dp.sidStats(0)[0] - ends
             #expect(carried > 700, "TCP to \(serverAddress): our fast path carried \(carried) packets")
+        }
+        #expect(try dp.hike.faultCounts().isEmpty)
+    }
+
+    /// A uSID path (RFC 9800 NEXT-C-SID, 32-bit block fcbb:bbbb::/32, 16-bit C-SIDs) mixing our
+    /// nodes and the kernel's, with one container and no SRH (H.Encaps.Red of one SID):
+    /// h1 → h2: our H.Encaps.Red on A to fcbb:bbbb:c00:b00:d6:: → the kernel's uN on C → our
+    /// uDT6 (End.DT6 on fcbb:bbbb:b00:d6::/64) on B; h2 → h1: the kernel's encap.red on B to
+    /// fcbb:bbbb:c00:a00:d6:: → our uN on C → the kernel's uDT6 on A.
+    @Test func aUSIDPathMixesOurNodesAndTheKernels() throws {
+        let net = try line()
+        defer { net.topology.destroy() }
+        let (a, c, b) = (net.a, net.c, net.b)
+        let uN = ["encap", "seg6local", "action", "End", "flavors", "next-csid", "lblen", "32", "nflen", "16", "count"]
+        try routes(net, [
+            (c, ["fcbb:bbbb:c00::/48"] + uN + ["dev", "veth1"]),
+            (a, ["fcbb:bbbb:a00:d6::/64", "encap", "seg6local", "action", "End.DT6", "table", "254", "count", "dev", "veth2"]),
+            (b, ["fc00:1::/64", "encap", "seg6", "mode", "encap.red", "segs", "fcbb:bbbb:c00:a00:d6::", "dev", "veth1"]),
+            // Fallbacks of our SIDs and policy.
+            (b, ["fcbb:bbbb:b00:d6::/64", "encap", "seg6local", "action", "End.DT6", "table", "254", "dev", "veth1"]),
+            (a, ["fc00:2::/64", "encap", "seg6", "mode", "encap.red", "segs", "fcbb:bbbb:c00:b00:d6::", "dev", "veth2"]),
+        ])
+        try net.topology.ip(["sr", "tunsrc", "set", "fc00:ac::a"], in: a)
+        try net.topology.ip(["sr", "tunsrc", "set", "fc00:cb::b"], in: b)
+
+        let dp = try SRv6Dataplane()
+        try dp.setPolicy(0, SRv6Policy(mode: SRv6ABI.encapsRed, segments: ["fcbb:bbbb:c00:b00:d6::"], source: "fc00:ac::a"))
+        try dp.setSID(0, SRv6SID(behaviour: SRv6ABI.end, flavours: SRv6ABI.nextCSID))  // C's uN
+        try dp.setSID(1, SRv6SID(behaviour: SRv6ABI.endDT6, table: 254))               // B's uDT6
+        try dp.chain("a_encap", [("srv6_h_encaps_red", 0), ("ip6_kroute", nil)])
+        try dp.chain("c_un", [("srv6_end", 0)])
+        try dp.chain("b_udt6", [("srv6_end_dt6", 1)])
+        try dp.chain("pass", [("hike_pass", nil)])
+        try localSID(dp, a, "veth1", [("fc00:2::", 64, "a_encap")])
+        try localSID(dp, c, "veth2", [("fcbb:bbbb:c00::", 48, "c_un")])
+        try localSID(dp, b, "veth1", [("fcbb:bbbb:b00:d6::", 64, "b_udt6")])
+        for (ns, dev) in [(c, "veth1"), (net.h2, "veth0"), (a, "veth2")] {
+            try dp.hike.attach(loader: "ip46_classifier", interface: dev, namespace: ns, chain: "pass", defaultVerdict: ABI.xdpPass)
+        }
+
+        #expect(try Traffic.ping(from: net.h1, to: "fc00:2::2", count: 3, interval: 0.05).received == 3)
+        let before = (encap: try dp.policyStats(0)[0], un: try dp.sidStats(0)[0], udt6: try dp.sidStats(1)[0])
+        let kernelBefore = (un: try kernelCount("fcbb:bbbb:c00::/48", in: c, net.topology),
+                            udt6: try kernelCount("fcbb:bbbb:a00:d6::/64", in: a, net.topology))
+        #expect(try Traffic.ping(from: net.h1, to: "fc00:2::2", count: 20, interval: 0.01).received == 20)
+        #expect(try Traffic.ping(from: net.h2, to: "fc00:1::1", count: 20, interval: 0.01).received == 20)
+        #expect(try dp.policyStats(0)[0] - before.encap >= 40, "A's H.Encaps.Red (ours) did not carry the pings")
+        #expect(try dp.sidStats(1)[0] - before.udt6 >= 40, "B's uDT6 (ours) did not carry the pings")
+        #expect(try dp.sidStats(0)[0] - before.un >= 40, "C's uN (ours) did not carry the pings")
+        #expect(try kernelCount("fcbb:bbbb:c00::/48", in: c, net.topology) - kernelBefore.un >= 40, "C's kernel uN did not see them")
+        #expect(try kernelCount("fcbb:bbbb:a00:d6::/64", in: a, net.topology) - kernelBefore.udt6 >= 40,
+                "A's kernel uDT6 did not see them")
+
+        try TCPTransfer.disableChecksumOffload("veth0", in: net.h1)
+        try TCPTransfer.disableChecksumOffload("veth0", in: net.h2)
+        for (server, serverAddress, client) in [(net.h2, "fc00:2::2", net.h1), (net.h1, "fc00:1::1", net.h2)] {
+            let result = try TCPTransfer.run(bytes: 1 << 20, server: server, address: serverAddress, client: client)
+            #expect(result.received == result.sent, "TCP to \(serverAddress): \(result)")
+            #expect(!result.sent.isEmpty)
         }
         #expect(try dp.hike.faultCounts().isEmpty)
     }
