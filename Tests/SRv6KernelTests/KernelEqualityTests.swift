@@ -181,3 +181,267 @@ import Topology
 
     func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
 }
+
+/// Interop on real traffic: h1 ─ A ─ C ─ B ─ h2, A ours, B the kernel's, C both.
+///
+/// - h1 → h2: our H.Encaps on A (segments C's End, B's End.DT6) → the kernel's End on C → the
+///   kernel's End.DT6 on B.
+/// - h2 → h1: the kernel's seg6 encap on B (segments C's End, A's End.DT6) → our End on C (on
+///   the interface from B) → our End.DT6 on A.
+///
+/// Every SID and policy of ours has the kernel's route as its fallback, as a hybrid node has:
+/// the first packets (neighbours not yet resolved) take it. Core links have MTU 1600, so a full
+/// 1500-byte packet still fits once encapsulated.
+@Suite(.serialized) struct KernelInteropTests {
+    init() throws { try KernelTest.prepare() }
+
+    struct Line {
+        let topology: Topology
+        let h1: NetworkNamespace, a: NetworkNamespace, c: NetworkNamespace, b: NetworkNamespace, h2: NetworkNamespace
+    }
+
+    /// The line with addresses and plain routes; SRv6 routes are each test's.
+    func line() throws -> Line {
+        let t = KernelTest.topology()
+        do {
+            let h1 = try t.addNamespace("h1"), a = try t.addNamespace("a"), c = try t.addNamespace("c")
+            let b = try t.addNamespace("b"), h2 = try t.addNamespace("h2")
+            try t.addVethPair(h1, "veth0", a, "veth1")
+            try t.addVethPair(a, "veth2", c, "veth1", mtu: 1600)
+            try t.addVethPair(c, "veth2", b, "veth1", mtu: 1600)
+            try t.addVethPair(b, "veth2", h2, "veth0")
+            // addVethPair's mtu sets the first end only.
+            for (ns, dev) in [(c, "veth1"), (b, "veth1")] { try t.ip(["link", "set", "dev", dev, "mtu", "1600"], in: ns) }
+            for (ns, dev, cidr) in [(h1, "veth0", "fc00:1::1/64"), (a, "veth1", "fc00:1::a/64"), (a, "veth2", "fc00:ac::a/64"),
+                                    (c, "veth1", "fc00:ac::c/64"), (c, "veth2", "fc00:cb::c/64"), (b, "veth1", "fc00:cb::b/64"),
+                                    (b, "veth2", "fc00:2::b/64"), (h2, "veth0", "fc00:2::2/64")] {
+                try t.addAddress(cidr, interface: dev, in: ns)
+            }
+            for ns in [a, c, b] { try t.sysctl("net.ipv6.conf.all.forwarding", "1", in: ns) }
+            try t.addRoute(["default", "via", "fc00:1::a"], in: h1)
+            try t.addRoute(["default", "via", "fc00:2::b"], in: h2)
+            try t.addRoute(["fc00:c::/64", "via", "fc00:ac::c"], in: a)
+            try t.addRoute(["fc00:b::/64", "via", "fc00:ac::c"], in: a)
+            try t.addRoute(["fc00:a::/64", "via", "fc00:ac::a"], in: c)
+            try t.addRoute(["fc00:b::/64", "via", "fc00:cb::b"], in: c)
+            try t.addRoute(["fc00:c::/64", "via", "fc00:cb::c"], in: b)
+            try t.addRoute(["fc00:a::/64", "via", "fc00:cb::c"], in: b)
+            for (ns, route) in [(a, ["fcbb:bbbb:c00::/48", "via", "fc00:ac::c"]), (c, ["fcbb:bbbb:a00::/48", "via", "fc00:ac::a"]),
+                                (c, ["fcbb:bbbb:b00::/48", "via", "fc00:cb::b"]), (b, ["fcbb:bbbb:c00::/48", "via", "fc00:cb::c"])] {
+                try t.addRoute(route, in: ns)
+            }
+            return Line(topology: t, h1: h1, a: a, c: c, b: b, h2: h2)
+        } catch {
+            t.destroy()
+            throw error
+        }
+    }
+
+    /// Attaches srv6_localsid to an interface with routes (prefix, length, chain).
+    func localSID(_ dp: SRv6Dataplane, _ ns: NetworkNamespace, _ dev: String, _ routes: [(String, UInt32, String)]) throws {
+        let chains = try dp.hike.registry().chains
+        let record = try dp.hike.attach(loader: "srv6_localsid", interface: dev, namespace: ns, chain: nil, defaultVerdict: ABI.xdpPass)
+        let lpm = try BPFMap.openPinned("\(record.directory)/srv6_lpm6")
+        for (prefix, length, chain) in routes {
+            try lpm.update(key: BPFMap.bytesOf(length) + Wire.addr(prefix), value: BPFMap.bytesOf(try #require(chains[chain]).id))
+        }
+    }
+
+    /// The kernel's seg6local `count` of a route: its packets.
+    func kernelCount(_ route: String, in ns: NetworkNamespace, _ topology: Topology) throws -> UInt64 {
+        let text = try topology.ip(["-s", "-6", "route", "show", route], in: ns)
+        let words = text.split(whereSeparator: \.isWhitespace)
+        let at = try #require(words.firstIndex(of: "packets"), "no counters in: \(text)")
+        return try #require(UInt64(words[words.index(after: at)]))
+    }
+
+    /// `ip -6 route add` in each namespace.
+    func routes(_ net: Line, _ list: [(NetworkNamespace, [String])]) throws {
+        for (ns, route) in list { try net.topology.ip(["-6", "route", "add"] + route, in: ns) }
+    }
+
+    @Test func pingAndTCPCrossOurNodesAndTheKernelsBothWays() throws {
+        let net = try line()
+        defer { net.topology.destroy() }
+        let (a, c, b) = (net.a, net.c, net.b)
+        // The kernel's SRv6: B's End.DT6 and encap, C's End; and A's and C's fallbacks.
+        try routes(net, [
+            (b, ["fc00:b::d6/128", "encap", "seg6local", "action", "End.DT6", "table", "254", "count", "dev", "veth1"]),
+            (b, ["fc00:1::/64", "encap", "seg6", "mode", "encap", "segs", "fc00:c::e,fc00:a::d6", "dev", "veth1"]),
+            (c, ["fc00:c::e/128", "encap", "seg6local", "action", "End", "count", "dev", "veth1"]),
+            (a, ["fc00:a::d6/128", "encap", "seg6local", "action", "End.DT6", "table", "254", "count", "dev", "veth2"]),
+            (a, ["fc00:2::/64", "encap", "seg6", "mode", "encap", "segs", "fc00:c::e,fc00:b::d6", "dev", "veth2"]),
+        ])
+        try net.topology.ip(["sr", "tunsrc", "set", "fc00:ac::a"], in: a)
+        try net.topology.ip(["sr", "tunsrc", "set", "fc00:cb::b"], in: b)
+        let dp = try SRv6Dataplane()
+        try dp.setPolicy(0, SRv6Policy(mode: SRv6ABI.encaps, segments: ["fc00:c::e", "fc00:b::d6"], source: "fc00:ac::a"))
+        try dp.setSID(0, SRv6SID(behaviour: SRv6ABI.end))                    // C
+        try dp.setSID(1, SRv6SID(behaviour: SRv6ABI.endDT6, table: 254))     // A
+        try dp.chain("a_encap", [("srv6_h_encaps", 0), ("ip6_kroute", nil)])
+        try dp.chain("c_end", [("srv6_end", 0)])
+        try dp.chain("a_dt6", [("srv6_end_dt6", 1)])
+        try dp.chain("pass", [("hike_pass", nil)])
+        try localSID(dp, net.a, "veth1", [("fc00:2::", 64, "a_encap")])
+        try localSID(dp, net.a, "veth2", [("fc00:a::d6", 128, "a_dt6")])
+        try localSID(dp, net.c, "veth2", [("fc00:c::e", 128, "c_end")])
+        // Ends that receive our redirected frames need an XDP program of their own.
+        try dp.hike.attach(loader: "ip46_classifier", interface: "veth1", namespace: net.c, chain: "pass", defaultVerdict: ABI.xdpPass)
+        try dp.hike.attach(loader: "ip46_classifier", interface: "veth0", namespace: net.h1, chain: "pass", defaultVerdict: ABI.xdpPass)
+
+        // The first pings resolve neighbours through the kernel; then the fast path carries them.
+        #expect(try Traffic.ping(from: net.h1, to: "fc00:2::2", count: 3, interval: 0.05).received == 3)
+        let before = (encap: try dp.policyStats(0)[0], end: try dp.sidStats(0)[0], dt6: try dp.sidStats(1)[0])
+        let kernelBefore = (end: try kernelCount("fc00:c::e", in: net.c, net.topology),
+                            dt6: try kernelCount("fc00:b::d6", in: net.b, net.topology))
+        #expect(try Traffic.ping(from: net.h1, to: "fc00:2::2", count: 20, interval: 0.01).received == 20)
+        #expect(try Traffic.ping(from: net.h2, to: "fc00:1::1", count: 20, interval: 0.01).received == 20)
+        // h1 → h2 requests and h2 → h1 replies went through A's H.Encaps and B's kernel End.DT6
+        // (and the other 20 + 20 through B's encap, C's End and A's End.DT6, ours).
+        #expect(try dp.policyStats(0)[0] - before.encap >= 40, "A's H.Encaps did not carry the pings")
+        #expect(try dp.sidStats(0)[0] - before.end >= 40, "C's End (ours) did not carry the pings")
+        #expect(try dp.sidStats(1)[0] - before.dt6 >= 40, "A's End.DT6 (ours) did not carry the pings")
+        #expect(try kernelCount("fc00:c::e", in: net.c, net.topology) - kernelBefore.end >= 40, "C's kernel End did not see them")
+        #expect(try kernelCount("fc00:b::d6", in: net.b, net.topology) - kernelBefore.dt6 >= 40, "B's kernel End.DT6 did not see them")
+
+        // A TCP transfer each way: 1 MiB, its SHA-256 checked at the receiver. An XDP_REDIRECT
+        // between veths drops the skb's checksum offload state, so the hosts must fill in their
+        // TCP checksums themselves (on a NIC the hardware would).
+        try TCPTransfer.disableChecksumOffload("veth0", in: net.h1)
+        try TCPTransfer.disableChecksumOffload("veth0", in: net.h2)
+        for (server, serverAddress, client) in [(net.h2, "fc00:2::2", net.h1), (net.h1, "fc00:1::1", net.h2)] {
+            let encaps = try dp.policyStats(0)[0], ends = try dp.sidStats(0)[0]
+            let result = try TCPTransfer.run(bytes: 1 << 20, server: server, address: serverAddress, client: client)
+            #expect(result.received == result.sent, "TCP to \(serverAddress): \(result)")
+            #expect(!result.sent.isEmpty)
+            // 1 MiB is over 700 full segments: they crossed our H.Encaps (h1 → h2) or our End (h2 → h1).
+            let carried = server == net.h2 ? try dp.policyStats(0)[0] - encaps : try dp.sidStats(0)[0] - ends
+            #expect(carried > 700, "TCP to \(serverAddress): our fast path carried \(carried) packets")
+        }
+        #expect(try dp.hike.faultCounts().isEmpty)
+    }
+
+    /// A uSID path (RFC 9800 NEXT-C-SID, 32-bit block fcbb:bbbb::/32, 16-bit C-SIDs) mixing our
+    /// nodes and the kernel's, with one container and no SRH (H.Encaps.Red of one SID):
+    /// h1 → h2: our H.Encaps.Red on A to fcbb:bbbb:c00:b00:d6:: → the kernel's uN on C → our
+    /// uDT6 (End.DT6 on fcbb:bbbb:b00:d6::/64) on B; h2 → h1: the kernel's encap.red on B to
+    /// fcbb:bbbb:c00:a00:d6:: → our uN on C → the kernel's uDT6 on A.
+    @Test func aUSIDPathMixesOurNodesAndTheKernels() throws {
+        let net = try line()
+        defer { net.topology.destroy() }
+        let (a, c, b) = (net.a, net.c, net.b)
+        let uN = ["encap", "seg6local", "action", "End", "flavors", "next-csid", "lblen", "32", "nflen", "16", "count"]
+        try routes(net, [
+            (c, ["fcbb:bbbb:c00::/48"] + uN + ["dev", "veth1"]),
+            (a, ["fcbb:bbbb:a00:d6::/64", "encap", "seg6local", "action", "End.DT6", "table", "254", "count", "dev", "veth2"]),
+            (b, ["fc00:1::/64", "encap", "seg6", "mode", "encap.red", "segs", "fcbb:bbbb:c00:a00:d6::", "dev", "veth1"]),
+            // Fallbacks of our SIDs and policy.
+            (b, ["fcbb:bbbb:b00:d6::/64", "encap", "seg6local", "action", "End.DT6", "table", "254", "dev", "veth1"]),
+            (a, ["fc00:2::/64", "encap", "seg6", "mode", "encap.red", "segs", "fcbb:bbbb:c00:b00:d6::", "dev", "veth2"]),
+        ])
+        try net.topology.ip(["sr", "tunsrc", "set", "fc00:ac::a"], in: a)
+        try net.topology.ip(["sr", "tunsrc", "set", "fc00:cb::b"], in: b)
+
+        let dp = try SRv6Dataplane()
+        try dp.setPolicy(0, SRv6Policy(mode: SRv6ABI.encapsRed, segments: ["fcbb:bbbb:c00:b00:d6::"], source: "fc00:ac::a"))
+        try dp.setSID(0, SRv6SID(behaviour: SRv6ABI.end, flavours: SRv6ABI.nextCSID))  // C's uN
+        try dp.setSID(1, SRv6SID(behaviour: SRv6ABI.endDT6, table: 254))               // B's uDT6
+        try dp.chain("a_encap", [("srv6_h_encaps_red", 0), ("ip6_kroute", nil)])
+        try dp.chain("c_un", [("srv6_end", 0)])
+        try dp.chain("b_udt6", [("srv6_end_dt6", 1)])
+        try dp.chain("pass", [("hike_pass", nil)])
+        try localSID(dp, a, "veth1", [("fc00:2::", 64, "a_encap")])
+        try localSID(dp, c, "veth2", [("fcbb:bbbb:c00::", 48, "c_un")])
+        try localSID(dp, b, "veth1", [("fcbb:bbbb:b00:d6::", 64, "b_udt6")])
+        for (ns, dev) in [(c, "veth1"), (net.h2, "veth0"), (a, "veth2")] {
+            try dp.hike.attach(loader: "ip46_classifier", interface: dev, namespace: ns, chain: "pass", defaultVerdict: ABI.xdpPass)
+        }
+
+        #expect(try Traffic.ping(from: net.h1, to: "fc00:2::2", count: 3, interval: 0.05).received == 3)
+        let before = (encap: try dp.policyStats(0)[0], un: try dp.sidStats(0)[0], udt6: try dp.sidStats(1)[0])
+        let kernelBefore = (un: try kernelCount("fcbb:bbbb:c00::/48", in: c, net.topology),
+                            udt6: try kernelCount("fcbb:bbbb:a00:d6::/64", in: a, net.topology))
+        #expect(try Traffic.ping(from: net.h1, to: "fc00:2::2", count: 20, interval: 0.01).received == 20)
+        #expect(try Traffic.ping(from: net.h2, to: "fc00:1::1", count: 20, interval: 0.01).received == 20)
+        #expect(try dp.policyStats(0)[0] - before.encap >= 40, "A's H.Encaps.Red (ours) did not carry the pings")
+        #expect(try dp.sidStats(1)[0] - before.udt6 >= 40, "B's uDT6 (ours) did not carry the pings")
+        #expect(try dp.sidStats(0)[0] - before.un >= 40, "C's uN (ours) did not carry the pings")
+        #expect(try kernelCount("fcbb:bbbb:c00::/48", in: c, net.topology) - kernelBefore.un >= 40, "C's kernel uN did not see them")
+        #expect(try kernelCount("fcbb:bbbb:a00:d6::/64", in: a, net.topology) - kernelBefore.udt6 >= 40,
+                "A's kernel uDT6 did not see them")
+
+        try TCPTransfer.disableChecksumOffload("veth0", in: net.h1)
+        try TCPTransfer.disableChecksumOffload("veth0", in: net.h2)
+        for (server, serverAddress, client) in [(net.h2, "fc00:2::2", net.h1), (net.h1, "fc00:1::1", net.h2)] {
+            let result = try TCPTransfer.run(bytes: 1 << 20, server: server, address: serverAddress, client: client)
+            #expect(result.received == result.sent, "TCP to \(serverAddress): \(result)")
+            #expect(!result.sent.isEmpty)
+        }
+        #expect(try dp.hike.faultCounts().isEmpty)
+    }
+}
+
+/// A TCP transfer between two namespaces by Python's socket module (`ip netns exec`, a child
+/// process: its own view of /sys does not touch ours).
+enum TCPTransfer {
+    struct Result: CustomStringConvertible {
+        let sent: String
+        let received: String
+        var description: String { "sent \(sent), received \(received)" }
+    }
+
+    /// ETHTOOL_STXCSUM off (ioctl SIOCETHTOOL): the stack computes checksums before sending.
+    static func disableChecksumOffload(_ interface: String, in namespace: NetworkNamespace) throws {
+        let script = """
+            import socket, fcntl, struct, array
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            value = array.array("B", struct.pack("II", 0x17, 0))
+            fcntl.ioctl(s.fileno(), 0x8946, struct.pack("16sQ16x", b"\(interface)", value.buffer_info()[0]))
+            """
+        _ = try Command.check(["ip", "netns", "exec", namespace.name, "/usr/bin/python3", "-c", script])
+    }
+
+    static func run(bytes: Int, server: NetworkNamespace, address: String, client: NetworkNamespace) throws -> Result {
+        let port = Int.random(in: 20000...40000)
+        let serve = """
+            import socket, hashlib
+            s = socket.socket(socket.AF_INET6)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(("\(address)", \(port)))
+            s.listen(1)
+            s.settimeout(30)
+            print("listening", flush=True)
+            c, _ = s.accept()
+            c.settimeout(30)
+            h, n = hashlib.sha256(), 0
+            while True:
+                d = c.recv(65536)
+                if not d:
+                    break
+                h.update(d)
+                n += len(d)
+            print(n, h.hexdigest())
+            """
+        let send = """
+            import socket, hashlib, time
+            data = bytes(range(256)) * (\(bytes) // 256)
+            c = socket.create_connection(("\(address)", \(port)), timeout=30)
+            c.sendall(data)
+            c.shutdown(socket.SHUT_WR)
+            c.recv(1)
+            c.close()
+            print(len(data), hashlib.sha256(data).hexdigest())
+            """
+        let listener = try Command.start(["ip", "netns", "exec", server.name, "/usr/bin/python3", "-u", "-c", serve])
+        // The client may only connect once the server listens: wait for it to say so.
+        try KernelTest.waitUntil("the TCP server listens", timeout: .seconds(15)) {
+            try Command.run(["ip", "netns", "exec", server.name, "ss", "-Hltn", "sport", "= :\(port)"]).stdout.contains("\(port)")
+        }
+        let sender = try Command.run(["ip", "netns", "exec", client.name, "/usr/bin/python3", "-c", send])
+        let received = listener.wait()
+        #expect(sender.status == 0, "TCP client: \(sender.stderr)")
+        #expect(received.status == 0, "TCP server: \(received.stderr)")
+        let lines = received.stdout.split(separator: "\n").map(String.init)
+        return Result(sent: sender.stdout.trimmingCharacters(in: .whitespacesAndNewlines), received: lines.last ?? "")
+    }
+}
