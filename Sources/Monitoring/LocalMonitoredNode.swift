@@ -56,18 +56,20 @@ public struct LocalMonitoredNode: MonitoredNode {
         if try flows.lookup(flow, as: PMFlowEntry.self) == nil, try flows.keys().count >= PMABI.maxFlows {
             throw MonitoringError.invalidFlow("node \(name) already has \(PMABI.maxFlows) flows: remove one first")
         }
-        var undo: [() -> Void] = []
+        var undo: [(String, () throws -> Void)] = []
         do {
             let previous = try flows.lookup(flow, as: PMFlowEntry.self)
             try flows.update(flow, PMFlowEntry(mode: mode?.rawMode ?? 0))
-            undo.append { if let previous { try? flows.update(flow, previous) } else { _ = try? flows.delete(flow) } }
+            undo.append(("restore pm_flows[\(flow)]", {
+                if let previous { try flows.update(flow, previous) } else { _ = try flows.delete(flow) }
+            }))
             let cpus = try possibleCPUCount()
             for counters in counterMaps {
                 for colour in Colour.allCases {
                     let key = PMKey(flow: flow, colour: colour.rawValue)
                     if try counters.lookupPerCPU(key, as: PacketCounter.self) == nil {
                         try counters.updatePerCPU(key, Array(repeating: PacketCounter.zero, count: cpus))
-                        undo.append { _ = try? counters.delete(key) }
+                        undo.append(("delete counter (\(flow), \(colour.rawValue))", { _ = try counters.delete(key) }))
                     }
                 }
             }
@@ -75,25 +77,50 @@ public struct LocalMonitoredNode: MonitoredNode {
                 try destinations.update(key: address, value: BPFMap.bytesOf(flow))
             }
         } catch {
-            for step in undo.reversed() { step() }
-            throw error
+            try Self.undo(undo, after: error, operation: "adding flow \(flow) on \(name)")
         }
     }
 
-    /// Removes a flow, its counters and its destination entry.
+    /// Removes a flow, its counters and its destination entry. What it deletes is read first; a
+    /// failure half-way puts back what was deleted.
     public func removeFlow(_ flow: UInt32) throws {
         let flows = try map(PMABI.flowsMap)
-        guard try flows.lookup(flow, as: PMFlowEntry.self) != nil else {
+        guard let entry = try flows.lookup(flow, as: PMFlowEntry.self) else {
             throw MonitoringError.unknownFlow(flow, node: name)
         }
         let destinations = try map(PMABI.destinationFlowMap)
-        for (key, value) in try destinations.entries() where value == BPFMap.bytesOf(flow) {
-            _ = try destinations.delete(key: key)
+        let counterMaps = [try map(PMABI.sentMap), try map(PMABI.receivedMap)]
+        let routes = try destinations.entries().filter { $0.1 == BPFMap.bytesOf(flow) }
+        var undo: [(String, () throws -> Void)] = []
+        do {
+            for (key, value) in routes {
+                _ = try destinations.delete(key: key)
+                undo.append(("restore pm_dst_flow \(Self.text(key))", { try destinations.update(key: key, value: value) }))
+            }
+            for counters in counterMaps {
+                for colour in Colour.allCases {
+                    let key = PMKey(flow: flow, colour: colour.rawValue)
+                    guard let values = try counters.lookupPerCPU(key, as: PacketCounter.self) else { continue }
+                    _ = try counters.delete(key)
+                    undo.append(("restore counter (\(flow), \(colour.rawValue))", { try counters.updatePerCPU(key, values) }))
+                }
+            }
+            _ = try flows.delete(flow)
+        } catch {
+            undo.append(("restore pm_flows[\(flow)]", { try flows.update(flow, entry) }))
+            try Self.undo(undo, after: error, operation: "removing flow \(flow) from \(name)")
         }
-        for counters in [try map(PMABI.sentMap), try map(PMABI.receivedMap)] {
-            for colour in Colour.allCases { _ = try counters.delete(PMKey(flow: flow, colour: colour.rawValue)) }
+    }
+
+    /// Runs the undo steps, newest first, then rethrows the error that made them necessary, or a
+    /// PartialChangeError naming the steps that failed.
+    static func undo(_ steps: [(String, () throws -> Void)], after error: Error, operation: String) throws -> Never {
+        var failures: [String] = []
+        for (what, step) in steps.reversed() {
+            do { try step() } catch let undoError { failures.append("\(what): \(undoError)") }
         }
-        _ = try flows.delete(flow)
+        if failures.isEmpty { throw error }
+        throw PartialChangeError(operation: operation, cause: "\(error)", undoFailures: failures)
     }
 
     /// The configured flows, by ID.
@@ -144,18 +171,24 @@ public struct LocalMonitoredNode: MonitoredNode {
         return result
     }
 
-    /// Arms pm_loss: the next count packets of (flow, colour) that reach it are dropped.
+    /// Arms pm_loss: the next count packets of (flow, colour) that reach it are dropped. It
+    /// writes the whole entry (the entry's `dropped` restarts at 0) and never reads it back to
+    /// write it again: the program increments it atomically, a read-modify-write here would lose
+    /// its increments.
     public func injectLoss(flow: UInt32, colour: Colour, count: Int64) throws {
         guard count >= 0 else { throw MonitoringError.invalidArgument("the number of packets to drop must be ≥ 0") }
-        let loss = try map(PMABI.lossMap)
-        let dropped = try loss.lookup(UInt32(0), as: PMLossEntry.self)?.dropped ?? 0
-        try loss.update(UInt32(0), PMLossEntry(remaining: count, flow: flow, colour: colour.rawValue, dropped: dropped))
+        guard flow >= 1, flow <= PMABI.flowMax else {
+            throw MonitoringError.invalidFlow("\(flow) is out of range: flow IDs (FlowMonIDs) are 1–\(PMABI.flowMax)")
+        }
+        try map(PMABI.lossMap).update(UInt32(0), PMLossEntry(remaining: count, flow: flow, colour: colour.rawValue, dropped: 0))
     }
 
-    /// What pm_loss has left to drop and has dropped so far.
+    /// What pm_loss has left to drop, and what it has dropped in all (pm_stats "dropped": only
+    /// the program writes it, so it never goes back when loss is armed again).
     public func lossInjection() throws -> (remaining: Int64, dropped: UInt64) {
         let entry = try map(PMABI.lossMap).lookup(UInt32(0), as: PMLossEntry.self)
-        return (max(0, entry?.remaining ?? 0), entry?.dropped ?? 0)
+        let dropped = try map(PMABI.statsMap).lookupSum(UInt32(PMABI.statNames.firstIndex(of: "dropped") ?? 7), as: UInt64.self) ?? 0
+        return (max(0, entry?.remaining ?? 0), dropped)
     }
 
     // MARK: Addresses

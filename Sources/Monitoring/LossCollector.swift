@@ -53,6 +53,10 @@ public struct PeriodReport: Sendable, Codable, Hashable {
     public let ended: Date
     public let read: Date
     public let flows: [FlowLoss]
+    /// Flows left out of this period because a counter went back (the flow was removed and
+    /// added again, or the node's maps were recreated): their figures restart from the next
+    /// period of this colour.
+    public let countersReset: [UInt32]
 }
 
 /// The alternate-marking collector (RFC 9341 §3.1): every period T it flips the ingress
@@ -75,6 +79,8 @@ public final class LossCollector: @unchecked Sendable {  // used from one thread
     private var periodNumber = 0
     private var closedColour: Colour?
     private var closedAt = Date()
+    /// When start() flipped: the first period's start, for run().
+    private var startedAt: ContinuousClock.Instant?
 
     public init(ingress: any MonitoredNode, egress: any MonitoredNode, period: Duration, flows: Set<UInt32>? = nil) throws {
         guard period >= .milliseconds(10) else {
@@ -86,13 +92,30 @@ public final class LossCollector: @unchecked Sendable {  // used from one thread
         self.flows = flows
     }
 
-    /// Takes both ends' counters as the baseline and flips: the first period starts now.
+    /// Takes the baselines and flips: the first period starts at the flip. Each colour's
+    /// baseline is taken while that colour is idle at both ends: the colour about to be marked
+    /// before the flip, the colour that was being marked T/2 after it (when its last packets
+    /// have reached the egress). So start() returns T/2 after the first period began.
     public func start() throws {
-        lastSent = try Self.snapshot(ingress.counters(at: .ingress))
-        lastReceived = try Self.snapshot(egress.counters(at: .egress))
         periodNumber = 0
         closedColour = nil
-        try ingress.flip()
+        lastSent = [:]
+        lastReceived = [:]
+        let clock = ContinuousClock()
+        let marking = try ingress.activeColour()
+        try takeBaseline(of: marking.other)
+        try ingress.setActiveColour(marking.other)
+        let flipped = clock.now
+        startedAt = flipped
+        Self.sleep(until: flipped + period / 2, clock: clock)
+        try takeBaseline(of: marking)
+    }
+
+    private func takeBaseline(of colour: Colour) throws {
+        let sent = try Self.snapshot(ingress.counters(at: .ingress))
+        let received = try Self.snapshot(egress.counters(at: .egress))
+        for (key, value) in sent where key.colour == colour.rawValue { lastSent[key] = value }
+        for (key, value) in received where key.colour == colour.rawValue { lastReceived[key] = value }
     }
 
     /// Ends the current period: the ingress marks with the other colour from now on. Returns
@@ -116,17 +139,23 @@ public final class LossCollector: @unchecked Sendable {  // used from one thread
         let received = try Self.snapshot(egress.counters(at: .egress))
         let ids = Set(sent.keys.map(\.flow)).intersection(received.keys.map(\.flow)).filter { flows?.contains($0) ?? true }
         var losses: [FlowLoss] = []
+        var reset: [UInt32] = []
         for flow in ids.sorted() {
             let key = PMKey(flow: flow, colour: colour.rawValue)
             let s = sent[key] ?? (0, 0), r = received[key] ?? (0, 0)
             let s0 = lastSent[key] ?? (0, 0), r0 = lastReceived[key] ?? (0, 0)
-            losses.append(FlowLoss(flow: flow, sent: s.0 &- s0.0, received: r.0 &- r0.0,
-                                   sentBytes: s.1 &- s0.1, receivedBytes: r.1 &- r0.1))
             lastSent[key] = s
             lastReceived[key] = r
+            // A counter below its baseline was recreated: the difference means nothing.
+            if s.0 < s0.0 || s.1 < s0.1 || r.0 < r0.0 || r.1 < r0.1 {
+                reset.append(flow)
+                continue
+            }
+            losses.append(FlowLoss(flow: flow, sent: s.0 - s0.0, received: r.0 - r0.0,
+                                   sentBytes: s.1 - s0.1, receivedBytes: r.1 - r0.1))
         }
         closedColour = nil
-        return PeriodReport(period: periodNumber, colour: colour, ended: closedAt, read: Date(), flows: losses)
+        return PeriodReport(period: periodNumber, colour: colour, ended: closedAt, read: Date(), flows: losses, countersReset: reset)
     }
 
     /// Runs periods with the wall clock: start, then every T a flip and, T/2 after it, a read
@@ -135,22 +164,36 @@ public final class LossCollector: @unchecked Sendable {  // used from one thread
     public func run(periods: Int, onFlip: (Int, Colour) throws -> Void = { _, _ in },
                     report: (PeriodReport) throws -> Bool = { _ in true }) throws -> [PeriodReport] {
         guard periods >= 1 else { throw MonitoringError.invalidArgument("the number of periods must be at least 1") }
+        var reports: [PeriodReport] = []
+        try runPeriods(limit: periods, onFlip: onFlip) { r in
+            reports.append(r)
+            return try report(r)
+        }
+        return reports
+    }
+
+    /// As run, for as long as report returns true, keeping no report (a server runs this for
+    /// days).
+    public func runUntilStopped(onFlip: (Int, Colour) throws -> Void = { _, _ in },
+                                report: (PeriodReport) throws -> Bool) throws {
+        try runPeriods(limit: nil, onFlip: onFlip, report: report)
+    }
+
+    private func runPeriods(limit: Int?, onFlip: (Int, Colour) throws -> Void, report: (PeriodReport) throws -> Bool) throws {
         let clock = ContinuousClock()
         try start()
-        let begin = clock.now
-        var reports: [PeriodReport] = []
-        for k in 1...periods {
+        let begin = startedAt ?? clock.now
+        var k = 0
+        while limit.map({ k < $0 }) ?? true {
+            k += 1
             Self.sleep(until: begin + period * k, clock: clock)
             let ended = try flip()
             let flipped = clock.now
             try onFlip(k, ended.other)
             // T/2 after the flip as it happened: a late flip must not shorten the grace period.
             Self.sleep(until: max(begin + period * k + period / 2, flipped + period / 2), clock: clock)
-            let r = try read()
-            reports.append(r)
-            if try !report(r) { break }
+            if try !report(read()) { return }
         }
-        return reports
     }
 
     /// The collector's timing is the method (RFC 9341 reads a colour T/2 after it ends), so it

@@ -1,9 +1,13 @@
 import Foundation
 
 /// A small HTTP/1.1 server over POSIX sockets for the Prometheus endpoint: `GET /metrics`
-/// answers with the body the closure gives, one connection at a time, `Connection: close`.
-public final class MetricsServer: @unchecked Sendable {  // fd immutable; the stop flag is behind lock
+/// answers with the body the closure gives, `Connection: close`. Each connection is served on a
+/// thread of its own (at most maxConnections at once) with a deadline for the request and
+/// timeouts on every receive and send, so a slow or idle client never holds up the others.
+public final class MetricsServer: @unchecked Sendable {  // fd immutable; the counters and the stop flag are behind lock
     public static let contentType = "text/plain; version=0.0.4; charset=utf-8"
+    /// Connections served at once; more are answered 503 and closed.
+    public static let maxConnections = 16
 
     /// The address and port actually bound (port 0 asks the kernel for one).
     public let host: String
@@ -13,9 +17,22 @@ public final class MetricsServer: @unchecked Sendable {  // fd immutable; the st
     private let lock = NSLock()
     private var stopped = false
     private var thread: Thread?
+    private var active = 0
+    /// How long a client has to send its request, and each send of the answer may block.
+    public let clientTimeout: Duration
 
     /// Binds listen: `HOST:PORT`, `[IPV6]:PORT` or `:PORT` (every address).
-    public init(listen address: String, body: @escaping @Sendable () throws -> String) throws {
+    public convenience init(listen address: String, body: @escaping @Sendable () throws -> String) throws {
+        try self.init(listen: address, clientTimeout: .seconds(2), body: body)
+    }
+
+    /// clientTimeout: how long a connection may take to send its request (and each send of the
+    /// answer may block) before the server closes it.
+    public init(listen address: String, clientTimeout: Duration, body: @escaping @Sendable () throws -> String) throws {
+        guard clientTimeout >= .milliseconds(10), clientTimeout <= .seconds(600) else {
+            throw MonitoringError.server("the client timeout must be 10 ms – 600 s")
+        }
+        self.clientTimeout = clientTimeout
         let (host, portText) = try Self.split(address)
         guard let requested = UInt16(portText) else {
             throw MonitoringError.server("'\(address)': the port must be a number 0–65535 (like 127.0.0.1:9464)")
@@ -96,25 +113,68 @@ public final class MetricsServer: @unchecked Sendable {  // fd immutable; the st
         lock.unlock()
     }
 
-    /// Accepts and answers connections until stop() (checked every 200 ms).
+    /// Accepts connections until stop() (checked every 200 ms) and serves each on a thread of its
+    /// own. When accept fails for lack of descriptors or memory it backs off instead of spinning.
     public func serve() {
         while !isStopped {
             var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             guard poll(&descriptor, 1, 200) > 0 else { continue }
             let client = accept(fd, nil, nil)
-            guard client >= 0 else { continue }
+            if client < 0 {
+                switch errno {
+                case EMFILE, ENFILE, ENOBUFS, ENOMEM:
+                    // The pending connection stays queued: wait for descriptors to be freed.
+                    var pause = timespec(tv_sec: 0, tv_nsec: 100_000_000)
+                    nanosleep(&pause, nil)
+                default:
+                    break  // EINTR, ECONNABORTED, EAGAIN: that connection is gone, go on
+                }
+                continue
+            }
             _ = fcntl(client, F_SETFD, FD_CLOEXEC)
-            answer(client)
-            close(client)
+            setTimeouts(client)
+            lock.lock()
+            let admitted = active < Self.maxConnections
+            if admitted { active += 1 }
+            lock.unlock()
+            guard admitted else {
+                respond(client, status: "503 Service Unavailable", text: "too many connections, retry\n", type: "text/plain", head: false)
+                close(client)
+                continue
+            }
+            let worker = Thread { [self] in
+                answer(client)
+                close(client)
+                lock.lock()
+                active -= 1
+                lock.unlock()
+            }
+            worker.name = "hike-metrics-client"
+            worker.start()
         }
     }
 
-    private func answer(_ client: Int32) {
-        var timeout = timeval(tv_sec: 2, tv_usec: 0)
+    /// Connections being served now.
+    public var activeConnections: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return active
+    }
+
+    private func setTimeouts(_ client: Int32) {
+        let (seconds, attoseconds) = clientTimeout.components
+        var timeout = timeval(tv_sec: Int(seconds), tv_usec: Int(attoseconds / 1_000_000_000_000))
         setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(client, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    private func answer(_ client: Int32) {
+        // One deadline for the whole request: a client trickling bytes cannot stay forever.
+        let clock = ContinuousClock()
+        let deadline = clock.now + clientTimeout
         var request: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 4096)
-        while request.count < 16384 {
+        while request.count < 16384, clock.now < deadline {
             let n = recv(client, &buffer, buffer.count, 0)
             if n <= 0 { break }
             request += buffer[..<n]
@@ -138,9 +198,14 @@ public final class MetricsServer: @unchecked Sendable {  // fd immutable; the st
         } else {
             (status, text, type) = ("404 Not Found", "no \(parts[1]): the metrics are at /metrics\n", "text/plain")
         }
+        respond(client, status: status, text: text, type: type, head: parts.first == "HEAD")
+    }
+
+    /// Sends the response; gives up when a send fails or times out (SO_SNDTIMEO).
+    private func respond(_ client: Int32, status: String, text: String, type: String, head: Bool) {
         let payload = Array(text.utf8)
         var response = Array("HTTP/1.1 \(status)\r\nContent-Type: \(type)\r\nContent-Length: \(payload.count)\r\nConnection: close\r\n\r\n".utf8)
-        if parts.first != "HEAD" { response += payload }
+        if !head { response += payload }
         var offset = 0
         while offset < response.count {
             let n = response[offset...].withUnsafeBytes { send(client, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }

@@ -21,3 +21,17 @@ public enum MonitoringError: Error, CustomStringConvertible, Sendable, Equatable
         }
     }
 }
+
+/// A change failed half-way and taking back what it had written failed too: the node may hold
+/// part of the change. Says what failed first and which undo steps failed, so the person can
+/// clean up (hike pm flow list / remove).
+public struct PartialChangeError: Error, CustomStringConvertible, Sendable {
+    public let operation: String
+    public let cause: String
+    public let undoFailures: [String]
+
+    public var description: String {
+        "\(operation) failed (\(cause)) and undoing it failed too, so part of it may remain: "
+            + undoFailures.joined(separator: "; ") + " — check with hike pm flow list"
+    }
+}

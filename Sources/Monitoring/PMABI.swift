@@ -28,10 +28,11 @@ public enum PMABI {
     public static let altMarkOptionLength: UInt8 = 4
     public static let destinationOptionsLength = 8
     public static let nextHeaderDestinationOptions: UInt8 = 60
+    public static let nextHeaderHopByHop: UInt8 = 0
 
     /// pm_stats slots.
     public static let statNames = ["marked", "counted", "unknown_flow", "not_ipv6", "not_marked", "no_room",
-                                   "has_doh", "dropped"]
+                                   "has_doh", "dropped", "has_hbh"]
 
     /// r0 of pm_count for a packet without a mark.
     public static let notMarked: UInt64 = 1

@@ -69,7 +69,9 @@ public final class MonitoringMetrics: @unchecked Sendable {  // state behind loc
     private let lock = NSLock()
     private let nodes: [(node: any MonitoredNode, point: CountingPoint)]
     private var lastPeriod: [UInt32: (period: Int, loss: FlowLoss)] = [:]
-    private var totals: [UInt32: (sent: UInt64, received: UInt64, lost: Int64, periods: Int)] = [:]
+    /// Sums over periods; lost and excess are kept apart so that both only grow (Prometheus
+    /// counters): a period with more received than sent adds to excess, never takes from lost.
+    private var totals: [UInt32: (sent: UInt64, received: UInt64, lost: UInt64, excess: UInt64, periods: Int)] = [:]
     private var stamp: [UInt16: STAMPResult] = [:]
 
     /// nodes: the counting points whose counters each scrape reads.
@@ -84,10 +86,10 @@ public final class MonitoringMetrics: @unchecked Sendable {  // state behind loc
         defer { lock.unlock() }
         for loss in report.flows {
             lastPeriod[loss.flow] = (report.period, loss)
-            var total = totals[loss.flow] ?? (0, 0, 0, 0)
-            total.sent += loss.sent
-            total.received += loss.received
-            total.lost += loss.lost
+            var total = totals[loss.flow] ?? (0, 0, 0, 0, 0)
+            total.sent &+= loss.sent
+            total.received &+= loss.received
+            if loss.lost >= 0 { total.lost &+= UInt64(loss.lost) } else { total.excess &+= loss.lost.magnitude }
             total.periods += 1
             totals[loss.flow] = total
         }
@@ -110,6 +112,7 @@ public final class MonitoringMetrics: @unchecked Sendable {  // state behind loc
         public static let periodLossPercent = "hike_pm_period_loss_percent"
         public static let sentTotal = "hike_pm_measured_sent_packets_total"
         public static let lostTotal = "hike_pm_measured_lost_packets_total"
+        public static let excessTotal = "hike_pm_measured_excess_packets_total"
         public static let periodsTotal = "hike_pm_periods_total"
         public static let stampSent = "hike_stamp_sent_packets"
         public static let stampReceived = "hike_stamp_received_packets"
@@ -149,7 +152,10 @@ public final class MonitoringMetrics: @unchecked Sendable {  // state behind loc
             guard let total = sums[flow] else { continue }
             let labels = [("flow", String(flow))]
             e.add(Name.sentTotal, help: "Packets sent over all periods read.", type: .counter, labels: labels, value: total.sent)
-            e.add(Name.lostTotal, help: "Packets lost over all periods read.", type: .counter, labels: labels, value: UInt64(max(0, total.lost)))
+            e.add(Name.lostTotal, help: "Packets lost over all periods read (periods with a positive loss).", type: .counter,
+                  labels: labels, value: total.lost)
+            e.add(Name.excessTotal, help: "Packets received beyond those sent, over periods with more received than sent (duplicates).",
+                  type: .counter, labels: labels, value: total.excess)
             e.add(Name.periodsTotal, help: "Periods read.", type: .counter, labels: labels, value: UInt64(total.periods))
         }
         for ssid in sessions.keys.sorted() {

@@ -110,13 +110,25 @@ public enum NTPTime {
 public final class STAMPSessionSender: @unchecked Sendable {  // used by one thread at a time
     public static let reflectorPort: UInt16 = 862
     public static let testPacketLength = 44
-    /// Error Estimate: S = 1 (clock synchronised), Z = 0 (NTP format), scale 0, multiplier 1.
-    public static let errorEstimate: UInt16 = 0x8001
+    /// Error Estimate (RFC 4656 §4.1.2 as RFC 8762 uses it): S = 0 (hike does not know that the
+    /// clock is synchronised to UTC), Z = 0 (NTP format), Scale 12, Multiplier 1: 1 × 2^(12−32) s
+    /// ≈ 0.95 µs. The timestamps are CLOCK_REALTIME read in user space next to the send and
+    /// receive calls: the clock reads to the nanosecond, but the claim is bounded by the
+    /// microsecond-scale gap between the read and the packet leaving or arriving.
+    public static let errorEstimate: UInt16 = 0x0C01
+    /// The most test packets one session sends (a session is a bounded measurement).
+    public static let maxCount = 1_000_000
+    /// The longest interval between test packets and the longest wait for the last replies.
+    public static let maxInterval: Duration = .seconds(60)
+    public static let maxTimeout: Duration = .seconds(3600)
 
     public let ssid: UInt16
     public let destination: String
     private let fd: Int32
     private var address = sockaddr_in6()
+    /// Sequence numbers run on across sessions: a late reply to one session cannot match a test
+    /// packet of the next (the echoed sender timestamp is checked too).
+    private var nextSequence: UInt32 = 0
 
     /// Opens the session's socket, in namespace when given (else in hike's own).
     public init(destination: String, port: UInt16 = reflectorPort, ssid: UInt16, namespace: NetworkNamespace? = nil) throws {
@@ -155,16 +167,26 @@ public final class STAMPSessionSender: @unchecked Sendable {  // used by one thr
     /// Sends count test packets, one every interval, and waits up to timeout after the last
     /// for the replies. Replies of other sessions or unknown sequence numbers are ignored.
     public func run(count: Int, interval: Duration = .milliseconds(10), timeout: Duration = .seconds(1)) throws -> (STAMPResult, [STAMPTimestamps]) {
-        guard count >= 1 else { throw MonitoringError.stamp("send at least one test packet") }
+        guard count >= 1, count <= Self.maxCount else {
+            throw MonitoringError.stamp("send 1–\(Self.maxCount) test packets per session, not \(count)")
+        }
+        guard interval >= .zero, interval <= Self.maxInterval else {
+            throw MonitoringError.stamp("the interval between test packets must be 0–60 s")
+        }
+        guard timeout >= .zero, timeout <= Self.maxTimeout else {
+            throw MonitoringError.stamp("the time to wait for replies must be 0–3600 s")
+        }
         var pending: [UInt32: UInt64] = [:]
         var samples: [STAMPTimestamps] = []
         let clock = ContinuousClock()
         let start = clock.now
-        for sequence in 0..<UInt32(count) {
+        for index in 0..<count {
+            let sequence = nextSequence
+            nextSequence &+= 1
             let t1 = NTPTime.now()
             try send(Self.testPacket(sequence: sequence, timestamp: t1, ssid: ssid))
             pending[sequence] = t1
-            try receive(until: start + interval * Int(sequence + 1), clock: clock, pending: &pending, samples: &samples)
+            try receive(until: start + interval * (index + 1), clock: clock, pending: &pending, samples: &samples)
         }
         let deadline = clock.now + timeout
         while !pending.isEmpty, clock.now < deadline {
@@ -216,7 +238,10 @@ public final class STAMPSessionSender: @unchecked Sendable {  // used by one thr
             func u64(_ at: Int) -> UInt64 { (0..<8).reduce(0) { $0 << 8 | UInt64(reply[at + $1]) } }
             let replySSID = UInt16(reply[14]) << 8 | UInt16(reply[15])
             let senderSequence = u32(24)
-            guard replySSID == ssid, let t1 = pending.removeValue(forKey: senderSequence) else { continue }
+            // The reflector echoes the test packet's sequence number and timestamp (offsets 24
+            // and 28): both must be those of a packet this session still waits for.
+            guard replySSID == ssid, let t1 = pending[senderSequence], u64(28) == t1 else { continue }
+            pending[senderSequence] = nil
             samples.append(STAMPTimestamps(sequence: senderSequence, t1: t1, t2: u64(16), t3: u64(4), t4: t4))
         }
     }

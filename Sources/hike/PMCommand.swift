@@ -39,7 +39,18 @@ struct PMCommand: ParsableCommand {
         return value
     }
 
-    static func seconds(_ value: Double) -> Duration { .nanoseconds(Int64(value * 1e9)) }
+    /// value seconds as a Duration, once validated (checkSeconds): finite and in range, so the
+    /// conversion cannot trap.
+    static func seconds(_ value: Double) -> Duration {
+        value.isFinite && abs(value) < 1e9 ? .nanoseconds(Int64(value * 1e9)) : .zero
+    }
+
+    /// Checks that an option in seconds is a finite number in range.
+    static func checkSeconds(_ value: Double, option: String, in range: ClosedRange<Double>) throws {
+        guard value.isFinite, range.contains(value) else {
+            throw ValidationError("\(option) must be a number from \(range.lowerBound) to \(range.upperBound), not \(value)")
+        }
+    }
 
     static func percent(_ value: Double) -> String { String(format: "%.3f %%", value) }
 
@@ -187,8 +198,8 @@ struct PMCommand: ParsableCommand {
         @OptionGroup var output: JSONOption
 
         func validate() throws {
-            if period < 0.01 { throw ValidationError("--period must be at least 0.01 seconds") }
-            if periods < 1 { throw ValidationError("--periods must be at least 1") }
+            try PMCommand.checkSeconds(period, option: "--period (seconds)", in: 0.01...86_400)
+            if periods < 1 || periods > 1_000_000 { throw ValidationError("--periods must be 1–1000000") }
             for flow in flows { _ = try PMCommand.flowID(flow) }
         }
 
@@ -241,8 +252,11 @@ struct PMCommand: ParsableCommand {
         @OptionGroup var output: JSONOption
 
         func validate() throws {
-            if count < 1 { throw ValidationError("--count must be at least 1") }
-            if interval < 0 || timeout < 0 { throw ValidationError("--interval and --timeout must not be negative") }
+            if count < 1 || count > STAMPSessionSender.maxCount {
+                throw ValidationError("--count must be 1–\(STAMPSessionSender.maxCount)")
+            }
+            try PMCommand.checkSeconds(interval, option: "--interval (milliseconds)", in: 0...60_000)
+            try PMCommand.checkSeconds(timeout, option: "--timeout (seconds)", in: 0...3600)
         }
 
         func run() throws {
@@ -349,9 +363,9 @@ struct PMCommand: ParsableCommand {
         var stampCount: Int = 10
 
         func validate() throws {
-            if let period, period < 0.01 { throw ValidationError("--period must be at least 0.01 seconds") }
+            if let period { try PMCommand.checkSeconds(period, option: "--period (seconds)", in: 0.01...86_400) }
             if stampTo != nil && period == nil { throw ValidationError("--stamp-to needs --period (one session per period)") }
-            if stampCount < 1 { throw ValidationError("--stamp-count must be at least 1") }
+            if stampCount < 1 || stampCount > 10_000 { throw ValidationError("--stamp-count must be 1–10000") }
         }
 
         func run() throws {
@@ -371,7 +385,8 @@ struct PMCommand: ParsableCommand {
                     try STAMPSessionSender(destination: address, ssid: 1, namespace: try stampNetns.map { try NetworkNamespace(existing: $0) })
                 }
                 let collector = try LossCollector(ingress: ingressNode, egress: egressNode, period: PMCommand.seconds(period))
-                _ = try collector.run(periods: Int.max / 2, report: { report in
+                // Reports go to the metrics as they come; none is kept (the server runs for days).
+                try collector.runUntilStopped(report: { report in
                     metrics.record(report)
                     if let stamp {
                         let (result, _) = try stamp.run(count: stampCount, interval: PMCommand.seconds(period / 4 / Double(stampCount)),

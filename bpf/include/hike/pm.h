@@ -39,6 +39,7 @@
 #define PM_ALTMARK_OPTLEN 4
 #define PM_DOH_LEN 8
 #define PM_NEXTHDR_DOH 60
+#define PM_NEXTHDR_HBH 0
 
 /* pm_colour[0]: the colour pm_mark gives now (0 or 1). User space flips it every period. */
 
@@ -62,7 +63,10 @@ struct pm_counter {
 	__u64 bytes;
 };
 
-/* pm_loss_cfg[0]: drop the next `remaining` packets of (flow, colour); `dropped` counts them. */
+/* pm_loss_cfg[0]: drop the next `remaining` packets of (flow, colour); `dropped` counts them
+ * since user space last armed it (arming writes the whole entry, dropped = 0: user space never
+ * read-modify-writes it, the program increments it atomically). The total over every arming is
+ * pm_stats[PM_S_DROPPED]. */
 struct pm_loss {
 	__s64 remaining;
 	__u32 flow;
@@ -79,7 +83,8 @@ struct pm_loss {
 #define PM_S_NO_ROOM 5       /* pm_mark: no headroom for the DOH */
 #define PM_S_HAS_DOH 6       /* pm_mark AltMark: a DOH already follows the IPv6 header */
 #define PM_S_DROPPED 7       /* pm_loss dropped it */
-#define PM_S_MAX 8
+#define PM_S_HAS_HBH 8       /* pm_mark AltMark: a Hop-by-Hop header follows the IPv6 header (refused) */
+#define PM_S_MAX 9
 
 /* r0 of the programs (negative errno as two's complement, as the other packages). */
 #define PM_R_OK 0

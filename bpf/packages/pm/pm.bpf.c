@@ -27,6 +27,9 @@
 #ifndef EMSGSIZE
 #define EMSGSIZE 90
 #endif
+#ifndef EOPNOTSUPP
+#define EOPNOTSUPP 95
+#endif
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -232,8 +235,10 @@ static __always_inline void pm_add(struct pm_counter *c, __u64 bytes)
 
 /* Ingress: counts the packet under (flow, active colour) and marks it the flow's way.
  * r0 = 0; -EINVAL not IPv6 or flow out of range; -ENOENT flow not configured; -EEXIST AltMark
- * mode and a DOH already follows the IPv6 header; -ENOSPC no headroom; -EMSGSIZE payload too
- * long. On an error the packet is neither counted nor changed. */
+ * mode and a DOH already follows the IPv6 header; -EOPNOTSUPP AltMark mode and a Hop-by-Hop
+ * header follows it (RFC 8200 §4.1: nothing may come before the HbH, and the mark is not
+ * placed after it); -ENOSPC no headroom; -EMSGSIZE payload too long. On an error the packet is
+ * neither counted nor changed. */
 HIKE_PROG(pm_mark)
 {
 	__u64 bytes = pm_frame_len(ctx);
@@ -268,6 +273,11 @@ HIKE_PROG(pm_mark)
 		if (ip6->nexthdr == PM_NEXTHDR_DOH) {
 			pm_stat(PM_S_HAS_DOH);
 			HVM_RET = -EEXIST;
+			return HIKE_XDP_VM;
+		}
+		if (ip6->nexthdr == PM_NEXTHDR_HBH) {
+			pm_stat(PM_S_HAS_HBH);
+			HVM_RET = -EOPNOTSUPP;
 			return HIKE_XDP_VM;
 		}
 		err = pm_insert_doh(ctx, key.flow, key.colour);
