@@ -57,6 +57,15 @@ public struct PeriodReport: Sendable, Codable, Hashable {
     /// added again, or the node's maps were recreated): their figures restart from the next
     /// period of this colour.
     public let countersReset: [UInt32]
+
+    public init(period: Int, colour: Colour, ended: Date, read: Date, flows: [FlowLoss], countersReset: [UInt32] = []) {
+        self.period = period
+        self.colour = colour
+        self.ended = ended
+        self.read = read
+        self.flows = flows
+        self.countersReset = countersReset
+    }
 }
 
 /// The alternate-marking collector (RFC 9341 §3.1): every period T it flips the ingress

@@ -63,6 +63,7 @@ import Topology
         try sender.send(1)
         try net.waitUntilSettled()
         sender.start(every: 2_000)
+        defer { sender.stop() }  // on every path, a throw included
         let collector = try LossCollector(ingress: net.ingress, egress: net.egress, period: .milliseconds(400))
         let reports = try collector.run(periods: 10)
         sender.stop()
@@ -84,6 +85,7 @@ import Topology
         try sender.send(1)
         try net.waitUntilSettled()
         sender.start(every: 2_000)
+        defer { sender.stop() }  // on every path, a throw included
         let k = 5
         let collector = try LossCollector(ingress: net.ingress, egress: net.egress, period: .milliseconds(400))
         let reports = try collector.run(periods: 6, onFlip: { flip, colour in

@@ -186,15 +186,16 @@ final class FlowSender: @unchecked Sendable {  // fd immutable; the stop flag is
 
     /// Sends one packet every interval on a thread of its own until stop() (steady traffic for
     /// the wall-clock collector; the pace is a traffic profile, not a synchronisation).
+    /// The thread holds the sender weakly: a test that drops it (or throws) ends the thread too.
     func start(every interval: useconds_t) {
-        let thread = Thread { [self] in
-            while !isStopped {
+        let thread = Thread { [weak self] in
+            while let sender = self, !sender.isStopped {
                 do {
-                    try send(1)
+                    try sender.send(1)
                 } catch {
-                    lock.lock()
-                    failure = error
-                    lock.unlock()
+                    sender.lock.lock()
+                    sender.failure = error
+                    sender.lock.unlock()
                     return
                 }
                 usleep(interval)

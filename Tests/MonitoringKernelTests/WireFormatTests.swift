@@ -8,20 +8,39 @@ import Topology
 
 /// What the marks look like on the wire, dissected by tshark.
 @Suite(.serialized) struct WireFormatTests {
-    /// Captures count packets of the flow on r2's side of the r1–r2 link while sending them.
-    static func capture(_ net: VPNTopology, count: Int, format: String) throws -> String {
+    /// Captures count packets on r2's side of the r1–r2 link (capture filter: the flow's, to the
+    /// SID) while traffic sends them. tshark and the pcap are cleaned up when anything throws;
+    /// on success the caller owns (and removes) the pcap.
+    static func capture(_ net: VPNTopology, count: Int, format: String = "pcap", filter: String = "ip6 dst \(VPNTopology.sid)",
+                        traffic: () throws -> Void) throws -> String {
         let pcap = FileManager.default.temporaryDirectory.appendingPathComponent("pm-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).pcap").path
         FileManager.default.createFile(atPath: pcap, contents: nil)
-        let tshark = try Command.start(["ip", "netns", "exec", net.r2.name, "tshark", "-q", "-i", "veth-r1",
-                                        "-f", "ip6 dst \(VPNTopology.sid)", "-c", String(count), "-a", "duration:20", "-F", format, "-w", pcap])
-        try KernelTest.waitUntil("tshark captures", timeout: .seconds(15)) {
-            ((try? FileManager.default.attributesOfItem(atPath: pcap)[.size] as? Int) ?? 0) > 0
+        var tshark: RunningCommand?
+        do {
+            let running = try Command.start(["ip", "netns", "exec", net.r2.name, "tshark", "-q", "-i", "veth-r1",
+                                             "-f", filter, "-c", String(count), "-a", "duration:20", "-F", format, "-w", pcap])
+            tshark = running
+            try KernelTest.waitUntil("tshark captures", timeout: .seconds(15)) {
+                ((try? FileManager.default.attributesOfItem(atPath: pcap)[.size] as? Int) ?? 0) > 0
+            }
+            try traffic()
+            let done = running.wait()
+            #expect(done.status == 0, "tshark: \(done.stderr)")
+            return pcap
+        } catch {
+            if let tshark, tshark.isRunning { tshark.interrupt() }
+            _ = tshark?.wait()
+            try? FileManager.default.removeItem(atPath: pcap)
+            throw error
         }
-        let sender = try FlowSender(in: net.h1, to: VPNTopology.h2Address, port: VPNTopology.port)
-        try sender.send(count)
-        let done = tshark.wait()
-        #expect(done.status == 0, "tshark: \(done.stderr)")
-        return pcap
+    }
+
+    /// Captures count packets of the flow, sent by a FlowSender from h1.
+    static func capture(_ net: VPNTopology, count: Int, format: String) throws -> String {
+        try capture(net, count: count, format: format) {
+            let sender = try FlowSender(in: net.h1, to: VPNTopology.h2Address, port: VPNTopology.port)
+            try sender.send(count)
+        }
     }
 
     /// The frames of a pcap file (libpcap format, as tshark -w -F pcap writes it).
@@ -40,8 +59,8 @@ import Topology
     }
 
     /// Fields of every frame, one line per frame, `|` between fields, `,` between occurrences.
-    static func fields(_ pcap: String, _ names: [String]) throws -> [[String]] {
-        try Command.check(["tshark", "-r", pcap, "-T", "fields", "-E", "separator=|", "-E", "occurrence=a"]
+    static func fields(_ pcap: String, _ names: [String], extra: [String] = []) throws -> [[String]] {
+        try Command.check(["tshark", "-r", pcap] + extra + ["-T", "fields", "-E", "separator=|", "-E", "occurrence=a"]
                           + names.flatMap { ["-e", $0] })
             .split(separator: "\n").map { $0.split(separator: "|", omittingEmptySubsequences: false).map(String.init) }
     }
@@ -92,5 +111,61 @@ import Topology
             // Outer DSCP 3 (monitored 2 | colour 1), the inner packet's 0.
             #expect(row == ["eth:ethertype:ipv6:ipv6.routing:ipv6:udp:data", "3,0", "0,0", "43,17", ""])
         }
+    }
+
+    /// The STAMP session-sender's own packets on the r1–r2 link: test packets to h2 inside the
+    /// SRv6 encapsulation (outer IPv6 + AltMark DOH + SRH + inner IPv6 + UDP 862) and the XDP
+    /// reflector's replies (plain IPv6 back through r2), dissected by tshark as TWAMP-Test (tshark
+    /// 4.0 has no STAMP dissector; unauthenticated STAMP is TWAMP-Light's layout) with no
+    /// malformed field, the AltMark option in the same frames.
+    @Test func stampOfTheSessionSenderDissectsOnTheSRv6Path() throws {
+        let net = try VPNTopology(mode: .altmark)
+        try net.ingress.setActiveColour(.one)
+        let reflector = try STAMPAndMetricsTests.reflect(on: net)
+        defer { withExtendedLifetime(reflector) {} }
+        let count = 4
+        let ssid: UInt16 = 0x0b0b
+        var samples: [STAMPTimestamps] = []
+        // tcpdump's ip6 filters do not follow extension headers: the test packets are caught by
+        // their outer destination, the replies by their UDP port.
+        let pcap = try Self.capture(net, count: 2 * count, filter: "ip6 dst \(VPNTopology.sid) or (ip6 and udp port 862)") {
+            let sender = try STAMPSessionSender(destination: VPNTopology.h2Address, ssid: ssid, namespace: net.h1)
+            let (result, timestamps) = try sender.run(count: count, interval: .milliseconds(5), timeout: .seconds(3))
+            #expect(result.received == count)
+            samples = timestamps
+        }
+        defer { try? FileManager.default.removeItem(atPath: pcap) }
+        let decode = ["-d", "udp.port==862,twamp.test"]
+        let verbose = try Command.check(["tshark", "-r", pcap] + decode + ["-V"])
+        #expect(!verbose.contains("Malformed"))
+        #expect(!verbose.contains("[Severity level: Error]") && !verbose.contains("[Severity level: Warning]"))
+        let rows = try Self.fields(pcap, ["frame.protocols", "ipv6.opt.type", "ipv6.opt.unknown", "ipv6.routing.type", "udp.srcport",
+                                          "udp.dstport", "twamp.test.seq_number", "twamp.test.timestamp",
+                                          "twamp.test.error_estimate.s", "twamp.test.error_estimate.scale",
+                                          "twamp.test.error_estimate.multiplier", "twamp.test.sender_seq_number", "_ws.malformed"],
+                                   extra: decode)
+        #expect(rows.count == 2 * count)
+        let requests = rows.filter { $0.count == 13 && $0[5] == "862" }
+        let replies = rows.filter { $0.count == 13 && $0[4] == "862" }
+        #expect(requests.count == count && replies.count == count)
+        for (index, row) in requests.enumerated() {
+            // Outer IPv6, the DOH with AltMark (FlowMonID 7, L = 1), the SRH, the inner packet.
+            #expect(row[0] == "eth:ethertype:ipv6:ipv6.dstopts:ipv6.routing:ipv6:udp:twamp.test", "\(row)")
+            #expect(row[1] == "0x12" && row[2] == "00007800" && row[3] == "4")
+            #expect(row[6] == String(index))
+            // The Error Estimate the sender claims: S = 0, scale 12, multiplier 1 (the first
+            // occurrence: tshark also shows the MBZ bytes where a reflector's packet has the
+            // sender's estimate).
+            func first(_ field: String) -> String { String(field.split(separator: ",").first ?? "") }
+            #expect(first(row[8]) == "0" && first(row[9]) == "12" && first(row[10]) == "1", "\(row)")
+            #expect(row[12] == "")
+        }
+        for row in replies {
+            #expect(row[0] == "eth:ethertype:ipv6:udp:twamp.test", "\(row)")
+            #expect(Int(row[11]).map { $0 < count } == true)
+            #expect(row[12] == "")
+        }
+        // The session matched every reply to its test packet.
+        #expect(samples.map(\.sequence) == (0..<UInt32(count)).map { $0 })
     }
 }
