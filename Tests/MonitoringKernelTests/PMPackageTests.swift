@@ -183,5 +183,39 @@ import Testing
         #expect(try h.node.lossInjection() == (0, 3))
         #expect(try h.counter(7, .zero, .egress).packets == 5)
         #expect(try h.counter(7, .one, .egress).packets == 2)
+        // Arming again keeps the total (pm_stats, written by the program only) and drops the
+        // next one of colour 0.
+        try h.node.injectLoss(flow: 7, colour: .zero, count: 1)
+        #expect(try h.node.lossInjection() == (1, 3))
+        #expect(try h.run("loss0", SRv6Packet.marked(frame, flow: 7, colour: .zero)).0.returnValue == ABI.xdpDrop)
+        #expect(try h.node.lossInjection() == (0, 4))
+        #expect(throws: MonitoringError.self) { try h.node.injectLoss(flow: 0, colour: .zero, count: 1) }
+    }
+
+    /// RFC 8200 §4.1: a Hop-by-Hop header comes right after the IPv6 header. pm_mark does not
+    /// put the AltMark DOH in front of one: it refuses (r0 = -EOPNOTSUPP, stat has_hbh) and
+    /// leaves the packet as it was; DSCP marking (in the fixed header) still works.
+    @Test func altMarkIsNotInsertedInFrontOfAHopByHopHeader() throws {
+        try h.node.addFlow(7, mode: .altmark)
+        let plain = SRv6Packet.frame(segments: Self.path)
+        var ip = Array(plain[14..<54])
+        let nextHeader = ip[6]
+        ip[6] = PMABI.nextHeaderHopByHop
+        let length = Bytes.u16(ip, 4) + 8
+        ip[4] = UInt8(length >> 8)
+        ip[5] = UInt8(length & 0xff)
+        // HbH: next header, length 0 (8 bytes), PadN of 4 bytes.
+        let frame = Array(plain[..<14]) + ip + [nextHeader, 0, 1, 4, 0, 0, 0, 0] + Array(plain[54...])
+        let (run, result) = try h.run("mark7", frame)
+        #expect(Int64(bitPattern: result.r0) == -95)
+        #expect(run.data == frame)
+        #expect(try h.node.statistics()["has_hbh"] == 1)
+        #expect(try h.node.statistics()["marked"] == 0)
+        #expect(try h.counter(7, .zero, .ingress).packets == 0)
+        try h.node.removeFlow(7)
+        try h.node.addFlow(7, mode: .dscp)
+        let (dscp, marked) = try h.run("mark7", frame)
+        #expect(marked.r0 == 0)
+        #expect(dscp.data[15] == 0x80 && Array(dscp.data[54..<62]) == [nextHeader, 0, 1, 4, 0, 0, 0, 0])
     }
 }

@@ -58,6 +58,30 @@ import Topology
         #expect(try net.marked() >= UInt64(count))
     }
 
+    /// A reply that comes after its session ended stays in the socket; the next session must not
+    /// take it for one of its own: sequence numbers run on across sessions and the echoed
+    /// sender timestamp must be the one sent.
+    @Test func aLateReplyIsNotMatchedToTheNextSession() throws {
+        let net = try VPNTopology(mode: .altmark)
+        let reflector = try Self.reflect(on: net)
+        let sender = try STAMPSessionSender(destination: VPNTopology.h2Address, ssid: 9, namespace: net.h1)
+        // No time for the reply: the session ends right after sending.
+        let (first, _) = try sender.run(count: 1, interval: .zero, timeout: .zero)
+        #expect(first.sent == 1)
+        let stats = try BPFMap.openPinned("\(reflector.instance.pinRoot)/maps/stamp/stamp_stats")
+        try KernelTest.waitUntil("the reflector answers the first session") { try stats.lookupSum(UInt32(0), as: UInt64.self) == 1 }
+        let (second, samples) = try sender.run(count: 5, interval: .milliseconds(5), timeout: .seconds(3))
+        #expect(second.sent == 5 && second.received == 5)
+        #expect(samples.map(\.sequence) == (1...5).map { UInt32($0) })
+        for sample in samples {
+            // A stale reply would carry T2 and T3 from before this session's T1.
+            #expect(sample.t1 <= sample.t2 && sample.t2 <= sample.t3 && sample.t3 <= sample.t4, "\(sample)")
+        }
+        #expect(throws: MonitoringError.self) { try sender.run(count: 0) }
+        #expect(throws: MonitoringError.self) { try sender.run(count: STAMPSessionSender.maxCount + 1) }
+        #expect(throws: MonitoringError.self) { try sender.run(count: 1, interval: .seconds(-1)) }
+    }
+
     @Test func senderReportsLossWhenNothingReflects() throws {
         let net = try VPNTopology(mode: .dscp)  // no reflector on h2: the kernel drops them (port closed)
         let sender = try STAMPSessionSender(destination: VPNTopology.h2Address, ssid: 1, namespace: net.h1)
@@ -148,10 +172,78 @@ import Topology
         #expect(value(MonitoringMetrics.Name.stampSent, session) == 10)
         #expect(value(MonitoringMetrics.Name.stampReceived, session) == Double(result.received))
         #expect(value(MonitoringMetrics.Name.stampLost, session) == Double(result.lost))
-        let rtt = try #require(result.roundTrip)
-        for (stat, figure) in [("min", rtt.min), ("median", rtt.median), ("p99", rtt.p99), ("max", rtt.max)] {
-            #expect(value(MonitoringMetrics.Name.stampDelay, session.merging(["direction": "round_trip", "stat": stat]) { a, _ in a }) == figure)
+        for (direction, delays) in [("round_trip", result.roundTrip), ("forward", result.forward), ("backward", result.backward)] {
+            let d = try #require(delays, "\(direction)")
+            for (stat, figure) in [("min", d.min), ("median", d.median), ("p99", d.p99), ("max", d.max)] {
+                #expect(value(MonitoringMetrics.Name.stampDelay, session.merging(["direction": direction, "stat": stat]) { a, _ in a }) == figure,
+                        "\(direction) \(stat)")
+            }
         }
+        #expect(value(MonitoringMetrics.Name.excessTotal, ["flow": flow]) == 0)
+    }
+
+    /// The lost total is a counter: a period with more received than sent (duplicates) adds to
+    /// the excess total and never takes from the lost one.
+    @Test func lostTotalNeverDecreases() throws {
+        let metrics = MonitoringMetrics(nodes: [])
+        func report(_ period: Int, sent: UInt64, received: UInt64) -> PeriodReport {
+            PeriodReport(period: period, colour: period % 2 == 0 ? .zero : .one, ended: Date(), read: Date(),
+                         flows: [FlowLoss(flow: 3, sent: sent, received: received, sentBytes: sent * 100, receivedBytes: received * 100)])
+        }
+        func totals() throws -> (lost: Double?, excess: Double?) {
+            let text = try metrics.exposition()
+            func sample(_ name: String) -> Double? {
+                text.split(separator: "\n").first { $0.hasPrefix(name + "{flow=\"3\"} ") }.flatMap { Double($0.split(separator: " ").last ?? "") }
+            }
+            return (sample(MonitoringMetrics.Name.lostTotal), sample(MonitoringMetrics.Name.excessTotal))
+        }
+        metrics.record(report(1, sent: 10, received: 8))
+        #expect(try totals() == (2, 0))
+        metrics.record(report(2, sent: 10, received: 11))
+        #expect(try totals() == (2, 1))
+        metrics.record(report(3, sent: 10, received: 7))
+        #expect(try totals() == (5, 1))
+    }
+
+    /// One idle client (connected, sending nothing) does not hold up a scrape: the scrape is
+    /// answered while the idle connection is still open.
+    @Test func anIdleClientDoesNotBlockScrapes() throws {
+        let server = try MetricsServer(listen: "127.0.0.1:0", clientTimeout: .seconds(30)) { "m 1\n" }
+        server.start()
+        defer { server.stop() }
+        func connectLocal() throws -> Int32 {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            guard fd >= 0 else { throw MonitoringError.server("socket: \(errno)") }
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = server.port.bigEndian
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let status = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            guard status == 0 else { close(fd); throw MonitoringError.server("connect: \(errno)") }
+            return fd
+        }
+        let idle = try connectLocal()
+        defer { close(idle) }
+        try KernelTest.waitUntil("the server accepts the idle connection") { server.activeConnections == 1 }
+        let scrape = try connectLocal()
+        defer { close(scrape) }
+        let request = Array("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n".utf8)
+        #expect(send(scrape, request, request.count, Int32(MSG_NOSIGNAL)) == request.count)
+        var response: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = recv(scrape, &buffer, buffer.count, 0)
+            if n <= 0 { break }
+            response += buffer[..<n]
+        }
+        let text = String(decoding: response, as: UTF8.self)
+        #expect(text.hasPrefix("HTTP/1.1 200 OK") && text.hasSuffix("\r\n\r\nm 1\n"), "\(text)")
+        // The idle connection is still open: nothing to read, no end of stream.
+        var byte: UInt8 = 0
+        #expect(recv(idle, &byte, 1, Int32(MSG_DONTWAIT)) < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        try KernelTest.waitUntil("only the idle connection is left") { server.activeConnections == 1 }
     }
 
     @Test func metricsServerRejectsBadAddresses() throws {

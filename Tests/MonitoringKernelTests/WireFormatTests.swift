@@ -14,7 +14,7 @@ import Topology
     static func capture(_ net: VPNTopology, count: Int, format: String = "pcap", filter: String = "ip6 dst \(VPNTopology.sid)",
                         traffic: () throws -> Void) throws -> String {
         let pcap = FileManager.default.temporaryDirectory.appendingPathComponent("pm-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).pcap").path
-        FileManager.default.createFile(atPath: pcap, contents: nil)
+        _ = FileManager.default.createFile(atPath: pcap, contents: nil)
         var tshark: RunningCommand?
         do {
             let running = try Command.start(["ip", "netns", "exec", net.r2.name, "tshark", "-q", "-i", "veth-r1",
