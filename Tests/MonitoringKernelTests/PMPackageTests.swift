@@ -169,6 +169,27 @@ import Testing
         #expect(try h.node.flows().isEmpty)
     }
 
+    /// A flow whose last step fails (pm_dst_flow is full) is taken back whole: no flow entry and
+    /// no counters are left behind, and the error is the map's.
+    @Test func aFlowThatFailsHalfWayLeavesNothing() throws {
+        let destinations = try BPFMap.openPinned("\(h.hike.pinRoot)/maps/\(PMABI.object)/\(PMABI.destinationFlowMap)")
+        for i in 0..<PMABI.maxFlows {
+            let address: [UInt8] = [0xfd, 0x00] + Array(repeating: 0, count: 10) + Bytes.be32(UInt32(i))
+            try destinations.update(key: address, value: BPFMap.bytesOf(UInt32(1)))
+        }
+        defer {
+            for key in (try? destinations.keys()) ?? [] { _ = try? destinations.delete(key: key) }
+        }
+        #expect(throws: (any Error).self) { try h.node.addFlow(9, mode: .dscp, destination: "fd00:99::9") }
+        #expect(try h.node.flows().allSatisfy { $0.flow != 9 })
+        for map in [PMABI.sentMap, PMABI.receivedMap] {
+            let counters = try BPFMap.openPinned("\(h.hike.pinRoot)/maps/\(PMABI.object)/\(map)")
+            for colour in Colour.allCases {
+                #expect(try counters.lookupPerCPU(PMKey(flow: 9, colour: colour.rawValue), as: PacketCounter.self) == nil, "\(map)")
+            }
+        }
+    }
+
     @Test func lossInjectionDropsExactlyKPacketsOfOneColour() throws {
         try h.node.addFlow(7, mode: .altmark)
         let frame = SRv6Packet.frame(segments: Self.path)
