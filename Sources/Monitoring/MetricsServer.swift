@@ -174,12 +174,23 @@ public final class MetricsServer: @unchecked Sendable {  // fd immutable; the co
         let deadline = clock.now + clientTimeout
         var request: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 4096)
+        var complete = false, closedByPeer = false
         while request.count < 16384, clock.now < deadline {
             let n = recv(client, &buffer, buffer.count, 0)
+            if n == 0 { closedByPeer = true }
             if n <= 0 { break }
             request += buffer[..<n]
-            if request.count >= 4, request.suffix(4) == [13, 10, 13, 10] || String(decoding: request, as: UTF8.self).contains("\r\n\r\n") { break }
+            if String(decoding: request, as: UTF8.self).contains("\r\n\r\n") {
+                complete = true
+                break
+            }
         }
+        if !complete && !closedByPeer && request.count < 16384 {
+            // Timed out: the client did not send its request in time.
+            respond(client, status: "408 Request Timeout", text: "no request within the time allowed\n", type: "text/plain", head: false)
+            return
+        }
+        if request.isEmpty { return }  // the client left without asking anything
         let line = String(decoding: request, as: UTF8.self).split(separator: "\r\n", maxSplits: 1).first.map(String.init) ?? ""
         let parts = line.split(separator: " ").map(String.init)
         let (status, text, type): (String, String, String)
