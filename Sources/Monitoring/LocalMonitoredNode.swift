@@ -187,7 +187,7 @@ public struct LocalMonitoredNode: MonitoredNode {
     /// the program writes it, so it never goes back when loss is armed again).
     public func lossInjection() throws -> (remaining: Int64, dropped: UInt64) {
         let entry = try map(PMABI.lossMap).lookup(UInt32(0), as: PMLossEntry.self)
-        let dropped = try map(PMABI.statsMap).lookupSum(UInt32(PMABI.statNames.firstIndex(of: "dropped") ?? 7), as: UInt64.self) ?? 0
+        let dropped = try map(PMABI.statsMap).lookupSum(PMABI.statDropped, as: UInt64.self) ?? 0
         return (max(0, entry?.remaining ?? 0), dropped)
     }
 

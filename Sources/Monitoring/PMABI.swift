@@ -33,6 +33,8 @@ public enum PMABI {
     /// pm_stats slots.
     public static let statNames = ["marked", "counted", "unknown_flow", "not_ipv6", "not_marked", "no_room",
                                    "has_doh", "dropped", "has_hbh"]
+    /// pm_stats slot of the packets pm_loss dropped.
+    public static let statDropped: UInt32 = 7
 
     /// r0 of pm_count for a packet without a mark.
     public static let notMarked: UInt64 = 1

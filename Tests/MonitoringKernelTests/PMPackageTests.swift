@@ -56,6 +56,7 @@ import Testing
         #expect(try spec(PMABI.sentMap).maxEntries == UInt32(2 * PMABI.maxFlows))
         #expect(try spec(PMABI.lossMap).valueSize == UInt32(MemoryLayout<PMLossEntry>.size))
         #expect(try spec(PMABI.statsMap).maxEntries == UInt32(PMABI.statNames.count))
+        #expect(PMABI.statNames[Int(PMABI.statDropped)] == "dropped")
         #expect(try spec(PMABI.destinationFlowMap).keySize == 16)
         #expect(try spec(PMABI.colourMap).valueSize == 4)
     }
