@@ -47,6 +47,18 @@ struct srv6_srh {
 	struct in6_addr segments[0];
 };
 
+/* What happens to a packet the fast path cannot finish (the `fallback` of a policy or SID):
+ *  KERNEL_ROUTE: the kernel has a route for the same prefix that runs the same behaviour (hike's
+ *    mirror route): the packet goes to it untouched (XDP_PASS) and the kernel does it all.
+ *  NONE: the kernel has no such route. An endpoint then hands the kernel the packet it has
+ *    processed, for the kernel to forward by its own tables (a decapsulating behaviour: the inner
+ *    packet; a transit one: the packet with its new destination), when the reason is one the
+ *    kernel finishes (no neighbour yet, a route it must handle, a local destination, the MTU,
+ *    the hop limit); a headend drops the packet rather than let the kernel route it around
+ *    the policy. */
+#define SRV6_FALLBACK_KERNEL_ROUTE 0
+#define SRV6_FALLBACK_NONE 1
+
 /* Headend policy modes (the program's own name says which one it runs; a policy whose mode
  * differs from the program's is an error). */
 #define SRV6_HEADEND_ENCAPS 1
@@ -63,7 +75,7 @@ struct srv6_policy {
 	__u8 flags;     /* SRH flags byte */
 	__u8 hop_limit; /* outer hop limit for a non-IPv6 inner packet; 0 = 64 */
 	__u16 tag;      /* SRH tag, host order */
-	__u16 reserved;
+	__u16 fallback; /* SRV6_FALLBACK_*: what a failed headend does with the packet */
 	struct in6_addr src; /* outer source address (the kernel's `ip sr tunsrc`) */
 	struct in6_addr segments[SRV6_MAX_SEGMENTS];
 };
@@ -92,7 +104,7 @@ struct srv6_sid {
 	__u32 oif;       /* End.X, End.DX*: egress ifindex; 0 = the FIB chooses (lookup on nh) */
 	__u8 lblen;      /* NEXT-C-SID locator-block length, bits (multiple of 8; 0 = 32) */
 	__u8 nflen;      /* NEXT-C-SID locator-node + function length, bits (multiple of 8; 0 = 16) */
-	__u16 reserved;
+	__u16 fallback;  /* SRV6_FALLBACK_*: what the kernel gets when the fast path cannot forward */
 	__be32 nh4;            /* End.DX4 next hop */
 	struct in6_addr nh6;   /* End.X, End.DX6 next hop */
 };
