@@ -384,9 +384,11 @@ static __always_inline __u32 srv6_transit_rewrite(struct xdp_md *ctx, struct srv
 	__u32 excess = p->frame_len - p->l3_end;
 	struct ethhdr *eth = data;
 	struct ipv6hdr *ip6 = (void *)(eth + 1);
+	struct ethhdr saved_eth;
 
 	if ((void *)(ip6 + 1) > data_end)
 		return SRV6_R_TRUNCATED;
+	__builtin_memcpy(&saved_eth, eth, sizeof(saved_eth));
 	if (pop) {
 		struct ipv6hdr saved;
 		__u8 *srh = data + SRV6_L4;
@@ -435,6 +437,9 @@ static __always_inline __u32 srv6_transit_rewrite(struct xdp_md *ctx, struct srv
 			return SRV6_R_NO_ROOM;
 	}
 	if (to_kernel) {
+		/* The frame's own MACs (addressed to this node): the kernel forwards it. */
+		__builtin_memcpy(eth->h_dest, saved_eth.h_dest, ETH_ALEN);
+		__builtin_memcpy(eth->h_source, saved_eth.h_source, ETH_ALEN);
 		*verdict = XDP_PASS;
 		return SRV6_R_OK;
 	}
