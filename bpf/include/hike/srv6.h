@@ -10,16 +10,18 @@
  *     srv6_h_encaps(policy), srv6_h_encaps_red(policy), srv6_h_insert(policy),
  *     srv6_h_insert_red(policy), srv6_h_encaps_l2(policy)
  *   endpoints (final: they rewrite, look up the FIB and redirect, or hand the packet to the
- *   kernel untouched):
+ *   kernel, untouched or processed as the SID's fallback says):
  *     srv6_end(sid), srv6_end_x(sid), srv6_end_t(sid), srv6_end_dt6(sid), srv6_end_dt4(sid),
  *     srv6_end_dt46(sid), srv6_end_dx6(sid), srv6_end_dx4(sid)
  *   uN is srv6_end and uA srv6_end_x with SRV6_FLV_NEXT_CSID in the SID's flavours.
  *
- * Whatever the fast path does not finish goes to the kernel untouched (XDP_PASS): ICMPv6 errors
- * (hop limit, parameter problem), unresolved neighbours, local delivery. Malformed packets that
- * RFC 8754 says to drop are dropped. Every such outcome is counted by reason in srv6_reasons.
- * A headend that cannot finish ends the chain the same way (XDP_PASS, or XDP_DROP for a packet
- * cut short). Every program leaves its outcome's SRV6_R_* reason in r0 (0 = processed).
+ * Whatever the fast path does not finish goes to the kernel (XDP_PASS): ICMPv6 errors (hop
+ * limit, parameter problem), unresolved neighbours, local delivery — untouched when the kernel
+ * has a route running the same behaviour, processed when it has none (SRV6_FALLBACK_*).
+ * Malformed packets that RFC 8754 says to drop are dropped. Every such outcome is counted by
+ * reason in srv6_reasons. A headend that cannot finish ends the chain the same way (XDP_PASS,
+ * or XDP_DROP for a packet cut short or a policy without a kernel route). Every program leaves
+ * its outcome's SRV6_R_* reason in r0 (0 = processed).
  */
 #ifndef HIKE_SRV6_H
 #define HIKE_SRV6_H

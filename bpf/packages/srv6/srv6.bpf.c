@@ -6,7 +6,9 @@
  * Where the kernel implements a behaviour, the output is the kernel's, byte for byte: the
  * headends fill the outer header as seg6_do_srh_encap / seg6_do_srh_inline do with default
  * sysctls, and the endpoints rewrite as seg6_local.c does followed by ip6_forward (hop limit − 1)
- * or ip_forward (TTL − 1). Whatever the fast path cannot finish goes to the kernel untouched. */
+ * or ip_forward (TTL − 1). Whatever the fast path cannot finish goes to the kernel: untouched
+ * when a kernel route runs the same behaviour, else processed (endpoints) or dropped
+ * (headends), as the entry's fallback says (srv6.h). */
 #define HIKE_PACKAGE "srv6"
 #include "hike/hike.h"
 #include "hike/srv6.h"
