@@ -361,11 +361,15 @@ static __always_inline int srv6_csid_advance(const struct in6_addr *da, struct i
 }
 
 /* Outcomes the kernel finishes by itself once it has the processed packet: it resolves the
- * neighbour, routes what XDP may not forward, delivers locally, answers Packet Too Big or Time
- * Exceeded. */
-static __always_inline int srv6_kernel_finishes(__u32 reason)
+ * neighbour, routes what XDP may not forward, answers Packet Too Big or Time Exceeded, and —
+ * for a lookup in the main table only — delivers locally. LOCAL also means "no route in the
+ * table": from another table that would send every packet through the main one, so there
+ * the packet goes untouched. */
+static __always_inline int srv6_kernel_finishes(__u32 reason, __u32 table)
 {
-	return reason == SRV6_R_FIB_MISS || reason == SRV6_R_LOCAL || reason == SRV6_R_NO_ROOM || reason == SRV6_R_HOP_LIMIT;
+	if (reason == SRV6_R_LOCAL)
+		return table == 0 || table == SRV6_TABLE_MAIN;
+	return reason == SRV6_R_FIB_MISS || reason == SRV6_R_NO_ROOM || reason == SRV6_R_HOP_LIMIT;
 }
 
 static __always_inline int srv6_addr_is_zero(const struct in6_addr *a)
@@ -457,13 +461,13 @@ static __always_inline __u32 srv6_transit_rewrite(struct xdp_md *ctx, struct srv
  * Returns r when the packet went to the kernel, so the reason is counted. */
 static __always_inline __u32 srv6_transit_finish(struct xdp_md *ctx, struct srv6_pkt *p, struct bpf_fib_lookup *fib,
 						const struct in6_addr *da, int set_sl, __u8 new_sl, int pop, __u32 r,
-						int to_kernel, int *verdict)
+						__u32 table, int to_kernel, int *verdict)
 {
 	__u32 done;
 
 	if (r == SRV6_R_OK)
 		return srv6_transit_rewrite(ctx, p, fib, da, set_sl, new_sl, pop, 0, verdict);
-	if (!to_kernel || !srv6_kernel_finishes(r))
+	if (!to_kernel || !srv6_kernel_finishes(r, table))
 		return r;
 	done = srv6_transit_rewrite(ctx, p, fib, da, set_sl, new_sl, pop, 1, verdict);
 	return done ? done : r;
@@ -555,7 +559,7 @@ static __always_inline __u32 srv6_decap_forward(struct xdp_md *ctx, struct srv6_
 	} else {
 		return SRV6_R_BAD_NEXT_HEADER;
 	}
-	if (r != SRV6_R_OK && !(inner_to_kernel && srv6_kernel_finishes(r)))
+	if (r != SRV6_R_OK && !(inner_to_kernel && srv6_kernel_finishes(r, rt->table)))
 		return r;
 
 	if (excess && bpf_xdp_adjust_tail(ctx, -(int)excess))
@@ -635,7 +639,7 @@ static __always_inline __u32 srv6_transit(struct xdp_md *ctx, const struct srv6_
 			else
 				r = srv6_fib6(ctx, fib, &rt, &ip6->saddr, nh ? nh : &da, *(__be32 *)ip6, ip6->nexthdr,
 					      p->l3_end - SRV6_L3);
-			return srv6_transit_finish(ctx, p, fib, &da, 0, 0, 0, r, to_kernel, verdict);
+			return srv6_transit_finish(ctx, p, fib, &da, 0, 0, 0, r, rt.table, to_kernel, verdict);
 		}
 	}
 
@@ -664,8 +668,8 @@ static __always_inline __u32 srv6_transit(struct xdp_md *ctx, const struct srv6_
 	else
 		r = srv6_fib6(ctx, fib, &rt, &ip6->saddr, nh ? nh : &da, *(__be32 *)ip6, ip6->nexthdr,
 			      p->l3_end - SRV6_L3 - ((flv & SRV6_FLV_PSP) && p->sl == 1 ? p->srh_len : 0));
-	return srv6_transit_finish(ctx, p, fib, &da, 1, p->sl - 1, (flv & SRV6_FLV_PSP) && p->sl == 1, r, to_kernel,
-				   verdict);
+	return srv6_transit_finish(ctx, p, fib, &da, 1, p->sl - 1, (flv & SRV6_FLV_PSP) && p->sl == 1, r, rt.table,
+				   to_kernel, verdict);
 }
 
 /* End.DT6/DT4/DT46 (lookup in the SID's table) and End.DX6/DX4 (cross-connect to nh6/nh4). */
