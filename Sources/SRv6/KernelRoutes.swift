@@ -1,8 +1,9 @@
 import Foundation
 
-/// The kernel's own seg6local routes that mirror hike's local SIDs: what the fast path hands
-/// to the kernel (XDP_PASS: unresolved neighbours, ICMPv6 errors, the first packets before a
-/// neighbour is known) is then processed by the same behaviour in the kernel.
+/// The kernel's own seg6local and seg6 routes that mirror hike's local SIDs and policies: what
+/// the fast path hands to the kernel untouched (XDP_PASS: unresolved neighbours, ICMPv6 errors,
+/// a headend without room) is then processed by the same behaviour in the kernel. An entry
+/// without one gets SRV6_FALLBACK_NONE (srv6.h).
 enum KernelRoutes {
     /// `ip -6 route replace` arguments after the prefix, or nil when the kernel cannot run the
     /// behaviour the same way (End.DT4/DT46 need a VRF here; USP and USD are not in Linux,
