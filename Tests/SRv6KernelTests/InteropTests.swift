@@ -47,6 +47,42 @@ import Topology
         RouterLine.expectFastPath(status)
     }
 
+    /// A headend that cannot finish hands the packet to the kernel, whose mirror route is the
+    /// same policy: with r1's policy entry emptied (every packet a NO_ENTRY failure), traffic
+    /// still crosses the SR path, encapsulated by the kernel's seg6 route that apply installed
+    /// in place of the plain route.
+    @Test func aFailingHeadendFallsBackToTheKernelsSamePolicy() throws {
+        let line = try RouterLine(routers: 3)
+        defer { line.tearDown() }
+        try line.kernel(2, "fc00:2::100", ["End"], dev: "veth1")
+        try line.kernel(3, "fc00:3::d6", ["End.DT6", "table", "254"], dev: "veth1")
+        try line.kernelEncap(3, "fd00:1::/64", segments: "fc00:2::100,fc00:1::d6", dev: "veth1")
+        try line.kernel(1, "fc00:1::d6", ["End.DT6", "table", "254"], dev: "veth2")
+        _ = try line.topology.ip(["-6", "route", "del", "fd00:2::/64"], in: line.router(1))
+        let r1 = try line.hike(1, """
+            interfaces: [veth1]
+            policies:
+              - destination: fd00:2::/64
+                mode: encaps
+                segments: [fc00:2::100, fc00:3::d6]
+                source: fc00:1::1
+            """)
+        _ = try line.passer(2, ["veth1"])
+        let index = try #require(try r1.status().policies.first).index
+        try BPFMap.openPinned("\(r1.hike.pinRoot)/maps/srv6/srv6_policies")
+            .update(key: BPFMap.bytesOf(index), value: [UInt8](repeating: 0, count: SRv6.SRv6ABI.policySize))
+
+        try KernelTest.waitUntil("h1 and h2 reach each other", timeout: .seconds(20)) {
+            try Traffic.ping(from: line.h1, to: "fd00:2::2", count: 1, interval: 0.2).received == 1
+        }
+        let pings = try Traffic.ping(from: line.h1, to: "fd00:2::2", count: RouterLine.pings, interval: 0.05)
+        #expect(pings.received == RouterLine.pings, "\(pings)")
+        let status = try r1.status()
+        let policy = try #require(status.policies.first)
+        #expect(policy.packets == 0 && policy.errors >= UInt64(RouterLine.pings + 1), "\(policy)")
+        #expect((status.reasons["no_entry"] ?? 0) >= UInt64(RouterLine.pings + 1), "\(status.reasons)")
+    }
+
     /// The control: the same line with the kernel doing every node passes the same checks.
     @Test func theSameLineWithKernelNodesOnly() throws {
         let line = try RouterLine(routers: 3)
