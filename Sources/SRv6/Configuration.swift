@@ -275,6 +275,13 @@ struct Validator {
         if !disallowed.isEmpty {
             diagnostics.append(document.diagnostic("\(behaviour.name) takes no flavour \(disallowed.description) (RFC 8986 §4.16, RFC 9800)",
                                                    at: at + [K("flavours")]))
+        } else if flavours.isSuperset(of: [.psp, .nextCSID]) {
+            // Linux accepts the pair but ignores PSP on a NEXT-C-SID SID, while the fast path
+            // would pop: the kernel's fallback and ours would differ on the same packet.
+            diagnostics.append(document.diagnostic(
+                "psp with next-csid (\(entry.behaviour)) is not supported: the kernel ignores PSP on a NEXT-C-SID SID while the XDP path "
+                + "would pop the SRH, so the two would process the same packet differently; drop one of them",
+                at: at + [K("flavours")]))
         }
         var locator: Locator?
         if let name = entry.locator {
@@ -364,6 +371,12 @@ struct Validator {
         if entry.segments.isEmpty || entry.segments.count > SRv6ABI.maxSegments {
             diagnostics.append(document.diagnostic("a policy has 1–\(SRv6ABI.maxSegments) segments, not \(entry.segments.count)",
                                                    at: at + [K("segments")]))
+        } else if mode == .insertRed && entry.segments.count < 2 {
+            // The reduced SRH leaves the first SID out: with one, none of the policy's SIDs
+            // would be in it (srv6_h_insert_red refuses such an entry).
+            diagnostics.append(document.diagnostic(
+                "insert.red needs 2–\(SRv6ABI.maxSegments) segments, not 1: the reduced SRH leaves the first one out; use mode insert",
+                at: at + [K("segments")]))
         }
         var source: IPv6Address?
         do { source = try IPv6Address(parsing: entry.source) } catch {

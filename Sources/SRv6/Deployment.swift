@@ -46,6 +46,7 @@ public final class SRv6Node {
     /// A desired entry: its key, value and program, before indices are chosen.
     struct Desired {
         var prefix: String
+        var destination: DestinationPrefix
         var lpm6: IPv6Network?
         var lpm4: IPv4Network?
         var program: String
@@ -81,19 +82,29 @@ public final class SRv6Node {
         var sids: [Desired] = []
         for sid in configuration.localSIDs {
             let oif = try sid.interface.map(ifindex) ?? 0
+            // USP hands the kernel the packet still addressed to the SID: only a local
+            // destination makes the kernel process its upper layer rather than route it on.
+            if sid.flavours.contains(.usp), try !KernelRoutes.isLocal(sid.prefix, namespace: configuration.namespace) {
+                throw .apply("local SID \(sid.prefix) has the USP flavour, but it is not a local address of "
+                             + (configuration.namespace.map { "namespace \($0)" } ?? "this node")
+                             + ": the popped packet goes to the kernel with destination \(sid.prefix.address); add it "
+                             + "(ip addr add \(sid.prefix) dev lo, or ip -6 route add local \(sid.prefix) dev lo)")
+            }
+            let mirror = configuration.kernelRoutes ? KernelRoutes.mirror(sid, device: device) : nil
             let value = SRv6ABI.encodeSID(behaviour: sid.behaviour, flavours: sid.flavours, table: sid.table ?? 0, oif: oif,
                                           lblen: UInt8(sid.microSID?.blockBits ?? 0), nflen: UInt8(sid.microSID?.nodeBits ?? 0),
-                                          nh4: sid.nextHop4, nh6: sid.nextHop6)
-            sids.append(Desired(prefix: sid.prefix.description, lpm6: sid.prefix, program: sid.behaviour.program, value: value,
-                                summary: sid.summary,
-                                kernelRoute: configuration.kernelRoutes ? KernelRoutes.mirror(sid, device: device) : nil))
+                                          nh4: sid.nextHop4, nh6: sid.nextHop6, fallback: mirror == nil ? .none : .kernelRoute)
+            sids.append(Desired(prefix: sid.prefix.description, destination: .v6(sid.prefix), lpm6: sid.prefix,
+                                program: sid.behaviour.program, value: value, summary: sid.summary, kernelRoute: mirror))
         }
         var policies: [Desired] = []
         for policy in configuration.policies {
+            let mirror = configuration.kernelRoutes ? KernelRoutes.mirror(policy, device: device) : nil
             let value = SRv6ABI.encodePolicy(mode: policy.mode, segments: policy.segments, flags: policy.flags,
-                                             hopLimit: policy.hopLimit, tag: policy.tag, source: policy.source)
-            var entry = Desired(prefix: policy.destination.description, program: policy.mode.program, value: value,
-                                summary: policy.summary)
+                                             hopLimit: policy.hopLimit, tag: policy.tag, source: policy.source,
+                                             fallback: mirror == nil ? .none : .kernelRoute)
+            var entry = Desired(prefix: policy.destination.description, destination: policy.destination,
+                                program: policy.mode.program, value: value, summary: policy.summary, kernelRoute: mirror)
             switch policy.destination {
             case .v6(let network): entry.lpm6 = network
             case .v4(let network): entry.lpm4 = network
@@ -157,17 +168,56 @@ public final class SRv6Node {
             // The same interface would be attached before its old attachment is gone.
             throw .apply("xdp-mode changes on \(both), which is attached: apply once without it, then with the new mode")
         }
+        try refuseForeignRoutes(state: state, configuration: configuration, entries: sids + policies)
         if dryRun || plan.changesNothing { return plan }
-        var undo: [() -> Void] = []
+        var undo: [() throws -> Void] = []
+        let clearRemoved: () -> [String]
         do {
-            let next = try install(configuration, state: state, sids: sids, policies: policies, undo: &undo)
+            let (next, clear) = try install(configuration, state: state, sids: sids, policies: policies, undo: &undo)
+            // The state file is written before anything is cleared: if it cannot be, the
+            // switch is undone and the old state file still describes what runs.
             try next.write(stateDirectory: hike.stateDirectory)
+            clearRemoved = clear
         } catch {
-            for step in undo.reversed() { step() }
-            if let error = error as? SRv6Error { throw error }
-            throw .apply("\(error)")
+            let reason = (error as? SRv6Error).map { if case .apply(let message) = $0 { message } else { $0.description } } ?? "\(error)"
+            let failures = Self.rollBack(undo)
+            if failures.isEmpty {
+                if let error = error as? SRv6Error { throw error }
+                throw .apply(reason)
+            }
+            throw .apply("\(reason); undoing the steps done so far failed too, so the data plane is partly changed: "
+                         + failures.joined(separator: "; ") + " (hike reset the instance to start again)")
+        }
+        let leftovers = clearRemoved()
+        if !leftovers.isEmpty {
+            throw .apply("applied, but clearing removed entries failed: " + leftovers.joined(separator: "; "))
         }
         return plan
+    }
+
+    /// Runs undo steps in reverse order, each even if another failed; returns the failures.
+    static func rollBack(_ undo: [() throws -> Void]) -> [String] {
+        var failures: [String] = []
+        for step in undo.reversed() {
+            do { try step() } catch { failures.append("\(error)") }
+        }
+        return failures
+    }
+
+    /// `ip route replace` would overwrite a route of the same prefix that this instance did not
+    /// install (a plain route the operator made, another tool's): refuse before any change.
+    func refuseForeignRoutes(state: AppliedState, configuration: SRv6Configuration, entries: [Desired]) throws(SRv6Error) {
+        let sameNamespace = state.namespace == configuration.namespace
+        let ours = sameNamespace ? Set((state.sids + state.policies).filter { $0.kernelRoute != nil }.map(\.prefix)) : []
+        for entry in entries where entry.kernelRoute != nil && !ours.contains(entry.prefix) {
+            let found = try KernelRoutes.existing(entry.destination, namespace: configuration.namespace)
+            if let route = found.first {
+                throw .apply("a route for \(entry.prefix) exists that hike did not install (`\(route)`"
+                             + (configuration.namespace.map { " in namespace \($0)" } ?? "")
+                             + "); the mirror route would replace it: delete it (ip route del \(entry.prefix)), "
+                             + "or set kernel-routes: false")
+            }
+        }
     }
 
     /// Serialises applies to one instance (flock on a file beside the state).
@@ -196,8 +246,10 @@ public final class SRv6Node {
         "\(hike.pinRoot)/maps/\(try hike.catalog.entry(EndpointBehaviour.end.program).object)"
     }
 
+    /// Steps 1–7a (make, switch, unlink), each with its undo; returns the new state and the
+    /// clean-up (7b), to run once the state file says what runs.
     func install(_ configuration: SRv6Configuration, state: AppliedState, sids: [Desired], policies: [Desired],
-                 undo: inout [() -> Void]) throws -> AppliedState {
+                 undo: inout [() throws -> Void]) throws -> (AppliedState, () -> [String]) {
         let hike = self.hike
         let programs = Set(sids.map(\.program) + policies.map(\.program) + (policies.isEmpty ? [] : [Self.kroute]))
         let maps = try packageMaps(programs: programs.union([EndpointBehaviour.end.program]))
@@ -249,7 +301,7 @@ public final class SRv6Node {
             try statsMap.update(key: key, value: [UInt8](repeating: 0, count: try statsMap.valueBufferSize()))
             try valueMap.update(key: key, value: value)
             let size = value.count
-            undo.append { try? valueMap.update(key: key, value: [UInt8](repeating: 0, count: size)) }
+            undo.append { try valueMap.update(key: key, value: [UInt8](repeating: 0, count: size)) }
         }
 
         // 3. Chains: the behaviour with its index (and, for a headend, ip6_kroute after it).
@@ -274,7 +326,7 @@ public final class SRv6Node {
             try hike.installChains(chains)
             let previous = Set(state.sids.map(\.chain) + state.policies.map(\.chain))
             for chain in chains where !previous.contains(chain.name) {
-                undo.append { try? hike.removeChain(chain.name) }
+                undo.append { try hike.removeChain(chain.name) }
             }
         }
 
@@ -286,19 +338,21 @@ public final class SRv6Node {
             try hike.attach(loader: SRv6ABI.loader, interface: interface, namespace: namespace,
                             mode: configuration.genericXDP ? .generic : .native, chain: nil, defaultVerdict: ABI.xdpPass)
             let name = configuration.namespace
-            undo.append { try? hike.detach(interface: interface, namespace: name) }
+            undo.append { try hike.detach(interface: interface, namespace: name) }
         }
 
-        // 5. Kernel mirror routes, before the fast path takes the prefix.
-        let oldRoutes = Dictionary(state.sids.map { ($0.prefix, $0.kernelRoute) }, uniquingKeysWith: { a, _ in a })
+        // 5. Kernel mirror routes, before the fast path takes the prefix (a route of the same
+        // prefix that this instance did not install was refused before any change).
+        let oldRoutes = Dictionary((state.sids + state.policies).map { ($0.prefix, $0.kernelRoute) }, uniquingKeysWith: { a, _ in a })
         let sameNamespace = state.namespace == configuration.namespace
-        for (entry, _) in fresh where entry.kernelRoute != nil {
-            guard let route = entry.kernelRoute, let prefix = try? IPv6Network(parsing: entry.prefix) else { continue }
+        for (entry, _) in fresh {
+            guard let route = entry.kernelRoute else { continue }
+            let prefix = try DestinationPrefix(parsing: entry.prefix)
             try KernelRoutes.replace(prefix, route, namespace: configuration.namespace)
             let old = sameNamespace ? oldRoutes[entry.prefix] ?? nil : nil
             let where_ = configuration.namespace
             undo.append {
-                if let old { try? KernelRoutes.replace(prefix, old, namespace: where_) } else { try? KernelRoutes.delete(prefix, namespace: where_) }
+                if let old { try KernelRoutes.replace(prefix, old, namespace: where_) } else { try KernelRoutes.delete(prefix, namespace: where_) }
             }
         }
 
@@ -318,7 +372,7 @@ public final class SRv6Node {
                 let value = BPFMap.bytesOf(chain.id)
                 if previous == value { continue }
                 try map.update(key: key, value: value)
-                undo.append { if let previous { try? map.update(key: key, value: previous) } else { _ = try? map.delete(key: key) } }
+                undo.append { if let previous { try map.update(key: key, value: previous) } else { _ = try map.delete(key: key) } }
             }
         }
 
@@ -332,38 +386,45 @@ public final class SRv6Node {
             let lpm6 = try BPFMap.openPinned("\(attachment.directory)/\(SRv6ABI.lpm6Map)")
             let lpm4 = try BPFMap.openPinned("\(attachment.directory)/\(SRv6ABI.lpm4Map)")
             for prefix in removedKeys {
-                let destination = try DestinationPrefix(parsing: prefix)
-                switch destination {
-                case .v6(let network): _ = try lpm6.delete(key: network.lpmKey)
-                case .v4(let network): _ = try lpm4.delete(key: network.lpmKey)
+                let (map, key): (BPFMap, [UInt8])
+                switch try DestinationPrefix(parsing: prefix) {
+                case .v6(let network): (map, key) = (lpm6, network.lpmKey)
+                case .v4(let network): (map, key) = (lpm4, network.lpmKey)
+                }
+                guard let previous = try map.lookup(key: key) else { continue }
+                _ = try map.delete(key: key)
+                undo.append { try map.update(key: key, value: previous) }
+            }
+        }
+        // 7b, run by apply once the state file is written: nothing is undone from here on,
+        // what follows only clears what no packet reaches.
+        let oldNamespace = state.namespace, detaching = state.interfaces.filter { plan.detach.contains(Self.place($0, state.namespace)) }
+        let clear = { () -> [String] in
+            var leftovers: [String] = []
+            // Mirror routes of entries that are gone, or whose new behaviour has none, or that moved.
+            for (old, new) in [(state.sids, next.sids), (state.policies, next.policies)] {
+                for entry in old where entry.kernelRoute != nil {
+                    let kept = sameNamespace && new.contains { $0.prefix == entry.prefix && $0.kernelRoute != nil }
+                    if kept { continue }
+                    do {
+                        try KernelRoutes.delete(try DestinationPrefix(parsing: entry.prefix), namespace: oldNamespace)
+                    } catch { leftovers.append("\(error)") }
                 }
             }
-        }
-        // From here on nothing is undone: what follows only clears what no packet reaches.
-        undo.removeAll()
-        var leftovers: [String] = []
-        // Mirror routes of SIDs that are gone, or whose new behaviour has none, or that moved.
-        for entry in state.sids where entry.kernelRoute != nil {
-            let kept = sameNamespace && next.sids.contains { $0.prefix == entry.prefix && $0.kernelRoute != nil }
-            guard !kept, let prefix = try? IPv6Network(parsing: entry.prefix) else { continue }
-            do { try KernelRoutes.delete(prefix, namespace: state.namespace) } catch { leftovers.append("\(error)") }
-        }
-        for interface in state.interfaces where plan.detach.contains(Self.place(interface, state.namespace)) {
-            do { try hike.detach(interface: interface, namespace: state.namespace) } catch { leftovers.append("\(error)") }
-        }
-        for (entries, map) in [(goneSIDs, maps.sids), (gonePolicies, maps.policies)] {
-            for entry in entries {
-                do {
-                    if try hike.registry().chains[entry.chain] != nil { try hike.removeChain(entry.chain) }
-                    try map.update(key: BPFMap.bytesOf(entry.index), value: [UInt8](repeating: 0, count: map.valueSize))
-                } catch { leftovers.append("\(error)") }
+            for interface in detaching {
+                do { try hike.detach(interface: interface, namespace: oldNamespace) } catch { leftovers.append("\(error)") }
             }
+            for (entries, map) in [(goneSIDs, maps.sids), (gonePolicies, maps.policies)] {
+                for entry in entries {
+                    do {
+                        if try hike.registry().chains[entry.chain] != nil { try hike.removeChain(entry.chain) }
+                        try map.update(key: BPFMap.bytesOf(entry.index), value: [UInt8](repeating: 0, count: map.valueSize))
+                    } catch { leftovers.append("\(error)") }
+                }
+            }
+            return leftovers
         }
-        if !leftovers.isEmpty {
-            try next.write(stateDirectory: hike.stateDirectory)
-            throw SRv6Error.apply("applied, but clearing removed entries failed: " + leftovers.joined(separator: "; "))
-        }
-        return next
+        return (next, clear)
     }
 
     // MARK: Removing

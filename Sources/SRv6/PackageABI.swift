@@ -28,6 +28,15 @@ public enum SRv6ABI {
     ]
     public static let reasonMax = 16
 
+    /// SRV6_FALLBACK_*: what happens to a packet the fast path cannot finish.
+    public enum Fallback: UInt16, Sendable, Codable {
+        /// A kernel route runs the same behaviour (hike's mirror): the packet goes to it untouched.
+        case kernelRoute = 0
+        /// No such route: an endpoint hands the kernel the processed packet (the inner one
+        /// after a decapsulation), a headend drops the packet.
+        case none = 1
+    }
+
     /// Every numeric macro of srv6.h, by its C name.
     public static var constants: [String: UInt64] {
         var table: [String: UInt64] = [
@@ -48,6 +57,8 @@ public enum SRv6ABI {
         for behaviour in EndpointBehaviour.allCases {
             table["SRV6_" + behaviour.name.uppercased().replacingOccurrences(of: ".", with: "_")] = UInt64(behaviour.rawValue)
         }
+        table["SRV6_FALLBACK_KERNEL_ROUTE"] = UInt64(Fallback.kernelRoute.rawValue)
+        table["SRV6_FALLBACK_NONE"] = UInt64(Fallback.none.rawValue)
         table["SRV6_FLV_PSP"] = UInt64(Flavours.psp.rawValue)
         table["SRV6_FLV_USP"] = UInt64(Flavours.usp.rawValue)
         table["SRV6_FLV_USD"] = UInt64(Flavours.usd.rawValue)
@@ -62,10 +73,10 @@ public enum SRv6ABI {
         "sizeof(struct srv6_sid)": UInt64(sidSize), "sizeof(struct srv6_stats)": UInt64(statsSize),
         "sizeof(struct srv6_lpm6_key)": UInt64(lpm6KeySize), "sizeof(struct srv6_lpm4_key)": UInt64(lpm4KeySize),
         "offsetof(srv6_policy, mode)": 0, "offsetof(srv6_policy, nsegs)": 1, "offsetof(srv6_policy, flags)": 2,
-        "offsetof(srv6_policy, hop_limit)": 3, "offsetof(srv6_policy, tag)": 4, "offsetof(srv6_policy, src)": 8,
+        "offsetof(srv6_policy, hop_limit)": 3, "offsetof(srv6_policy, tag)": 4, "offsetof(srv6_policy, fallback)": 6, "offsetof(srv6_policy, src)": 8,
         "offsetof(srv6_policy, segments)": 24,
         "offsetof(srv6_sid, behaviour)": 0, "offsetof(srv6_sid, flavours)": 4, "offsetof(srv6_sid, table)": 8,
-        "offsetof(srv6_sid, oif)": 12, "offsetof(srv6_sid, lblen)": 16, "offsetof(srv6_sid, nflen)": 17,
+        "offsetof(srv6_sid, oif)": 12, "offsetof(srv6_sid, lblen)": 16, "offsetof(srv6_sid, nflen)": 17, "offsetof(srv6_sid, fallback)": 18,
         "offsetof(srv6_sid, nh4)": 20, "offsetof(srv6_sid, nh6)": 24,
         "offsetof(srv6_stats, packets)": 0, "offsetof(srv6_stats, bytes)": 8, "offsetof(srv6_stats, errors)": 16,
         "offsetof(srv6_lpm6_key, addr)": 4, "offsetof(srv6_lpm4_key, addr)": 4,
@@ -73,9 +84,9 @@ public enum SRv6ABI {
 
     /// `struct srv6_policy`.
     public static func encodePolicy(mode: HeadendMode, segments: [IPv6Address], flags: UInt8, hopLimit: UInt8,
-                                    tag: UInt16, source: IPv6Address) -> [UInt8] {
+                                    tag: UInt16, source: IPv6Address, fallback: Fallback = .kernelRoute) -> [UInt8] {
         var out: [UInt8] = [mode.rawValue, UInt8(segments.count), flags, hopLimit]
-        out += withUnsafeBytes(of: tag) { Array($0) } + [0, 0]
+        out += withUnsafeBytes(of: tag) { Array($0) } + withUnsafeBytes(of: fallback.rawValue) { Array($0) }
         out += source.bytes
         for index in 0..<maxSegments {
             out += index < segments.count ? segments[index].bytes : [UInt8](repeating: 0, count: 16)
@@ -85,10 +96,11 @@ public enum SRv6ABI {
 
     /// `struct srv6_sid`.
     public static func encodeSID(behaviour: EndpointBehaviour, flavours: Flavours, table: UInt32, oif: UInt32,
-                                 lblen: UInt8, nflen: UInt8, nh4: IPv4Address?, nh6: IPv6Address?) -> [UInt8] {
+                                 lblen: UInt8, nflen: UInt8, nh4: IPv4Address?, nh6: IPv6Address?,
+                                 fallback: Fallback = .kernelRoute) -> [UInt8] {
         func le(_ value: UInt32) -> [UInt8] { withUnsafeBytes(of: value) { Array($0) } }
         var out = le(behaviour.rawValue) + le(flavours.rawValue) + le(table) + le(oif)
-        out += [lblen, nflen, 0, 0]
+        out += [lblen, nflen] + withUnsafeBytes(of: fallback.rawValue) { Array($0) }
         out += nh4?.bytes ?? [0, 0, 0, 0]
         out += nh6?.bytes ?? IPv6Address.zero.bytes
         return out

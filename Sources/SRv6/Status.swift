@@ -39,7 +39,10 @@ extension SRv6Node {
             let policyStats = try BPFMap.openPinned("\(directory)/\(SRv6ABI.policyStatsMap)")
             let reasons = try BPFMap.openPinned("\(directory)/\(SRv6ABI.reasonsMap)")
             func row(_ entry: AppliedState.Entry, _ map: BPFMap) throws -> EntryStatus {
-                let raw = try map.lookup(key: BPFMap.bytesOf(entry.index)) ?? []
+                guard let raw = try map.lookup(key: BPFMap.bytesOf(entry.index)) else {
+                    throw SRv6Error.state("\(entry.prefix) has no counters at index \(entry.index) of \(map.name): "
+                                          + "the state file does not match the maps; re-apply the configuration")
+                }
                 let sums = SRv6ABI.sumStats(raw)
                 return EntryStatus(prefix: entry.prefix, index: entry.index, chain: entry.chain, program: entry.program,
                                    summary: entry.summary, kernelRoute: entry.kernelRoute != nil,

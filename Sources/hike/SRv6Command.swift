@@ -41,10 +41,13 @@ extension SRv6Command {
             commandName: "apply",
             abstract: "Install a configuration, changing only what differs from the last apply.",
             discussion: """
-                Validates the whole file (and that its namespace and interfaces exist) before changing \
-                anything: a bad file changes nothing. New and changed entries are written before the \
-                loader's LPM entry points at them; removed ones are unlinked before they are cleared. \
-                Applying the same file again changes nothing.
+                Validates the whole file (and that its namespace and interfaces exist, that USP SIDs \
+                are local addresses, and that no route apply did not install has a mirror route's \
+                prefix) before changing anything: a bad file changes nothing. New and changed entries \
+                are written before the loader's LPM entry points at them, with the kernel's mirror \
+                routes (seg6local for SIDs, seg6 for policies) where the kernel runs the same \
+                behaviour; removed ones are unlinked before they are cleared. If a step fails, what was \
+                done is undone. Applying the same file again changes nothing.
                 """
         )
 

@@ -19,7 +19,7 @@ import Testing
     @Test func everyConstantEqualsTheHeader() throws {
         let c = try exported()
         let macros = c.filter { !$0.key.hasPrefix("sizeof") && !$0.key.hasPrefix("offsetof") }
-        #expect(macros.count == 39)
+        #expect(macros.count == 41)
         for (name, value) in SRv6.SRv6ABI.constants.sorted(by: { $0.key < $1.key }) {
             #expect(c[name] == value, "\(name): Swift \(value), C \(c[name].map(String.init) ?? "not exported")")
         }
@@ -40,7 +40,8 @@ import Testing
         let c = try exported()
         func at(_ name: String) throws -> Int { Int(try #require(c[name], "\(name) not exported")) }
         let nh6 = try IPv6Address(parsing: "fc00::6"), nh4 = try IPv4Address(parsing: "10.0.0.4")
-        let sid = SRv6.SRv6ABI.encodeSID(behaviour: .endDX4, flavours: [.usd], table: 0x0a0b, oif: 0x33, lblen: 32, nflen: 16, nh4: nh4, nh6: nh6)
+        let sid = SRv6.SRv6ABI.encodeSID(behaviour: .endDX4, flavours: [.usd], table: 0x0a0b, oif: 0x33, lblen: 32, nflen: 16, nh4: nh4, nh6: nh6,
+                                         fallback: .none)
         #expect(sid.count == Int(try #require(c["sizeof(struct srv6_sid)"])))
         #expect(sid[try at("offsetof(srv6_sid, behaviour)")] == 6)
         #expect(sid[try at("offsetof(srv6_sid, flavours)")] == 4)
@@ -48,18 +49,21 @@ import Testing
         #expect(sid[try at("offsetof(srv6_sid, oif)")] == 0x33)
         #expect(sid[try at("offsetof(srv6_sid, lblen)")] == 32)
         #expect(sid[try at("offsetof(srv6_sid, nflen)")] == 16)
+        #expect(sid[try at("offsetof(srv6_sid, fallback)")] == 1)
         let nh4At = try at("offsetof(srv6_sid, nh4)"), nh6At = try at("offsetof(srv6_sid, nh6)")
         #expect(Array(sid[nh4At..<nh4At + 4]) == nh4.bytes && Array(sid[nh6At..<nh6At + 16]) == nh6.bytes)
 
         let segments = [try IPv6Address(parsing: "fc00::a"), try IPv6Address(parsing: "fc00::b")]
         let source = try IPv6Address(parsing: "fc00::5")
-        let policy = SRv6.SRv6ABI.encodePolicy(mode: .insertRed, segments: segments, flags: 0x40, hopLimit: 9, tag: 0x0102, source: source)
+        let policy = SRv6.SRv6ABI.encodePolicy(mode: .insertRed, segments: segments, flags: 0x40, hopLimit: 9, tag: 0x0102, source: source,
+                                               fallback: .none)
         #expect(policy.count == Int(try #require(c["sizeof(struct srv6_policy)"])))
         #expect(policy[try at("offsetof(srv6_policy, mode)")] == 4)
         #expect(policy[try at("offsetof(srv6_policy, nsegs)")] == 2)
         #expect(policy[try at("offsetof(srv6_policy, flags)")] == 0x40)
         #expect(policy[try at("offsetof(srv6_policy, hop_limit)")] == 9)
         #expect(policy[try at("offsetof(srv6_policy, tag)")] == 0x02)
+        #expect(policy[try at("offsetof(srv6_policy, fallback)")] == 1)
         let srcAt = try at("offsetof(srv6_policy, src)"), segsAt = try at("offsetof(srv6_policy, segments)")
         #expect(Array(policy[srcAt..<srcAt + 16]) == source.bytes)
         #expect(Array(policy[segsAt + 16..<segsAt + 32]) == segments[1].bytes)

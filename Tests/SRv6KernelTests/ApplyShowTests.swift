@@ -81,6 +81,7 @@ import Topology
             for map in ["srv6_lpm6", "srv6_lpm4"] { out["\(attachment.interface) \(map)"] = try dump("\(attachment.directory)/\(map)") }
         }
         out["routes"] = try Command.check(["ip", "-n", r.name, "-6", "route", "show"])
+        out["routes4"] = try Command.check(["ip", "-n", r.name, "-4", "route", "show"])
         return out
     }
 
@@ -261,6 +262,201 @@ import Topology
         #expect(try node.status().sids.isEmpty)
     }
 
+    /// Each policy gets the kernel's seg6 route for the same policy where the kernel builds the
+    /// same packet, so what the headend cannot encapsulate still follows the policy; the others
+    /// get none and their headend drops what it cannot encapsulate (fallback none).
+    @Test func policiesGetKernelSeg6MirrorRoutes() throws {
+        let (topology, r) = try router()
+        defer { topology.destroy() }
+        let test = try KernelTest.instance()
+        let node = SRv6Node(instance: test.instance)
+        try node.apply(try configuration(r, sids: "", policies: Self.policies + """
+
+              - destination: fd00:a::/64
+                mode: insert.red
+                segments: [fc00:2::100, fc00:3::d6]
+                source: fc00:12::2
+              - destination: fd00:b::/64
+                mode: encaps
+                segments: [fc00:2::100]
+                source: fc00:12::2
+                tag: 7
+              - destination: fd00:c::/64
+                mode: insert
+                segments: [fc00:2::100, fc00:3::d6]
+                source: fc00:12::2
+            """))
+        let routes6 = try Self.routes(r), routes4 = try Self.routes(r, family: "-4")
+        #expect(routes6.contains("fd00:9::/64 encap seg6 mode encap segs 2 [ fc00:2::100 fc00:3::d6 ] dev veth1"), "\(routes6)")
+        #expect(routes4.contains("10.9.0.0/16 encap seg6 mode encap.red segs 1 [ fc00:3::d4 ] dev veth1"), "\(routes4)")
+        // Inline mode keeps Segment List[0] for the packet's own destination: iproute2 shows it as ::.
+        #expect(routes6.contains("fd00:c::/64 encap seg6 mode inline segs 3 [ fc00:2::100 fc00:3::d6 :: ] dev veth1"), "\(routes6)")
+        // H.Insert.Red is not in Linux; iproute2 cannot give an SRH tag.
+        #expect(!routes6.contains("fd00:a::") && !routes6.contains("fd00:b::"), "\(routes6)")
+        let status = try node.status()
+        #expect(status.policies.map(\.kernelRoute) == [true, true, false, false, true])
+        let policies = try BPFMap.openPinned("\(test.instance.pinRoot)/maps/srv6/srv6_policies")
+        let fallbacks = try status.policies.map { try #require(try policies.lookup(key: BPFMap.bytesOf($0.index)))[6] }
+        #expect(fallbacks == [0, 0, 1, 1, 0], "SRV6_FALLBACK_KERNEL_ROUTE where a route runs the policy, else NONE")
+
+        try node.clear()
+        #expect(!(try Self.routes(r)).contains("seg6"))
+        #expect(!(try Self.routes(r, family: "-4")).contains("seg6"))
+    }
+
+    /// A mirror route would replace a route of the same prefix that apply did not make: refused
+    /// before any change, with what to do.
+    @Test func aRouteApplyDidNotInstallIsNotReplaced() throws {
+        let (topology, r) = try router()
+        defer { topology.destroy() }
+        try topology.addRoute(["fd00:9::/64", "via", "fc00:23::3"], in: r)
+        let test = try KernelTest.instance()
+        let node = SRv6Node(instance: test.instance)
+        let before = try snapshot(test.instance, r)
+        let wanted = try configuration(r, sids: Self.sids, policies: Self.policies)
+        do {
+            try node.apply(wanted)
+            Issue.record("apply replaced a route it did not install")
+        } catch {
+            #expect(error.description.contains("a route for fd00:9::/64 exists that hike did not install (`fd00:9::/64 via fc00:23::3"),
+                    "\(error)")
+            #expect(error.description.contains("delete it (ip route del fd00:9::/64), or set kernel-routes: false"), "\(error)")
+        }
+        #expect(try snapshot(test.instance, r) == before)
+        // Without mirror routes nothing is in the way; the operator's route stays.
+        var unmirrored = wanted
+        unmirrored.kernelRoutes = false
+        try node.apply(unmirrored)
+        #expect(try Self.routes(r).contains("fd00:9::/64 via fc00:23::3"))
+        try node.clear()
+    }
+
+    /// The state file is written before anything is cleared: when it cannot be written, every
+    /// step is undone — LPM entries added, switched and deleted, mirror routes, chains, values —
+    /// and the old state file still describes what runs.
+    @Test func aStateFileThatCannotBeWrittenUndoesTheApply() throws {
+        let (topology, r) = try router()
+        defer { topology.destroy() }
+        let test = try KernelTest.instance()
+        let hike = test.instance
+        let node = SRv6Node(instance: hike)
+        try node.apply(try configuration(r, sids: Self.sids, policies: Self.policies))
+        let before = try snapshot(hike, r)
+        // A directory where apply writes its temporary state file: the write fails.
+        let blocker = "\(hike.stateDirectory)/srv6.json.tmp"
+        try FileManager.default.createDirectory(atPath: blocker, withIntermediateDirectories: false)
+        // End.DT6 changes, End.X and the IPv4 policy go, End.T comes.
+        let changed = try configuration(r, sids: """
+              - sid: fc00:2::100
+                behaviour: End
+              - sid: fc00:2::d6
+                behaviour: End.DT6
+                table: 100
+              - sid: fc00:2::7
+                behaviour: End.T
+                table: 254
+            """, policies: String(Self.policies.split(separator: "\n").prefix(4).joined(separator: "\n")))
+        #expect(throws: SRv6Error.self) { try node.apply(changed) }
+        #expect(try snapshot(hike, r) == before)
+        try FileManager.default.removeItem(atPath: blocker)
+        let plan = try node.apply(changed)
+        #expect(plan.removedSIDs == ["fc00:2::4/128"] && plan.removedPolicies == ["10.9.0.0/16"])
+        try node.clear()
+    }
+
+    /// USP hands the kernel the packet still addressed to the SID: apply refuses a SID that is
+    /// not a local address of the namespace.
+    @Test func uspNeedsASIDThatIsALocalAddress() throws {
+        let (topology, r) = try router()
+        defer { topology.destroy() }
+        let test = try KernelTest.instance()
+        let node = SRv6Node(instance: test.instance)
+        let usp = try configuration(r, sids: """
+              - sid: fc00:2::55
+                behaviour: End
+                flavours: [usp]
+            """)
+        let before = try snapshot(test.instance, r)
+        do {
+            try node.apply(usp)
+            Issue.record("a USP SID that is no local address was applied")
+        } catch {
+            #expect(error.description.contains("local SID fc00:2::55/128 has the USP flavour, but it is not a local address"), "\(error)")
+        }
+        #expect(try snapshot(test.instance, r) == before)
+        try topology.addAddress("fc00:2::55/128", interface: "veth1", in: r)
+        try KernelTest.waitUntil("the address has its local route") {
+            try Command.check(["ip", "-n", r.name, "-6", "route", "show", "table", "local", "exact", "fc00:2::55/128"]).contains("local")
+        }
+        let plan = try node.apply(usp)
+        #expect(plan.addedSIDs == ["fc00:2::55/128"])
+        #expect(try node.status().sids.map(\.kernelRoute) == [false], "USP is not in Linux: no mirror")
+        try node.clear()
+    }
+
+    /// `hike srv6 show --json` after real traffic: a sends SRv6 frames to r's End.DT6 SID, r
+    /// decapsulates them in XDP to b; the SID's packets and bytes are what a sent (bytes: the
+    /// IPv6 packets, as seg6local's `count` counts them).
+    @Test func showCountsRealTrafficInPacketsAndBytes() throws {
+        let topology = KernelTest.topology()
+        defer { topology.destroy() }
+        let a = try topology.addNamespace("a"), r = try topology.addNamespace("r"), b = try topology.addNamespace("b")
+        try topology.addVethPair(a, "veth0", r, "veth1")
+        try topology.addVethPair(r, "veth2", b, "veth0")
+        let rMAC = "02:00:00:00:12:02", aMAC = "02:00:00:00:12:01", bMAC = "02:00:00:00:23:03"
+        try topology.ip(["link", "set", "dev", "veth1", "address", rMAC], in: r)
+        try topology.ip(["link", "set", "dev", "veth0", "address", aMAC], in: a)
+        try topology.ip(["link", "set", "dev", "veth0", "address", bMAC], in: b)
+        try topology.addAddress("fc00:12::2/64", interface: "veth1", in: r)
+        try topology.addAddress("fc00:23::2/64", interface: "veth2", in: r)
+        try topology.addAddress("fc00:23::3/64", interface: "veth0", in: b)
+        try topology.sysctl("net.ipv6.conf.all.forwarding", "1", in: r)
+        try topology.ip(["-6", "neigh", "add", "fc00:23::3", "lladdr", bMAC, "dev", "veth2", "nud", "permanent"], in: r)
+        let routerInstance = try KernelTest.instance(), hostInstance = try KernelTest.instance()
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("\(routerInstance.instance.name)-srv6").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let file = "\(directory)/r.yaml"
+        try Data("""
+            namespace: \(r.name)
+            interfaces: [veth1]
+            local-sids:
+              - sid: fc00:2::d6
+                behaviour: End.DT6
+                table: 254
+            """.utf8).write(to: URL(fileURLWithPath: file))
+        func hike(_ arguments: [String]) throws -> String {
+            try Command.run([SRv6CLI.binary, "srv6"] + arguments + ["--instance", routerInstance.instance.name]).checked()
+        }
+        _ = try hike(["apply", file])
+        // b's veth receives XDP_REDIRECTed frames: it needs an XDP program of its own.
+        try SRv6Node(instance: hostInstance.instance).apply(
+            try SRv6Configuration.parse("namespace: \(b.name)\ninterfaces: [veth0]\n", file: "b.yaml"))
+
+        let receiver = try UDPReceiver(in: b, port: 2000)
+        let count = 7
+        var frames: [[UInt8]] = []
+        for n in 0..<count {
+            // Different sizes, so the bytes say that each packet was counted with its own length.
+            let inner = Wire.udp6(source: "fc00:12::1", destination: "fc00:23::3", payload: [UInt8](repeating: UInt8(n), count: 20 + 40 * n))
+            let srh = Wire.srh(nextHeader: 41, segmentsLeft: 0, segments: ["fc00:2::d6"])
+            let outer = Wire.ipv6(payloadLength: srh.count + inner.count, nextHeader: 43, hopLimit: 64, source: "fc00:12::1",
+                                  destination: "fc00:2::d6")
+            frames.append(Wire.ethernet(rMAC, aMAC) + outer + srh + inner)
+        }
+        try Traffic.sendFrames(frames, interface: "veth0", in: a)
+        try KernelTest.waitUntil("b receives the \(count) datagrams") { receiver.drain() == count }
+
+        let json = try hike(["show", "--json"])
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+        let sid = try #require((object["sids"] as? [[String: Any]])?.first)
+        #expect(sid["prefix"] as? String == "fc00:2::d6/128")
+        #expect(sid["packets"] as? Int == count, "\(sid)")
+        #expect(sid["bytes"] as? Int == frames.reduce(0) { $0 + $1.count - 14 }, "\(sid)")
+        #expect(sid["errors"] as? Int == 0, "\(sid)")
+        #expect((object["reasons"] as? [String: Any])?["ok"] as? Int == count, "\(object)")
+    }
+
     /// The hike binary: validate, apply (dry run, real, again), show with --json.
     @Test func theCommandLine() throws {
         let (topology, r) = try router()
@@ -297,9 +493,9 @@ import Topology
 }
 
 extension ApplyShowTests {
-    /// `ip -6 route show` in the namespace, runs of spaces made one.
-    static func routes(_ r: NetworkNamespace) throws -> String {
-        try Command.check(["ip", "-n", r.name, "-6", "route", "show"]).split(separator: " ", omittingEmptySubsequences: true)
+    /// `ip -6 route show` (or family) in the namespace, runs of spaces made one.
+    static func routes(_ r: NetworkNamespace, family: String = "-6") throws -> String {
+        try Command.check(["ip", "-n", r.name, family, "route", "show"]).split(separator: " ", omittingEmptySubsequences: true)
             .joined(separator: " ")
     }
 }

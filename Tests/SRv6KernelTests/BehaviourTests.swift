@@ -474,6 +474,121 @@ import Topology
         #expect(try dp.reasonCount(.noEntry) == 3)
     }
 
+    // MARK: No kernel route for the SID or policy (fallback none)
+
+    /// A SID the kernel has no route for: when the next hop's neighbour is unknown, passing
+    /// the packet untouched would make the kernel route it to the SID and drop it, and nothing
+    /// would ever resolve the neighbour. The inner packet goes to the kernel instead,
+    /// decapsulated and not yet forwarded (hop limit and TTL as they came, the frame's own
+    /// MACs), and the kernel resolves the neighbour and forwards it.
+    @Test func aDecapsulatingSIDWithoutAKernelRouteHandsTheKernelTheInnerPacket() throws {
+        let net = try RouterTopology()
+        defer { net.topology.destroy() }
+        // Gateways with no neighbour entry: bpf_fib_lookup says NO_NEIGH.
+        try net.route(["10.8.0.0/16", "via", "10.2.0.3", "dev", "veth2"])
+        try net.route(["fc00:8::/64", "via", "fc00:2::3", "dev", "veth2"])
+        let dp = try SRv6Dataplane()
+        try dp.setSID(0, SRv6SID(behaviour: SRv6ABI.endDT4, table: 254, fallback: SRv6ABI.fallbackNone))
+        try dp.setSID(1, SRv6SID(behaviour: SRv6ABI.endDT46, table: 254, fallback: SRv6ABI.fallbackNone))
+        try dp.setSID(2, SRv6SID(behaviour: SRv6ABI.end, flavours: SRv6ABI.usd, fallback: SRv6ABI.fallbackNone))
+        try dp.setSID(3, SRv6SID(behaviour: SRv6ABI.endDT4, table: 254))  // with a kernel route
+        try dp.chain("dt4", [("srv6_end_dt4", 0)])
+        try dp.chain("dt46", [("srv6_end_dt46", 1)])
+        try dp.chain("usd", [("srv6_end", 2)])
+        try dp.chain("dt4_mirrored", [("srv6_end_dt4", 3)])
+        let inner4 = Wire.ipv4(ttl: 20, source: "10.1.0.1", destination: "10.8.0.8", payload: Array(repeating: 4, count: 12))
+        let inner6 = Wire.udp6(source: "fc00:1::1", destination: "fc00:8::8", hopLimit: 20)
+        let srh4 = Wire.srh(nextHeader: 4, segmentsLeft: 0, segments: ["fc00:e::4"])
+        let srh6 = Wire.srh(nextHeader: 41, segmentsLeft: 0, segments: ["fc00:e::4"])
+        for (chain, srh, inner, type) in [("dt4", srh4, inner4, UInt16(0x0800)), ("dt46", srh4, inner4, 0x0800),
+                                          ("dt46", srh6, inner6, 0x86dd), ("usd", srh6, inner6, 0x86dd)] {
+            let frame = RouterTopology.fromH1(Self.srv6(to: "fc00:e::4", srh: srh, inner: inner, innerProto: type == 0x0800 ? 4 : 41))
+            let out = try net.r.run { try dp.run(chain, frame, ingress: net.ingress) }
+            #expect(out.verdict == Self.pass, "\(chain)")
+            #expect(out.reason == .fibMiss, "\(chain)")
+            #expect(out.data == RouterTopology.fromH1(inner, type: type), "\(chain)")
+        }
+        // The inner hop limit is out: the kernel answers Time Exceeded to the inner source.
+        let expiring = Wire.ipv4(ttl: 1, source: "10.1.0.1", destination: "10.8.0.8", payload: [1, 2, 3, 4])
+        let expired = try net.r.run { try dp.run("dt4", RouterTopology.fromH1(Self.srv6(to: "fc00:e::4", srh: srh4, inner: expiring)),
+                                                 ingress: net.ingress) }
+        #expect(expired.verdict == Self.pass && expired.reason == .hopLimit)
+        #expect(expired.data == RouterTopology.fromH1(expiring, type: 0x0800))
+        // A local inner destination, looked up in the main table: the kernel delivers the inner packet.
+        let toRouter = Wire.ipv4(ttl: 20, source: "10.1.0.1", destination: "10.2.0.100", payload: [5, 6, 7, 8])
+        let local = try net.r.run { try dp.run("dt4", RouterTopology.fromH1(Self.srv6(to: "fc00:e::4", srh: srh4, inner: toRouter)),
+                                               ingress: net.ingress) }
+        #expect(local.verdict == Self.pass && local.reason == .local)
+        #expect(local.data == RouterTopology.fromH1(toRouter, type: 0x0800))
+        // No route in another table: handing the inner packet over would route it by the main
+        // table instead; it goes untouched (to be dropped), as the table says.
+        try dp.setSID(4, SRv6SID(behaviour: SRv6ABI.endDT4, table: 100, fallback: SRv6ABI.fallbackNone))
+        try dp.chain("dt4_table100", [("srv6_end_dt4", 4)])
+        let isolated = RouterTopology.fromH1(Self.srv6(to: "fc00:e::4", srh: srh4, inner: inner4))
+        let unrouted = try net.r.run { try dp.run("dt4_table100", isolated, ingress: net.ingress) }
+        #expect(unrouted.verdict == Self.pass && unrouted.reason == .local)
+        #expect(unrouted.data == isolated)
+        // With a kernel route for the SID, the kernel gets the packet untouched and runs the behaviour.
+        let frame = RouterTopology.fromH1(Self.srv6(to: "fc00:e::4", srh: srh4, inner: inner4))
+        let mirrored = try net.r.run { try dp.run("dt4_mirrored", frame, ingress: net.ingress) }
+        #expect(mirrored.verdict == Self.pass && mirrored.reason == .fibMiss)
+        #expect(mirrored.data == frame)
+        #expect(try dp.sidStats(0) == [0, 0, 1], "fib_miss is not an error; the expired packet is")
+    }
+
+    /// A transit SID the kernel has no route for (End.X with PSP, End.T or End with USD/USP):
+    /// the packet goes to the kernel rewritten (SL − 1, the next SID as destination, the SRH
+    /// popped for PSP), its hop limit left for the kernel's forwarding to decrement.
+    @Test func aTransitSIDWithoutAKernelRouteHandsTheKernelTheRewrittenPacket() throws {
+        let net = try RouterTopology()
+        defer { net.topology.destroy() }
+        try net.route(["fc00:8::/64", "via", "fc00:2::3", "dev", "veth2"])
+        let dp = try SRv6Dataplane()
+        try dp.setSID(0, SRv6SID(behaviour: SRv6ABI.end, flavours: SRv6ABI.usd, fallback: SRv6ABI.fallbackNone))
+        try dp.setSID(1, SRv6SID(behaviour: SRv6ABI.endX, flavours: SRv6ABI.psp, nh6: "fc00:2::3", fallback: SRv6ABI.fallbackNone))
+        try dp.chain("end", [("srv6_end", 0)])
+        try dp.chain("end_x_psp", [("srv6_end_x", 1)])
+        let inner = Wire.udp6(source: "fc00:1::1", destination: "fc00:9::9")
+        let srh = Wire.srh(nextHeader: 41, segmentsLeft: 2, segments: ["fc00:d::4", "fc00:8::2", "fc00:e::1"])
+        let packet = Self.srv6(to: "fc00:e::1", hopLimit: 30, srh: srh, inner: inner)
+        var expected = Self.rewritten(packet, da: "fc00:8::2", hopLimit: 30)
+        expected[40 + 3] = 1
+        let out = try net.r.run { try dp.run("end", RouterTopology.fromH1(packet), ingress: net.ingress) }
+        #expect(out.verdict == Self.pass)
+        #expect(out.reason == .fibMiss)
+        #expect(out.data == RouterTopology.fromH1(expected))
+
+        let last = Wire.srh(nextHeader: 41, segmentsLeft: 1, segments: ["fc00:8::2", "fc00:e::1"])
+        let popped = try net.r.run {
+            try dp.run("end_x_psp", RouterTopology.fromH1(Self.srv6(to: "fc00:e::1", hopLimit: 30, srh: last, inner: inner)),
+                       ingress: net.ingress)
+        }
+        #expect(popped.verdict == Self.pass)
+        #expect(popped.reason == .fibMiss)
+        #expect(popped.data == RouterTopology.fromH1(Wire.ipv6(payloadLength: inner.count, nextHeader: 41, hopLimit: 30,
+                                                               source: "fc00:1::1", destination: "fc00:8::2") + inner))
+    }
+
+    /// A policy the kernel has no seg6 route for: a headend that cannot finish drops the packet,
+    /// which the kernel would otherwise forward by its plain route, around the policy.
+    @Test func aHeadendWithoutAKernelRouteDropsWhatItCannotEncapsulate() throws {
+        let dp = try SRv6Dataplane()
+        try dp.setPolicy(0, SRv6Policy(mode: SRv6ABI.insert, segments: ["fc00:b::2"], source: "fc00:1::100",
+                                       fallback: SRv6ABI.fallbackNone))
+        try dp.setPolicy(1, SRv6Policy(mode: SRv6ABI.insert, segments: ["fc00:b::2"], source: "fc00:1::100"))
+        try dp.chain("insert", [("srv6_h_insert", 0), ("ip6_kroute", nil)])
+        try dp.chain("insert_mirrored", [("srv6_h_insert", 1), ("ip6_kroute", nil)])
+        let v4 = RouterTopology.fromH1(Wire.ipv4(source: "10.1.0.1", destination: "10.9.0.9", payload: Array(repeating: 1, count: 26)),
+                                       type: 0x0800)
+        let dropped = try dp.run("insert", v4)
+        #expect(dropped.verdict == Self.drop)
+        #expect(dropped.reason == .notIP)
+        let passed = try dp.run("insert_mirrored", v4)
+        #expect(passed.verdict == Self.pass)
+        #expect(passed.reason == .notIP)
+        #expect(passed.data == v4)
+    }
+
     // MARK: The loader
 
     @Test func localSIDLoaderPicksTheChainByLongestPrefix() throws {

@@ -40,6 +40,11 @@ import Topology
         // A PadN that claims 10 bytes where the header leaves 8.
         let badTLV = Wire.srh(nextHeader: 41, segmentsLeft: 1, segments: twoSegments, tlvs: [4, 10, 0, 0, 0, 0, 0, 0])
         let past = Wire.srh(nextHeader: 41, segmentsLeft: 3, segments: twoSegments)
+        // Five Pad1 and a PadN of 1: 8 bytes by RFC 8754 §2.1.1.1 (a Pad1 is one byte), but the
+        // kernel's seg6_validate_srh counts every TLV as 2 + its length byte, so the third Pad1
+        // (length byte = PadN's type, 4) runs past the header: the kernel's End drops it, and
+        // the fast path, which walks TLVs as the kernel does, hands it to the kernel's End.
+        let pad1 = Wire.srh(nextHeader: 41, segmentsLeft: 1, segments: twoSegments, tlvs: [0, 0, 0, 0, 0, 4, 1, 0])
         // Three segments announced, the packet ends 20 bytes into the list.
         let threeSegments = Wire.srh(nextHeader: 41, segmentsLeft: 2, segments: ["fc00:d::4", "fc00:b::2", "fc00:e::1"])
         let cut = Array(threeSegments.prefix(8 + 20))
@@ -58,6 +63,8 @@ import Topology
             Sample(name: "Hdr Ext Len too small for Last Entry", chain: "end", sid: 0, frame: packet(ext: shortHdrLen),
                    verdict: pass, reason: .badHdrLen),
             Sample(name: "TLVs that overrun Hdr Ext Len", chain: "end", sid: 0, frame: packet(ext: badTLV), verdict: pass, reason: .badHdrLen),
+            Sample(name: "Pad1 walked as the kernel walks it", chain: "end", sid: 0, frame: packet(ext: pad1), verdict: pass,
+                   reason: .badHdrLen),
             Sample(name: "Segments Left > Last Entry + 1", chain: "end", sid: 0, frame: packet(ext: past), verdict: pass, reason: .slPastLast),
             Sample(name: "segment list cut by the end of the packet", chain: "end", sid: 0, frame: packet(ext: cut, upper: []),
                    verdict: drop, reason: .truncated),

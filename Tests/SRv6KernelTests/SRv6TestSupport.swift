@@ -16,6 +16,9 @@ enum SRv6ABI {
 
     static let psp: UInt32 = 1, usp: UInt32 = 2, usd: UInt32 = 4, nextCSID: UInt32 = 8
 
+    /// SRV6_FALLBACK_*: a kernel route runs the same behaviour (0), or none does (1).
+    static let fallbackKernelRoute: UInt16 = 0, fallbackNone: UInt16 = 1
+
     enum Reason: UInt64, CaseIterable, Sendable {
         case ok = 0, noSRH, badHdrLen, slPastLast, truncated, hopLimit, slZero, slNonZero, badNextHeader, noEntry,
              wrongBehaviour, noRoom, fibMiss, local, notIP, tlv
@@ -34,9 +37,10 @@ struct SRv6Policy {
     var flags: UInt8 = 0
     var tag: UInt16 = 0
     var hopLimit: UInt8 = 0
+    var fallback: UInt16 = SRv6ABI.fallbackKernelRoute
 
     var bytes: [UInt8] {
-        var b: [UInt8] = [mode, UInt8(segments.count), flags, hopLimit] + BPFMap.bytesOf(tag) + [0, 0]
+        var b: [UInt8] = [mode, UInt8(segments.count), flags, hopLimit] + BPFMap.bytesOf(tag) + BPFMap.bytesOf(fallback)
         b += Wire.addr(source)
         for i in 0..<8 { b += i < segments.count ? Wire.addr(segments[i]) : [UInt8](repeating: 0, count: 16) }
         return b
@@ -53,10 +57,11 @@ struct SRv6SID {
     var nflen: UInt8 = 0
     var nh4: String? = nil
     var nh6: String? = nil
+    var fallback: UInt16 = SRv6ABI.fallbackKernelRoute
 
     var bytes: [UInt8] {
         var b: [UInt8] = [behaviour, flavours, table, oif].flatMap { BPFMap.bytesOf($0) }
-        b += [lblen, nflen, 0, 0]
+        b += [lblen, nflen] + BPFMap.bytesOf(fallback)
         b += nh4.map(Wire.addr4) ?? [0, 0, 0, 0]
         b += nh6.map(Wire.addr) ?? [UInt8](repeating: 0, count: 16)
         return b

@@ -68,6 +68,16 @@ import Testing
         #expect(throws: SRv6Error.self) { _ = try srh.encoded() }
     }
 
+    /// RFC 8754 §2.1.1.1: a Pad1 is one byte. The codec follows the RFC; the kernel (and so the
+    /// XDP path, see MalformedSRHTests and docs/srv6-dataplane.md) counts it as 2 + length.
+    @Test func pad1IsOneByteAsTheRFCSays() throws {
+        let bytes: [UInt8] = [41, 5, 4, 1, 1, 0, 0, 0] + a.bytes + b.bytes + [0, 0, 0, 0, 0, 4, 1, 0]
+        let decoded = try SegmentRoutingHeader.decode(bytes)
+        #expect(decoded.length == bytes.count)
+        #expect(decoded.header.tlvs.count == 6)
+        #expect(decoded.header.tlvs.prefix(5).allSatisfy { $0 == .pad1 })
+    }
+
     @Test func malformedHeadersAreNamedAsRFC8754ChecksThem() throws {
         let good = try SegmentRoutingHeader(path: [a, b], nextHeader: 41).encoded()
         func reason(_ bytes: [UInt8]) -> String {

@@ -147,6 +147,45 @@ import Testing
         ])
     }
 
+    /// Linux ignores PSP on a NEXT-C-SID SID while the XDP path would pop: refused, so the
+    /// kernel's fallback and the fast path never disagree on a packet.
+    @Test func pspWithNextCSIDIsRefused() {
+        #expect(errors("""
+            interfaces: [veth0]
+            local-sids:
+              - sid: fcbb:bbbb:100::/48
+                behaviour: uN
+                flavours: [psp]
+              - sid: fcbb:bbbb:200::/48
+                behaviour: End.X
+                next-hop: fc00::2
+                flavours: [next-csid, psp]
+            """) == [
+            "bad.yaml:5:15: error: psp with next-csid (uN) is not supported: the kernel ignores PSP on a NEXT-C-SID SID while the XDP path would pop the SRH, so the two would process the same packet differently; drop one of them",
+            "bad.yaml:9:15: error: psp with next-csid (End.X) is not supported: the kernel ignores PSP on a NEXT-C-SID SID while the XDP path would pop the SRH, so the two would process the same packet differently; drop one of them",
+        ])
+    }
+
+    /// srv6_h_insert_red refuses a policy with one segment; validation says so first.
+    @Test func insertRedNeedsTwoSegments() {
+        #expect(errors("""
+            interfaces: [veth0]
+            policies:
+              - destination: fd00::/64
+                mode: insert.red
+                segments: [fc00::1]
+                source: fc00::2
+            """) == ["bad.yaml:5:15: error: insert.red needs 2–8 segments, not 1: the reduced SRH leaves the first one out; use mode insert"])
+        #expect(errors("""
+            interfaces: [veth0]
+            policies:
+              - destination: fd00::/64
+                mode: insert.red
+                segments: [fc00::1, fc00::3]
+                source: fc00::2
+            """).isEmpty)
+    }
+
     @Test func sidsAndPoliciesNeedInterfacesAndDistinctKeys() {
         #expect(errors("""
             local-sids:

@@ -10,16 +10,18 @@
  *     srv6_h_encaps(policy), srv6_h_encaps_red(policy), srv6_h_insert(policy),
  *     srv6_h_insert_red(policy), srv6_h_encaps_l2(policy)
  *   endpoints (final: they rewrite, look up the FIB and redirect, or hand the packet to the
- *   kernel untouched):
+ *   kernel, untouched or processed as the SID's fallback says):
  *     srv6_end(sid), srv6_end_x(sid), srv6_end_t(sid), srv6_end_dt6(sid), srv6_end_dt4(sid),
  *     srv6_end_dt46(sid), srv6_end_dx6(sid), srv6_end_dx4(sid)
  *   uN is srv6_end and uA srv6_end_x with SRV6_FLV_NEXT_CSID in the SID's flavours.
  *
- * Whatever the fast path does not finish goes to the kernel untouched (XDP_PASS): ICMPv6 errors
- * (hop limit, parameter problem), unresolved neighbours, local delivery. Malformed packets that
- * RFC 8754 says to drop are dropped. Every such outcome is counted by reason in srv6_reasons.
- * A headend that cannot finish ends the chain the same way (XDP_PASS, or XDP_DROP for a packet
- * cut short). Every program leaves its outcome's SRV6_R_* reason in r0 (0 = processed).
+ * Whatever the fast path does not finish goes to the kernel (XDP_PASS): ICMPv6 errors (hop
+ * limit, parameter problem), unresolved neighbours, local delivery — untouched when the kernel
+ * has a route running the same behaviour, processed when it has none (SRV6_FALLBACK_*).
+ * Malformed packets that RFC 8754 says to drop are dropped. Every such outcome is counted by
+ * reason in srv6_reasons. A headend that cannot finish ends the chain the same way (XDP_PASS,
+ * or XDP_DROP for a packet cut short or a policy without a kernel route). Every program leaves
+ * its outcome's SRV6_R_* reason in r0 (0 = processed).
  */
 #ifndef HIKE_SRV6_H
 #define HIKE_SRV6_H
@@ -47,6 +49,18 @@ struct srv6_srh {
 	struct in6_addr segments[0];
 };
 
+/* What happens to a packet the fast path cannot finish (the `fallback` of a policy or SID):
+ *  KERNEL_ROUTE: the kernel has a route for the same prefix that runs the same behaviour (hike's
+ *    mirror route): the packet goes to it untouched (XDP_PASS) and the kernel does it all.
+ *  NONE: the kernel has no such route. An endpoint then hands the kernel the packet it has
+ *    processed, for the kernel to forward by its own tables (a decapsulating behaviour: the inner
+ *    packet; a transit one: the packet with its new destination), when the reason is one the
+ *    kernel finishes (no neighbour yet, a route it must handle, a local destination, the MTU,
+ *    the hop limit); a headend drops the packet rather than let the kernel route it around
+ *    the policy. */
+#define SRV6_FALLBACK_KERNEL_ROUTE 0
+#define SRV6_FALLBACK_NONE 1
+
 /* Headend policy modes (the program's own name says which one it runs; a policy whose mode
  * differs from the program's is an error). */
 #define SRV6_HEADEND_ENCAPS 1
@@ -63,7 +77,7 @@ struct srv6_policy {
 	__u8 flags;     /* SRH flags byte */
 	__u8 hop_limit; /* outer hop limit for a non-IPv6 inner packet; 0 = 64 */
 	__u16 tag;      /* SRH tag, host order */
-	__u16 reserved;
+	__u16 fallback; /* SRV6_FALLBACK_*: what a failed headend does with the packet */
 	struct in6_addr src; /* outer source address (the kernel's `ip sr tunsrc`) */
 	struct in6_addr segments[SRV6_MAX_SEGMENTS];
 };
@@ -92,7 +106,7 @@ struct srv6_sid {
 	__u32 oif;       /* End.X, End.DX*: egress ifindex; 0 = the FIB chooses (lookup on nh) */
 	__u8 lblen;      /* NEXT-C-SID locator-block length, bits (multiple of 8; 0 = 32) */
 	__u8 nflen;      /* NEXT-C-SID locator-node + function length, bits (multiple of 8; 0 = 16) */
-	__u16 reserved;
+	__u16 fallback;  /* SRV6_FALLBACK_*: what the kernel gets when the fast path cannot forward */
 	__be32 nh4;            /* End.DX4 next hop */
 	struct in6_addr nh6;   /* End.X, End.DX6 next hop */
 };

@@ -1,7 +1,7 @@
 /* The srv6 package's forwarding: a FIB lookup in the kernel's tables (the main rules, one table
  * without VRF, or an adjacency's next hop) whose result is either a redirect or the reason the
  * packet goes to the kernel instead. The lookup always comes before any rewrite, so a packet
- * that the fast path cannot finish reaches the kernel untouched. */
+ * that the fast path cannot finish can reach the kernel untouched. */
 #ifndef SRV6_FWD_H
 #define SRV6_FWD_H
 

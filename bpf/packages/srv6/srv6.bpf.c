@@ -6,7 +6,9 @@
  * Where the kernel implements a behaviour, the output is the kernel's, byte for byte: the
  * headends fill the outer header as seg6_do_srh_encap / seg6_do_srh_inline do with default
  * sysctls, and the endpoints rewrite as seg6_local.c does followed by ip6_forward (hop limit − 1)
- * or ip_forward (TTL − 1). Whatever the fast path cannot finish goes to the kernel untouched. */
+ * or ip_forward (TTL − 1). Whatever the fast path cannot finish goes to the kernel: untouched
+ * when a kernel route runs the same behaviour, else processed (endpoints) or dropped
+ * (headends), as the entry's fallback says (srv6.h). */
 #define HIKE_PACKAGE "srv6"
 #include "hike/hike.h"
 #include "hike/srv6.h"
@@ -298,6 +300,10 @@ static __always_inline int srv6_headend(struct xdp_md *ctx, __u64 *regs, __u8 mo
 	regs[0] = reason;
 	if (reason == SRV6_R_OK)
 		return HIKE_XDP_VM;
+	/* Without a kernel route for the same policy, the kernel would forward the packet by its
+	 * plain route, around the policy: drop it instead. */
+	if (pol && pol->fallback == SRV6_FALLBACK_NONE)
+		return XDP_DROP;
 	return srv6_fallback_verdict(reason);
 }
 
@@ -354,6 +360,18 @@ static __always_inline int srv6_csid_advance(const struct in6_addr *da, struct i
 	return 1;
 }
 
+/* Outcomes the kernel finishes by itself once it has the processed packet: it resolves the
+ * neighbour, routes what XDP may not forward, answers Packet Too Big or Time Exceeded, and —
+ * for a lookup in the main table only — delivers locally. LOCAL also means "no route in the
+ * table": from another table that would send every packet through the main one, so there
+ * the packet goes untouched. */
+static __always_inline int srv6_kernel_finishes(__u32 reason, __u32 table)
+{
+	if (reason == SRV6_R_LOCAL)
+		return table == 0 || table == SRV6_TABLE_MAIN;
+	return reason == SRV6_R_FIB_MISS || reason == SRV6_R_NO_ROOM || reason == SRV6_R_HOP_LIMIT;
+}
+
 static __always_inline int srv6_addr_is_zero(const struct in6_addr *a)
 {
 	return !(a->s6_addr32[0] | a->s6_addr32[1] | a->s6_addr32[2] | a->s6_addr32[3]);
@@ -361,19 +379,22 @@ static __always_inline int srv6_addr_is_zero(const struct in6_addr *a)
 
 /* After a successful lookup: DA, hop limit − 1 (ip6_forward's), Segments Left (when set_sl),
  * the next hop's MACs; with pop, the SRH (right after the IPv6 header) is removed as the
- * kernel's seg6_pop_srh does. */
+ * kernel's seg6_pop_srh does. to_kernel: the same rewrite without the forwarding part (hop
+ * limit, MACs, redirect): the kernel forwards the packet (XDP_PASS). */
 static __always_inline __u32 srv6_transit_rewrite(struct xdp_md *ctx, struct srv6_pkt *p, struct bpf_fib_lookup *fib,
 						 const struct in6_addr *da, int set_sl, __u8 new_sl, int pop,
-						 int *verdict)
+						 int to_kernel, int *verdict)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	__u32 excess = p->frame_len - p->l3_end;
 	struct ethhdr *eth = data;
 	struct ipv6hdr *ip6 = (void *)(eth + 1);
+	struct ethhdr saved_eth;
 
 	if ((void *)(ip6 + 1) > data_end)
 		return SRV6_R_TRUNCATED;
+	__builtin_memcpy(&saved_eth, eth, sizeof(saved_eth));
 	if (pop) {
 		struct ipv6hdr saved;
 		__u8 *srh = data + SRV6_L4;
@@ -384,7 +405,8 @@ static __always_inline __u32 srv6_transit_rewrite(struct xdp_md *ctx, struct srv
 		saved.nexthdr = srh[0];
 		saved.payload_len = bpf_htons(bpf_ntohs(saved.payload_len) - p->srh_len);
 		saved.daddr = *da;
-		saved.hop_limit--;
+		if (!to_kernel)
+			saved.hop_limit--;
 		if (excess && bpf_xdp_adjust_tail(ctx, -(int)excess))
 			return SRV6_R_NO_ROOM;
 		if (bpf_xdp_adjust_head(ctx, (int)p->srh_len))
@@ -410,7 +432,8 @@ static __always_inline __u32 srv6_transit_rewrite(struct xdp_md *ctx, struct srv
 			*slp = new_sl;
 		}
 		ip6->daddr = *da;
-		ip6->hop_limit--;
+		if (!to_kernel)
+			ip6->hop_limit--;
 		if (excess && bpf_xdp_adjust_tail(ctx, -(int)excess))
 			return SRV6_R_NO_ROOM; /* cannot happen: only the padding goes */
 		data = (void *)(long)ctx->data;
@@ -419,10 +442,35 @@ static __always_inline __u32 srv6_transit_rewrite(struct xdp_md *ctx, struct srv
 		if ((void *)(eth + 1) > data_end)
 			return SRV6_R_NO_ROOM;
 	}
+	if (to_kernel) {
+		/* The frame's own MACs (addressed to this node): the kernel forwards it. */
+		__builtin_memcpy(eth->h_dest, saved_eth.h_dest, ETH_ALEN);
+		__builtin_memcpy(eth->h_source, saved_eth.h_source, ETH_ALEN);
+		*verdict = XDP_PASS;
+		return SRV6_R_OK;
+	}
 	__builtin_memcpy(eth->h_dest, fib->dmac, ETH_ALEN);
 	__builtin_memcpy(eth->h_source, fib->smac, ETH_ALEN);
 	*verdict = bpf_redirect(fib->ifindex, 0);
 	return SRV6_R_OK;
+}
+
+/* A transit behaviour's end: forward on a successful lookup (r = OK); otherwise, for a SID the
+ * kernel has no route for (to_kernel), the rewritten packet goes to the kernel, which forwards
+ * it by its own tables, when r is an outcome it finishes; else the packet goes untouched.
+ * Returns r when the packet went to the kernel, so the reason is counted. */
+static __always_inline __u32 srv6_transit_finish(struct xdp_md *ctx, struct srv6_pkt *p, struct bpf_fib_lookup *fib,
+						const struct in6_addr *da, int set_sl, __u8 new_sl, int pop, __u32 r,
+						__u32 table, int to_kernel, int *verdict)
+{
+	__u32 done;
+
+	if (r == SRV6_R_OK)
+		return srv6_transit_rewrite(ctx, p, fib, da, set_sl, new_sl, pop, 0, verdict);
+	if (!to_kernel || !srv6_kernel_finishes(r, table))
+		return r;
+	done = srv6_transit_rewrite(ctx, p, fib, da, set_sl, new_sl, pop, 1, verdict);
+	return done ? done : r;
 }
 
 /* USP: pops the SRH (SL = 0) and hands the rest to the kernel, whose the upper layer is. */
@@ -464,18 +512,26 @@ static __always_inline __u32 srv6_pop_to_kernel(struct xdp_md *ctx, struct srv6_
 /* Decapsulation (End.DT*, End.DX*, USD): looks the inner packet up first (in rt, towards nh6 or
  * nh4 when set), and only on success removes the outer IPv6 header with all its extension
  * headers, as the kernel's decap_and_validate, and forwards the inner packet with its hop limit
- * or TTL − 1 (ip6_forward's, ip_forward's). */
+ * or TTL − 1 (ip6_forward's, ip_forward's). inner_to_kernel (a SID the kernel has no route
+ * for): when the kernel must finish (srv6_kernel_finishes), the inner packet, decapsulated but
+ * not yet forwarded, goes to the kernel (XDP_PASS), which routes it in its own tables —
+ * otherwise the kernel would get the outer packet and route it to the SID, with no behaviour
+ * there. Returns the reason the kernel got it then. */
 static __always_inline __u32 srv6_decap_forward(struct xdp_md *ctx, struct srv6_pkt *p, struct bpf_fib_lookup *fib,
 					       const struct srv6_route *rt, const struct in6_addr *nh6, __be32 nh4,
-					       int *verdict)
+					       int inner_to_kernel, int *verdict)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	__u32 off = p->upper_off, excess = p->frame_len - p->l3_end, r;
-	struct ethhdr *eth;
+	struct ethhdr *eth = data;
+	struct ethhdr saved_eth;
 
 	if (off > SRV6_OFF_MAX)
 		return SRV6_R_NO_ROOM;
+	if ((void *)(eth + 1) > data_end)
+		return SRV6_R_TRUNCATED;
+	__builtin_memcpy(&saved_eth, eth, sizeof(saved_eth));
 	if (p->upper == SRV6_NH_IPV6) {
 		struct ipv6hdr *in6 = data + off;
 
@@ -484,11 +540,10 @@ static __always_inline __u32 srv6_decap_forward(struct xdp_md *ctx, struct srv6_
 		if (in6->version != 6)
 			return SRV6_R_BAD_NEXT_HEADER;
 		if (in6->hop_limit <= 1)
-			return SRV6_R_HOP_LIMIT;
-		r = srv6_fib6(ctx, fib, rt, &in6->saddr, nh6 && !srv6_addr_is_zero(nh6) ? nh6 : &in6->daddr,
-			      *(__be32 *)in6, in6->nexthdr, p->l3_end - off);
-		if (r)
-			return r;
+			r = SRV6_R_HOP_LIMIT;
+		else
+			r = srv6_fib6(ctx, fib, rt, &in6->saddr, nh6 && !srv6_addr_is_zero(nh6) ? nh6 : &in6->daddr,
+				      *(__be32 *)in6, in6->nexthdr, p->l3_end - off);
 	} else if (p->upper == SRV6_NH_IPIP) {
 		struct iphdr *in4 = data + off;
 
@@ -497,14 +552,15 @@ static __always_inline __u32 srv6_decap_forward(struct xdp_md *ctx, struct srv6_
 		if (in4->version != 4 || in4->ihl < 5)
 			return SRV6_R_BAD_NEXT_HEADER;
 		if (in4->ttl <= 1)
-			return SRV6_R_HOP_LIMIT;
-		r = srv6_fib4(ctx, fib, rt, in4->saddr, nh4 ? nh4 : in4->daddr, in4->tos, in4->protocol,
-			      p->l3_end - off);
-		if (r)
-			return r;
+			r = SRV6_R_HOP_LIMIT;
+		else
+			r = srv6_fib4(ctx, fib, rt, in4->saddr, nh4 ? nh4 : in4->daddr, in4->tos, in4->protocol,
+				      p->l3_end - off);
 	} else {
 		return SRV6_R_BAD_NEXT_HEADER;
 	}
+	if (r != SRV6_R_OK && !(inner_to_kernel && srv6_kernel_finishes(r, rt->table)))
+		return r;
 
 	if (excess && bpf_xdp_adjust_tail(ctx, -(int)excess))
 		return SRV6_R_NO_ROOM;
@@ -518,15 +574,24 @@ static __always_inline __u32 srv6_decap_forward(struct xdp_md *ctx, struct srv6_
 
 		if ((void *)(in6 + 1) > data_end)
 			return SRV6_R_NO_ROOM; /* cannot happen: checked before the move */
-		in6->hop_limit--;
+		if (r == SRV6_R_OK)
+			in6->hop_limit--;
 		eth->h_proto = bpf_htons(ETH_P_IPV6);
 	} else {
 		struct iphdr *in4 = (void *)(eth + 1);
 
 		if ((void *)(in4 + 1) > data_end)
 			return SRV6_R_NO_ROOM;
-		srv6_ip4_decrease_ttl(in4);
+		if (r == SRV6_R_OK)
+			srv6_ip4_decrease_ttl(in4);
 		eth->h_proto = bpf_htons(ETH_P_IP);
+	}
+	if (r != SRV6_R_OK) {
+		/* The frame as it came, addressed to this node: the kernel forwards the inner packet. */
+		__builtin_memcpy(eth->h_dest, saved_eth.h_dest, ETH_ALEN);
+		__builtin_memcpy(eth->h_source, saved_eth.h_source, ETH_ALEN);
+		*verdict = XDP_PASS;
+		return r;
 	}
 	__builtin_memcpy(eth->h_dest, fib->dmac, ETH_ALEN);
 	__builtin_memcpy(eth->h_source, fib->smac, ETH_ALEN);
@@ -543,6 +608,7 @@ static __always_inline int srv6_upper_is_ip(struct srv6_pkt *p)
 static __always_inline __u32 srv6_transit(struct xdp_md *ctx, const struct srv6_sid *sid, __u32 behaviour,
 					 struct srv6_pkt *p, struct bpf_fib_lookup *fib, int *verdict)
 {
+	int to_kernel = sid->fallback == SRV6_FALLBACK_NONE;
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	struct ipv6hdr *ip6 = data + SRV6_L3;
@@ -569,19 +635,18 @@ static __always_inline __u32 srv6_transit(struct xdp_md *ctx, const struct srv6_
 			return SRV6_R_NO_ENTRY;
 		if (srv6_csid_advance(&ip6->daddr, &da, lb, nf)) {
 			if (ip6->hop_limit <= 1)
-				return SRV6_R_HOP_LIMIT;
-			r = srv6_fib6(ctx, fib, &rt, &ip6->saddr, nh ? nh : &da, *(__be32 *)ip6, ip6->nexthdr,
-				      p->l3_end - SRV6_L3);
-			if (r)
-				return r;
-			return srv6_transit_rewrite(ctx, p, fib, &da, 0, 0, 0, verdict);
+				r = SRV6_R_HOP_LIMIT;
+			else
+				r = srv6_fib6(ctx, fib, &rt, &ip6->saddr, nh ? nh : &da, *(__be32 *)ip6, ip6->nexthdr,
+					      p->l3_end - SRV6_L3);
+			return srv6_transit_finish(ctx, p, fib, &da, 0, 0, 0, r, rt.table, to_kernel, verdict);
 		}
 	}
 
 	/* Upper-layer processing (RFC 8986 §4.1.1): no SRH, or SL = 0. */
 	if (!p->srh_off || p->sl == 0) {
 		if ((flv & SRV6_FLV_USD) && srv6_upper_is_ip(p))
-			return srv6_decap_forward(ctx, p, fib, &rt, nh, 0, verdict);
+			return srv6_decap_forward(ctx, p, fib, &rt, nh, 0, to_kernel, verdict);
 		if (!p->srh_off)
 			return SRV6_R_NO_SRH;
 		if (flv & SRV6_FLV_USP)
@@ -592,19 +657,19 @@ static __always_inline __u32 srv6_transit(struct xdp_md *ctx, const struct srv6_
 	r = srv6_validate_srh(ctx, p);
 	if (r)
 		return r;
-	if (ip6->hop_limit <= 1)
-		return SRV6_R_HOP_LIMIT;
 	seg = srv6_segment(ctx, p, p->sl - 1);
 	if (!seg)
 		return SRV6_R_TRUNCATED;
 	da = *seg;
 	if ((flv & SRV6_FLV_PSP) && p->sl == 1 && p->srh_off != SRV6_L4)
 		return SRV6_R_NO_ROOM; /* PSP with extension headers before the SRH: the kernel's */
-	r = srv6_fib6(ctx, fib, &rt, &ip6->saddr, nh ? nh : &da, *(__be32 *)ip6, ip6->nexthdr,
-		      p->l3_end - SRV6_L3 - ((flv & SRV6_FLV_PSP) && p->sl == 1 ? p->srh_len : 0));
-	if (r)
-		return r;
-	return srv6_transit_rewrite(ctx, p, fib, &da, 1, p->sl - 1, (flv & SRV6_FLV_PSP) && p->sl == 1, verdict);
+	if (ip6->hop_limit <= 1)
+		r = SRV6_R_HOP_LIMIT;
+	else
+		r = srv6_fib6(ctx, fib, &rt, &ip6->saddr, nh ? nh : &da, *(__be32 *)ip6, ip6->nexthdr,
+			      p->l3_end - SRV6_L3 - ((flv & SRV6_FLV_PSP) && p->sl == 1 ? p->srh_len : 0));
+	return srv6_transit_finish(ctx, p, fib, &da, 1, p->sl - 1, (flv & SRV6_FLV_PSP) && p->sl == 1, r, rt.table,
+				   to_kernel, verdict);
 }
 
 /* End.DT6/DT4/DT46 (lookup in the SID's table) and End.DX6/DX4 (cross-connect to nh6/nh4). */
@@ -652,7 +717,7 @@ static __always_inline __u32 srv6_decap(struct xdp_md *ctx, const struct srv6_si
 		nh4 = sid->nh4;
 		break;
 	}
-	return srv6_decap_forward(ctx, p, fib, &rt, nh6, nh4, verdict);
+	return srv6_decap_forward(ctx, p, fib, &rt, nh6, nh4, sid->fallback == SRV6_FALLBACK_NONE, verdict);
 }
 
 static __always_inline int srv6_endpoint(struct xdp_md *ctx, __u64 *regs, __u32 behaviour)
