@@ -166,9 +166,10 @@ import Topology
         try dp.chain("insert_red", [("srv6_h_insert_red", 1), ("hike_pass", nil)])
         let packet = Wire.udp6(source: "fc00:1::1", destination: "fc00:9::9", hopLimit: 20, trafficClass: 0x10, flowLabel: 5)
         let udp = Array(packet[40...])
-        // RFC 8986 §5.3 / the kernel's inline mode: Segment List[0] is the original destination,
-        // SL = Last Entry = n, DA = the first SID; traffic class, flow label, hop limit and the
-        // source stay; the upper layer (and its checksum over the final destination) is untouched.
+        // H.Insert (draft-filsfils-spring-srv6-net-pgm-insertion) as the kernel's inline mode:
+        // Segment List[0] is the original destination, SL = Last Entry = n, DA = the first SID;
+        // traffic class, flow label, hop limit and the source stay; the upper layer (and its
+        // checksum over the final destination) is untouched. .Red leaves the first SID out.
         for (chain, segments, flags, tag) in [("insert", ["fc00:9::9", "fc00:c::3", "fc00:b::2"], UInt8(0x20), UInt16(7)),
                                               ("insert_red", ["fc00:9::9", "fc00:c::3"], UInt8(0), UInt16(0))] {
             let srh = Wire.srh(nextHeader: 17, segmentsLeft: 2, segments: segments, flags: flags, tag: tag)
