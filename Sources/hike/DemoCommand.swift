@@ -1,14 +1,114 @@
 import ArgumentParser
+import Demo
 import Doctor
 import Foundation
+import Testbed
 
 /// `hike demo …`: small, real demonstrations of the data plane.
 struct DemoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
         abstract: "Run a demonstration in network namespaces of its own.",
-        subcommands: [PingCount.self]
+        subcommands: [VPN.self, PingCount.self]
     )
+}
+
+extension DemoCommand {
+    /// The HIKe README's VPN testbed with loss and delay monitoring, end to end (`make demo`).
+    struct VPN: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "vpn",
+            abstract: "IPv6 VPN over SRv6 with loss (alternate marking) and delay (STAMP) monitoring.",
+            discussion: """
+                Brings up the testbed of examples/vpn/demo.yaml: h1 (cafe::1) — r1 — r2 — h2 \
+                (cafe::2). r1's HIKe chain encapsulates h1's traffic (H.Encaps to r2's End.DT6 SID), \
+                marks it (RFC 9343 AltMark option) and forwards it in XDP; r2's chain counts it by \
+                its mark and hands it to the kernel's End.DT6; the way back is kernel SRv6 only.
+
+                Then: pings h1 → h2; sends a UDP flow h1 → h2 for --periods periods of --period \
+                seconds while the loss collector flips the colour every period and reads both ends \
+                half a period later, a STAMP session per period measures delay against h2's XDP \
+                reflector, and pm_loss at r2 drops exactly --drop packets in period --drop-period. \
+                Prints the report (ping, per-period sent/received/lost, STAMP delays), writes a PNG \
+                of loss and delay per period under --output, and brings the testbed down, also on \
+                failure or Ctrl-C. Needs root. Takes about 10 s plus the periods.
+                """
+        )
+
+        @Option(help: ArgumentHelp("Measurement periods (1–60).", valueName: "n"))
+        var periods = 6
+
+        @Option(help: ArgumentHelp("Length of a period in seconds (0.2–10).", valueName: "seconds"))
+        var period = 1.0
+
+        @Option(help: ArgumentHelp("Packets pm_loss drops in the drop period (0: none).", valueName: "K"))
+        var drop = 10
+
+        @Option(name: .customLong("drop-period"), help: ArgumentHelp("The period (1-based) with the drops.", valueName: "p"))
+        var dropPeriod = 3
+
+        @Option(help: ArgumentHelp("Rate of the UDP flow h1 → h2, packets per second (10–20000).", valueName: "pps"))
+        var rate = 200
+
+        @Option(help: ArgumentHelp("Directory of the PNG plot (made if missing).", valueName: "dir"))
+        var output = "demo-out"
+
+        @Option(help: ArgumentHelp("The testbed topology.", valueName: "file"))
+        var testbed = "examples/vpn/demo.yaml"
+
+        @Option(help: ArgumentHelp("The testbed's name (namespaces are hike-tb-<name>-<node>).", valueName: "name"))
+        var name = "vpn"
+
+        @Option(help: ArgumentHelp("Also serve the Prometheus metrics at HOST:PORT while the demo runs.", valueName: "host:port"))
+        var listen: String?
+
+        @Flag(help: "Leave the testbed up afterwards, to explore it (prints how to enter and remove it).")
+        var keep = false
+
+        @Flag(help: "Print the report as JSON on stdout (progress goes to stderr).")
+        var json = false
+
+        var options: VPNDemoOptions {
+            VPNDemoOptions(testbedFile: testbed, name: name, periods: periods, period: .milliseconds(Int((period * 1000).rounded())),
+                           drop: drop, dropPeriod: dropPeriod, rate: rate, outputDirectory: output, keep: keep, metricsListen: listen)
+        }
+
+        func validate() throws {
+            guard period.isFinite else { throw ValidationError("--period must be a number of seconds") }
+            do { try options.validate() } catch { throw ValidationError(String(describing: error)) }
+        }
+
+        func run() throws {
+            let demo = VPNDemo(options: options)
+            TestbedInterrupt.install(engine: demo.engine, name: name)
+            let json = self.json
+            let report: VPNDemoReport
+            do {
+                report = try demo.run { line in
+                    // With --json, stdout carries only the JSON.
+                    if json { Terminal.errorLine(line) } else { Terminal.line(line) }
+                }
+            } catch {
+                Terminal.fail(String(describing: error))
+            }
+            if json {
+                Terminal.line(try Terminal.json(report))
+            } else {
+                Terminal.line("")
+                Terminal.line(report.text())
+            }
+            if keep {
+                func say(_ text: String) { if json { Terminal.errorLine(text) } else { Terminal.line(text) } }
+                say("")
+                say("testbed \(name) is still up. Explore it:")
+                say("  hike testbed exec \(name) h1 -- ping -c 3 cafe::2")
+                say("  hike testbed exec \(name) r1 -- ip -6 route")
+                say("  hike pm flow list --instance hike-tb-\(name)-r1     (and -r2)")
+                say("  hike testbed status \(name)")
+                say("take it down with: hike testbed down \(name)")
+            }
+        }
+    }
 }
 
 extension DemoCommand {
