@@ -15,6 +15,8 @@ public struct VPNDemoSession: Sendable {
     public let egress: LocalMonitoredNode
     /// Fed by the demo's collector and STAMP sessions as they run.
     public let metrics: MonitoringMetrics
+    /// Where the demo serves them (HOST:PORT), when asked to.
+    public let metricsEndpoint: String?
 
     public func namespace(_ node: String) throws -> NetworkNamespace { try engine.namespace(testbed: testbed, node: node) }
 }
@@ -86,7 +88,6 @@ public struct VPNDemo: Sendable {
         try ingress.addFlow(VPNDemoOptions.flow, mode: .altmark)
         try egress.addFlow(VPNDemoOptions.flow, mode: nil)
         let metrics = MonitoringMetrics(nodes: [(ingress, .ingress), (egress, .egress)])
-        let session = VPNDemoSession(engine: engine, testbed: o.name, ingress: ingress, egress: egress, metrics: metrics)
         var server: MetricsServer?
         if let listen = o.metricsListen {
             let started = try MetricsServer(listen: listen) { try metrics.exposition() }
@@ -95,6 +96,8 @@ public struct VPNDemo: Sendable {
             progress("Prometheus metrics on http://\(Self.hostPort(started.host, started.port))/metrics while the demo runs")
         }
         defer { server?.stop() }
+        let session = VPNDemoSession(engine: engine, testbed: o.name, ingress: ingress, egress: egress, metrics: metrics,
+                                     metricsEndpoint: server.map { Self.hostPort($0.host, $0.port) })
         try hooks.afterUp?(session)
 
         // 1. Connectivity.

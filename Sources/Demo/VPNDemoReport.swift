@@ -84,6 +84,9 @@ public struct VPNDemoReport: Codable, Sendable {
                 guard let stats else { return [name, "-", "-", "-", "-"] }
                 return [name, Self.micro(stats.min), Self.micro(stats.median), Self.micro(stats.p99), Self.micro(stats.max)]
             }
+        if stamp.lost > 0 && drop > 0 {
+            lines.append("(STAMP test packets travel in the monitored flow: pm_loss's drops may hit them too)")
+        }
         lines += Self.table(header: ["delay (µs)", "min", "median", "p99", "max"], rows: delayRows)
         lines.append("(one-way delays are exact here: all namespaces share one clock)")
         if let plot {
