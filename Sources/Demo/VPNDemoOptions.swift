@@ -68,7 +68,7 @@ public struct VPNDemoOptions: Sendable {
         if !(0.2...10).contains(periodSeconds) { problems.append("--period must be 0.2–10 s, not \(periodSeconds) s") }
         if !(10...20_000).contains(rate) { problems.append("--rate must be 10–20000 packets/s, not \(rate)") }
         if drop < 0 { problems.append("--drop must be 0 or more, not \(drop)") }
-        if drop > 0 && !(1...max(1, periods)).contains(dropPeriod) {
+        if drop > 0 && (1...60).contains(periods) && !(1...periods).contains(dropPeriod) {
             problems.append("--drop-period must be one of the periods, 1–\(periods), not \(dropPeriod)")
         }
         // pm_loss drops the first K packets of the period: the period must carry well more than K.
