@@ -53,8 +53,9 @@ extension DemoCommand {
         @Option(help: ArgumentHelp("Directory of the PNG plot (made if missing).", valueName: "dir"))
         var output = "demo-out"
 
-        @Option(help: ArgumentHelp("The testbed topology.", valueName: "file"))
-        var testbed = "examples/vpn/demo.yaml"
+        @Option(help: ArgumentHelp("The testbed topology (default: the repository's, found from here or from hike's build directory).",
+                                   valueName: "file"))
+        var testbed = VPN.defaultTestbed
 
         @Option(help: ArgumentHelp("The testbed's name (namespaces are hike-tb-<name>-<node>).", valueName: "name"))
         var name = "vpn"
@@ -68,8 +69,23 @@ extension DemoCommand {
         @Flag(help: "Print the report as JSON on stdout (progress goes to stderr).")
         var json = false
 
+        static let defaultTestbed = "examples/vpn/demo.yaml"
+
+        /// The default topology from the working directory, else from the repository that holds
+        /// this hike binary (.build/<config>/hike or .build/<triple>/<config>/hike).
+        var testbedFile: String {
+            guard testbed == Self.defaultTestbed, !FileManager.default.fileExists(atPath: testbed) else { return testbed }
+            var directory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+            for _ in 0..<4 {
+                directory = directory.deletingLastPathComponent()
+                let candidate = directory.appendingPathComponent(Self.defaultTestbed).path
+                if FileManager.default.fileExists(atPath: candidate) { return candidate }
+            }
+            return testbed
+        }
+
         var options: VPNDemoOptions {
-            VPNDemoOptions(testbedFile: testbed, name: name, periods: periods, period: .milliseconds(Int((period * 1000).rounded())),
+            VPNDemoOptions(testbedFile: testbedFile, name: name, periods: periods, period: .milliseconds(Int((period * 1000).rounded())),
                            drop: drop, dropPeriod: dropPeriod, rate: rate, outputDirectory: output, keep: keep, metricsListen: listen)
         }
 
