@@ -56,11 +56,23 @@ public struct VPNDemo: Sendable {
         guard missing.isEmpty else {
             throw VPNDemoError.testbed("\(options.testbedFile) has no node \(missing.joined(separator: ", ")): the demo needs h1, r1, r2 and h2")
         }
+        // The endpoint is bound before anything is made, so a bad --listen changes nothing; it
+        // serves the metrics once the flow exists.
+        let slot = MetricsSlot()
+        var server: MetricsServer?
+        if let listen = options.metricsListen {
+            let started = try MetricsServer(listen: listen) { try slot.metrics?.exposition() ?? "" }
+            started.start()
+            server = started
+            progress("Prometheus metrics on http://\(Self.hostPort(started.host, started.port))/metrics while the demo runs")
+        }
+        defer { server?.stop() }
         progress("bringing up testbed \(options.name) (\(options.testbedFile)): 4 namespaces, 3 veth links, HIKe on r1, r2 and h2")
         try engine.up(file, name: options.name)
         let report: VPNDemoReport
         do {
-            report = try measure(progress: progress, hooks: hooks)
+            report = try measure(progress: progress, hooks: hooks, slot: slot,
+                                 endpoint: server.map { Self.hostPort($0.host, $0.port) })
         } catch {
             if !options.keep {
                 progress("bringing testbed \(options.name) down after the failure")
@@ -75,7 +87,8 @@ public struct VPNDemo: Sendable {
         return report
     }
 
-    private func measure(progress: @escaping @Sendable (String) -> Void, hooks: Hooks) throws -> VPNDemoReport {
+    private func measure(progress: @escaping @Sendable (String) -> Void, hooks: Hooks, slot: MetricsSlot,
+                         endpoint: String?) throws -> VPNDemoReport {
         let o = options
         guard let r1 = try engine.instance(testbed: o.name, node: "r1"), let r2 = try engine.instance(testbed: o.name, node: "r2") else {
             throw VPNDemoError.testbed("r1 and r2 must run hike (a `hike:` section) in \(o.testbedFile)")
@@ -88,16 +101,9 @@ public struct VPNDemo: Sendable {
         try ingress.addFlow(VPNDemoOptions.flow, mode: .altmark)
         try egress.addFlow(VPNDemoOptions.flow, mode: nil)
         let metrics = MonitoringMetrics(nodes: [(ingress, .ingress), (egress, .egress)])
-        var server: MetricsServer?
-        if let listen = o.metricsListen {
-            let started = try MetricsServer(listen: listen) { try metrics.exposition() }
-            started.start()
-            server = started
-            progress("Prometheus metrics on http://\(Self.hostPort(started.host, started.port))/metrics while the demo runs")
-        }
-        defer { server?.stop() }
+        slot.metrics = metrics
         let session = VPNDemoSession(engine: engine, testbed: o.name, ingress: ingress, egress: egress, metrics: metrics,
-                                     metricsEndpoint: server.map { Self.hostPort($0.host, $0.port) })
+                                     metricsEndpoint: endpoint)
         try hooks.afterUp?(session)
 
         // 1. Connectivity.
@@ -229,6 +235,25 @@ public struct VPNDemo: Sendable {
         formatter.timeZone = TimeZone(identifier: "UTC")
         formatter.dateFormat = "yyyyMMdd-HHmmss"
         return formatter.string(from: Date())
+    }
+}
+
+/// The metrics the endpoint serves: none until the demo has configured the flow.
+final class MetricsSlot: @unchecked Sendable {  // the value behind lock
+    private let lock = NSLock()
+    private var value: MonitoringMetrics?
+
+    var metrics: MonitoringMetrics? {
+        get {
+            lock.lock()
+            defer { lock.unlock() }
+            return value
+        }
+        set {
+            lock.lock()
+            value = newValue
+            lock.unlock()
+        }
     }
 }
 

@@ -240,6 +240,15 @@ import Topology
         o.testbedFile = "/nonexistent/demo.yaml"
         #expect(throws: (any Error).self) { try VPNDemo(options: o).run(progress: { _ in }) }
         #expect(Self.leftovers(o).isEmpty)
+        // A --listen address that does not parse fails before the testbed is made.
+        o = try Self.options(periods: 2, period: .milliseconds(400), drop: 0)
+        o.metricsListen = "127.0.0.1"
+        var progress: [String] = []
+        let lines = LinesBox()
+        #expect(throws: MonitoringError.self) { try VPNDemo(options: o).run(progress: { lines.append($0) }) }
+        progress = lines.all
+        #expect(!progress.contains { $0.contains("bringing up") }, "\(progress)")
+        #expect(Self.leftovers(o).isEmpty)
     }
 }
 
@@ -249,6 +258,22 @@ final class CaptureBox: @unchecked Sendable {
     var status: Int32?
     var output: String?
     var counters: [(String, String, FlowCounter)] = []
+}
+
+/// Progress lines collected from the demo's callback.
+final class LinesBox: @unchecked Sendable {  // behind lock
+    private let lock = NSLock()
+    private var lines: [String] = []
+    func append(_ line: String) {
+        lock.lock()
+        lines.append(line)
+        lock.unlock()
+    }
+    var all: [String] {
+        lock.lock()
+        defer { lock.unlock() }
+        return lines
+    }
 }
 
 /// The frames of a libpcap file as tshark -F pcap writes it.
