@@ -56,6 +56,10 @@ public struct VPNDemo: Sendable {
         guard missing.isEmpty else {
             throw VPNDemoError.testbed("\(options.testbedFile) has no node \(missing.joined(separator: ", ")): the demo needs h1, r1, r2 and h2")
         }
+        if engine.store.names().contains(options.name) {
+            throw VPNDemoError.testbed("a testbed named \(options.name) is up already (a run with --keep?): "
+                                       + "take it down with `hike testbed down \(options.name)` or give another --name")
+        }
         // The endpoint is bound before anything is made, so a bad --listen changes nothing; it
         // serves the metrics once the flow exists.
         let slot = MetricsSlot()

@@ -218,9 +218,19 @@ import Topology
     @Test func failureWhileUpLeavesNothing() throws {
         let o = try Self.options(periods: 2, period: .milliseconds(400), drop: 0)
         struct Stop: Error {}
-        #expect(throws: Stop.self) {
-            try VPNDemo(options: o).run(progress: { _ in }, hooks: VPNDemo.Hooks(afterUp: { _ in throw Stop() }))
-        }
+        let second = CaptureBox()
+        let hooks = VPNDemo.Hooks(afterUp: { _ in
+            // A second demo of the same name is refused while this one is up, and touches nothing.
+            do {
+                _ = try VPNDemo(options: o).run(progress: { _ in })
+                second.output = "accepted"
+            } catch let error as VPNDemoError {
+                second.output = error.description
+            }
+            throw Stop()
+        })
+        #expect(throws: Stop.self) { try VPNDemo(options: o).run(progress: { _ in }, hooks: hooks) }
+        #expect(second.output?.contains("a testbed named \(o.name) is up already") == true, "\(second.output ?? "")")
         #expect(Self.leftovers(o).isEmpty, "left behind: \(Self.leftovers(o))")
         #expect(!FileManager.default.fileExists(atPath: o.outputDirectory))
     }
