@@ -71,7 +71,9 @@ public struct VPNDemo: Sendable {
             progress("Prometheus metrics on http://\(Self.hostPort(started.host, started.port))/metrics while the demo runs")
         }
         defer { server?.stop() }
-        progress("bringing up testbed \(options.name) (\(options.testbedFile)): 4 namespaces, 3 veth links, HIKe on r1, r2 and h2")
+        let hikeNodes = file.spec.nodes.filter { $0.hike != nil }.map(\.name)
+        progress("bringing up testbed \(options.name) (\(options.testbedFile)): \(file.spec.nodes.count) namespaces, "
+                 + "\(file.spec.links.count) veth links" + (hikeNodes.isEmpty ? "" : ", HIKe on \(hikeNodes.joined(separator: ", "))"))
         try engine.up(file, name: options.name)
         let report: VPNDemoReport
         do {
