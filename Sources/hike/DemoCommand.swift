@@ -97,31 +97,46 @@ extension DemoCommand {
         func run() throws {
             let demo = VPNDemo(options: options)
             TestbedInterrupt.install(engine: demo.engine, name: name)
+            // A reader that goes away (`| head`) must not kill the demo before it has removed its
+            // testbed: no SIGPIPE, and output that cannot be written is dropped.
+            signal(SIGPIPE, SIG_IGN)
             let json = self.json
             let report: VPNDemoReport
             do {
                 report = try demo.run { line in
                     // With --json, stdout carries only the JSON.
-                    if json { Terminal.errorLine(line) } else { Terminal.line(line) }
+                    Self.write(line, to: json ? STDERR_FILENO : STDOUT_FILENO)
                 }
             } catch {
                 Terminal.fail(String(describing: error))
             }
             if json {
-                Terminal.line(try Terminal.json(report))
+                Self.write(try Terminal.json(report), to: STDOUT_FILENO)
             } else {
-                Terminal.line("")
-                Terminal.line(report.text())
+                Self.write("\n" + report.text(), to: STDOUT_FILENO)
             }
             if keep {
-                func say(_ text: String) { if json { Terminal.errorLine(text) } else { Terminal.line(text) } }
-                say("")
-                say("testbed \(name) is still up. Explore it:")
-                say("  hike testbed exec \(name) h1 -- ping -c 3 cafe::2")
-                say("  hike testbed exec \(name) r1 -- ip -6 route")
-                say("  hike pm flow list --instance hike-tb-\(name)-r1     (and -r2)")
-                say("  hike testbed status \(name)")
-                say("take it down with: hike testbed down \(name)")
+                Self.write("""
+
+                    testbed \(name) is still up. Explore it:
+                      hike testbed exec \(name) h1 -- ping -c 3 cafe::2
+                      hike testbed exec \(name) r1 -- ip -6 route
+                      hike pm flow list --instance hike-tb-\(name)-r1     (and -r2)
+                      hike testbed status \(name)
+                    take it down with: hike testbed down \(name)
+                    """, to: json ? STDERR_FILENO : STDOUT_FILENO)
+            }
+        }
+
+        /// Writes text and a newline with write(2), at once; a closed pipe drops it.
+        static func write(_ text: String, to fd: Int32) {
+            let bytes = Array((text + "\n").utf8)
+            var offset = 0
+            while offset < bytes.count {
+                let n = bytes[offset...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { return }
+                offset += n
             }
         }
     }
