@@ -139,6 +139,53 @@ import Topology
         }
     }
 
+    @Test func mapEntriesAreWrittenTypedByTheMapsBTF() throws {
+        try TestbedHarness.withDirectory { directory in
+            let path = "\(directory)/map.yaml"
+            try TestTopologies.write(TestTopologies.pair(b: """
+                hike:
+                  maps:
+                    - map: ip6_hset_sd
+                      program: ip6_hset_srcdst
+                      key: {saddr: "fc00::1", daddr: "fc00::2"}
+                      value: {cts_ns: 7, timeout_ns: 5000000000}
+                """), to: path)
+            try TestbedHarness.withTestbed(path) { name, state in
+                #expect(state.instances == ["\(KernelTest.prefix)-\(name)-b"])
+                let hike = try #require(try TestbedHarness.engine.instance(testbed: name, node: "b"))
+                let pins = FileManager.default.subpaths(atPath: "\(hike.pinRoot)/maps") ?? []
+                let relative = try #require(pins.first { $0.hasSuffix("/ip6_hset_sd") })
+                let map = try BPFMap.openPinned("\(hike.pinRoot)/maps/\(relative)")
+                let codec = try MapJSON(map: map)
+                // The key as the kernel stores it: two IPv6 addresses, 32 bytes in network order.
+                let key: [UInt8] = [0xfc, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xfc, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]
+                let value = try #require(try map.lookup(key: key))
+                let decoded = codec.decodeValues(value)[0]
+                #expect(decoded["cts_ns"]?.intValue == 7)
+                #expect(decoded["timeout_ns"]?.intValue == 5_000_000_000)
+            }
+        }
+    }
+
+    @Test func aMapEntryTheMapRefusesUndoesTheUp() throws {
+        try TestbedHarness.withDirectory { directory in
+            let path = "\(directory)/bad-map.yaml"
+            try TestTopologies.write(TestTopologies.pair(b: """
+                hike:
+                  maps:
+                    - {map: ip6_hset_sd, program: ip6_hset_srcdst, key: {saddr: "fc00::1", daddr: "fc00::2"}, value: {colour: 1}}
+                """), to: path)
+            let name = TestbedHarness.uniqueName()
+            #expect {
+                try TestbedHarness.engine.up(try TestbedFile.read(path), name: name)
+            } throws: { error in
+                guard case .upFailed(let step, let reason, let leftovers)? = error as? TestbedError else { return false }
+                return step.hasPrefix("node b: map ip6_hset_sd") && reason.contains("colour") && leftovers.isEmpty
+            }
+            #expect(TestbedHarness.leftovers(name) == [])
+        }
+    }
+
     @Test func aSecondUpOfTheSameNameIsRefusedAndChangesNothing() throws {
         try TestbedHarness.withDirectory { directory in
             let path = "\(directory)/pair.yaml"
