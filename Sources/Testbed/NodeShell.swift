@@ -11,6 +11,11 @@ public enum NodeShell {
         try namespace.run { try Command.start(arguments) }.wait()
     }
 
+    /// Starts a command inside the namespace in the background.
+    public static func start(_ arguments: [String], in namespace: NetworkNamespace) throws -> RunningCommand {
+        try namespace.run { try Command.start(arguments) }
+    }
+
     /// Runs a shell command line (`sh -c`) inside the namespace.
     public static func shell(_ line: String, in namespace: NetworkNamespace) throws -> CommandResult {
         try run(["sh", "-c", line], in: namespace)

@@ -51,6 +51,9 @@ public struct TestbedEngine: Sendable {
         if let issue = TestbedValidator.nameIssue(name) { throw TestbedError.state("testbed name '\(name)': \(issue)") }
         if let issue = TestbedValidator.nameIssue(prefix) { throw TestbedError.state("prefix '\(prefix)': \(issue)") }
         let spec = file.spec
+        if FileManager.default.fileExists(atPath: store.path(name)) {
+            throw TestbedError.alreadyUp(name: name, stateFile: store.path(name))
+        }
 
         // Everything that can be checked without making anything is checked first.
         let catalog = try ProgramCatalog()
@@ -86,13 +89,13 @@ public struct TestbedEngine: Sendable {
         }
         if let session {
             guard Command.find("tmux") != nil else { throw TestbedError.state("--tmux needs tmux: apt-get install tmux") }
-            if (try? Command.run(["tmux", "has-session", "-t", "=\(session)"]))?.status == 0 {
+            if (try? Tmux.run(["has-session", "-t", "=\(session)"])) != nil {
                 throw TestbedError.collision("tmux session \(session) already exists")
             }
         }
 
         var state = TestbedState(name: name, prefix: prefix, file: URL(fileURLWithPath: file.path).standardizedFileURL.path,
-                                 pid: getpid(), phase: .comingUp, step: "start", startedAt: Date(), spec: spec)
+                                 pid: getpid(), pidStartTime: TestbedState.process(getpid())?.startTime, phase: .comingUp, step: "start", startedAt: Date(), spec: spec)
         try store.claim(state)
         var step = "start"
         func begin(_ what: String) throws {
@@ -213,7 +216,7 @@ public struct TestbedEngine: Sendable {
     @discardableResult
     public func down(_ name: String) throws -> [String] {
         var state = try store.read(name)
-        if state.phase == .comingUp && state.upIsRunning && state.pid != getpid() {
+        if state.phase == .comingUp && state.pid != getpid() && state.upIsRunning {
             throw TestbedError.state("`up` of '\(name)' is still running (pid \(state.pid)); stop it first")
         }
         var removed: [String] = []
@@ -235,12 +238,12 @@ public struct TestbedEngine: Sendable {
     /// Removes what state records, in reverse order of making; returns what it could not remove.
     func teardown(_ state: TestbedState, removed: inout [String]) -> [String] {
         var leftovers: [String] = []
-        if let session = state.tmuxSession, Command.find("tmux") != nil,
-           (try? Command.run(["tmux", "has-session", "-t", "=\(session)"]))?.status == 0 {
-            if (try? Command.run(["tmux", "kill-session", "-t", "=\(session)"]))?.status == 0 {
+        if let session = state.tmuxSession, Command.find("tmux") != nil, (try? Tmux.run(["has-session", "-t", "=\(session)"])) != nil {
+            do {
+                try Tmux.run(["kill-session", "-t", "=\(session)"])
                 removed.append("tmux session \(session)")
-            } else {
-                leftovers.append("tmux session \(session)")
+            } catch {
+                leftovers.append("tmux session \(session): \(error)")
             }
         }
         // Processes still inside the nodes (commands of a crashed `up`, shells) keep a namespace

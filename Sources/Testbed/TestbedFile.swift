@@ -49,8 +49,9 @@ public struct TestbedFile: Sendable {
         if !problems.isEmpty {
             let errors = problems.map { problem in
                 let mark = places.mark(problem.path)
-                return TestbedError.invalid(file: path, line: mark?.line, column: mark?.column, message: problem.message)
-            }
+                return (mark?.line ?? 0, mark?.column ?? 0,
+                        TestbedError.invalid(file: path, line: mark?.line, column: mark?.column, message: problem.message))
+            }.sorted { ($0.0, $0.1) < ($1.0, $1.1) }.map(\.2)
             throw errors.count == 1 ? errors[0] : TestbedError.invalidMany(errors)
         }
         return file

@@ -16,8 +16,10 @@ public struct TestbedState: Codable, Sendable {
     public var prefix: String
     /// The topology file (absolute), if it came from one.
     public var file: String?
-    /// The process that ran `up`.
+    /// The process that ran `up`, and when it started (clock ticks after boot, as in
+    /// /proc/PID/stat), so a later process with the same pid is not taken for it.
     public var pid: Int32
+    public var pidStartTime: UInt64?
     public var phase: Phase
     /// The last step `up` started (what it was doing if it crashed).
     public var step: String
@@ -30,9 +32,20 @@ public struct TestbedState: Codable, Sendable {
     public var tmuxSession: String?
     public var spec: TestbedSpec
 
-    /// Whether the process that ran `up` still runs.
+    /// Whether the process that ran `up` still runs (a zombie does not).
     public var upIsRunning: Bool {
-        kill(pid, 0) == 0 || errno == EPERM
+        guard let process = Self.process(pid), process.state != "Z", process.state != "X" else { return false }
+        return pidStartTime == nil || pidStartTime == process.startTime
+    }
+
+    /// The state letter and start time of a process, from /proc/PID/stat.
+    static func process(_ pid: Int32) -> (state: Character, startTime: UInt64)? {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = text.lastIndex(of: ")") else { return nil }
+        // After the command name in parentheses: field 3 (state) … field 22 (starttime).
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        guard fields.count > 19, let state = fields[0].first, let start = UInt64(fields[19]) else { return nil }
+        return (state, start)
     }
 }
 
