@@ -5,6 +5,33 @@ import Testbed
 import BPFKit
 import Topology
 
+/// A request to stop a running demo (Ctrl-C), honoured at the next step or within 50 ms of a
+/// wait: the demo then brings its testbed down as on any failure and throws `.interrupted`.
+/// Set from a signal handler's thread; the demo's own thread does all the tear-down, so the two
+/// never race over the testbed.
+public final class VPNDemoCancellation: @unchecked Sendable {  // the flag behind lock
+    private let lock = NSLock()
+    private var requested = false
+
+    public init() {}
+
+    public func request() {
+        lock.lock()
+        requested = true
+        lock.unlock()
+    }
+
+    public var isRequested: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return requested
+    }
+
+    func check() throws {
+        if isRequested { throw VPNDemoError.interrupted }
+    }
+}
+
 /// What a running demo exposes to the code around it (the CLI's metrics endpoint, tests that
 /// capture packets or scrape the endpoint while the testbed is up).
 public struct VPNDemoSession: Sendable {
@@ -30,6 +57,7 @@ public struct VPNDemoSession: Sendable {
 public struct VPNDemo: Sendable {
     public let options: VPNDemoOptions
     public let engine: TestbedEngine
+    public let cancellation: VPNDemoCancellation
 
     /// Called while the testbed is up: after the flow is configured (before the ping), and
     /// after the report is made (before the testbed goes down).
@@ -43,8 +71,9 @@ public struct VPNDemo: Sendable {
         }
     }
 
-    public init(options: VPNDemoOptions) {
+    public init(options: VPNDemoOptions, cancellation: VPNDemoCancellation = VPNDemoCancellation()) {
         self.options = options
+        self.cancellation = cancellation
         engine = TestbedEngine(prefix: options.prefix)
     }
 
@@ -77,19 +106,21 @@ public struct VPNDemo: Sendable {
         try engine.up(file, name: options.name)
         let report: VPNDemoReport
         do {
+            try cancellation.check()
             report = try measure(progress: progress, hooks: hooks, slot: slot,
                                  endpoint: server.map { Self.hostPort($0.host, $0.port) })
         } catch {
-            if !options.keep {
-                progress("bringing testbed \(options.name) down after the failure")
+            if !options.keep || cancellation.isRequested {
+                progress("bringing testbed \(options.name) down" + (cancellation.isRequested ? "" : " after the failure"))
                 do { try engine.down(options.name) } catch { progress("could not bring it down: \(error)") }
             }
             throw error
         }
-        if !options.keep {
+        if !options.keep || cancellation.isRequested {
             progress("bringing testbed \(options.name) down")
             try engine.down(options.name)
         }
+        try cancellation.check()
         return report
     }
 
@@ -113,6 +144,7 @@ public struct VPNDemo: Sendable {
         try hooks.afterUp?(session)
 
         // 1. Connectivity.
+        try cancellation.check()
         progress("ping h1 → h2 (\(VPNDemoOptions.h2Address))")
         let pinged = try NodeShell.run(["ping", "-n", "-c", "3", "-i", "0.2", "-W", "2", VPNDemoOptions.h2Address], in: h1)
         guard let ping = PingResult.parse(pinged.stdout, destination: VPNDemoOptions.h2Address), ping.received > 0 else {
@@ -121,17 +153,18 @@ public struct VPNDemo: Sendable {
         progress("  \(ping.received)/\(ping.transmitted) replies" + (ping.rttAverage.map { String(format: ", rtt avg %.3f ms", $0) } ?? ""))
 
         // 2. The data flow, running before the first period so that every period is full.
+        try cancellation.check()
         let receiver = try UDPFlowReceiver(in: h2, port: VPNDemoOptions.dataPort)
         defer { receiver.stop() }
         let sender = try UDPFlowSender(in: h1, to: VPNDemoOptions.h2Address, port: VPNDemoOptions.dataPort, rate: o.rate)
         defer { sender.stop() }
         progress("data flow h1 → h2 UDP port \(VPNDemoOptions.dataPort) at \(o.rate) packets/s")
         sender.start()
-        try Self.waitUntil("r2 counts the flow", sender: sender) { try Self.total(egress, .egress) > 0 }
+        try waitUntil("r2 counts the flow", sender: sender) { try Self.total(egress, .egress) > 0 }
         // The collector's baseline must see every packet r1 marked already counted at r2: hold
         // the flow while it is read (else one packet in flight would count as lost later).
         sender.pause()
-        try Self.waitUntil("r2 counts every packet r1 marked", sender: nil) {
+        try waitUntil("r2 counts every packet r1 marked", sender: nil) {
             try Self.total(ingress, .ingress) == Self.total(egress, .egress) + egress.lossInjection().dropped
         }
         let collector = try LossCollector(ingress: ingress, egress: egress, period: o.period, flows: [VPNDemoOptions.flow])
@@ -155,7 +188,7 @@ public struct VPNDemo: Sendable {
         var reports: [PeriodReport] = []
         do {
             for k in 1...o.periods {
-                Self.sleep(until: begin + o.period * k, clock: clock)
+                try sleep(until: begin + o.period * k, clock: clock)
                 // Armed before the flip, for the colour the flip makes active: the first K packets
                 // of the period are dropped (that colour's previous period is read and over).
                 if o.drop > 0 && k + 1 == o.dropPeriod {
@@ -164,7 +197,7 @@ public struct VPNDemo: Sendable {
                 try collector.flip()
                 let flipped = clock.now
                 if k < o.periods { stamp.periodStarted() }
-                Self.sleep(until: max(begin + o.period * k + o.period / 2, flipped + o.period / 2), clock: clock)
+                try sleep(until: max(begin + o.period * k + o.period / 2, flipped + o.period / 2), clock: clock)
                 let report = try collector.read()
                 metrics.record(report)
                 reports.append(report)
@@ -184,7 +217,7 @@ public struct VPNDemo: Sendable {
         // Everything h1 sent but the dropped packets reaches h2 (poll: the last ones are in flight).
         let expected = sender.sent - Int(dropped)
         let clockWait = clock.now + .seconds(3)
-        while receiver.received < expected, clock.now < clockWait { Self.sleep(until: clock.now + .milliseconds(20), clock: clock) }
+        while receiver.received < expected, clock.now < clockWait { try sleep(until: clock.now + .milliseconds(20), clock: clock) }
 
         var periods: [VPNDemoReport.Period] = []
         for (index, report) in reports.enumerated() {
@@ -216,7 +249,7 @@ public struct VPNDemo: Sendable {
     }
 
     /// Polls an observable condition every 10 ms for up to 5 s.
-    static func waitUntil(_ what: String, sender: UDPFlowSender?, _ condition: () throws -> Bool) throws {
+    func waitUntil(_ what: String, sender: UDPFlowSender?, _ condition: () throws -> Bool) throws {
         let clock = ContinuousClock()
         let deadline = clock.now + .seconds(5)
         while try !condition() {
@@ -224,13 +257,18 @@ public struct VPNDemo: Sendable {
             guard clock.now < deadline else {
                 throw VPNDemoError.measurement("timed out after 5 s waiting until \(what)")
             }
-            sleep(until: clock.now + .milliseconds(10), clock: clock)
+            try sleep(until: clock.now + .milliseconds(10), clock: clock)
         }
     }
 
-    static func sleep(until deadline: ContinuousClock.Instant, clock: ContinuousClock) {
-        let left = clock.now.duration(to: deadline)
-        if left > .zero { UDPFlowSender.sleep(left) }
+    /// Sleeps until the deadline in slices of at most 50 ms, so that a stop request is seen.
+    func sleep(until deadline: ContinuousClock.Instant, clock: ContinuousClock) throws {
+        while true {
+            try cancellation.check()
+            let left = clock.now.duration(to: deadline)
+            guard left > .zero else { return }
+            UDPFlowSender.sleep(min(left, .milliseconds(50)))
+        }
     }
 
     static func hostPort(_ host: String, _ port: UInt16) -> String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }

@@ -12,6 +12,8 @@ public enum VPNDemoError: Error, CustomStringConvertible, Sendable, Equatable {
     case measurement(String)
     /// The report or the plot could not be written.
     case output(String)
+    /// Stopped on request (Ctrl-C); the testbed was brought down.
+    case interrupted
 
     public var description: String {
         switch self {
@@ -20,6 +22,7 @@ public enum VPNDemoError: Error, CustomStringConvertible, Sendable, Equatable {
         case .noConnectivity(let message): "h1 cannot reach h2 over the VPN: \(message)"
         case .measurement(let message): "measurement failed: \(message)"
         case .output(let message): "cannot write the output: \(message)"
+        case .interrupted: "interrupted"
         }
     }
 }

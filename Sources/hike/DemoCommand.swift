@@ -96,7 +96,7 @@ extension DemoCommand {
 
         func run() throws {
             let demo = VPNDemo(options: options)
-            TestbedInterrupt.install(engine: demo.engine, name: name)
+            DemoInterrupt.install(demo, name: name)
             // A reader that goes away (`| head`) must not kill the demo before it has removed its
             // testbed: no SIGPIPE, and output that cannot be written is dropped.
             signal(SIGPIPE, SIG_IGN)
@@ -107,6 +107,9 @@ extension DemoCommand {
                     // With --json, stdout carries only the JSON.
                     Self.write(line, to: json ? STDERR_FILENO : STDOUT_FILENO)
                 }
+            } catch VPNDemoError.interrupted {
+                Self.write("interrupted: testbed \(name) removed", to: STDERR_FILENO)
+                Glibc.exit(128 + DemoInterrupt.signalNumber)
             } catch {
                 Terminal.fail(String(describing: error))
             }
@@ -235,6 +238,47 @@ extension DemoCommand {
                 lines.append("(\(report.cpuCount - cpus.count) of \(report.cpuCount) possible CPUs counted nothing and are not shown)")
             }
             return lines.joined(separator: "\n")
+        }
+    }
+}
+
+/// Ctrl-C (or SIGTERM) during `hike demo vpn`: the first asks the demo to stop, and the demo's
+/// own thread brings the testbed down (a handler that tore it down meanwhile would race with the
+/// running demo); a second one, for a demo that does not stop, removes the testbed from here and
+/// exits at once.
+enum DemoInterrupt {
+    // Dispatch sources must stay alive to fire; written once from the main thread.
+    nonisolated(unsafe) private static var sources: [any DispatchSourceSignal] = []
+    nonisolated(unsafe) private static var received: Int32 = 0
+    private static let lock = NSLock()
+
+    /// The signal that stopped the demo (SIGINT unless SIGTERM came).
+    static var signalNumber: Int32 {
+        lock.lock()
+        defer { lock.unlock() }
+        return received == 0 ? SIGINT : received
+    }
+
+    static func install(_ demo: VPNDemo, name: String) {
+        for number in [SIGINT, SIGTERM] {
+            signal(number, SIG_IGN)  // let the dispatch source take it instead of the default
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler {
+                lock.lock()
+                let first = received == 0
+                if first { received = number }
+                lock.unlock()
+                if first {
+                    FileHandle.standardError.write(Data("\nstopping: bringing testbed \(name) down (again to force)\n".utf8))
+                    demo.cancellation.request()
+                    return
+                }
+                let removed = (try? demo.engine.down(name)) ?? []
+                FileHandle.standardError.write(Data("interrupted: removed \(removed.isEmpty ? "nothing" : removed.joined(separator: ", "))\n".utf8))
+                exit(128 + number)
+            }
+            source.resume()
+            sources.append(source)
         }
     }
 }

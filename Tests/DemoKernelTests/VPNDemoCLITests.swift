@@ -99,7 +99,7 @@ import Testing
         run.process.interrupt()
         let status = run.wait()
         #expect(status == 128 + SIGINT, "stdout: \(run.stdout)\nstderr: \(run.stderr)")
-        #expect(run.stderr.contains("interrupted: removed") && run.stderr.contains("namespace hike-tb-\(name)-h1"))
+        #expect(run.stderr.contains("interrupted: testbed \(name) removed"), "\(run.stderr)")
         #expect(Self.leftovers(name: name).isEmpty, "\(Self.leftovers(name: name))")
     }
 }

@@ -235,6 +235,22 @@ import Topology
         #expect(!FileManager.default.fileExists(atPath: o.outputDirectory))
     }
 
+    /// A stop request (what Ctrl-C makes) during the periods: the demo's own thread brings the
+    /// testbed down and the run ends with `.interrupted`.
+    @Test func stopRequestBringsTheTestbedDown() throws {
+        let o = try Self.options(periods: 30, period: .milliseconds(400), drop: 0)
+        let cancellation = VPNDemoCancellation()
+        let lines = LinesBox()
+        #expect(throws: VPNDemoError.interrupted) {
+            try VPNDemo(options: o, cancellation: cancellation).run(progress: { line in
+                lines.append(line)
+                if line.contains("period 2: sent") { cancellation.request() }
+            })
+        }
+        #expect(lines.all.contains { $0.contains("period 2: sent") } && !lines.all.contains { $0.contains("period 3: sent") })
+        #expect(Self.leftovers(o).isEmpty, "left behind: \(Self.leftovers(o))")
+    }
+
     /// Bad options are refused before anything is made, all problems in one message.
     @Test func badOptionsChangeNothing() throws {
         var o = try Self.options(periods: 3, period: .milliseconds(500), drop: 80, dropPeriod: 5, rate: 100)
