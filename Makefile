@@ -18,10 +18,11 @@ test: deps
 	$(SWIFT) test --skip-build
 	@scripts/check-leftovers.sh
 
-# The main job. Until the VPN testbed exists: the doctor, then XDP counting real pings.
+# The main job: the doctor, then the VPN testbed over SRv6 with loss and delay monitoring
+# (docs/demo.md). `hike demo ping-count` is the smaller first demo.
 demo: build
 	$(HIKE) doctor
-	$(HIKE) demo ping-count
+	$(HIKE) demo vpn
 
 clean:
 	rm -rf .build

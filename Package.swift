@@ -64,12 +64,14 @@ let package = Package(
         .target(name: "Monitoring", dependencies: ["BPFKit", "BPFObjects", "HikeRuntime", "Topology"]),
         // Declarative testbeds: YAML topologies → namespaces, links, routes, hike configurations.
         .target(name: "Testbed", dependencies: ["BPFKit", "Topology", "HikeRuntime", "ECLAT", "SRv6", "Yams"]),
+        // `hike demo vpn`: the VPN testbed with loss and delay monitoring, reported and plotted.
+        .target(name: "Demo", dependencies: ["BPFKit", "Testbed", "Monitoring", "HikeRuntime", "Topology", "Bench"]),
 
         .executableTarget(
             name: "hike",
             dependencies: [
                 "BPFKit", "BPFObjects", "Topology", "Doctor", "Bench", "HikeRuntime", "HikeVM", "ECLAT",
-                "SRv6", "Monitoring", "Testbed",
+                "SRv6", "Monitoring", "Testbed", "Demo",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -88,6 +90,10 @@ let package = Package(
         .testTarget(
             name: "TestbedKernelTests",
             dependencies: ["BPFKit", "Topology", "HikeTestSupport", "HikeRuntime", "Testbed"]
+        ),
+        .testTarget(
+            name: "DemoKernelTests",
+            dependencies: ["BPFKit", "Topology", "HikeTestSupport", "HikeRuntime", "Monitoring", "Testbed", "Demo"]
         ),
         .testTarget(
             name: "PackagesKernelTests",

@@ -1,14 +1,148 @@
 import ArgumentParser
+import Demo
 import Doctor
 import Foundation
+import Testbed
 
 /// `hike demo …`: small, real demonstrations of the data plane.
 struct DemoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
         abstract: "Run a demonstration in network namespaces of its own.",
-        subcommands: [PingCount.self]
+        subcommands: [VPN.self, PingCount.self]
     )
+}
+
+extension DemoCommand {
+    /// The HIKe README's VPN testbed with loss and delay monitoring, end to end (`make demo`).
+    struct VPN: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "vpn",
+            abstract: "IPv6 VPN over SRv6 with loss (alternate marking) and delay (STAMP) monitoring.",
+            discussion: """
+                Brings up the testbed of examples/vpn/demo.yaml: h1 (cafe::1) — r1 — r2 — h2 \
+                (cafe::2). r1's HIKe chain encapsulates h1's traffic (H.Encaps to r2's End.DT6 SID), \
+                marks it (RFC 9343 AltMark option) and forwards it in XDP; r2's chain counts it by \
+                its mark and hands it to the kernel's End.DT6; the way back is kernel SRv6 only.
+
+                Then: pings h1 → h2; sends a UDP flow h1 → h2 for --periods periods of --period \
+                seconds while the loss collector flips the colour every period and reads both ends \
+                half a period later, a STAMP session per period measures delay against h2's XDP \
+                reflector, and pm_loss at r2 drops exactly --drop packets in period --drop-period. \
+                Prints the report (ping, per-period sent/received/lost, STAMP delays), writes a PNG \
+                of loss and delay per period under --output, and brings the testbed down, also on \
+                failure or Ctrl-C. Needs root. Takes about 10 s plus the periods.
+                """
+        )
+
+        @Option(help: ArgumentHelp("Measurement periods (1–60).", valueName: "n"))
+        var periods = 6
+
+        @Option(help: ArgumentHelp("Length of a period in seconds (0.2–10).", valueName: "seconds"))
+        var period = 1.0
+
+        @Option(help: ArgumentHelp("Packets pm_loss drops in the drop period (0: none).", valueName: "K"))
+        var drop = 10
+
+        @Option(name: .customLong("drop-period"), help: ArgumentHelp("The period (1-based) with the drops.", valueName: "p"))
+        var dropPeriod = 3
+
+        @Option(help: ArgumentHelp("Rate of the UDP flow h1 → h2, packets per second (10–20000).", valueName: "pps"))
+        var rate = 200
+
+        @Option(help: ArgumentHelp("Directory of the PNG plot (made if missing).", valueName: "dir"))
+        var output = "demo-out"
+
+        @Option(help: ArgumentHelp("The testbed topology (default: the repository's, found from here or from hike's build directory).",
+                                   valueName: "file"))
+        var testbed = VPN.defaultTestbed
+
+        @Option(help: ArgumentHelp("The testbed's name (namespaces are hike-tb-<name>-<node>).", valueName: "name"))
+        var name = "vpn"
+
+        @Option(help: ArgumentHelp("Also serve the Prometheus metrics at HOST:PORT while the demo runs.", valueName: "host:port"))
+        var listen: String?
+
+        @Flag(help: "Leave the testbed up afterwards, to explore it (prints how to enter and remove it).")
+        var keep = false
+
+        @Flag(help: "Print the report as JSON on stdout (progress goes to stderr).")
+        var json = false
+
+        static let defaultTestbed = "examples/vpn/demo.yaml"
+
+        /// The default topology from the working directory, else from the repository that holds
+        /// this hike binary (.build/<config>/hike or .build/<triple>/<config>/hike).
+        var testbedFile: String {
+            guard testbed == Self.defaultTestbed, !FileManager.default.fileExists(atPath: testbed) else { return testbed }
+            var directory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+            for _ in 0..<4 {
+                directory = directory.deletingLastPathComponent()
+                let candidate = directory.appendingPathComponent(Self.defaultTestbed).path
+                if FileManager.default.fileExists(atPath: candidate) { return candidate }
+            }
+            return testbed
+        }
+
+        var options: VPNDemoOptions {
+            VPNDemoOptions(testbedFile: testbedFile, name: name, periods: periods, period: .milliseconds(Int((period * 1000).rounded())),
+                           drop: drop, dropPeriod: dropPeriod, rate: rate, outputDirectory: output, keep: keep, metricsListen: listen)
+        }
+
+        func validate() throws {
+            guard period.isFinite else { throw ValidationError("--period must be a number of seconds") }
+            do { try options.validate() } catch { throw ValidationError(String(describing: error)) }
+        }
+
+        func run() throws {
+            let demo = VPNDemo(options: options)
+            DemoInterrupt.install(demo, name: name)
+            // A reader that goes away (`| head`) must not kill the demo before it has removed its
+            // testbed: no SIGPIPE, and output that cannot be written is dropped.
+            signal(SIGPIPE, SIG_IGN)
+            let json = self.json
+            let report: VPNDemoReport
+            do {
+                report = try demo.run { line in
+                    // With --json, stdout carries only the JSON.
+                    Self.write(line, to: json ? STDERR_FILENO : STDOUT_FILENO)
+                }
+            } catch VPNDemoError.interrupted {
+                Self.write("interrupted: testbed \(name) removed", to: STDERR_FILENO)
+                Glibc.exit(128 + DemoInterrupt.signalNumber)
+            } catch {
+                Terminal.fail(String(describing: error))
+            }
+            if json {
+                Self.write(try Terminal.json(report), to: STDOUT_FILENO)
+            } else {
+                Self.write("\n" + report.text(), to: STDOUT_FILENO)
+            }
+            if keep {
+                Self.write("""
+
+                    testbed \(name) is still up. Explore it:
+                      hike testbed exec \(name) h1 -- ping -c 3 cafe::2
+                      hike testbed exec \(name) r1 -- ip -6 route
+                      hike pm flow list --instance hike-tb-\(name)-r1     (and -r2)
+                      hike testbed status \(name)
+                    take it down with: hike testbed down \(name)
+                    """, to: json ? STDERR_FILENO : STDOUT_FILENO)
+            }
+        }
+
+        /// Writes text and a newline with write(2), at once; a closed pipe drops it.
+        static func write(_ text: String, to fd: Int32) {
+            let bytes = Array((text + "\n").utf8)
+            var offset = 0
+            while offset < bytes.count {
+                let n = bytes[offset...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { return }
+                offset += n
+            }
+        }
+    }
 }
 
 extension DemoCommand {
@@ -104,6 +238,47 @@ extension DemoCommand {
                 lines.append("(\(report.cpuCount - cpus.count) of \(report.cpuCount) possible CPUs counted nothing and are not shown)")
             }
             return lines.joined(separator: "\n")
+        }
+    }
+}
+
+/// Ctrl-C (or SIGTERM) during `hike demo vpn`: the first asks the demo to stop, and the demo's
+/// own thread brings the testbed down (a handler that tore it down meanwhile would race with the
+/// running demo); a second one, for a demo that does not stop, removes the testbed from here and
+/// exits at once.
+enum DemoInterrupt {
+    // Dispatch sources must stay alive to fire; written once from the main thread.
+    nonisolated(unsafe) private static var sources: [any DispatchSourceSignal] = []
+    nonisolated(unsafe) private static var received: Int32 = 0
+    private static let lock = NSLock()
+
+    /// The signal that stopped the demo (SIGINT unless SIGTERM came).
+    static var signalNumber: Int32 {
+        lock.lock()
+        defer { lock.unlock() }
+        return received == 0 ? SIGINT : received
+    }
+
+    static func install(_ demo: VPNDemo, name: String) {
+        for number in [SIGINT, SIGTERM] {
+            signal(number, SIG_IGN)  // let the dispatch source take it instead of the default
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler {
+                lock.lock()
+                let first = received == 0
+                if first { received = number }
+                lock.unlock()
+                if first {
+                    FileHandle.standardError.write(Data("\nstopping: bringing testbed \(name) down (again to force)\n".utf8))
+                    demo.cancellation.request()
+                    return
+                }
+                let removed = (try? demo.engine.down(name)) ?? []
+                FileHandle.standardError.write(Data("interrupted: removed \(removed.isEmpty ? "nothing" : removed.joined(separator: ", "))\n".utf8))
+                exit(128 + number)
+            }
+            source.resume()
+            sources.append(source)
         }
     }
 }

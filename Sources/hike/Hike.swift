@@ -22,7 +22,8 @@ struct Hike: ParsableCommand {
         subcommands: [DoctorCommand.self, DemoCommand.self, BenchCommand.self,
                       ProgCommand.self, ChainCommand.self, LoaderCommand.self, FaultsCommand.self,
                       MapCommand.self, ResetCommand.self, CompileCommand.self, LoadCommand.self, UnloadCommand.self,
-                      EventsCommand.self, ClockCommand.self, SRv6Command.self, PMCommand.self]
+                      EventsCommand.self, ClockCommand.self, SRv6Command.self, PMCommand.self,
+                      TestbedCommand.self]
     )
 
     /// Parses and runs like ArgumentParser's own main, but reports the errors of the kernel and

@@ -1,0 +1,164 @@
+import BPFKit
+import ECLAT
+import Foundation
+import HikeRuntime
+
+/// A node's eCLAT script compiled before anything is made, with how its loaders attach.
+struct PreparedScript {
+    let spec: ScriptSpec
+    let path: String
+    let compiled: CompiledScript
+    let attachments: [Attachment]
+
+    /// One `loader.attach(DEV, MODE)` of the script, with the chain its map configuration names.
+    struct Attachment {
+        var loader: String
+        var device: String
+        var mode: XDPMode
+        var chain: String?
+        var defaultVerdict: UInt32?
+        var routes: [(prefix: String, chain: String)]
+    }
+
+    /// Compiles the script against the catalog and works out its attachments; every problem of
+    /// the script is an error here, before the testbed makes anything.
+    static func prepare(_ spec: ScriptSpec, path: String, catalog: ProgramCatalog, node: NodeSpec) throws -> PreparedScript {
+        guard let data = FileManager.default.contents(atPath: path), let source = String(data: data, encoding: .utf8) else {
+            throw TestbedError.invalid(file: path, line: nil, column: nil, message: "cannot read the script as UTF-8 text")
+        }
+        let compiled: CompiledScript
+        do {
+            compiled = try ECLATCompiler.compile(source, file: path, catalog: eclatCatalog(catalog), defines: spec.allDefines)
+        } catch {
+            throw TestbedError.invalid(file: path, line: nil, column: nil, message: "the script does not compile:\n\(error)")
+        }
+        guard !compiled.chains.isEmpty else {
+            throw TestbedError.invalid(file: path, line: nil, column: nil, message: "the script defines no chain")
+        }
+        var attachments: [Attachment] = []
+        for use in compiled.loaders {
+            var chain: String?
+            var verdict: UInt32?
+            var routes: [(prefix: String, chain: String)] = []
+            for map in use.maps {
+                for entry in map.entries {
+                    if map.map.hasSuffix("_routes") {
+                        guard case .string(let prefix)? = entry.key.first, case .chain(let target)? = entry.value.first else {
+                            throw TestbedError.invalid(file: path, line: map.line, column: nil,
+                                                       message: "\(use.writtenName)[\(map.map)] takes { ('PREFIX/LEN'): (chain) }")
+                        }
+                        routes.append((prefix, target))
+                        continue
+                    }
+                    for value in entry.value {
+                        switch value {
+                        case .chain(let name):
+                            if let chain, chain != name {
+                                throw TestbedError.invalid(file: path, line: map.line, column: nil,
+                                    message: "\(use.writtenName) starts every packet on one chain; '\(chain)' and '\(name)' both appear")
+                            }
+                            chain = name
+                        case .integer(let number):
+                            guard number <= 4 else {
+                                throw TestbedError.invalid(file: path, line: map.line, column: nil,
+                                                           message: "default verdict \(number) is not an XDP action (0–4)")
+                            }
+                            verdict = UInt32(number)
+                        case .string(let text):
+                            throw TestbedError.invalid(file: path, line: map.line, column: nil,
+                                                       message: "'\(text)': \(use.writtenName)[\(map.map)] takes a chain and a verdict")
+                        }
+                    }
+                }
+            }
+            for attachment in use.attachments {
+                let devices = Set(node.interfaces.map(\.name))
+                guard devices.contains(attachment.device) || attachment.device == "lo" else {
+                    throw TestbedError.invalid(file: path, line: nil, column: nil,
+                        message: "\(use.writtenName).attach('\(attachment.device)'): node \(node.name) has no such interface "
+                            + "(its interfaces: \(devices.sorted().joined(separator: ", ")); set `interface:` or -D DEVNAME)")
+                }
+                attachments.append(Attachment(loader: use.loader, device: attachment.device,
+                                              mode: attachment.mode == "generic" ? .generic : .native,
+                                              chain: chain, defaultVerdict: verdict, routes: routes))
+            }
+        }
+        let chains = Set(compiled.chains.map(\.name))
+        for attachment in attachments {
+            for name in [attachment.chain].compactMap({ $0 }) + attachment.routes.map(\.chain) where !chains.contains(name) {
+                throw TestbedError.invalid(file: path, line: nil, column: nil,
+                                           message: "the loader starts packets on '\(name)', which the script does not define")
+            }
+        }
+        return PreparedScript(spec: spec, path: path, compiled: compiled, attachments: attachments)
+    }
+
+    /// The compiler's view of hike's catalog (as `hike load` builds it).
+    static func eclatCatalog(_ catalog: ProgramCatalog) -> ECLATCatalog {
+        var result = ECLATCatalog()
+        for entry in catalog.entries {
+            switch entry.kind {
+            case .program:
+                result.programs[entry.name] = .init(package: entry.package, argumentCount: entry.arguments.count, isFinal: entry.isFinal)
+            case .loader:
+                result.loaders[entry.name] = .init(package: entry.package, maps: entry.maps)
+            }
+        }
+        return result
+    }
+
+    /// Loads the programs, installs the chains and attaches the loaders inside the namespace, as
+    /// `hike load` does on a fresh instance.
+    func load(into hike: HikeInstance, namespace: NetworkNamespace) throws {
+        for program in compiled.programs { try hike.loadProgram(program) }
+        let names = compiled.chains.map(\.name)
+        let symbols = try hike.symbols(addingChains: names)
+        let own = Set(names)
+        let linked = try compiled.link(programs: symbols.filter { !own.contains($0.key) }, chainIDs: symbols.filter { own.contains($0.key) })
+        try hike.installChains(compiled.chains.map { chain in
+            let id = linked.ids[chain.name] ?? 0
+            return (name: chain.name, id: id, instructions: linked.chains[id] ?? [], source: Optional(path))
+        })
+        for attachment in attachments {
+            if let verdict = attachment.defaultVerdict {
+                try hike.attach(loader: attachment.loader, interface: attachment.device, namespace: namespace, mode: attachment.mode,
+                                chain: attachment.chain, defaultVerdict: verdict, routes: attachment.routes)
+            } else {
+                try hike.attach(loader: attachment.loader, interface: attachment.device, namespace: namespace, mode: attachment.mode,
+                                chain: attachment.chain, routes: attachment.routes)
+            }
+        }
+    }
+}
+
+extension MapEntrySpec {
+    /// Writes the entry into the instance's map (loading `program` first so the map exists).
+    func write(into hike: HikeInstance) throws {
+        if let program { try hike.loadProgram(program) }
+        let pin = try Self.resolve(map, root: hike.pinRoot)
+        let bpfMap = try BPFMap.openPinned(pin)
+        let codec = try MapJSON(map: bpfMap)
+        let keyBytes: [UInt8], valueBytes: [UInt8]
+        do {
+            keyBytes = try codec.encodeKey(key)
+            valueBytes = try codec.encodeValue(value)
+        } catch {
+            throw TestbedError.state("map \(map): \(error)")
+        }
+        try bpfMap.update(key: keyBytes, value: valueBytes)
+    }
+
+    /// The pin of a map named by its path relative to the instance or the end of it.
+    static func resolve(_ name: String, root: String) throws -> String {
+        if FileManager.default.fileExists(atPath: "\(root)/\(name)") { return "\(root)/\(name)" }
+        let mapsRoot = "\(root)/maps"
+        let all = (FileManager.default.subpaths(atPath: mapsRoot) ?? []).map { "maps/\($0)" }
+        let matches = all.filter { $0.hasSuffix("/" + name) }
+        guard matches.count == 1 else {
+            throw TestbedError.state(matches.isEmpty
+                ? "no map '\(name)' in the node's instance (load the program that declares it with `program:`)"
+                : "map '\(name)' is ambiguous: \(matches.joined(separator: ", ")); give its path")
+        }
+        return "\(root)/\(matches[0])"
+    }
+}
