@@ -25,12 +25,26 @@ public enum TrafficBench {
         public var searchPDR = true
         public var frameLength = 64
         public var flows: UInt32 = 256
+        /// Trials the stability pre-check may take before the DUT is reported as failed.
+        public var precheckAttempts = 3
+        /// Pause before the second pre-check attempt (×2 before the third, …), seconds.
+        public var precheckPauseSeconds = 1.0
+        /// What the generator sends (the SRv6 scenarios choose their own input, see
+        /// `TrafficScenario.template`).
+        public var template: PacketTemplate = .ipv6UDP
+        /// SIDs in the SRv6 scenarios' segment lists (input SRH, or the encap policy).
+        public var segments = 1
+        /// Chain lengths of the tailcalls scenario.
+        public var tailcallLengths = Array(1...8)
+        /// The CPU of the thread that reads the counters and runs the searches (nil: not pinned).
+        public var controlCPU: Int?
 
         public init() {}
 
         enum CodingKeys: String, CodingKey {
             case cpu, trialSeconds, warmupSeconds, repetitions, lossThreshold, ndrLossThreshold, precision, searchPDR,
-                 frameLength, flows
+                 frameLength, flows, precheckAttempts, precheckPauseSeconds, template, segments, tailcallLengths,
+                 controlCPU
         }
 
         /// Decodes reports written before a field existed (missing fields keep their defaults).
@@ -46,6 +60,12 @@ public enum TrafficBench {
             searchPDR = try c.decodeIfPresent(Bool.self, forKey: .searchPDR) ?? searchPDR
             frameLength = try c.decodeIfPresent(Int.self, forKey: .frameLength) ?? frameLength
             flows = try c.decodeIfPresent(UInt32.self, forKey: .flows) ?? flows
+            precheckAttempts = try c.decodeIfPresent(Int.self, forKey: .precheckAttempts) ?? precheckAttempts
+            precheckPauseSeconds = try c.decodeIfPresent(Double.self, forKey: .precheckPauseSeconds) ?? precheckPauseSeconds
+            template = try c.decodeIfPresent(PacketTemplate.self, forKey: .template) ?? template
+            segments = try c.decodeIfPresent(Int.self, forKey: .segments) ?? segments
+            tailcallLengths = try c.decodeIfPresent([Int].self, forKey: .tailcallLengths) ?? tailcallLengths
+            controlCPU = try c.decodeIfPresent(Int.self, forKey: .controlCPU)
         }
 
         /// Short trials, one repetition, 5 % precision: a smoke run of a minute or so.
@@ -93,14 +113,14 @@ public enum TrafficBench {
     }
 
     /// Runs the generator for one trial and measures at the sink.
-    public static func trial(_ pipeline: TrafficPipeline, ratePPS: Double, options: Options) throws -> Trial {
-        let frame = TrafficPipeline.frame(length: options.frameLength)
+    public static func trial(_ pipeline: TrafficPipeline, frame: PacketTemplate.Frame, ratePPS: Double,
+                             options: Options) throws -> Trial {
         try pipeline.programs.configure(.init(frame: frame, redirectIndex: pipeline.generatorIndex, flows: options.flows,
                                               ratePPS: UInt64(max(0, ratePPS))))
         let before = try pipeline.interfaces()
         let sinkBefore = try pipeline.programs.sinkCounterPerCPU()
         let generator = LiveGenerator(object: pipeline.programs, namespace: pipeline.gen, interface: "g0",
-                                      frame: frame, cpu: options.cpu)
+                                      frame: frame.bytes, cpu: options.cpu)
         var startCounters: (PacketCounter, PacketCounter, ContinuousClock.Instant)?
         var endCounters: (PacketCounter, PacketCounter, ContinuousClock.Instant)?
         do {
@@ -171,24 +191,54 @@ public enum TrafficBench {
         /// The lowest rate that lost packets (the true NDR is in [ndr, ndrFailed)).
         public var ndrFailed: Double?
         public var trials: [Trial]
+        /// Pre-check trials at the low rate that lost packets before one passed (nil: none).
+        public var precheckRetries: [Trial]? = nil
     }
 
     /// Searches the PDR between `low` (checked first: the stability pre-check) and `high`.
-    public static func searchPDR(_ pipeline: TrafficPipeline, low: Double, high: Double, options: Options,
-                                 progress: (String) -> Void) throws -> PDRSearch {
+    public static func searchPDR(_ pipeline: TrafficPipeline, frame: PacketTemplate.Frame, low: Double, high: Double,
+                                 options: Options, progress: (String) -> Void) throws -> PDRSearch {
+        try searchPDR(low: low, high: high, options: options, progress: progress) { rate in
+            try trial(pipeline, frame: frame, ratePPS: rate, options: options)
+        }
+    }
+
+    /// The stability pre-check: a trial at `rate` must pass the PDR's loss threshold. On this
+    /// shared, noisy VM another tenant can cost a single trial its packets, so a failing trial is
+    /// retried, up to `options.precheckAttempts` trials in all, after a pause that grows with
+    /// each attempt. Returns the passing trial and the failed attempts before it; throws
+    /// `BenchError.unstable` when every attempt lost packets.
+    public static func stabilityCheck(rate: Double, options: Options, progress: (String) -> Void,
+                                      pause: (Double) -> Void = { Thread.sleep(forTimeInterval: $0) },
+                                      trial: (Double) throws -> Trial) throws -> (passed: Trial, failed: [Trial]) {
+        let attempts = max(1, options.precheckAttempts)
+        var failed: [Trial] = []
+        for attempt in 1...attempts {
+            let check = try trial(rate)
+            if check.deliveryRatio >= 1 - options.lossThreshold { return (check, failed) }
+            failed.append(check)
+            progress("    stability pre-check \(attempt)/\(attempts): \(mpps(rate)) Mpps requested → "
+                + "\(mpps(check.deliveredPPS)) delivered (\(format(100 * (1 - check.deliveryRatio), decimals: 2)) % lost)"
+                + (attempt < attempts ? ", retrying" : ""))
+            if attempt < attempts { pause(options.precheckPauseSeconds * Double(attempt)) }
+        }
+        let losses = failed.map { format(100 * (1 - $0.deliveryRatio), decimals: 2) + " %" }.joined(separator: ", ")
+        throw BenchError.unstable(rate: rate, attempts: attempts, losses: losses)
+    }
+
+    /// The search itself, on any way of running a trial at a requested rate (the pipeline, or a
+    /// model of one in the unit tests).
+    public static func searchPDR(low: Double, high: Double, options: Options, progress: (String) -> Void,
+                                 pause: (Double) -> Void = { Thread.sleep(forTimeInterval: $0) },
+                                 trial: (Double) throws -> Trial) throws -> PDRSearch {
         func passes(_ trial: Trial) -> Bool { trial.deliveryRatio >= 1 - options.lossThreshold }
         var trials: [Trial] = []
-        let check = try trial(pipeline, ratePPS: low, options: options)
+        let (check, retried) = try stabilityCheck(rate: low, options: options, progress: progress, pause: pause, trial: trial)
         trials.append(check)
-        guard passes(check) else {
-            throw BenchError.chainFailed(what: "stability pre-check",
-                                         detail: "\(mpps(low)) Mpps requested, \(mpps(check.deliveredPPS)) delivered: "
-                                            + "the pipeline loses packets at low rate, so no PDR can be trusted")
-        }
         var lo = low, hi = high
         while (hi - lo) / hi > options.precision {
             let rate = (lo + hi) / 2
-            let result = try trial(pipeline, ratePPS: rate, options: options)
+            let result = try trial(rate)
             trials.append(result)
             let ok = passes(result)
             progress("    \(mpps(rate)) Mpps requested → \(mpps(result.deliveredPPS)) delivered "
@@ -204,7 +254,7 @@ public enum TrafficBench {
         if ndrLo > 0 {
             while (ndrHi - ndrLo) / ndrHi > options.precision {
                 let rate = (ndrLo + ndrHi) / 2
-                let result = try trial(pipeline, ratePPS: rate, options: options)
+                let result = try trial(rate)
                 trials.append(result)
                 let ok = noDrop(result)
                 progress("    NDR: \(mpps(rate)) Mpps requested → \(mpps(result.deliveredPPS)) delivered "
@@ -216,7 +266,8 @@ public enum TrafficBench {
                 + "\(format(check.lostPackets)) lost); NDR reported as 0")
             ndrHi = low
         }
-        return PDRSearch(pdr: lo, failed: hi, ndr: ndrLo, ndrFailed: ndrHi, trials: trials)
+        return PDRSearch(pdr: lo, failed: hi, ndr: ndrLo, ndrFailed: ndrHi, trials: trials,
+                         precheckRetries: retried.isEmpty ? nil : retried)
     }
 
     /// What one DUT achieved.
@@ -233,16 +284,29 @@ public enum TrafficBench {
         public var searches: [PDRSearch]
         /// gen_fwd6's counters over the whole measurement (xdp only): forwarded, passed.
         public var forwarderCounts: [UInt64]?
+        /// Why this DUT has no figures (its set-up failed, nothing reached the sink, or the
+        /// stability pre-check kept losing packets); nil when it was measured.
+        public var failure: String? = nil
+        /// What the generator sent to this DUT (nil in reports written before templates).
+        public var input: String? = nil
+
+        /// A DUT that could not be measured, with the reason.
+        public static func failed(_ dut: TrafficPipeline.DUT, reason: String, input: String? = nil) -> DUTResult {
+            DUTResult(dut: dut, mrr: Spread([]), offered: Spread([]), pdr: nil, ndr: nil, mrrTrials: [], searches: [],
+                      forwarderCounts: nil, failure: reason, input: input)
+        }
     }
 
-    public static func measure(_ pipeline: TrafficPipeline, dut: TrafficPipeline.DUT, options: Options,
+    /// Measures the DUT already in place on d0 (`TrafficPipeline.configure`) with `input`.
+    public static func measure(_ pipeline: TrafficPipeline, dut: TrafficPipeline.DUT, input: PacketTemplate,
+                               destination: [UInt8] = PacketTemplate.ipv6Destination, options: Options,
                                progress: (String) -> Void) throws -> DUTResult {
-        try pipeline.configure(dut)
+        let frame = try pipeline.frame(input, options: options, innerDestination: destination)
         try pipeline.programs.resetCounters()
         var mrrTrials: [Trial] = []
         var searches: [PDRSearch] = []
         for repetition in 1...options.repetitions {
-            let result = try trial(pipeline, ratePPS: 0, options: options)
+            let result = try trial(pipeline, frame: frame, ratePPS: 0, options: options)
             mrrTrials.append(result)
             progress("  \(dut.rawValue) MRR \(repetition)/\(options.repetitions): \(mpps(result.deliveredPPS)) Mpps delivered, "
                 + "\(mpps(result.offeredPPS)) sent")
@@ -256,7 +320,8 @@ public enum TrafficBench {
             for repetition in 1...options.repetitions {
                 progress("  \(dut.rawValue) PDR search \(repetition)/\(options.repetitions)")
                 let high = mrr.max * 1.1
-                searches.append(try searchPDR(pipeline, low: high * 0.1, high: high, options: options, progress: progress))
+                searches.append(try searchPDR(pipeline, frame: frame, low: high * 0.1, high: high, options: options,
+                                              progress: progress))
             }
         }
         var forwarderCounts: [UInt64]?
@@ -267,7 +332,8 @@ public enum TrafficBench {
         return DUTResult(dut: dut, mrr: mrr, offered: Spread(mrrTrials.map(\.offeredPPS)),
                          pdr: searches.isEmpty ? nil : Spread(searches.map(\.pdr)),
                          ndr: searches.isEmpty ? nil : Spread(searches.compactMap(\.ndr)),
-                         mrrTrials: mrrTrials, searches: searches, forwarderCounts: forwarderCounts)
+                         mrrTrials: mrrTrials, searches: searches, forwarderCounts: forwarderCounts,
+                         input: "\(input.name), \(frame.bytes.count) B")
     }
 
     static func mpps(_ pps: Double) -> String { format(pps / 1e6, decimals: 3) }

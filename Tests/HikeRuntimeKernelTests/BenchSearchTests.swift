@@ -1,0 +1,134 @@
+@testable import Bench
+import Foundation
+import Testing
+
+/// The logic of `hike bench run` that needs no kernel: the stability pre-check's retries, the
+/// PDR search on a model pipeline, and a run that goes on past a DUT that fails.
+struct BenchSearchTests {
+    /// A trial of a model pipeline: the sink gets `delivered` of the `requested` rate.
+    static func trial(requested: Double, delivered: Double) -> TrafficBench.Trial {
+        let zero = TrafficPipeline.Interfaces(g0tx: 0, d0rx: 0, d0rxDropped: 0, d1tx: 0, d1txDropped: 0, s0rx: 0, s0rxDropped: 0)
+        return TrafficBench.Trial(requestedPPS: requested, offeredPPS: requested, deliveredPPS: delivered,
+                                  deliveredBytesPerSecond: delivered * 64, seconds: 1, interfaces: zero, sinkShareByCPU: [1])
+    }
+
+    static var options: TrafficBench.Options {
+        var options = TrafficBench.Options()
+        options.precheckAttempts = 3
+        options.precheckPauseSeconds = 0.5
+        return options
+    }
+
+    @Test func aPreCheckThatLosesIsRetriedAndMayPass() throws {
+        var pauses: [Double] = [], calls = 0, lines: [String] = []
+        // The first two trials lose 10 % (another tenant on the CPU), the third loses nothing.
+        let (passed, failed) = try TrafficBench.stabilityCheck(rate: 1e6, options: Self.options, progress: { lines.append($0) },
+                                                               pause: { pauses.append($0) }) { rate in
+            calls += 1
+            return Self.trial(requested: rate, delivered: calls < 3 ? rate * 0.9 : rate)
+        }
+        #expect(calls == 3)
+        #expect(failed.count == 2)
+        #expect(passed.deliveredPPS == 1e6)
+        #expect(pauses == [0.5, 1.0])  // grows with each attempt
+        #expect(lines.count == 2 && lines.allSatisfy { $0.contains("retrying") })
+    }
+
+    @Test func aPreCheckThatKeepsLosingStopsAfterTheLastAttempt() {
+        var calls = 0
+        #expect {
+            _ = try TrafficBench.stabilityCheck(rate: 2e6, options: Self.options, progress: { _ in }, pause: { _ in }) { rate in
+                calls += 1
+                return Self.trial(requested: rate, delivered: rate * 0.5)
+            }
+        } throws: { error in
+            guard case BenchError.unstable(let rate, let attempts, let losses) = error else { return false }
+            return rate == 2e6 && attempts == 3 && losses == "50.00 %, 50.00 %, 50.00 %"
+        }
+        #expect(calls == 3)
+    }
+
+    @Test func aPreCheckWithinTheLossThresholdPassesAtOnce() throws {
+        var calls = 0
+        let (_, failed) = try TrafficBench.stabilityCheck(rate: 1e6, options: Self.options, progress: { _ in },
+                                                          pause: { _ in Issue.record("no pause expected") }) { rate in
+            calls += 1
+            return Self.trial(requested: rate, delivered: rate * 0.996)  // 0.4 % < 0.5 %
+        }
+        #expect(calls == 1 && failed.isEmpty)
+    }
+
+    /// A pipeline that delivers at most 3 Mpps: the PDR lies in [3 Mpps × (1 − ε), 3 Mpps / (1 − X)].
+    @Test func theSearchFindsTheModelsCapacity() throws {
+        let capacity = 3e6
+        let search = try TrafficBench.searchPDR(low: 1e6, high: 10e6, options: Self.options, progress: { _ in },
+                                                pause: { _ in }) { rate in
+            Self.trial(requested: rate, delivered: min(rate, capacity))
+        }
+        #expect(search.pdr >= capacity * (1 - Self.options.precision) - 1)
+        #expect(search.pdr <= capacity / (1 - Self.options.lossThreshold))
+        #expect((search.failed - search.pdr) / search.failed <= Self.options.precision)
+        #expect(search.precheckRetries == nil)
+    }
+
+    @Test func theSearchKeepsTheRetriedPreChecks() throws {
+        var first = true
+        let search = try TrafficBench.searchPDR(low: 1e6, high: 2e6, options: Self.options, progress: { _ in },
+                                                pause: { _ in }) { rate in
+            defer { first = false }
+            return Self.trial(requested: rate, delivered: first ? 0 : rate)
+        }
+        #expect(search.precheckRetries?.count == 1)
+        #expect(search.trials.first?.deliveredPPS == 1e6)  // the passing pre-check starts the search
+    }
+
+    static func measured(_ dut: TrafficPipeline.DUT, rate: Double) -> TrafficBench.DUTResult {
+        TrafficBench.DUTResult(dut: dut, mrr: .init([rate]), offered: .init([rate]), pdr: .init([rate]), ndr: .init([rate]),
+                               mrrTrials: [], searches: [], forwarderCounts: nil)
+    }
+
+    struct Unstable: Error, CustomStringConvertible { var description: String { "pre-check lost 7 %" } }
+
+    /// One DUT fails: it is reported as failed with the reason, the DUTs after it are measured,
+    /// and a scenario with the same input reuses the baseline instead of measuring it again.
+    @Test func aFailingDUTIsReportedAndTheOthersComplete() throws {
+        var measured: [String] = []
+        let results = TrafficBench.runScenarios([.ipv6Forwarding, .tailcalls], options: { var o = Self.options; o.tailcallLengths = [1]; return o }(),
+                                                progress: { _ in }) { scenario, dut in
+            measured.append("\(scenario.rawValue)/\(dut.rawValue)")
+            if scenario == .ipv6Forwarding && dut == .kernelForwarding { throw Unstable() }
+            return Self.measured(dut, rate: dut == .baseline ? 10e6 : 4e6)
+        }
+        #expect(measured == ["ipv6-forwarding/baseline", "ipv6-forwarding/kernel", "ipv6-forwarding/xdp", "ipv6-forwarding/hike",
+                             "tailcalls/raw 1", "tailcalls/hike 1"])
+        let forwarding = results[0]
+        #expect(forwarding.results.map(\.dut.rawValue) == ["baseline", "kernel", "xdp", "hike"])
+        #expect(forwarding.results[1].failure == "pre-check lost 7 %")
+        #expect(forwarding.results.filter { $0.failure == nil }.count == 3)
+        #expect(results[1].results.first?.dut == .baseline && results[1].results.first?.failure == nil)
+
+        // The report shows the failure and still computes the others' costs and ratios.
+        let setup = TrafficReport.Setup(date: "2026-11-23T00:00:00Z", kernel: "6.18", cpus: 2, options: Self.options, frameBytes: 64)
+        let report = TrafficReport(setup: setup, scenarios: results)
+        let table = report.table()
+        #expect(table.contains("kernel    failed: pre-check lost 7 %"))
+        #expect(report.csv().contains("ipv6-forwarding,kernel,failed: pre-check lost 7 %,"))
+        #expect(report.markdown().contains("| ipv6-forwarding | kernel | failed: pre-check lost 7 % | | | | |"))
+        // xdp against a failed kernel: no ratio; hike/raw at N = 1: 4/4.
+        #expect(!report.comparisonLines(forwarding).contains { $0.hasPrefix("xdp/kernel") })
+        #expect(report.comparisonLines(results[1]).contains("N = 1: raw 4.000, hike 4.000 Mpps, hike/raw 100 %"))
+    }
+
+    @Test func theTailcallFigureIsAPNG() throws {
+        var options = Self.options
+        options.tailcallLengths = [1, 2, 4, 8]
+        let rows = [TrafficPipeline.DUT.baseline] + options.tailcallLengths.flatMap { [TrafficPipeline.DUT.raw($0), .hike($0)] }
+        let results = rows.enumerated().map { Self.measured($0.element, rate: 6e6 - Double($0.offset) * 2e5) }
+        let setup = TrafficReport.Setup(date: "2026-11-23T00:00:00Z", kernel: "6.18", cpus: 2, options: options, frameBytes: 64)
+        let report = TrafficReport(setup: setup, scenarios: [.init(scenario: "tailcalls", skipped: nil, results: results)])
+        let canvas = try #require(report.tailcallPlot(report.scenarios[0]))
+        let decoded = try BenchReportTests.decode(canvas.png())
+        #expect(decoded.width == 760 && decoded.height == 460)
+        #expect(report.tailcallRows(report.scenarios[0]).map(\.calls) == [1, 2, 4, 8])
+    }
+}
