@@ -1,2 +1,0 @@
-/// Performance monitoring: loss by alternate marking, delay by STAMP, metrics.
-public enum Monitoring {}

@@ -1,0 +1,69 @@
+import BPFKit
+
+/// The pm package's ABI (`bpf/include/hike/pm.h`), mirrored: a test checks it against the
+/// compiled object.
+public enum PMABI {
+    /// The object (`bpf/packages/pm/pm.bpf.c`) and its maps, pinned under `maps/pm/`.
+    public static let object = "pm"
+    public static let colourMap = "pm_colour"
+    public static let flowsMap = "pm_flows"
+    public static let sentMap = "pm_sent"
+    public static let receivedMap = "pm_recv"
+    public static let destinationFlowMap = "pm_dst_flow"
+    public static let lossMap = "pm_loss_cfg"
+    public static let statsMap = "pm_stats"
+
+    public static let maxFlows = 4096
+    /// Flow IDs are FlowMonIDs: 20 bits; 0 means "take it from the packet".
+    public static let flowMax: UInt32 = 0xfffff
+
+    public static let modeDSCP: UInt32 = 1
+    public static let modeAltMark: UInt32 = 2
+
+    /// DSCP mode: Traffic Class bits (the DSCP's two low bits).
+    public static let tcMonitored: UInt8 = 0x08
+    public static let tcColour: UInt8 = 0x04
+
+    public static let altMarkOption: UInt8 = 0x12
+    public static let altMarkOptionLength: UInt8 = 4
+    public static let destinationOptionsLength = 8
+    public static let nextHeaderDestinationOptions: UInt8 = 60
+
+    /// pm_stats slots.
+    public static let statNames = ["marked", "counted", "unknown_flow", "not_ipv6", "not_marked", "no_room",
+                                   "has_doh", "dropped"]
+
+    /// r0 of pm_count for a packet without a mark.
+    public static let notMarked: UInt64 = 1
+}
+
+/// `struct pm_key`.
+public struct PMKey: BitwiseCopyable, Sendable, Hashable {
+    public var flow: UInt32
+    public var colour: UInt32
+    public init(flow: UInt32, colour: UInt32) {
+        self.flow = flow
+        self.colour = colour
+    }
+}
+
+/// `struct pm_flow`.
+public struct PMFlowEntry: BitwiseCopyable, Sendable {
+    public var mode: UInt32
+    public var reserved: UInt32 = 0
+    public init(mode: UInt32) { self.mode = mode }
+}
+
+/// `struct pm_loss`.
+public struct PMLossEntry: BitwiseCopyable, Sendable {
+    public var remaining: Int64
+    public var flow: UInt32
+    public var colour: UInt32
+    public var dropped: UInt64
+    public init(remaining: Int64, flow: UInt32, colour: UInt32, dropped: UInt64) {
+        self.remaining = remaining
+        self.flow = flow
+        self.colour = colour
+        self.dropped = dropped
+    }
+}
