@@ -36,7 +36,7 @@ public enum TrafficScenario: String, CaseIterable, Sendable, Codable {
         case .tailcalls: [.baseline] + options.tailcallLengths.flatMap { [TrafficPipeline.DUT.raw($0), .hike($0)] }
         case .ddos: [.baseline, .ddosRaw, .ddosHike, .ddosIpset]
         case .srv6Encap, .srv6End, .srv6EndDT6: [.baseline, .kernelForwarding, .hike]
-        case .lossMonitoring: [.baseline, .hike, .hikeMonitored]
+        case .lossMonitoring: [.baseline, .hike, .hikeMonitored, .hikeAltMark]
         }
     }
 
@@ -60,7 +60,8 @@ public enum TrafficScenario: String, CaseIterable, Sendable, Codable {
         case .srv6End: [(.hike, .kernelForwarding, "")]
         case .ddos: [(.ddosHike, .ddosRaw, "thesis 72 %"), (.ddosIpset, .ddosRaw, "thesis 39 %")]
         case .tailcalls: []  // a line per N, see TrafficReport.tailcallRows
-        case .lossMonitoring: [(.hikeMonitored, .hike, "target: added cost ≤ 3 % of the forwarding cost")]
+        case .lossMonitoring: [(.hikeMonitored, .hike, "target: added cost ≤ 3 % (thesis: 5.4 % with XDP)"),
+                               (.hikeAltMark, .hike, "")]
         case .generator: []
         }
     }
@@ -200,8 +201,12 @@ extension TrafficBench {
             guard let pipeline else { throw BenchError.chainFailed(what: "pipeline", detail: "not created") }
             let (template, destination) = scenario.input(options)
             try pipeline.configure(dut, in: scenario, options: options)
-            return try measure(pipeline, dut: dut, input: template, destination: destination, options: options,
-                               progress: progress)
+            let result = try measure(pipeline, dut: dut, input: template, destination: destination, options: options,
+                                     progress: progress)
+            if scenario == .lossMonitoring {
+                try pipeline.scenarioPrograms.verifyMonitoring(dut, delivered: try pipeline.programs.sinkCounter().packets)
+            }
+            return result
         }
         var name = utsname()
         uname(&name)

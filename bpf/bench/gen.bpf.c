@@ -180,12 +180,13 @@ int gen_live(struct xdp_md *ctx)
 	return XDP_TX;
 }
 
-/* The generator's frames are UDP to GEN_DPORT, in IPv4, IPv6, or IPv6 + SRH (+ IPv6): what the
+/* The generator's frames are UDP to GEN_DPORT, in IPv4, IPv6, or IPv6 [+ DOH] [+ SRH] [+ IPv6]: what the
  * templates send and what the DUTs make of them (forwarded, SRv6-encapsulated, End-processed,
  * decapsulated). */
 #define GEN_DPORT 2000
 #define IPPROTO_ROUTING_HDR 43
 #define IPPROTO_IPV6_ENCAP 41
+#define IPPROTO_DSTOPTS_HDR 60
 
 /* What gen_parse found: gen_inspect counts frames per shape (in the tests). */
 struct gen_shape {
@@ -229,6 +230,14 @@ static __always_inline int gen_parse(void *data, void *data_end, struct gen_shap
 		s->hop_limit = ip6->hop_limit;
 		proto = ip6->nexthdr;
 		l4 = ip6 + 1;
+		if (proto == IPPROTO_DSTOPTS_HDR) { /* the pm package's AltMark option (RFC 9343) */
+			__u8 *doh = l4;
+
+			if ((void *)(doh + 2) > data_end)
+				return -1;
+			proto = doh[0];
+			l4 = doh + ((__u32)doh[1] + 1) * 8;
+		}
 		if (proto == IPPROTO_ROUTING_HDR) {
 			__u8 *rh = l4;
 
