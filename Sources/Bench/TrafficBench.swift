@@ -38,13 +38,17 @@ public enum TrafficBench {
         public var tailcallLengths = Array(1...8)
         /// The CPU of the thread that reads the counters and runs the searches (nil: not pinned).
         public var controlCPU: Int?
+        /// A trial that fails while other tasks took more than this share of the generator's CPU
+        /// is disturbed, not a measurement: it is repeated, up to `disturbedRetries` times.
+        public var maxInterference = 0.05
+        public var disturbedRetries = 2
 
         public init() {}
 
         enum CodingKeys: String, CodingKey {
             case cpu, trialSeconds, warmupSeconds, repetitions, lossThreshold, ndrLossThreshold, precision, searchPDR,
                  frameLength, flows, precheckAttempts, precheckPauseSeconds, template, segments, tailcallLengths,
-                 controlCPU
+                 controlCPU, maxInterference, disturbedRetries
         }
 
         /// Decodes reports written before a field existed (missing fields keep their defaults).
@@ -66,6 +70,8 @@ public enum TrafficBench {
             segments = try c.decodeIfPresent(Int.self, forKey: .segments) ?? segments
             tailcallLengths = try c.decodeIfPresent([Int].self, forKey: .tailcallLengths) ?? tailcallLengths
             controlCPU = try c.decodeIfPresent(Int.self, forKey: .controlCPU)
+            maxInterference = try c.decodeIfPresent(Double.self, forKey: .maxInterference) ?? maxInterference
+            disturbedRetries = try c.decodeIfPresent(Int.self, forKey: .disturbedRetries) ?? disturbedRetries
         }
 
         /// Short trials, one repetition, 5 % precision: a smoke run of a minute or so.
@@ -92,6 +98,9 @@ public enum TrafficBench {
         public var interfaces: TrafficPipeline.Interfaces
         /// Share of the delivered packets the sink counted on each CPU (over the whole trial).
         public var sinkShareByCPU: [Double]
+        /// Share of the generator's CPU that other tasks or the hypervisor took during the
+        /// measuring window (CPUTimes.interference); nil when /proc/stat could not be read.
+        public var interference: Double? = nil
 
         /// Delivered / requested (unpaced: delivered / offered).
         public var deliveryRatio: Double {
@@ -123,13 +132,16 @@ public enum TrafficBench {
                                       frame: frame.bytes, cpu: options.cpu)
         var startCounters: (PacketCounter, PacketCounter, ContinuousClock.Instant)?
         var endCounters: (PacketCounter, PacketCounter, ContinuousClock.Instant)?
+        var cpuBefore: CPUTimes?, cpuAfter: CPUTimes?
         do {
             Thread.sleep(forTimeInterval: options.warmupSeconds)
             let clock = ContinuousClock()
             if !generator.hasFinished {
+                cpuBefore = CPUTimes.read(cpu: options.cpu)
                 startCounters = (try pipeline.programs.generatorCounters().sent, try pipeline.programs.sinkCounter(), clock.now)
                 Thread.sleep(forTimeInterval: options.trialSeconds)
                 endCounters = (try pipeline.programs.generatorCounters().sent, try pipeline.programs.sinkCounter(), clock.now)
+                cpuAfter = CPUTimes.read(cpu: options.cpu)
             }
         } catch {
             try? generator.stop()
@@ -149,7 +161,8 @@ public enum TrafficBench {
         return Trial(requestedPPS: ratePPS, offeredPPS: Double(sent.packets) / seconds,
                      deliveredPPS: Double(received.packets) / seconds,
                      deliveredBytesPerSecond: Double(received.bytes) / seconds, seconds: seconds,
-                     interfaces: after - before, sinkShareByCPU: perCPU.map { total > 0 ? $0 / total : 0 })
+                     interfaces: after - before, sinkShareByCPU: perCPU.map { total > 0 ? $0 / total : 0 },
+                     interference: cpuBefore.flatMap { b in cpuAfter.flatMap { CPUTimes.interference(from: b, to: $0) } })
     }
 
     /// Median, min and max of a set of rates.
@@ -193,6 +206,8 @@ public enum TrafficBench {
         public var trials: [Trial]
         /// Pre-check trials at the low rate that lost packets before one passed (nil: none).
         public var precheckRetries: [Trial]? = nil
+        /// Failing trials repeated because other tasks took the generator's CPU (nil: none).
+        public var disturbed: [Trial]? = nil
     }
 
     /// Searches the PDR between `low` (checked first: the stability pre-check) and `high`.
@@ -230,9 +245,23 @@ public enum TrafficBench {
     /// model of one in the unit tests).
     public static func searchPDR(low: Double, high: Double, options: Options, progress: (String) -> Void,
                                  pause: (Double) -> Void = { Thread.sleep(forTimeInterval: $0) },
-                                 trial: (Double) throws -> Trial) throws -> PDRSearch {
+                                 trial runTrial: (Double) throws -> Trial) throws -> PDRSearch {
         func passes(_ trial: Trial) -> Bool { trial.deliveryRatio >= 1 - options.lossThreshold }
-        var trials: [Trial] = []
+        var trials: [Trial] = [], disturbed: [Trial] = []
+        // A failing trial during which other tasks took the generator's CPU is repeated.
+        func trial(_ rate: Double) throws -> Trial {
+            var result = try runTrial(rate)
+            var repeats = 0
+            while !passes(result), let share = result.interference, share > options.maxInterference,
+                  repeats < options.disturbedRetries {
+                progress("    \(mpps(rate)) Mpps: \(format(100 * (1 - result.deliveryRatio), decimals: 2)) % lost while other "
+                    + "tasks took \(format(100 * share, decimals: 0)) % of CPU \(options.cpu): disturbed, repeating the trial")
+                disturbed.append(result)
+                repeats += 1
+                result = try runTrial(rate)
+            }
+            return result
+        }
         let (check, retried) = try stabilityCheck(rate: low, options: options, progress: progress, pause: pause, trial: trial)
         trials.append(check)
         var lo = low, hi = high
@@ -267,7 +296,7 @@ public enum TrafficBench {
             ndrHi = low
         }
         return PDRSearch(pdr: lo, failed: hi, ndr: ndrLo, ndrFailed: ndrHi, trials: trials,
-                         precheckRetries: retried.isEmpty ? nil : retried)
+                         precheckRetries: retried.isEmpty ? nil : retried, disturbed: disturbed.isEmpty ? nil : disturbed)
     }
 
     /// What one DUT achieved.
@@ -306,7 +335,16 @@ public enum TrafficBench {
         var mrrTrials: [Trial] = []
         var searches: [PDRSearch] = []
         for repetition in 1...options.repetitions {
-            let result = try trial(pipeline, frame: frame, ratePPS: 0, options: options)
+            var result = try trial(pipeline, frame: frame, ratePPS: 0, options: options)
+            // An unpaced trial disturbed by other tasks under-states the MRR, and the PDR search's
+            // upper bound with it: repeat it, as a failing search trial is.
+            var repeats = 0
+            while let share = result.interference, share > options.maxInterference, repeats < options.disturbedRetries {
+                progress("  \(dut.rawValue) MRR \(repetition): other tasks took \(format(100 * share, decimals: 0)) % of "
+                    + "CPU \(options.cpu) (\(mpps(result.deliveredPPS)) Mpps delivered): disturbed, repeating the trial")
+                repeats += 1
+                result = try trial(pipeline, frame: frame, ratePPS: 0, options: options)
+            }
             mrrTrials.append(result)
             progress("  \(dut.rawValue) MRR \(repetition)/\(options.repetitions): \(mpps(result.deliveredPPS)) Mpps delivered, "
                 + "\(mpps(result.offeredPPS)) sent")

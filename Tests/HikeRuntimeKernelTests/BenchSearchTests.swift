@@ -132,3 +132,62 @@ struct BenchSearchTests {
         #expect(report.tailcallRows(report.scenarios[0]).map(\.calls) == [1, 2, 4, 8])
     }
 }
+
+/// Trials disturbed by other tasks on the generator's CPU (a shared 2-core VM).
+struct BenchInterferenceTests {
+    @Test func cpuTimesComeFromProcStat() throws {
+        let stat = """
+            cpu  477901 13 215518 1158348 7180 0 108754 3733 0 0
+            cpu0 223838 6 150913 501658 1264 0 105890 2018 0 0
+            cpu1 254063 7 64605 656690 5915 0 2863 1715 0 0
+            """
+        let cpu1 = try #require(CPUTimes.read(cpu: 1, stat: stat))
+        #expect(cpu1 == CPUTimes(user: 254063, nice: 7, system: 64605, idle: 656690, iowait: 5915, irq: 0, softirq: 2863, steal: 1715))
+        #expect(CPUTimes.read(cpu: 2, stat: stat) == nil)
+        #expect(CPUTimes.read(cpu: 0) != nil)  // this machine's own /proc/stat
+        // 10 ticks of user, 5 stolen, 85 in the kernel (the generator): 15 %.
+        var after = cpu1
+        after.user += 10
+        after.steal += 5
+        after.system += 85
+        #expect(CPUTimes.interference(from: cpu1, to: after) == 0.15)
+        #expect(CPUTimes.interference(from: cpu1, to: cpu1) == nil)
+    }
+
+    /// A failing trial with other tasks on the CPU is repeated (at most `disturbedRetries`
+    /// times); a failing trial on a quiet CPU is a result and is not.
+    @Test func disturbedFailingTrialsAreRepeated() throws {
+        var options = BenchSearchTests.options
+        options.disturbedRetries = 2
+        var calls: [Double] = []
+        var disturbedOnce: Set<Double> = []
+        let search = try TrafficBench.searchPDR(low: 1e6, high: 4e6, options: options, progress: { _ in }, pause: { _ in }) { rate in
+            calls.append(rate)
+            var trial = BenchSearchTests.trial(requested: rate, delivered: min(rate, 3e6))
+            // The first trial at each rate above 1 Mpps is disturbed: 30 % lost, 40 % of the CPU taken.
+            if rate > 1e6, !disturbedOnce.contains(rate) {
+                disturbedOnce.insert(rate)
+                trial.deliveredPPS = rate * 0.7
+                trial.interference = 0.4
+            }
+            return trial
+        }
+        // Every rate above the pre-check was tried twice: disturbed, then measured.
+        #expect(search.disturbed?.count == disturbedOnce.count)
+        #expect(calls.count == 1 + 2 * disturbedOnce.count)
+        #expect(search.pdr >= 3e6 * (1 - options.precision) - 1 && search.pdr <= 3e6 / (1 - options.lossThreshold))
+    }
+
+    @Test func aQuietFailingTrialIsNotRepeated() throws {
+        var calls = 0
+        let search = try TrafficBench.searchPDR(low: 1e6, high: 4e6, options: BenchSearchTests.options, progress: { _ in },
+                                                pause: { _ in }) { rate in
+            calls += 1
+            var trial = BenchSearchTests.trial(requested: rate, delivered: min(rate, 2e6))
+            trial.interference = 0.01
+            return trial
+        }
+        #expect(search.disturbed == nil)
+        #expect(calls == search.trials.count)
+    }
+}
