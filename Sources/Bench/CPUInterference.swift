@@ -22,11 +22,14 @@ public struct CPUTimes: Sendable, Equatable {
     }
 
     /// The share of the interval between `before` and `after` that other tasks or the hypervisor
-    /// took: (user + nice + steal) / total; nil for an empty interval.
-    public static func interference(from before: CPUTimes, to after: CPUTimes) -> Double? {
+    /// took: user, nice, system and steal time, less what the generator thread itself used
+    /// (`generatorTicks`, its user + system time over the interval), over the CPU's total; nil
+    /// for an empty interval. Softirq time is not counted: the DUT and the sink run there.
+    public static func interference(from before: CPUTimes, to after: CPUTimes, generatorTicks: UInt64 = 0) -> Double? {
         let total = after.total &- before.total
         guard total > 0 else { return nil }
-        let others = (after.user &- before.user) &+ (after.nice &- before.nice) &+ (after.steal &- before.steal)
-        return Double(others) / Double(total)
+        let busy = (after.user &- before.user) &+ (after.nice &- before.nice) &+ (after.system &- before.system)
+        let others = (busy > generatorTicks ? busy - generatorTicks : 0) &+ (after.steal &- before.steal)
+        return min(1, Double(others) / Double(total))
     }
 }

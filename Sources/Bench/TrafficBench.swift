@@ -132,16 +132,18 @@ public enum TrafficBench {
                                       frame: frame.bytes, cpu: options.cpu)
         var startCounters: (PacketCounter, PacketCounter, ContinuousClock.Instant)?
         var endCounters: (PacketCounter, PacketCounter, ContinuousClock.Instant)?
-        var cpuBefore: CPUTimes?, cpuAfter: CPUTimes?
+        var cpuBefore: CPUTimes?, cpuAfter: CPUTimes?, generatorBefore: UInt64?, generatorAfter: UInt64?
         do {
             Thread.sleep(forTimeInterval: options.warmupSeconds)
             let clock = ContinuousClock()
             if !generator.hasFinished {
                 cpuBefore = CPUTimes.read(cpu: options.cpu)
+                generatorBefore = generator.cpuTicks
                 startCounters = (try pipeline.programs.generatorCounters().sent, try pipeline.programs.sinkCounter(), clock.now)
                 Thread.sleep(forTimeInterval: options.trialSeconds)
                 endCounters = (try pipeline.programs.generatorCounters().sent, try pipeline.programs.sinkCounter(), clock.now)
                 cpuAfter = CPUTimes.read(cpu: options.cpu)
+                generatorAfter = generator.cpuTicks
             }
         } catch {
             try? generator.stop()
@@ -162,7 +164,11 @@ public enum TrafficBench {
                      deliveredPPS: Double(received.packets) / seconds,
                      deliveredBytesPerSecond: Double(received.bytes) / seconds, seconds: seconds,
                      interfaces: after - before, sinkShareByCPU: perCPU.map { total > 0 ? $0 / total : 0 },
-                     interference: cpuBefore.flatMap { b in cpuAfter.flatMap { CPUTimes.interference(from: b, to: $0) } })
+                     interference: cpuBefore.flatMap { b in
+                         cpuAfter.flatMap { a in
+                             CPUTimes.interference(from: b, to: a, generatorTicks: (generatorAfter ?? 0) &- (generatorBefore ?? 0))
+                         }
+                     })
     }
 
     /// Median, min and max of a set of rates.

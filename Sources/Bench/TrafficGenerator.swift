@@ -181,6 +181,19 @@ public final class LiveGenerator: @unchecked Sendable {  // the flags are guarde
     /// (the kernel's test-run loop ends with EINTR when a signal is pending).
     public static let defaultRepeat: UInt32 = 1 << 30
     private var threadID: pthread_t?
+    private var kernelThreadID: pid_t?
+
+    /// The generator thread's CPU time so far (user + system, clock ticks), from
+    /// /proc/self/task/<tid>/stat; nil before the thread runs or when unreadable.
+    public var cpuTicks: UInt64? {
+        guard let tid = lock.withLock({ kernelThreadID }),
+              let text = try? String(contentsOfFile: "/proc/self/task/\(tid)/stat", encoding: .utf8),
+              let close = text.lastIndex(of: ")") else { return nil }
+        // After "pid (comm)": state is field 3, utime 14 and stime 15.
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        guard fields.count > 12, let user = UInt64(fields[11]), let system = UInt64(fields[12]) else { return nil }
+        return user + system
+    }
 
     /// SIGUSR1 does nothing but interrupt the generator's syscall (no SA_RESTART).
     private static let installHandler: Void = {
@@ -201,7 +214,10 @@ public final class LiveGenerator: @unchecked Sendable {  // the flags are guarde
             do {
                 try namespace.run {
                     // run() enters the namespace on a thread of its own: this one makes the syscall.
-                    self.lock.withLock { self.threadID = pthread_self() }
+                    // /proc/thread-self links to "<pid>/task/<tid>" (Glibc's module has no gettid).
+                    let link = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/thread-self")) ?? ""
+                    let tid = link.split(separator: "/").last.flatMap { pid_t($0) }
+                    self.lock.withLock { self.threadID = pthread_self(); self.kernelThreadID = tid }
                     if let cpu { try CPUAffinity.pinCurrentThread(to: cpu) }
                     // No xdp_md context: BPFKit sets ctx_out whenever a context is given, which
                     // live mode rejects (EINVAL). gen_live redirects to the interface instead of

@@ -1,4 +1,7 @@
 import BPFKit
+import BPFObjects
+import HikeRuntime
+import HikeVM
 import Foundation
 import Topology
 
@@ -78,9 +81,145 @@ extension TrafficScenarioPrograms {
     }
 }
 
+/// What the hike SRv6 DUTs keep alive: the srv6_localsid loader's object (its LPM maps) and
+/// the chains installed, by scenario.
+final class SRv6ScenarioState: @unchecked Sendable {  // used from one thread
+    var localsid: BPFObject?
+    var chains: [TrafficScenario: UInt32] = [:]
+}
+
+extension SRv6BenchPlan {
+    /// Indexes in srv6_policies and srv6_sids.
+    static let encapPolicy: UInt32 = 0, endIndex: UInt32 = 1, endDT6Index: UInt32 = 2
+    /// srv6.h: SRV6_HEADEND_ENCAPS, SRV6_END, SRV6_END_DT6; srv6_reasons slots.
+    static let headendEncaps: UInt8 = 1, behaviourEnd: UInt32 = 1, behaviourEndDT6: UInt32 = 7
+    static let reasonCount = 16
+
+    /// struct srv6_policy: mode, nsegs, flags, hop_limit, tag, reserved, src, segments[8].
+    static func policy(segments: [[UInt8]], source: [UInt8]) -> [UInt8] {
+        var bytes: [UInt8] = [headendEncaps, UInt8(segments.count), 0, 0, 0, 0, 0, 0] + source
+        for index in 0..<8 { bytes += index < segments.count ? segments[index] : [UInt8](repeating: 0, count: 16) }
+        return bytes
+    }
+
+    /// struct srv6_sid: behaviour, flavours, table, oif, lblen, nflen, reserved, nh4, nh6.
+    static func sid(behaviour: UInt32, table: UInt32 = 0) -> [UInt8] {
+        [behaviour, 0, table, 0].flatMap { BPFMap.bytesOf($0) } + [0, 0, 0, 0] + [0, 0, 0, 0] + [UInt8](repeating: 0, count: 16)
+    }
+
+    /// struct srv6_lpm6_key.
+    static func lpmKey(_ address: [UInt8], prefix: UInt32) -> [UInt8] { BPFMap.bytesOf(prefix) + address }
+}
+
 extension TrafficScenarioPrograms {
-    /// hike's side of an SRv6 scenario (the srv6 package of issue 6).
+    /// hike's side of an SRv6 scenario: the srv6 package's behaviour in a chain, started by the
+    /// srv6_localsid loader (longest-prefix match on the destination, as the kernel's FIB picks
+    /// the seg6/seg6local route), with the maps written directly:
+    ///   srv6-encap    fc00:4::/64   → srv6_h_encaps(0); ip6_kroute()   policy 0: N SIDs, source fc00:2::1
+    ///   srv6-end      fc00:9::1/128 → srv6_end(1)                      SID 1: End
+    ///   srv6-end-dt6  fc00:9::6/128 → srv6_end_dt6(2)                  SID 2: End.DT6, table 254
     func hikeSRv6(_ scenario: TrafficScenario, pipeline: TrafficPipeline, options: TrafficBench.Options) throws -> BPFProgram {
-        throw BenchError.chainFailed(what: "hike \(scenario.rawValue)", detail: "the srv6 package is not built into hike")
+        let bench = try hikeInstance()
+        let hike = bench.instance
+        let state = srv6 ?? SRv6ScenarioState()
+        srv6 = state
+        if try hike.registry().programs["srv6_end"] == nil { _ = try hike.loadProgram("srv6_end") }
+        let object = try hike.catalog.entry("srv6_end").object
+        func map(_ name: String) throws -> BPFMap { try BPFMap.openPinned("\(hike.pinRoot)/maps/\(object)/\(name)") }
+
+        let program: String, argument: UInt32, prefix: (address: [UInt8], length: UInt32), forward: Bool
+        switch scenario {
+        case .srv6Encap:
+            try map("srv6_policies").update(key: BPFMap.bytesOf(SRv6BenchPlan.encapPolicy),
+                                            value: SRv6BenchPlan.policy(segments: SRv6BenchPlan.encapSegments(options.segments),
+                                                                        source: SRv6BenchPlan.tunnelSource))
+            (program, argument, prefix, forward) = ("srv6_h_encaps", SRv6BenchPlan.encapPolicy, (SRv6BenchPlan.encapDestination, 64), true)
+        case .srv6End:
+            try map("srv6_sids").update(key: BPFMap.bytesOf(SRv6BenchPlan.endIndex), value: SRv6BenchPlan.sid(behaviour: SRv6BenchPlan.behaviourEnd))
+            (program, argument, prefix, forward) = ("srv6_end", SRv6BenchPlan.endIndex, (SRv6BenchPlan.endSID, 128), false)
+        case .srv6EndDT6:
+            try map("srv6_sids").update(key: BPFMap.bytesOf(SRv6BenchPlan.endDT6Index),
+                                        value: SRv6BenchPlan.sid(behaviour: SRv6BenchPlan.behaviourEndDT6, table: 254))
+            (program, argument, prefix, forward) = ("srv6_end_dt6", SRv6BenchPlan.endDT6Index, (SRv6BenchPlan.endDT6SID, 128), false)
+        default:
+            throw BenchError.chainFailed(what: "hike \(scenario.rawValue)", detail: "not an SRv6 scenario")
+        }
+        // Zero the counters the check after the measurement reads.
+        try zeroSRv6Counters(map: map)
+
+        let chain = "bench_\(program)"
+        let chainID: UInt32
+        if let installed = state.chains[scenario] {
+            chainID = installed
+        } else {
+            chainID = try hike.symbols(addingChains: [chain])[chain] ?? 0
+            var code: [BPFInstruction] = [.mov64(.r1, imm: try bench.id(program)), .mov64(.r2, imm: Int32(argument)),
+                                          .call(helper: ABI.fnCall)]
+            if forward { code += [.mov64(.r1, imm: try bench.id("ip6_kroute")), .call(helper: ABI.fnCall)] }
+            code.append(.exit)
+            try hike.installChains([(name: chain, id: chainID, instructions: code, source: String?.none)])
+            state.chains[scenario] = chainID
+        }
+        let loader = try localsidLoader(state, hike: hike)
+        try loader.map("srv6_lpm6").update(key: SRv6BenchPlan.lpmKey(prefix.address, prefix: prefix.length), value: BPFMap.bytesOf(chainID))
+        return try loader.program("srv6_localsid")
+    }
+
+    func zeroSRv6Counters(map: (String) throws -> BPFMap) throws {
+        for name in ["srv6_policy_stats", "srv6_sid_stats", "srv6_reasons"] {
+            let counters = try map(name)
+            let zero = [UInt8](repeating: 0, count: try counters.valueBufferSize())
+            for key in 0..<counters.info.maxEntries { try counters.update(key: BPFMap.bytesOf(key), value: zero) }
+        }
+    }
+
+    /// The srv6_localsid loader, loaded once, sharing the bench instance's VM maps; its
+    /// srv6_localsid_cfg default verdict is XDP_DROP (a chain that faults loses the packet, so
+    /// the benchmark sees loss).
+    func localsidLoader(_ state: SRv6ScenarioState, hike: HikeInstance) throws -> BPFObject {
+        if let object = state.localsid { return object }
+        let name = try hike.catalog.entry("srv6_localsid").object
+        guard let embedded = EmbeddedObjects.named(name) else { throw BenchError.missingObject(name) }
+        let spec = ObjectSpec(bytes: embedded.bytes, name: embedded.name)
+        let maps = Set(try spec.contents().maps.map(\.name))
+        let pins = Dictionary(uniqueKeysWithValues: HikeInstance.systemMaps.filter(maps.contains).map {
+            ($0, "\(hike.pinRoot)/vm/\($0)")
+        })
+        let object = try BPFObject(spec: spec, options: ObjectOptions(pinnedMaps: pins))
+        // struct hvm_loader_config: chain_id (unused: the routes choose), default_verdict.
+        try object.map("srv6_localsid_cfg").update(key: BPFMap.bytesOf(UInt32(0)),
+                                                   value: BPFMap.bytesOf(UInt32(0)) + BPFMap.bytesOf(ABI.xdpDrop))
+        state.localsid = object
+        return object
+    }
+
+    /// After a hike SRv6 DUT's measurement: the behaviour processed at least every packet the
+    /// sink counted (its stats' packets), and none left the fast path (srv6_reasons other than
+    /// OK are 0): the kernel has the same routes, so a packet handed to it would still reach the
+    /// sink, and its time would be the kernel's.
+    func verifySRv6(_ scenario: TrafficScenario, hike: HikeInstance, delivered: UInt64) throws {
+        let object = try hike.catalog.entry("srv6_end").object
+        func map(_ name: String) throws -> BPFMap { try BPFMap.openPinned("\(hike.pinRoot)/maps/\(object)/\(name)") }
+        func sum(_ map: BPFMap, _ key: UInt32, word: Int) throws -> UInt64 {
+            let raw = try map.lookup(key: BPFMap.bytesOf(key)) ?? []
+            let stride = (map.valueSize + 7) & ~7
+            return stride == 0 ? 0 : (0..<(raw.count / stride)).reduce(UInt64(0)) { total, cpu in
+                let at = cpu * stride + word * 8
+                return total &+ raw[at..<at + 8].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+            }
+        }
+        let processed = scenario == .srv6Encap
+            ? try sum(map("srv6_policy_stats"), SRv6BenchPlan.encapPolicy, word: 0)
+            : try sum(map("srv6_sid_stats"), scenario == .srv6End ? SRv6BenchPlan.endIndex : SRv6BenchPlan.endDT6Index, word: 0)
+        let reasons = try map("srv6_reasons")
+        var leftFastPath: [String] = []
+        for reason in 1..<UInt32(SRv6BenchPlan.reasonCount) {
+            let count = try sum(reasons, reason, word: 0)
+            if count > 0 { leftFastPath.append("reason \(reason): \(count)") }
+        }
+        guard processed >= delivered, leftFastPath.isEmpty else {
+            throw BenchError.chainFailed(what: "hike \(scenario.rawValue)", detail: "the behaviour processed \(processed) packets "
+                + "for \(delivered) delivered" + (leftFastPath.isEmpty ? "" : "; left the fast path: \(leftFastPath.joined(separator: ", "))"))
+        }
     }
 }

@@ -15,6 +15,8 @@ final class TrafficScenarioPrograms: @unchecked Sendable {  // used from one thr
     var hikeLoaders: [String: BPFProgram] = [:]
     /// What the ddos DUTs keep alive (raw object, ipset rules, …).
     var ddos: DDoSScenarioState?
+    /// What the hike SRv6 DUTs keep alive (the srv6_localsid loader).
+    var srv6: SRv6ScenarioState?
 
     /// Whether this hike was built with the srv6 package (issue 6) and the pm package (issue 8).
     static var srv6Available: Bool { ["srv6_h_encaps", "srv6_end", "srv6_end_dt6"].allSatisfy(catalogHas) }
@@ -30,6 +32,7 @@ final class TrafficScenarioPrograms: @unchecked Sendable {  // used from one thr
     func destroy() {
         ddos?.destroy()
         ddos = nil
+        srv6 = nil
         hikeLoaders.removeAll()
         try? hike?.reset()
         hike = nil

@@ -40,6 +40,8 @@ public enum TrafficScenario: String, CaseIterable, Sendable, Codable {
         }
     }
 
+    var isSRv6: Bool { self == .srv6Encap || self == .srv6End || self == .srv6EndDT6 }
+
     /// What the generator sends in this scenario and the (inner) IPv6 destination.
     func input(_ options: TrafficBench.Options) -> (template: PacketTemplate, destination: [UInt8]) {
         switch self {
@@ -203,8 +205,10 @@ extension TrafficBench {
             try pipeline.configure(dut, in: scenario, options: options)
             let result = try measure(pipeline, dut: dut, input: template, destination: destination, options: options,
                                      progress: progress)
-            if scenario == .lossMonitoring {
-                try pipeline.scenarioPrograms.verifyMonitoring(dut, delivered: try pipeline.programs.sinkCounter().packets)
+            let delivered = try pipeline.programs.sinkCounter().packets
+            if scenario == .lossMonitoring { try pipeline.scenarioPrograms.verifyMonitoring(dut, delivered: delivered) }
+            if scenario.isSRv6, dut == .hike, let hike = pipeline.scenarioPrograms.hike?.instance {
+                try pipeline.scenarioPrograms.verifySRv6(scenario, hike: hike, delivered: delivered)
             }
             return result
         }

@@ -145,12 +145,15 @@ struct BenchInterferenceTests {
         #expect(cpu1 == CPUTimes(user: 254063, nice: 7, system: 64605, idle: 656690, iowait: 5915, irq: 0, softirq: 2863, steal: 1715))
         #expect(CPUTimes.read(cpu: 2, stat: stat) == nil)
         #expect(CPUTimes.read(cpu: 0) != nil)  // this machine's own /proc/stat
-        // 10 ticks of user, 5 stolen, 85 in the kernel (the generator): 15 %.
+        // 10 ticks of user, 5 stolen, 85 in the kernel of which 80 the generator's, and 100 of
+        // softirq (the DUT and the sink: not interference): (10 + 5 + 5) / 200 = 10 %.
         var after = cpu1
         after.user += 10
         after.steal += 5
         after.system += 85
-        #expect(CPUTimes.interference(from: cpu1, to: after) == 0.15)
+        after.softirq += 100
+        #expect(CPUTimes.interference(from: cpu1, to: after, generatorTicks: 80) == 0.1)
+        #expect(CPUTimes.interference(from: cpu1, to: after, generatorTicks: 0) == 0.5)
         #expect(CPUTimes.interference(from: cpu1, to: cpu1) == nil)
     }
 
