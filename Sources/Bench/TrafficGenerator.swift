@@ -107,7 +107,7 @@ public final class GeneratorObject: @unchecked Sendable {  // maps are written b
 
         public var description: String {
             "\(length) B IPv\(outer)" + (hasSRH ? " SRH(last entry \(lastEntry), SL \(segmentsLeft))" : "")
-                + (inner != 0 ? " IPv\(inner)" : "") + " UDP→\(destinationPort) hop limit \(hopLimit)"
+                + (inner != 0 ? " IPv\(inner)" : "") + " UDP→\(destinationPort)" + (hopLimit != 0 ? " hop limit \(hopLimit)" : "")
         }
     }
 

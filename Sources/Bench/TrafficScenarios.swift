@@ -113,7 +113,7 @@ public struct TrafficReport: Sendable, Codable {
             + (o.searchPDR ? "PDR@\(TrafficBench.format(o.lossThreshold * 100, decimals: 1)) % to \(TrafficBench.format(o.precision * 100, decimals: 0)) %" : "no PDR search"))
         lines.append("Mpps cells: median [min–max]; ns/pkt = 1e9 / median; DUT cost = ns/pkt − ns/pkt of the baseline")
         lines.append("")
-        lines.append(pad("scenario", 17) + pad("DUT", 10) + pad("MRR Mpps", 24) + pad("PDR Mpps", 24)
+        lines.append(pad("scenario", 17) + pad("DUT", 14) + pad("MRR Mpps", 24) + pad("PDR Mpps", 24)
             + pad("ns/pkt", 8, right: true) + pad("DUT cost ns", 13, right: true))
         for scenario in scenarios {
             if let skipped = scenario.skipped {
@@ -125,11 +125,11 @@ public struct TrafficReport: Sendable, Codable {
             }
             for result in scenario.results {
                 if let failure = result.failure {
-                    lines.append(pad(scenario.scenario, 17) + pad(result.dut.rawValue, 10) + "failed: \(failure)")
+                    lines.append(pad(scenario.scenario, 17) + pad(result.dut.rawValue, 14) + "failed: \(failure)")
                     continue
                 }
                 let (nsPerPacket, dutCost) = Self.costs(result, in: scenario)
-                lines.append(pad(scenario.scenario, 17) + pad(result.dut.rawValue, 10) + pad(cell(result.mrr), 24)
+                lines.append(pad(scenario.scenario, 17) + pad(result.dut.rawValue, 14) + pad(cell(result.mrr), 24)
                     + pad(cell(result.pdr), 24) + pad(TrafficBench.format(nsPerPacket), 8, right: true)
                     + pad(dutCost.map { TrafficBench.format($0) } ?? "–", 13, right: true))
             }
@@ -203,6 +203,11 @@ extension TrafficBench {
             guard let pipeline else { throw BenchError.chainFailed(what: "pipeline", detail: "not created") }
             let (template, destination) = scenario.input(options)
             try pipeline.configure(dut, in: scenario, options: options)
+            let frame = try pipeline.frame(template, options: options, innerDestination: destination)
+            if let expected = expectedOutput(scenario, dut: dut, frame: frame, options: options) {
+                try checkOutput(pipeline, frame: frame, expected: expected, options: options)
+                progress("  \(dut.rawValue): output checked at the sink: \(expected)")
+            }
             let result = try measure(pipeline, dut: dut, input: template, destination: destination, options: options,
                                      progress: progress)
             let delivered = try pipeline.programs.sinkCounter().packets

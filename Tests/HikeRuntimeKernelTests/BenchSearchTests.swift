@@ -111,7 +111,7 @@ struct BenchSearchTests {
         let setup = TrafficReport.Setup(date: "2026-11-23T00:00:00Z", kernel: "6.18", cpus: 2, options: Self.options, frameBytes: 64)
         let report = TrafficReport(setup: setup, scenarios: results)
         let table = report.table()
-        #expect(table.contains("kernel    failed: pre-check lost 7 %"))
+        #expect(table.contains("kernel        failed: pre-check lost 7 %"))
         #expect(report.csv().contains("ipv6-forwarding,kernel,failed: pre-check lost 7 %,"))
         #expect(report.markdown().contains("| ipv6-forwarding | kernel | failed: pre-check lost 7 % | | | | |"))
         // xdp against a failed kernel: no ratio; hike/raw at N = 1: 4/4.
