@@ -75,6 +75,10 @@ extension BenchCommand {
         @Option(help: "Report format on stdout: table, markdown, csv or json (default table).")
         var format: String?
 
+        @Option(name: .customLong("save-json"),
+                help: ArgumentHelp("Also write the whole report as JSON to this file (whatever --format prints).", valueName: "file"))
+        var saveJSON: String?
+
         @Option(help: ArgumentHelp("Write a PNG bar chart per scenario (PDR and NDR per DUT) into this directory.",
                                    valueName: "dir"))
         var plot: String?
@@ -167,6 +171,10 @@ extension BenchCommand {
                 Terminal.fail(String(describing: error))
             }
             Terminal.line(try report.rendered(reportFormat))
+            if let saveJSON {
+                try Data(try report.json().utf8).write(to: URL(fileURLWithPath: saveJSON))
+                Terminal.errorLine("report: \(saveJSON)")
+            }
             if let plot {
                 for path in try report.writePlots(to: URL(fileURLWithPath: plot)) { Terminal.errorLine("plot: \(path)") }
             }
