@@ -181,16 +181,59 @@ struct BenchInterferenceTests {
         #expect(search.pdr >= 3e6 * (1 - options.precision) - 1 && search.pdr <= 3e6 / (1 - options.lossThreshold))
     }
 
+    @Test func disturbedMeansOthersTookEnoughToExplainTheLoss() {
+        let options = BenchSearchTests.options
+        func lost(_ fraction: Double) -> TrafficBench.Trial {
+            BenchSearchTests.trial(requested: 1e6, delivered: 1e6 * (1 - fraction))
+        }
+        #expect(TrafficBench.isDisturbed(lost(0.036), interference: 0.02, options: options))   // 2 % explains 3.6 %
+        #expect(!TrafficBench.isDisturbed(lost(0.20), interference: 0.01, options: options))  // saturation, not others
+        #expect(TrafficBench.isDisturbed(lost(0.20), interference: 0.06, options: options))   // over maxInterference
+        #expect(!TrafficBench.isDisturbed(lost(0.006), interference: 0.004, options: options)) // below one tick's worth
+    }
+
     @Test func aQuietFailingTrialIsNotRepeated() throws {
         var calls = 0
         let search = try TrafficBench.searchPDR(low: 1e6, high: 4e6, options: BenchSearchTests.options, progress: { _ in },
                                                 pause: { _ in }) { rate in
             calls += 1
             var trial = BenchSearchTests.trial(requested: rate, delivered: min(rate, 2e6))
-            trial.interference = 0.01
+            trial.interference = 0.001
             return trial
         }
         #expect(search.disturbed == nil)
         #expect(calls == search.trials.count)
+    }
+}
+
+/// What the output check expects at the sink for each scenario's DUT, written out by hand.
+struct BenchOutputCheckTests {
+    @Test func expectedShapesFollowTheBehaviours() throws {
+        var options = TrafficBench.Options()
+        options.segments = 3
+        let mac: [UInt8] = [2, 0, 0, 0, 1, 1]
+        func frame(_ template: PacketTemplate) throws -> PacketTemplate.Frame {
+            try template.frame(length: 64 + template.encapsulationOverhead, sourceMAC: mac, destinationMAC: mac)
+        }
+        let plain = try frame(.ipv6UDP)
+        #expect(TrafficBench.expectedOutput(.ipv6Forwarding, dut: .baseline, frame: plain, options: options) == nil)
+        #expect(TrafficBench.expectedOutput(.ipv6Forwarding, dut: .kernelForwarding, frame: plain, options: options)
+            == .init(length: 64, outer: 6, hopLimit: 0))
+        // H.Encaps with 3 SIDs: + 40 + 8 + 48 bytes, SL = Last Entry = 2.
+        #expect(TrafficBench.expectedOutput(.srv6Encap, dut: .hike, frame: plain, options: options)
+            == .init(length: 160, outer: 6, hasSRH: true, lastEntry: 2, segmentsLeft: 2, inner: 6, hopLimit: 0))
+        // End: the same length, SL 2 → 1.
+        let end = try frame(SRv6BenchPlan.endInput(segments: 3))
+        #expect(TrafficBench.expectedOutput(.srv6End, dut: .kernelForwarding, frame: end, options: options)
+            == .init(length: 160, outer: 6, hasSRH: true, lastEntry: 2, segmentsLeft: 1, inner: 6, hopLimit: 0))
+        // End.DT6: the inner packet alone.
+        let dt6 = try frame(SRv6BenchPlan.endDT6Input(segments: 3))
+        #expect(TrafficBench.expectedOutput(.srv6EndDT6, dut: .hike, frame: dt6, options: options)
+            == .init(length: 64, outer: 6, hopLimit: 0))
+        // AltMark: an 8-byte Destination Options header more.
+        #expect(TrafficBench.expectedOutput(.lossMonitoring, dut: .hikeAltMark, frame: plain, options: options)
+            == .init(length: 72, outer: 6, hopLimit: 0))
+        #expect(TrafficBench.expectedOutput(.generator, dut: .kernelForwarding, frame: try frame(.ipv4UDP), options: options)
+            == .init(length: 64, outer: 4, hopLimit: 0))
     }
 }
