@@ -39,7 +39,8 @@ extension TrafficReport {
         let what = searched
             ? "PDR@\(TrafficBench.format(o.lossThreshold * 100, decimals: 1))% and NDR (zero loss)"
             : "MRR (no PDR search)"
-        let subtitle = "\(setup.frameBytes)-byte frames, \(what): median, error bars min-max over \(o.repetitions) repetition(s)"
+        let input = scenario.results.first(where: { $0.failure == nil })?.input ?? "\(setup.frameBytes)-byte frames"
+        let subtitle = "\(input), \(what): median, error bars min-max over \(o.repetitions) repetition(s)"
         let width = max(Canvas.textWidth(subtitle) + 40, 140 + groups.count * 150), height = 420
         let left = 80, right = width - 20, top = 70, bottom = height - 70
         var canvas = Canvas(width: width, height: height)

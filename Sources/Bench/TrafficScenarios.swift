@@ -175,8 +175,14 @@ public struct TrafficReport: Sendable, Codable {
         }
         if kind == .tailcalls {
             for row in tailcallRows(scenario) {
-                lines.append("N = \(row.calls): raw \(TrafficBench.mpps(row.raw)), hike \(TrafficBench.mpps(row.hike)) Mpps, "
-                    + "hike/raw \(TrafficBench.format(row.hike / row.raw * 100, decimals: 0)) %")
+                var line = "N = \(row.calls): raw \(TrafficBench.mpps(row.raw)), hike \(TrafficBench.mpps(row.hike)) Mpps, "
+                    + "hike/raw \(TrafficBench.format(row.hike / row.raw * 100, decimals: 0)) %"
+                if let raw = scenario.results.first(where: { $0.dut == .raw(row.calls) })?.mrr.median,
+                   let hike = scenario.results.first(where: { $0.dut == .hike(row.calls) })?.mrr.median,
+                   scenario.results.contains(where: { $0.pdr != nil }) {
+                    line += " (by MRR \(TrafficBench.format(hike / raw * 100, decimals: 0)) %)"
+                }
+                lines.append(line)
             }
             if !lines.isEmpty { lines.append("(thesis: hike/raw 46 % with 8 calls; our target ≥ 70 %)") }
         }
