@@ -4,6 +4,8 @@ public enum BenchError: Error, CustomStringConvertible, Sendable {
     case missingObject(String)
     case wrongVerdict(what: String, got: UInt32, expected: UInt32)
     case chainFailed(what: String, detail: String)
+    /// The stability pre-check lost packets in every attempt.
+    case unstable(rate: Double, attempts: Int, losses: String)
 
     public var description: String {
         switch self {
@@ -12,6 +14,10 @@ public enum BenchError: Error, CustomStringConvertible, Sendable {
         case .wrongVerdict(let what, let got, let expected):
             "\(what) returned \(got), not \(expected): the chain did not run to its end, so its time means nothing"
         case .chainFailed(let what, let detail): "\(what): \(detail)"
+        case .unstable(let rate, let attempts, let losses):
+            "stability pre-check: \(attempts) trial(s) at \(TrafficBench.mpps(rate)) Mpps all lost more than the PDR "
+                + "allows (\(losses)), so no PDR can be trusted; the machine is probably busy (run again, or raise "
+                + "--precheck-attempts)"
         }
     }
 }

@@ -23,7 +23,8 @@ extension TrafficReport {
     /// ns per packet and DUT cost (ns per packet over the scenario's baseline) of one row.
     static func costs(_ result: TrafficBench.DUTResult, in scenario: ScenarioResult) -> (nsPerPacket: Double, dutCost: Double?) {
         let nsPerPacket = cost(costRate(result))
-        guard result.dut != .baseline, let base = scenario.results.first(where: { $0.dut == .baseline }) else {
+        guard result.dut != .baseline,
+              let base = scenario.results.first(where: { $0.dut == .baseline && $0.failure == nil }) else {
             return (nsPerPacket, nil)
         }
         return (nsPerPacket, nsPerPacket - cost(costRate(base)))
@@ -35,7 +36,7 @@ extension TrafficReport {
         let search = o.searchPDR
             ? "PDR@\(TrafficBench.format(o.lossThreshold * 100, decimals: 1)) % and NDR (zero loss) to \(TrafficBench.format(o.precision * 100, decimals: 0)) %"
             : "MRR only (no PDR/NDR search)"
-        return "\(setup.frameBytes)-byte Eth/IPv6/UDP frames, generator on CPU \(o.cpu), \(o.flows) flows; "
+        return "\(setup.frameBytes)-byte frames (SRv6 inputs wrap that packet), generator on CPU \(o.cpu), \(o.flows) flows; "
             + "kernel \(setup.kernel), \(setup.cpus) CPUs, \(setup.date); \(o.repetitions) repetition(s), "
             + "trials of \(TrafficBench.format(o.trialSeconds, decimals: 1)) s, \(search)"
     }
@@ -62,12 +63,18 @@ extension TrafficReport {
                 continue
             }
             for result in scenario.results {
+                if let failure = result.failure {
+                    lines.append("| \(escape(scenario.scenario)) | \(escape(result.dut.rawValue)) | failed: \(escape(failure)) | | | | |")
+                    continue
+                }
                 let (ns, dutCost) = Self.costs(result, in: scenario)
                 lines.append("| \(escape(scenario.scenario)) | \(escape(result.dut.rawValue)) | \(cell(result.mrr)) | "
                     + "\(cell(result.pdr)) | \(cell(result.ndr)) | \(TrafficBench.format(ns)) | "
                     + "\(dutCost.map { TrafficBench.format($0) } ?? "–") |")
             }
         }
+        let comparisons = scenarios.flatMap { scenario in comparisonLines(scenario).map { "- \(scenario.scenario): \(escape($0))" } }
+        if !comparisons.isEmpty { lines += [""] + comparisons }
         return lines.joined(separator: "\n")
     }
 
@@ -104,6 +111,11 @@ extension TrafficReport {
                 continue
             }
             for result in scenario.results {
+                if let failure = result.failure {
+                    let row = [scenario.scenario, result.dut.rawValue, "failed: \(failure)"] + Array(repeating: "", count: 11) + common
+                    rows.append(row.map(field).joined(separator: ","))
+                    continue
+                }
                 let (ns, dutCost) = Self.costs(result, in: scenario)
                 let row = [scenario.scenario, result.dut.rawValue, "measured"] + spread(result.mrr) + spread(result.pdr)
                     + spread(result.ndr) + [number(ns, decimals: 1), number(dutCost, decimals: 1)] + common

@@ -110,6 +110,20 @@ public struct Canvas: Sendable {
     }
 
     public mutating func hline(_ x0: Int, _ x1: Int, _ y: Int, _ color: Color) { fill(x0, y, x1, y, color) }
+
+    /// A straight line, `thickness` pixels wide (Bresenham).
+    public mutating func line(_ x0: Int, _ y0: Int, _ x1: Int, _ y1: Int, _ color: Color, thickness: Int = 2) {
+        var x = x0, y = y0
+        let dx = abs(x1 - x0), dy = -abs(y1 - y0), sx = x0 < x1 ? 1 : -1, sy = y0 < y1 ? 1 : -1
+        var error = dx + dy
+        while true {
+            fill(x - thickness / 2, y - thickness / 2, x + (thickness - 1) / 2, y + (thickness - 1) / 2, color)
+            if x == x1 && y == y1 { break }
+            let e2 = 2 * error
+            if e2 >= dy { error += dy; x += sx }
+            if e2 <= dx { error += dx; y += sy }
+        }
+    }
     public mutating func vline(_ x: Int, _ y0: Int, _ y1: Int, _ color: Color) { fill(x, y0, x, y1, color) }
 
     /// The width of `text` drawn at `scale`, pixels.

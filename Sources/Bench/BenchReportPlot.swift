@@ -39,7 +39,8 @@ extension TrafficReport {
         let what = searched
             ? "PDR@\(TrafficBench.format(o.lossThreshold * 100, decimals: 1))% and NDR (zero loss)"
             : "MRR (no PDR search)"
-        let subtitle = "\(setup.frameBytes)-byte frames, \(what): median, error bars min-max over \(o.repetitions) repetition(s)"
+        let input = scenario.results.first(where: { $0.failure == nil })?.input ?? "\(setup.frameBytes)-byte frames"
+        let subtitle = "\(input), \(what): median, error bars min-max over \(o.repetitions) repetition(s)"
         let width = max(Canvas.textWidth(subtitle) + 40, 140 + groups.count * 150), height = 420
         let left = 80, right = width - 20, top = 70, bottom = height - 70
         var canvas = Canvas(width: width, height: height)
@@ -106,8 +107,59 @@ extension TrafficReport {
         return canvas
     }
 
-    /// Writes `<scenario>.png` into `directory` (created if needed) for every scenario that ran;
-    /// returns the paths written.
+    /// Fig. 7.9 of the thesis: the tailcalls scenario's rate (PDR, else MRR) against the number
+    /// of no-op programs, raw and HIKe, with hike/raw in % above each N. Nil without two rows.
+    public func tailcallPlot(_ scenario: ScenarioResult) -> Canvas? {
+        let rows = tailcallRows(scenario)
+        guard rows.count >= 2 else { return nil }
+        let width = 760, height = 460, left = 80, right = width - 30, top = 80, bottom = height - 70
+        var canvas = Canvas(width: width, height: height)
+        let title = "tailcalls: N no-op programs, then forwarding"
+        canvas.text(title, x: (width - Canvas.textWidth(title, scale: 2)) / 2, y: 10, scale: 2)
+        let what = scenario.results.contains { $0.pdr != nil } ? "PDR" : "MRR"
+        let subtitle = "\(setup.frameBytes)-byte frames, \(what) medians in Mpps; hike/raw in % above each N"
+        canvas.text(subtitle, x: (width - Canvas.textWidth(subtitle)) / 2, y: 36)
+        let highest = rows.flatMap { [$0.raw, $0.hike] }.max() ?? 1
+        let step = Self.tickStep(maximum: highest * 1.15 / 1e6)
+        let topMpps = max(step, ceil(highest * 1.15 / 1e6 / step) * step)
+        func y(_ pps: Double) -> Int { bottom - Int((pps / 1e6 / topMpps * Double(bottom - top)).rounded()) }
+        let calls = rows.map(\.calls), lowest = calls.min() ?? 1, largest = calls.max() ?? 8
+        func x(_ n: Int) -> Int { left + 30 + (n - lowest) * (right - left - 60) / max(1, largest - lowest) }
+        var tick = 0.0
+        while tick <= topMpps + step / 2 {
+            let ty = y(tick * 1e6)
+            if tick > 0 { canvas.hline(left + 1, right, ty, Canvas.Color(225, 225, 225)) }
+            canvas.hline(left - 5, left, ty, .black)
+            let label = TrafficBench.format(tick, decimals: step < 0.1 ? 2 : step < 1 ? 1 : 0)
+            canvas.text(label, x: left - 9 - Canvas.textWidth(label), y: ty - 3)
+            tick += step
+        }
+        canvas.vline(left, top, bottom, .black)
+        canvas.hline(left, right, bottom, .black)
+        canvas.text("Mpps", x: 14, y: (top + bottom) / 2 + Canvas.textWidth("Mpps", scale: 2) / 2, scale: 2, vertical: true)
+        let axis = "N (no-op programs before forwarding)"
+        canvas.text(axis, x: (left + right - Canvas.textWidth(axis, scale: 2)) / 2, y: height - 24, scale: 2)
+        for row in rows {
+            canvas.vline(x(row.calls), bottom, bottom + 4, .black)
+            canvas.text("\(row.calls)", x: x(row.calls) - Canvas.textWidth("\(row.calls)", scale: 2) / 2, y: bottom + 10, scale: 2)
+            let ratio = TrafficBench.format(row.hike / row.raw * 100, decimals: 0) + "%"
+            canvas.text(ratio, x: x(row.calls) - Canvas.textWidth(ratio) / 2, y: top - 14)
+        }
+        for (series, color) in [(rows.map { ($0.calls, $0.raw) }, Self.pdrColor), (rows.map { ($0.calls, $0.hike) }, Self.ndrColor)] {
+            for (a, b) in zip(series, series.dropFirst()) { canvas.line(x(a.0), y(a.1), x(b.0), y(b.1), color) }
+            for point in series { canvas.fill(x(point.0) - 3, y(point.1) - 3, x(point.0) + 3, y(point.1) + 3, color) }
+        }
+        var ly = top + 4
+        for (label, color) in [("raw", Self.pdrColor), ("hike", Self.ndrColor)] {
+            canvas.fill(right - 80, ly, right - 68, ly + 12, color)
+            canvas.text(label, x: right - 62, y: ly, scale: 2)
+            ly += 20
+        }
+        return canvas
+    }
+
+    /// Writes `<scenario>.png` into `directory` (created if needed) for every scenario that ran,
+    /// and `tailcalls-by-length.png` (Fig. 7.9) for the tailcalls scenario; returns the paths written.
     @discardableResult
     public func writePlots(to directory: URL) throws -> [String] {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -118,6 +170,11 @@ extension TrafficReport {
             let url = directory.appendingPathComponent("\(name).png")
             try Data(canvas.png()).write(to: url)
             written.append(url.path)
+            if scenario.scenario == TrafficScenario.tailcalls.rawValue, let figure = tailcallPlot(scenario) {
+                let figureURL = directory.appendingPathComponent("tailcalls-by-length.png")
+                try Data(figure.png()).write(to: figureURL)
+                written.append(figureURL.path)
+            }
         }
         return written
     }

@@ -7,13 +7,15 @@ import Foundation
 public final class GeneratorObject: @unchecked Sendable {  // maps are written before the generator starts
     public static let objectName = "gen"
     /// Bytes of the template the generator rewrites into every frame (gen.bpf.c GEN_TMPL_MAX).
-    public static let templateMax = 128
+    public static let templateMax = 256
 
     public let object: BPFObject
     public let generator: BPFProgram
     public let sink: BPFProgram
     public let pass: BPFProgram
     public let forwarder: BPFProgram
+    /// gen_sink that also counts frames per shape (tests only: a hash update per frame).
+    public let inspector: BPFProgram
 
     public init() throws {
         guard let embedded = EmbeddedObjects.named(Self.objectName) else { throw BenchError.missingObject(Self.objectName) }
@@ -22,21 +24,22 @@ public final class GeneratorObject: @unchecked Sendable {  // maps are written b
         sink = try object.program("gen_sink")
         pass = try object.program("gen_pass")
         forwarder = try object.program("gen_fwd6")
+        inspector = try object.program("gen_inspect")
     }
 
     /// What the generator sends: `frame` is the template (its length is the frame's length).
     public struct Config: Sendable {
-        public var frame: [UInt8]
+        public var frame: PacketTemplate.Frame
         /// 0: XDP_TX out of the generator's interface; else bpf_redirect to this ifindex (in the
         /// generator's namespace).
         public var redirectIndex: UInt32 = 0
-        /// Distinct flows: the low 16 bits of the IPv6 source address and the UDP source port
-        /// go up by seq % flows (the UDP checksum is updated to match).
+        /// Distinct flows: the low 16 bits of the innermost source address and the UDP source
+        /// port go up by seq % flows (the UDP and IPv4 header checksums are updated to match).
         public var flows: UInt32 = 1
         /// Frames per second per generating CPU; 0: as fast as it can.
         public var ratePPS: UInt64 = 0
 
-        public init(frame: [UInt8], redirectIndex: UInt32 = 0, flows: UInt32 = 1, ratePPS: UInt64 = 0) {
+        public init(frame: PacketTemplate.Frame, redirectIndex: UInt32 = 0, flows: UInt32 = 1, ratePPS: UInt64 = 0) {
             self.frame = frame
             self.redirectIndex = redirectIndex
             self.flows = flows
@@ -46,26 +49,81 @@ public final class GeneratorObject: @unchecked Sendable {  // maps are written b
 
     /// Writes the generator's configuration (struct gen_cfg) and resets its pacing state.
     public func configure(_ config: Config) throws {
-        precondition(config.frame.count >= 62, "an Eth/IPv6/UDP frame is at least 62 bytes")
-        let copy = min(config.frame.count, Self.templateMax) / 8 * 8
+        let frame = config.frame
+        guard frame.headerLength <= Self.templateMax, frame.headerLength <= frame.bytes.count else {
+            throw BenchError.chainFailed(what: "generator template",
+                                         detail: "\(frame.headerLength) bytes of headers; gen_live rewrites at most \(Self.templateMax)")
+        }
         var value = [UInt8]()
-        func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { value += $0 } }
+        func u32(_ v: Int) { withUnsafeBytes(of: UInt32(v).littleEndian) { value += $0 } }
         func u64(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { value += $0 } }
-        let isIPv6UDP = config.frame[12] == 0x86 && config.frame[13] == 0xdd && config.frame[20] == 17
-        u32(UInt32(copy))
-        u32(config.redirectIndex)
-        u32(isIPv6UDP ? config.flows : 1)
-        u32(14 + 8 + 14)      // last 16-bit word of the IPv6 source address
-        u32(14 + 40)          // UDP source port
-        u32(14 + 40 + 6)      // UDP checksum
+        // Every header is rewritten, so what a DUT changed in a recycled frame (hop limit, MACs,
+        // an SRH's Segments Left, a decapsulation) never shows in the next one.
+        u32(frame.headerLength)
+        u32(Int(config.redirectIndex))
+        u32(Int(config.flows))
+        u32(frame.flowWordOffset)
+        u32(frame.portOffset)
+        u32(frame.udpChecksumOffset)
+        u32(frame.ipv4ChecksumOffset ?? 0)
+        u32(0)
         u64(config.ratePPS)
-        var template = Array(config.frame.prefix(Self.templateMax))
+        var template = Array(frame.bytes.prefix(Self.templateMax))
         template += [UInt8](repeating: 0, count: Self.templateMax - template.count)
         value += template
         try object.map("gen_config").update(key: [0, 0, 0, 0], value: value)
         let state = try object.map("gen_state")
         let cpus = try state.valueBufferSize() / 24
         try state.updatePerCPU(UInt32(0), [GenState](repeating: GenState(), count: max(cpus, 1)))
+    }
+
+    /// What gen_inspect saw (struct gen_shape): one kind of frame.
+    public struct Shape: Hashable, Sendable, CustomStringConvertible {
+        public var length: Int, destinationPort: UInt16, outer: Int, hasSRH: Bool, lastEntry: Int, segmentsLeft: Int
+        public var inner: Int, hopLimit: Int
+
+        public init(length: Int, destinationPort: UInt16 = PacketTemplate.udpDestinationPort, outer: Int, hasSRH: Bool = false,
+                    lastEntry: Int = 0, segmentsLeft: Int = 0, inner: Int = 0, hopLimit: Int) {
+            self.length = length
+            self.destinationPort = destinationPort
+            self.outer = outer
+            self.hasSRH = hasSRH
+            self.lastEntry = lastEntry
+            self.segmentsLeft = segmentsLeft
+            self.inner = inner
+            self.hopLimit = hopLimit
+        }
+
+        init(key: [UInt8]) {
+            length = Int(key[0]) | Int(key[1]) << 8
+            destinationPort = UInt16(key[2]) | UInt16(key[3]) << 8
+            outer = Int(key[4])
+            hasSRH = key[5] != 0
+            lastEntry = Int(key[6])
+            segmentsLeft = Int(key[7])
+            inner = Int(key[8])
+            hopLimit = Int(key[9])
+        }
+
+        public var description: String {
+            "\(length) B IPv\(outer)" + (hasSRH ? " SRH(last entry \(lastEntry), SL \(segmentsLeft))" : "")
+                + (inner != 0 ? " IPv\(inner)" : "") + " UDP→\(destinationPort)" + (hopLimit != 0 ? " hop limit \(hopLimit)" : "")
+        }
+    }
+
+    /// gen_inspect's counts per shape, summed over CPUs.
+    public func shapes() throws -> [Shape: UInt64] {
+        let map = try object.map("sink_shapes")
+        var result: [Shape: UInt64] = [:]
+        for key in try map.keys() {
+            // One u64 per possible CPU (the per-CPU stride of an 8-byte value is 8).
+            let raw = try map.lookup(key: key) ?? []
+            let total = stride(from: 0, to: raw.count - 7, by: 8).reduce(UInt64(0)) { sum, at in
+                sum + raw[at..<(at + 8)].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+            }
+            result[Shape(key: key), default: 0] += total
+        }
+        return result
     }
 
     struct GenState: BitwiseCopyable { var seq: UInt64 = 0; var lastNS: UInt64 = 0; var tokens: UInt64 = 0 }
@@ -103,6 +161,8 @@ public final class GeneratorObject: @unchecked Sendable {  // maps are written b
                 try map.updatePerCPU(key, [PacketCounter](repeating: .zero, count: max(cpus, 1)))
             }
         }
+        let shapes = try object.map("sink_shapes")
+        for key in try shapes.keys() { _ = try shapes.delete(key: key) }
     }
 }
 
@@ -121,6 +181,19 @@ public final class LiveGenerator: @unchecked Sendable {  // the flags are guarde
     /// (the kernel's test-run loop ends with EINTR when a signal is pending).
     public static let defaultRepeat: UInt32 = 1 << 30
     private var threadID: pthread_t?
+    private var kernelThreadID: pid_t?
+
+    /// The generator thread's CPU time so far (user + system, clock ticks), from
+    /// /proc/self/task/<tid>/stat; nil before the thread runs or when unreadable.
+    public var cpuTicks: UInt64? {
+        guard let tid = lock.withLock({ kernelThreadID }),
+              let text = try? String(contentsOfFile: "/proc/self/task/\(tid)/stat", encoding: .utf8),
+              let close = text.lastIndex(of: ")") else { return nil }
+        // After "pid (comm)": state is field 3, utime 14 and stime 15.
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        guard fields.count > 12, let user = UInt64(fields[11]), let system = UInt64(fields[12]) else { return nil }
+        return user + system
+    }
 
     /// SIGUSR1 does nothing but interrupt the generator's syscall (no SA_RESTART).
     private static let installHandler: Void = {
@@ -141,7 +214,10 @@ public final class LiveGenerator: @unchecked Sendable {  // the flags are guarde
             do {
                 try namespace.run {
                     // run() enters the namespace on a thread of its own: this one makes the syscall.
-                    self.lock.withLock { self.threadID = pthread_self() }
+                    // /proc/thread-self links to "<pid>/task/<tid>" (Glibc's module has no gettid).
+                    let link = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/thread-self")) ?? ""
+                    let tid = link.split(separator: "/").last.flatMap { pid_t($0) }
+                    self.lock.withLock { self.threadID = pthread_self(); self.kernelThreadID = tid }
                     if let cpu { try CPUAffinity.pinCurrentThread(to: cpu) }
                     // No xdp_md context: BPFKit sets ctx_out whenever a context is given, which
                     // live mode rejects (EINVAL). gen_live redirects to the interface instead of

@@ -13,21 +13,43 @@ import Topology
 public final class TrafficPipeline: @unchecked Sendable {  // used from one thread
     public static let prefix = "hikeb"
 
-    public enum DUT: String, Codable, Sendable, CaseIterable {
+    /// A device under test: what d0 runs (and what the DUT namespace's kernel is configured to
+    /// do) in a scenario. A name, so that scenarios with many variants (tailcalls N = 1…8) need no
+    /// case each; the same name means the same thing only within one scenario ("hike" is the DDoS
+    /// chain in ddos, H.Encaps in srv6-encap).
+    public struct DUT: RawRepresentable, Hashable, Codable, Sendable, CustomStringConvertible {
+        public var rawValue: String
+        public init(rawValue: String) { self.rawValue = rawValue }
+        public var description: String { rawValue }
+
+        public init(from decoder: any Decoder) throws {
+            rawValue = try decoder.singleValueContainer().decode(String.self)
+        }
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.singleValueContainer()
+            try container.encode(rawValue)
+        }
+
         /// d0 drops and counts: no DUT, the baseline every DUT cost is relative to.
-        case baseline
+        public static let baseline = DUT(rawValue: "baseline")
         /// The kernel forwards d0 → d1 (XDP_PASS on d0).
-        case kernelForwarding = "kernel"
+        public static let kernelForwarding = DUT(rawValue: "kernel")
         /// gen_fwd6 on d0: bpf_fib_lookup + bpf_redirect to d1.
-        case xdpForwarding = "xdp"
+        public static let xdpForwarding = DUT(rawValue: "xdp")
+        /// The scenario's HIKe chain (ipv6-forwarding: ip6_kroute alone; srv6-*: the behaviour then
+        /// forwarding; ddos: the eCLAT script).
+        public static let hike = DUT(rawValue: "hike")
+        /// loss-monitoring: the forwarding chain with the pm package's marking and counting.
+        public static let hikeMonitored = DUT(rawValue: "hike+pm")
         /// tailcalls: N no-op programs by constant-index tail calls, then XDP forwarding
         /// (TrafficScenarioTailcalls.swift).
-        case raw1 = "raw 1", raw8 = "raw 8"
+        public static func raw(_ calls: Int) -> DUT { DUT(rawValue: "raw \(calls)") }
         /// tailcalls: a HIKe chain of N noop calls then ip6_kroute.
-        case hike1 = "hike 1", hike8 = "hike 8"
+        public static func hike(_ calls: Int) -> DUT { DUT(rawValue: "hike \(calls)") }
+        public static let raw1 = raw(1), raw8 = raw(8), hike1 = hike(1), hike8 = hike(8)
         /// ddos: the hand-written program, the HIKe chain of the eCLAT script, ipset/ip6tables
         /// (TrafficScenarioDDoS.swift).
-        case ddosRaw = "raw", ddosHike = "hike", ddosIpset = "ipset"
+        public static let ddosRaw = DUT(rawValue: "raw"), ddosHike = hike, ddosIpset = DUT(rawValue: "ipset")
     }
 
     public static let macs: [String: [UInt8]] = [
@@ -42,33 +64,18 @@ public final class TrafficPipeline: @unchecked Sendable {  // used from one thre
     public let programs: GeneratorObject
     private var d0Link: XDPLink?
     private var s0Link: XDPLink?
-    private var current: DUT?
     /// The programs of the tailcalls and ddos DUTs, loaded when first needed.
     let scenarioPrograms = TrafficScenarioPrograms()
     /// g0's ifindex in the generator's namespace: where gen_live redirects its frames.
     public let generatorIndex: UInt32
 
-    /// The frame the generator sends: 64-byte Eth/IPv6/UDP, g0 → d0 MAC, fc00:1::1 → fc00:3::2.
-    public static func frame(length: Int = 64) -> [UInt8] {
-        precondition(length >= 62 && length <= 1500, "frames are 62–1500 bytes")
-        let source: [UInt8] = [0xfc, 0x00, 0, 1] + [UInt8](repeating: 0, count: 11) + [1]
-        let destination: [UInt8] = [0xfc, 0x00, 0, 3] + [UInt8](repeating: 0, count: 11) + [2]
-        let payload = [UInt8](repeating: 0x5a, count: length - 62)
-        let udpLength = UInt16(8 + payload.count)
-        var udp = be16(1000) + be16(2000) + be16(udpLength) + [0, 0] + payload
-        var sum: UInt32 = 0
-        let pseudo = source + destination + [0, 0] + be16(udpLength) + [0, 0, 0, 17] + udp
-        for index in stride(from: 0, to: pseudo.count, by: 2) {
-            sum += UInt32(pseudo[index]) << 8 | UInt32(index + 1 < pseudo.count ? pseudo[index + 1] : 0)
-        }
-        while sum > 0xffff { sum = (sum & 0xffff) + (sum >> 16) }
-        var checksum = ~UInt16(sum)
-        if checksum == 0 { checksum = 0xffff }
-        udp[6] = UInt8(checksum >> 8)
-        udp[7] = UInt8(checksum & 0xff)
-        let ethernet = macs["d0"]! + macs["g0"]! + [0x86, 0xdd]
-        let ipv6: [UInt8] = [0x60, 0, 0, 0] + be16(udpLength) + [17, 64] + source + destination
-        return ethernet + ipv6 + udp
+    /// The frame the generator sends for `input`: from g0 to d0, `options.frameLength` bytes for
+    /// a plain IPv6 or IPv4 packet; an SRv6 template wraps that same packet, so its frame is
+    /// longer by the outer header and the SRH. `innerDestination` is the IPv6 packet's destination.
+    public func frame(_ input: PacketTemplate, options: TrafficBench.Options,
+                      innerDestination: [UInt8] = PacketTemplate.ipv6Destination) throws -> PacketTemplate.Frame {
+        try input.frame(length: options.frameLength + input.encapsulationOverhead, sourceMAC: Self.macs["g0"] ?? [],
+                        destinationMAC: Self.macs["d0"] ?? [], innerDestination: innerDestination)
     }
 
     static func be16(_ value: UInt16) -> [UInt8] { [UInt8(value >> 8), UInt8(value & 0xff)] }
@@ -93,6 +100,17 @@ public final class TrafficPipeline: @unchecked Sendable {  // used from one thre
             try topology.addAddress("fc00:2::1/64", interface: "d1", in: dut)
             try topology.addAddress("fc00:2::2/64", interface: "s0", in: sink)
             try topology.addAddress("fc00:3::2/128", interface: "lo", in: sink)
+            // IPv4 for the IPv4/UDP template: the same shape, 10.0.{1,2}.0/24 and 10.0.3.2 on lo.
+            try topology.addAddress("10.0.1.1/24", interface: "g0", in: gen)
+            try topology.addAddress("10.0.1.2/24", interface: "d0", in: dut)
+            try topology.addAddress("10.0.2.1/24", interface: "d1", in: dut)
+            try topology.addAddress("10.0.2.2/24", interface: "s0", in: sink)
+            try topology.addAddress("10.0.3.2/32", interface: "lo", in: sink)
+            try topology.sysctl("net.ipv4.ip_forward", "1", in: dut)
+            try topology.ip(["-4", "neigh", "replace", "10.0.2.2", "lladdr", Self.macText(Self.macs["s0"]!),
+                             "dev", "d1", "nud", "permanent"], in: dut)
+            try topology.ip(["-4", "route", "add", "10.0.3.0/24", "via", "10.0.2.2", "dev", "d1"], in: dut)
+            try topology.ip(["-4", "route", "add", "10.0.1.0/24", "via", "10.0.2.1", "dev", "s0"], in: sink)
             try topology.sysctl("net.ipv6.conf.all.forwarding", "1", in: dut)
             try topology.ip(["-6", "neigh", "replace", "fc00:2::2", "lladdr", Self.macText(Self.macs["s0"]!),
                              "dev", "d1", "nud", "permanent"], in: dut)
@@ -120,20 +138,32 @@ public final class TrafficPipeline: @unchecked Sendable {  // used from one thre
         topology.destroy()
     }
 
-    /// Puts the DUT in place on d0 (atomically replacing what was there).
-    public func configure(_ dut: DUT) throws {
-        let program: BPFProgram = switch dut {
-        case .baseline: programs.sink
-        case .kernelForwarding: programs.pass
-        case .xdpForwarding: programs.forwarder
-        default: try scenarioPrograms.program(for: dut, pipeline: self)
+    /// Puts the DUT of a scenario in place on d0 (atomically replacing what was there).
+    public func configure(_ dut: DUT, in scenario: TrafficScenario, options: TrafficBench.Options = .init()) throws {
+        let program: BPFProgram
+        switch (scenario, dut) {
+        case (_, .baseline): program = programs.sink
+        case (.ipv6Forwarding, .kernelForwarding), (.generator, .kernelForwarding): program = programs.pass
+        case (.ipv6Forwarding, .xdpForwarding): program = programs.forwarder
+        case (.srv6Encap, .kernelForwarding), (.srv6End, .kernelForwarding), (.srv6EndDT6, .kernelForwarding):
+            try scenarioPrograms.kernelSRv6(self, options: options)
+            program = programs.pass
+        default: program = try scenarioPrograms.program(for: dut, in: scenario, pipeline: self, options: options)
         }
-        if let d0Link {
-            try d0Link.update(to: program)
-        } else {
-            d0Link = try self.dut.run { try XDPLink.attach(program, interface: "d0") }
+        try attach(program, on: .d0)
+    }
+
+    /// The two interfaces whose XDP program changes: d0 (the DUT) and s0 (the sink).
+    public enum Attachment: Sendable { case d0, s0 }
+
+    /// Replaces the XDP program on d0 or s0 (tests put gen_inspect or gen_pass there).
+    public func attach(_ program: BPFProgram, on interface: Attachment) throws {
+        switch interface {
+        case .d0:
+            if let d0Link { try d0Link.update(to: program) } else { d0Link = try dut.run { try XDPLink.attach(program, interface: "d0") } }
+        case .s0:
+            if let s0Link { try s0Link.update(to: program) } else { s0Link = try sink.run { try XDPLink.attach(program, interface: "s0") } }
         }
-        current = dut
     }
 
     /// Counters of every interface on the path, so drops can be attributed.

@@ -15,29 +15,55 @@ final class TrafficScenarioPrograms: @unchecked Sendable {  // used from one thr
     var hikeLoaders: [String: BPFProgram] = [:]
     /// What the ddos DUTs keep alive (raw object, ipset rules, …).
     var ddos: DDoSScenarioState?
+    /// What the hike SRv6 DUTs keep alive (the srv6_localsid loader).
+    var srv6: SRv6ScenarioState?
 
-    /// The chains' lengths of the tailcalls scenario.
-    static let tailcallLengths = [1, 8]
+    /// Whether this hike was built with the srv6 package (issue 6) and the pm package (issue 8).
+    static var srv6Available: Bool { ["srv6_h_encaps", "srv6_end", "srv6_end_dt6"].allSatisfy(catalogHas) }
+    static var pmAvailable: Bool { pmPrograms.allSatisfy(catalogHas) }
+
+    /// The programs hike was built with.
+    static let builtInCatalog = try? ProgramCatalog()
+
+    static func catalogHas(_ program: String) -> Bool {
+        (try? builtInCatalog?.entry(program)) != nil
+    }
 
     func destroy() {
         ddos?.destroy()
         ddos = nil
+        srv6 = nil
         hikeLoaders.removeAll()
         try? hike?.reset()
         hike = nil
         tailcalls = nil
     }
 
-    /// The program d0 runs for a DUT of the tailcalls or ddos scenarios.
-    func program(for dut: TrafficPipeline.DUT, pipeline: TrafficPipeline) throws -> BPFProgram {
-        if let calls = dut.rawTailcalls { return try rawTailcalls(calls) }
-        if let calls = dut.hikeTailcalls { return try hikeTailcalls(calls) }
-        return try ddosProgram(for: dut, pipeline: pipeline)
+    /// The program d0 runs for a DUT of a scenario beyond plain forwarding.
+    func program(for dut: TrafficPipeline.DUT, in scenario: TrafficScenario, pipeline: TrafficPipeline,
+                 options: TrafficBench.Options) throws -> BPFProgram {
+        switch scenario {
+        case .tailcalls:
+            if let calls = dut.rawTailcalls { return try rawTailcalls(calls) }
+            if let calls = dut.hikeTailcalls { return try hikeTailcalls(calls) }
+        case .ipv6Forwarding where dut == .hike:
+            return try hikeTailcalls(0)
+        case .ddos:
+            return try ddosProgram(for: dut, pipeline: pipeline)
+        case .srv6Encap, .srv6End, .srv6EndDT6:
+            if dut == .hike { return try hikeSRv6(scenario, pipeline: pipeline, options: options) }
+        case .lossMonitoring:
+            return try lossMonitoring(dut, pipeline: pipeline)
+        default: break
+        }
+        throw BenchError.chainFailed(what: "\(dut.rawValue) DUT", detail: "not a DUT of the \(scenario.rawValue) scenario")
     }
 
     /// tcfwd_entry with slots 0..<calls holding no-op hops and slot `calls` the forwarder.
     func rawTailcalls(_ calls: Int) throws -> BPFProgram {
-        precondition((0...8).contains(calls), "raw chains have 0–8 no-op programs")
+        guard (0...8).contains(calls) else {
+            throw BenchError.chainFailed(what: "raw \(calls)", detail: "raw chains have 0–8 no-op programs")
+        }
         if tailcalls == nil {
             guard let embedded = EmbeddedObjects.named("bench_tcfwd") else { throw BenchError.missingObject("bench_tcfwd") }
             tailcalls = try BPFObject(bytes: embedded.bytes, name: embedded.name)
@@ -98,32 +124,5 @@ extension TrafficPipeline.DUT {
     /// N for "hike N" of the tailcalls scenario.
     var hikeTailcalls: Int? {
         rawValue.hasPrefix("hike ") ? Int(rawValue.dropFirst(5)) : nil
-    }
-}
-
-extension TrafficReport {
-    /// The comparison lines of the tailcalls and ddos scenarios: each DUT's rate (PDR, else MRR)
-    /// as a fraction of the raw program's, next to the thesis' figure.
-    static func comparisonLines(_ scenario: ScenarioResult) -> [String] {
-        func rate(_ dut: TrafficPipeline.DUT) -> Double? {
-            guard let r = scenario.results.first(where: { $0.dut == dut }) else { return nil }
-            return r.pdr?.median ?? r.mrr.median
-        }
-        func percent(_ a: Double, _ b: Double) -> String { TrafficBench.format(a / b * 100, decimals: 0) + " %" }
-        var parts: [String] = []
-        if scenario.scenario == TrafficScenario.tailcalls.rawValue {
-            for calls in TrafficScenarioPrograms.tailcallLengths {
-                guard let raw = TrafficPipeline.DUT(rawValue: "raw \(calls)").flatMap(rate),
-                      let hike = TrafficPipeline.DUT(rawValue: "hike \(calls)").flatMap(rate) else { continue }
-                parts.append("hike/raw with \(calls) call\(calls == 1 ? "" : "s"): \(percent(hike, raw))")
-            }
-            if !parts.isEmpty { parts.append("(thesis: 46 % with 8 calls; target ≥ 70 %)") }
-        }
-        if scenario.scenario == TrafficScenario.ddos.rawValue, let raw = rate(.ddosRaw) {
-            if let hike = rate(.ddosHike) { parts.append("hike/raw \(percent(hike, raw))") }
-            if let ipset = rate(.ddosIpset) { parts.append("ipset/raw \(percent(ipset, raw))") }
-            if !parts.isEmpty { parts.append("(thesis: 72 %, 39 %)") }
-        }
-        return parts.isEmpty ? [] : [String(repeating: " ", count: 17) + parts.joined(separator: ", ")]
     }
 }

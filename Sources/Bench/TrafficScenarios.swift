@@ -20,19 +20,51 @@ public enum TrafficScenario: String, CaseIterable, Sendable, Codable {
         case .ddos:
             Command.find("ipset") != nil && Command.find("ip6tables") != nil ? nil
                 : "needs the ipset and ip6tables tools for its ipset DUT (apt-get install ipset iptables), skipped"
-        case .srv6Encap, .srv6End, .srv6EndDT6: "needs issue 6 (SRv6 in XDP), skipped"
-        case .lossMonitoring: "needs issue 8 (alternate marking), skipped"
+        case .srv6Encap, .srv6End, .srv6EndDT6:
+            TrafficScenarioPrograms.srv6Available ? nil
+                : "needs the srv6 package of issue 6 (srv6_h_encaps, srv6_end, srv6_end_dt6) built into hike, skipped"
+        case .lossMonitoring:
+            TrafficScenarioPrograms.pmAvailable ? nil : "needs the pm package of issue 8 (alternate marking) built into hike, skipped"
         }
     }
 
     /// The DUTs compared, the baseline first.
-    var duts: [TrafficPipeline.DUT] {
+    func duts(_ options: TrafficBench.Options) -> [TrafficPipeline.DUT] {
         switch self {
         case .generator: [.baseline]
-        case .ipv6Forwarding: [.baseline, .kernelForwarding, .xdpForwarding]
-        case .tailcalls: [.baseline, .raw1, .hike1, .raw8, .hike8]
+        case .ipv6Forwarding: [.baseline, .kernelForwarding, .xdpForwarding, .hike]
+        case .tailcalls: [.baseline] + options.tailcallLengths.flatMap { [TrafficPipeline.DUT.raw($0), .hike($0)] }
         case .ddos: [.baseline, .ddosRaw, .ddosHike, .ddosIpset]
-        default: []
+        case .srv6Encap, .srv6End, .srv6EndDT6: [.baseline, .kernelForwarding, .hike]
+        case .lossMonitoring: [.baseline, .hike, .hikeMonitored, .hikeAltMark]
+        }
+    }
+
+    var isSRv6: Bool { self == .srv6Encap || self == .srv6End || self == .srv6EndDT6 }
+
+    /// What the generator sends in this scenario and the (inner) IPv6 destination.
+    func input(_ options: TrafficBench.Options) -> (template: PacketTemplate, destination: [UInt8]) {
+        switch self {
+        case .generator: (options.template, PacketTemplate.ipv6Destination)
+        case .srv6Encap: (.ipv6UDP, SRv6BenchPlan.encapDestination)
+        case .srv6End: (SRv6BenchPlan.endInput(segments: options.segments), PacketTemplate.ipv6Destination)
+        case .srv6EndDT6: (SRv6BenchPlan.endDT6Input(segments: options.segments), PacketTemplate.ipv6Destination)
+        default: (.ipv6UDP, PacketTemplate.ipv6Destination)
+        }
+    }
+
+    /// Pairs (ours, reference) the report compares, with the reference figure from the thesis
+    /// or the issue.
+    var comparisons: [(ours: TrafficPipeline.DUT, reference: TrafficPipeline.DUT, note: String)] {
+        switch self {
+        case .ipv6Forwarding: [(.xdpForwarding, .kernelForwarding, ""), (.hike, .kernelForwarding, "")]
+        case .srv6Encap, .srv6EndDT6: [(.hike, .kernelForwarding, "target: hike DUT cost ≤ 1/6 of the kernel's")]
+        case .srv6End: [(.hike, .kernelForwarding, "")]
+        case .ddos: [(.ddosHike, .ddosRaw, "thesis 72 %"), (.ddosIpset, .ddosRaw, "thesis 39 %")]
+        case .tailcalls: []  // a line per N, see TrafficReport.tailcallRows
+        case .lossMonitoring: [(.hikeMonitored, .hike, "target: added cost ≤ 3 % (thesis: 5.4 % with XDP)"),
+                               (.hikeAltMark, .hike, "")]
+        case .generator: []
         }
     }
 }
@@ -45,6 +77,8 @@ public struct TrafficReport: Sendable, Codable {
         public var cpus: Int
         public var options: TrafficBench.Options
         public var frameBytes: Int
+        /// Which CPU runs what (nil in reports written before it was recorded).
+        public var placement: String? = nil
     }
 
     public struct ScenarioResult: Sendable, Codable {
@@ -66,68 +100,164 @@ public struct TrafficReport: Sendable, Codable {
             return right ? fill + text : text + fill
         }
         func cell(_ spread: TrafficBench.Spread?) -> String {
-            guard let spread else { return "–" }
+            guard let spread, !spread.samples.isEmpty else { return "–" }
             return "\(TrafficBench.mpps(spread.median)) [\(TrafficBench.mpps(spread.min))–\(TrafficBench.mpps(spread.max))]"
         }
         let o = setup.options
         var lines: [String] = []
-        lines.append("hike bench run: \(setup.frameBytes)-byte Eth/IPv6/UDP frames, live-frames generator on CPU \(o.cpu) "
-            + "(DUT and sink inline on the same CPU), \(o.flows) flows")
+        lines.append("hike bench run: live-frames generator, \(o.flows) flows, frames of \(setup.frameBytes) B "
+            + "(SRv6 inputs: the same packet inside an outer IPv6 header and an SRH)")
+        lines.append(setup.placement ?? "placement: generator on CPU \(o.cpu), DUT and sink inline on the same CPU")
         lines.append("kernel \(setup.kernel), \(setup.cpus) CPUs, \(setup.date); \(o.repetitions) repetition(s), "
             + "trials of \(TrafficBench.format(o.trialSeconds, decimals: 1)) s, "
             + (o.searchPDR ? "PDR@\(TrafficBench.format(o.lossThreshold * 100, decimals: 1)) % to \(TrafficBench.format(o.precision * 100, decimals: 0)) %" : "no PDR search"))
         lines.append("Mpps cells: median [min–max]; ns/pkt = 1e9 / median; DUT cost = ns/pkt − ns/pkt of the baseline")
         lines.append("")
-        lines.append(pad("scenario", 17) + pad("DUT", 10) + pad("MRR Mpps", 24) + pad("PDR Mpps", 24)
+        lines.append(pad("scenario", 17) + pad("DUT", 14) + pad("MRR Mpps", 24) + pad("PDR Mpps", 24)
             + pad("ns/pkt", 8, right: true) + pad("DUT cost ns", 13, right: true))
         for scenario in scenarios {
             if let skipped = scenario.skipped {
                 lines.append(pad(scenario.scenario, 17) + skipped)
                 continue
             }
-            let base = scenario.results.first { $0.dut == .baseline }
-            func rate(_ r: TrafficBench.DUTResult) -> Double { r.pdr?.median ?? r.mrr.median }
+            if let input = scenario.results.first(where: { $0.failure == nil })?.input {
+                lines.append(pad(scenario.scenario, 17) + "input: \(input)")
+            }
             for result in scenario.results {
-                let nsPerPacket = Self.cost(rate(result))
-                var dutCost = "–"
-                if let base, result.dut != .baseline { dutCost = TrafficBench.format(nsPerPacket - Self.cost(rate(base))) }
-                lines.append(pad(scenario.scenario, 17) + pad(result.dut.rawValue, 10) + pad(cell(result.mrr), 24)
+                if let failure = result.failure {
+                    lines.append(pad(scenario.scenario, 17) + pad(result.dut.rawValue, 14) + "failed: \(failure)")
+                    continue
+                }
+                let (nsPerPacket, dutCost) = Self.costs(result, in: scenario)
+                lines.append(pad(scenario.scenario, 17) + pad(result.dut.rawValue, 14) + pad(cell(result.mrr), 24)
                     + pad(cell(result.pdr), 24) + pad(TrafficBench.format(nsPerPacket), 8, right: true)
-                    + pad(dutCost, 13, right: true))
+                    + pad(dutCost.map { TrafficBench.format($0) } ?? "–", 13, right: true))
             }
-            if let kernel = scenario.results.first(where: { $0.dut == .kernelForwarding }),
-               let xdp = scenario.results.first(where: { $0.dut == .xdpForwarding }), let base {
-                let kernelCost = Self.cost(rate(kernel)) - Self.cost(rate(base))
-                let xdpCost = Self.cost(rate(xdp)) - Self.cost(rate(base))
-                lines.append(pad("", 17) + "xdp/kernel: rate × \(TrafficBench.format(rate(xdp) / rate(kernel), decimals: 2)), "
-                    + "DUT cost kernel/xdp × \(TrafficBench.format(kernelCost / xdpCost, decimals: 1))")
-            }
-            lines += Self.comparisonLines(scenario)
-            if scenario.scenario == TrafficScenario.generator.rawValue, let base {
+            lines += comparisonLines(scenario).map { pad("", 17) + $0 }
+            if scenario.scenario == TrafficScenario.generator.rawValue,
+               let base = scenario.results.first(where: { $0.dut == .baseline && $0.failure == nil }) {
                 let ok = base.mrr.median >= 4e6
                 lines.append(pad("", 17) + "target ≥ 4 Mpps into an XDP_DROP sink: \(ok ? "met" : "not met")")
             }
         }
         return lines.joined(separator: "\n")
     }
+
+    /// The rate and DUT cost of one measured DUT of a scenario.
+    func figures(_ dut: TrafficPipeline.DUT, in scenario: ScenarioResult) -> (rate: Double, cost: Double?, mrrCost: Double?)? {
+        guard let result = scenario.results.first(where: { $0.dut == dut && $0.failure == nil }) else { return nil }
+        var mrrCost: Double?
+        if result.pdr != nil, let base = scenario.results.first(where: { $0.dut == .baseline && $0.failure == nil }) {
+            mrrCost = Self.cost(result.mrr.median) - Self.cost(base.mrr.median)
+        }
+        return (Self.costRate(result), Self.costs(result, in: scenario).dutCost, mrrCost)
+    }
+
+    /// The ratios of a scenario: ours against the reference DUT, as rates and as DUT costs; the
+    /// tailcalls scenario gets one line per chain length.
+    public func comparisonLines(_ scenario: ScenarioResult) -> [String] {
+        guard let kind = TrafficScenario(rawValue: scenario.scenario) else { return [] }
+        var lines: [String] = []
+        for (ours, reference, note) in kind.comparisons {
+            guard let a = figures(ours, in: scenario), let b = figures(reference, in: scenario) else { continue }
+            var line = "\(ours.rawValue)/\(reference.rawValue): rate \(TrafficBench.format(a.rate / b.rate * 100, decimals: 0)) %"
+            if let ca = a.cost, let cb = b.cost, cb > 0 {
+                line += ", DUT cost \(TrafficBench.format(ca / cb, decimals: 2)) (\(TrafficBench.format(ca)) / \(TrafficBench.format(cb)) ns)"
+                if kind == .lossMonitoring { line += ", added \(TrafficBench.format((ca - cb) / cb * 100, decimals: 1)) %" }
+            }
+            // The MRR clocks itself and is steadier than the PDR on a shared VM: its costs too.
+            if let ma = a.mrrCost, let mb = b.mrrCost, mb > 0 {
+                line += "; by MRR: DUT cost \(TrafficBench.format(ma / mb, decimals: 2)) (\(TrafficBench.format(ma)) / \(TrafficBench.format(mb)) ns)"
+                if kind == .lossMonitoring { line += ", added \(TrafficBench.format((ma - mb) / mb * 100, decimals: 1)) %" }
+            }
+            if !note.isEmpty { line += "; \(note)" }
+            lines.append(line)
+        }
+        if kind == .tailcalls {
+            for row in tailcallRows(scenario) {
+                var line = "N = \(row.calls): raw \(TrafficBench.mpps(row.raw)), hike \(TrafficBench.mpps(row.hike)) Mpps, "
+                    + "hike/raw \(TrafficBench.format(row.hike / row.raw * 100, decimals: 0)) %"
+                if let raw = scenario.results.first(where: { $0.dut == .raw(row.calls) })?.mrr.median,
+                   let hike = scenario.results.first(where: { $0.dut == .hike(row.calls) })?.mrr.median,
+                   scenario.results.contains(where: { $0.pdr != nil }) {
+                    line += " (by MRR \(TrafficBench.format(hike / raw * 100, decimals: 0)) %)"
+                }
+                lines.append(line)
+            }
+            if !lines.isEmpty { lines.append("(thesis: hike/raw 46 % with 8 calls; our target ≥ 70 %)") }
+        }
+        return lines
+    }
+
+    /// Per chain length of the tailcalls scenario: the raw and HIKe rates (PDR, else MRR).
+    public func tailcallRows(_ scenario: ScenarioResult) -> [(calls: Int, raw: Double, hike: Double)] {
+        setup.options.tailcallLengths.compactMap { calls in
+            guard let raw = figures(.raw(calls), in: scenario), let hike = figures(.hike(calls), in: scenario) else { return nil }
+            return (calls, raw.rate, hike.rate)
+        }
+    }
 }
 
 extension TrafficBench {
     /// Runs the scenarios in order (skipped ones are reported as such) in one pipeline, always
-    /// destroyed at the end.
+    /// destroyed at the end. A DUT that cannot be measured is reported as failed, with the
+    /// reason, and the run goes on with the next one.
     public static func run(_ scenarios: [TrafficScenario], options: Options,
                            progress: (String) -> Void) throws -> TrafficReport {
         precondition(options.repetitions > 0, "need at least one repetition")
+        if let control = options.controlCPU { try CPUAffinity.pinCurrentThread(to: control) }
         let runnable = scenarios.filter { $0.skipReason == nil }
-        var results: [TrafficReport.ScenarioResult] = []
         var pipeline: TrafficPipeline?
         defer { pipeline?.destroy() }
         if !runnable.isEmpty {
             progress("creating the namespaces gen → dut → sink (prefix \(TrafficPipeline.prefix)) and loading gen.bpf.o")
             pipeline = try TrafficPipeline()
         }
-        // The baseline is measured once per run and shared by the scenarios.
-        var baseline: DUTResult?
+        progress(placement(options))
+        let results = runScenarios(scenarios, options: options, progress: progress) { scenario, dut in
+            guard let pipeline else { throw BenchError.chainFailed(what: "pipeline", detail: "not created") }
+            let (template, destination) = scenario.input(options)
+            try pipeline.configure(dut, in: scenario, options: options)
+            let frame = try pipeline.frame(template, options: options, innerDestination: destination)
+            if let expected = expectedOutput(scenario, dut: dut, frame: frame, options: options) {
+                try checkOutput(pipeline, frame: frame, expected: expected, options: options)
+                progress("  \(dut.rawValue): output checked at the sink: \(expected)")
+            }
+            let result = try measure(pipeline, dut: dut, input: template, destination: destination, options: options,
+                                     progress: progress)
+            let delivered = try pipeline.programs.sinkCounter().packets
+            if scenario == .lossMonitoring { try pipeline.scenarioPrograms.verifyMonitoring(dut, delivered: delivered) }
+            if scenario.isSRv6, dut == .hike, let hike = pipeline.scenarioPrograms.hike?.instance {
+                try pipeline.scenarioPrograms.verifySRv6(scenario, hike: hike, delivered: delivered)
+            }
+            return result
+        }
+        var name = utsname()
+        uname(&name)
+        let kernel = withUnsafeBytes(of: name.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        let setup = TrafficReport.Setup(date: ISO8601DateFormatter().string(from: Date()), kernel: kernel,
+                                        cpus: ProcessInfo.processInfo.activeProcessorCount, options: options,
+                                        frameBytes: options.frameLength, placement: placement(options))
+        return TrafficReport(setup: setup, scenarios: results)
+    }
+
+    /// Where everything runs, said explicitly (printed and kept in the report).
+    public static func placement(_ options: Options) -> String {
+        let control = options.controlCPU.map { "CPU \($0)" } ?? "any CPU"
+        return "placement: generator thread pinned to CPU \(options.cpu); d0's DUT, the forwarding and the sink run "
+            + "inline behind it in CPU \(options.cpu)'s NET_RX softirq (one-core pipeline); counters read and the "
+            + "search run from \(control)"
+    }
+
+    /// The scenario loop on any way of measuring a DUT: skipped scenarios are listed with their
+    /// reason; a DUT whose measurement throws is reported as failed with the error, and the
+    /// others go on. The baseline of one input is measured once and shared by the scenarios
+    /// that send the same frames.
+    public static func runScenarios(_ scenarios: [TrafficScenario], options: Options, progress: (String) -> Void,
+                                    measure: (TrafficScenario, TrafficPipeline.DUT) throws -> DUTResult)
+        -> [TrafficReport.ScenarioResult] {
+        var results: [TrafficReport.ScenarioResult] = []
+        var baselines: [String: DUTResult] = [:]
         for scenario in scenarios {
             if let reason = scenario.skipReason {
                 progress("\(scenario.rawValue): \(reason)")
@@ -135,24 +265,26 @@ extension TrafficBench {
                 continue
             }
             progress("\(scenario.rawValue):")
+            let (template, _) = scenario.input(options)
+            let baselineKey = "\(template.name) \(options.frameLength + template.encapsulationOverhead)"
             var rows: [DUTResult] = []
-            for dut in scenario.duts {
-                if dut == .baseline, let baseline {
+            for dut in scenario.duts(options) {
+                if dut == .baseline, let baseline = baselines[baselineKey] {
                     rows.append(baseline)
                     continue
                 }
-                let result = try measure(pipeline!, dut: dut, options: options, progress: progress)
-                if dut == .baseline { baseline = result }
-                rows.append(result)
+                do {
+                    let result = try measure(scenario, dut)
+                    if dut == .baseline { baselines[baselineKey] = result }
+                    rows.append(result)
+                } catch {
+                    let reason = String(describing: error)
+                    progress("  \(dut.rawValue): failed: \(reason)")
+                    rows.append(.failed(dut, reason: reason, input: template.name))
+                }
             }
             results.append(.init(scenario: scenario.rawValue, skipped: nil, results: rows))
         }
-        var name = utsname()
-        uname(&name)
-        let kernel = withUnsafeBytes(of: name.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-        let setup = TrafficReport.Setup(date: ISO8601DateFormatter().string(from: Date()), kernel: kernel,
-                                        cpus: ProcessInfo.processInfo.activeProcessorCount, options: options,
-                                        frameBytes: options.frameLength)
-        return TrafficReport(setup: setup, scenarios: results)
+        return results
     }
 }

@@ -1,0 +1,225 @@
+import BPFKit
+import BPFObjects
+import HikeRuntime
+import HikeVM
+import Foundation
+import Topology
+
+/// The SRv6 scenarios (issue 6's benchmark): the kernel's seg6/seg6local against hike's srv6
+/// package, with the same input and the same output, on the pipeline's DUT.
+///
+///   srv6-encap    IPv6/UDP to fc00:4::2 → H.Encaps with N SIDs (first fc00:2::2, the sink's
+///                 address), outer source fc00:2::1 → sink.
+///                 kernel: `fc00:4::/64 encap seg6 mode encap segs …` + `ip sr tunsrc set fc00:2::1`
+///   srv6-end      outer fc00:1::1 → fc00:9::1, SRH of N ≥ 2 SIDs with SL = N − 1 → End: SL − 1,
+///                 destination fc00:3::… → sink.        kernel: `fc00:9::1/128 seg6local End`
+///   srv6-end-dt6  outer fc00:1::1 → fc00:9::6, SRH of N SIDs with SL = 0 → End.DT6 table 254:
+///                 the inner fc00:1::1 → fc00:3::2 is forwarded to the sink.
+///                 kernel: `fc00:9::6/128 seg6local End.DT6 table 254`
+///
+/// The kernel's routes are for destinations only these scenarios send to, so they stay in place
+/// for the whole run and change nothing for the other DUTs.
+public enum SRv6BenchPlan {
+    /// Where H.Encaps inputs go (the encap route's prefix) and the inner destination.
+    public static let encapPrefix = "fc00:4::/64"
+    public static let encapDestination = PacketTemplate.address6(0xfc00, 4, 2)
+    /// The headend's outer source (`ip sr tunsrc`).
+    public static let tunnelSource = PacketTemplate.address6(0xfc00, 2, 1)
+    public static let endSID = PacketTemplate.address6(0xfc00, 9, 1)
+    public static let endDT6SID = PacketTemplate.address6(0xfc00, 9, 6)
+
+    /// The encap policy's SIDs in visiting order: the sink's fc00:2::2 first (so the outer packet
+    /// is forwarded to it), then fc00:5::1, fc00:5::2, … (never visited: the sink drops).
+    public static func encapSegments(_ count: Int) -> [[UInt8]] {
+        [PacketTemplate.address6(0xfc00, 2, 2)] + (1..<max(1, count)).map { PacketTemplate.address6(0xfc00, 5, UInt16($0)) }
+    }
+
+    /// End needs a next segment: its SRH has max(2, N) SIDs.
+    public static func endSegmentCount(_ segments: Int) -> Int { max(2, segments) }
+
+    /// End's input: SL = N − 1 points at fc00:9::1; the segments after it are fc00:3::2, …
+    /// (wire order: segments[0] = fc00:3::2 is the last).
+    public static func endInput(segments: Int) -> PacketTemplate {
+        let count = endSegmentCount(segments)
+        let rest = (0..<(count - 1)).map { PacketTemplate.address6(0xfc00, 3, UInt16(2 + $0)) }
+        return .srv6(.init(source: PacketTemplate.ipv6Source, segments: rest + [endSID], segmentsLeft: count - 1))
+    }
+
+    /// End.DT6's input: SL = 0, segments[0] = fc00:9::6; the segments already visited are
+    /// fc00:5::1, … .
+    public static func endDT6Input(segments: Int) -> PacketTemplate {
+        let visited = (1..<max(1, segments)).map { PacketTemplate.address6(0xfc00, 5, UInt16($0)) }
+        return .srv6(.init(source: PacketTemplate.ipv6Source, segments: [endDT6SID] + visited, segmentsLeft: 0))
+    }
+
+    static func text(_ address: [UInt8]) -> String {
+        var storage = in6_addr()
+        withUnsafeMutableBytes(of: &storage) { $0.copyBytes(from: address) }
+        var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+        inet_ntop(AF_INET6, &storage, &buffer, socklen_t(buffer.count))
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}
+
+extension TrafficScenarioPrograms {
+    /// The kernel's SRv6 configuration in the DUT namespace (replaced each time: the encap route
+    /// depends on the number of SIDs).
+    func kernelSRv6(_ pipeline: TrafficPipeline, options: TrafficBench.Options) throws {
+        let topology = pipeline.topology, dut = pipeline.dut
+        for key in ["net.ipv6.conf.all.seg6_enabled", "net.ipv6.conf.d0.seg6_enabled"] {
+            try topology.sysctl(key, "1", in: dut)
+        }
+        let segments = SRv6BenchPlan.encapSegments(options.segments).map(SRv6BenchPlan.text).joined(separator: ",")
+        // Without tunsrc the kernel picks a source address per packet (perf-anchors.md pitfall 8).
+        try topology.ip(["sr", "tunsrc", "set", SRv6BenchPlan.text(SRv6BenchPlan.tunnelSource)], in: dut)
+        try topology.ip(["-6", "route", "replace", SRv6BenchPlan.encapPrefix, "encap", "seg6", "mode", "encap",
+                         "segs", segments, "dev", "d1"], in: dut)
+        try topology.ip(["-6", "route", "replace", SRv6BenchPlan.text(SRv6BenchPlan.endSID) + "/128", "encap", "seg6local",
+                         "action", "End", "dev", "d0"], in: dut)
+        try topology.ip(["-6", "route", "replace", SRv6BenchPlan.text(SRv6BenchPlan.endDT6SID) + "/128", "encap", "seg6local",
+                         "action", "End.DT6", "table", "254", "dev", "d0"], in: dut)
+    }
+}
+
+/// What the hike SRv6 DUTs keep alive: the srv6_localsid loader's object (its LPM maps) and
+/// the chains installed, by scenario.
+final class SRv6ScenarioState: @unchecked Sendable {  // used from one thread
+    var localsid: BPFObject?
+    var chains: [TrafficScenario: UInt32] = [:]
+}
+
+extension SRv6BenchPlan {
+    /// Indexes in srv6_policies and srv6_sids.
+    static let encapPolicy: UInt32 = 0, endIndex: UInt32 = 1, endDT6Index: UInt32 = 2
+    /// srv6.h: SRV6_HEADEND_ENCAPS, SRV6_END, SRV6_END_DT6; srv6_reasons slots.
+    static let headendEncaps: UInt8 = 1, behaviourEnd: UInt32 = 1, behaviourEndDT6: UInt32 = 7
+    static let reasonCount = 16
+
+    /// struct srv6_policy: mode, nsegs, flags, hop_limit, tag, reserved, src, segments[8].
+    static func policy(segments: [[UInt8]], source: [UInt8]) -> [UInt8] {
+        var bytes: [UInt8] = [headendEncaps, UInt8(segments.count), 0, 0, 0, 0, 0, 0] + source
+        for index in 0..<8 { bytes += index < segments.count ? segments[index] : [UInt8](repeating: 0, count: 16) }
+        return bytes
+    }
+
+    /// struct srv6_sid: behaviour, flavours, table, oif, lblen, nflen, reserved, nh4, nh6.
+    static func sid(behaviour: UInt32, table: UInt32 = 0) -> [UInt8] {
+        [behaviour, 0, table, 0].flatMap { BPFMap.bytesOf($0) } + [0, 0, 0, 0] + [0, 0, 0, 0] + [UInt8](repeating: 0, count: 16)
+    }
+
+    /// struct srv6_lpm6_key.
+    static func lpmKey(_ address: [UInt8], prefix: UInt32) -> [UInt8] { BPFMap.bytesOf(prefix) + address }
+}
+
+extension TrafficScenarioPrograms {
+    /// hike's side of an SRv6 scenario: the srv6 package's behaviour in a chain, started by the
+    /// srv6_localsid loader (longest-prefix match on the destination, as the kernel's FIB picks
+    /// the seg6/seg6local route), with the maps written directly:
+    ///   srv6-encap    fc00:4::/64   → srv6_h_encaps(0); ip6_kroute()   policy 0: N SIDs, source fc00:2::1
+    ///   srv6-end      fc00:9::1/128 → srv6_end(1)                      SID 1: End
+    ///   srv6-end-dt6  fc00:9::6/128 → srv6_end_dt6(2)                  SID 2: End.DT6, table 254
+    func hikeSRv6(_ scenario: TrafficScenario, pipeline: TrafficPipeline, options: TrafficBench.Options) throws -> BPFProgram {
+        let bench = try hikeInstance()
+        let hike = bench.instance
+        let state = srv6 ?? SRv6ScenarioState()
+        srv6 = state
+        if try hike.registry().programs["srv6_end"] == nil { _ = try hike.loadProgram("srv6_end") }
+        let object = try hike.catalog.entry("srv6_end").object
+        func map(_ name: String) throws -> BPFMap { try BPFMap.openPinned("\(hike.pinRoot)/maps/\(object)/\(name)") }
+
+        let program: String, argument: UInt32, prefix: (address: [UInt8], length: UInt32), forward: Bool
+        switch scenario {
+        case .srv6Encap:
+            try map("srv6_policies").update(key: BPFMap.bytesOf(SRv6BenchPlan.encapPolicy),
+                                            value: SRv6BenchPlan.policy(segments: SRv6BenchPlan.encapSegments(options.segments),
+                                                                        source: SRv6BenchPlan.tunnelSource))
+            (program, argument, prefix, forward) = ("srv6_h_encaps", SRv6BenchPlan.encapPolicy, (SRv6BenchPlan.encapDestination, 64), true)
+        case .srv6End:
+            try map("srv6_sids").update(key: BPFMap.bytesOf(SRv6BenchPlan.endIndex), value: SRv6BenchPlan.sid(behaviour: SRv6BenchPlan.behaviourEnd))
+            (program, argument, prefix, forward) = ("srv6_end", SRv6BenchPlan.endIndex, (SRv6BenchPlan.endSID, 128), false)
+        case .srv6EndDT6:
+            try map("srv6_sids").update(key: BPFMap.bytesOf(SRv6BenchPlan.endDT6Index),
+                                        value: SRv6BenchPlan.sid(behaviour: SRv6BenchPlan.behaviourEndDT6, table: 254))
+            (program, argument, prefix, forward) = ("srv6_end_dt6", SRv6BenchPlan.endDT6Index, (SRv6BenchPlan.endDT6SID, 128), false)
+        default:
+            throw BenchError.chainFailed(what: "hike \(scenario.rawValue)", detail: "not an SRv6 scenario")
+        }
+        // Zero the counters the check after the measurement reads.
+        try zeroSRv6Counters(map: map)
+
+        let chain = "bench_\(program)"
+        let chainID: UInt32
+        if let installed = state.chains[scenario] {
+            chainID = installed
+        } else {
+            chainID = try hike.symbols(addingChains: [chain])[chain] ?? 0
+            var code: [BPFInstruction] = [.mov64(.r1, imm: try bench.id(program)), .mov64(.r2, imm: Int32(argument)),
+                                          .call(helper: ABI.fnCall)]
+            if forward { code += [.mov64(.r1, imm: try bench.id("ip6_kroute")), .call(helper: ABI.fnCall)] }
+            code.append(.exit)
+            try hike.installChains([(name: chain, id: chainID, instructions: code, source: String?.none)])
+            state.chains[scenario] = chainID
+        }
+        let loader = try localsidLoader(state, hike: hike)
+        try loader.map("srv6_lpm6").update(key: SRv6BenchPlan.lpmKey(prefix.address, prefix: prefix.length), value: BPFMap.bytesOf(chainID))
+        return try loader.program("srv6_localsid")
+    }
+
+    func zeroSRv6Counters(map: (String) throws -> BPFMap) throws {
+        for name in ["srv6_policy_stats", "srv6_sid_stats", "srv6_reasons"] {
+            let counters = try map(name)
+            let zero = [UInt8](repeating: 0, count: try counters.valueBufferSize())
+            for key in 0..<counters.info.maxEntries { try counters.update(key: BPFMap.bytesOf(key), value: zero) }
+        }
+    }
+
+    /// The srv6_localsid loader, loaded once, sharing the bench instance's VM maps; its
+    /// srv6_localsid_cfg default verdict is XDP_DROP (a chain that faults loses the packet, so
+    /// the benchmark sees loss).
+    func localsidLoader(_ state: SRv6ScenarioState, hike: HikeInstance) throws -> BPFObject {
+        if let object = state.localsid { return object }
+        let name = try hike.catalog.entry("srv6_localsid").object
+        guard let embedded = EmbeddedObjects.named(name) else { throw BenchError.missingObject(name) }
+        let spec = ObjectSpec(bytes: embedded.bytes, name: embedded.name)
+        let maps = Set(try spec.contents().maps.map(\.name))
+        let pins = Dictionary(uniqueKeysWithValues: HikeInstance.systemMaps.filter(maps.contains).map {
+            ($0, "\(hike.pinRoot)/vm/\($0)")
+        })
+        let object = try BPFObject(spec: spec, options: ObjectOptions(pinnedMaps: pins))
+        // struct hvm_loader_config: chain_id (unused: the routes choose), default_verdict.
+        try object.map("srv6_localsid_cfg").update(key: BPFMap.bytesOf(UInt32(0)),
+                                                   value: BPFMap.bytesOf(UInt32(0)) + BPFMap.bytesOf(ABI.xdpDrop))
+        state.localsid = object
+        return object
+    }
+
+    /// After a hike SRv6 DUT's measurement: the behaviour processed at least every packet the
+    /// sink counted (its stats' packets), and none left the fast path (srv6_reasons other than
+    /// OK are 0): the kernel has the same routes, so a packet handed to it would still reach the
+    /// sink, and its time would be the kernel's.
+    func verifySRv6(_ scenario: TrafficScenario, hike: HikeInstance, delivered: UInt64) throws {
+        let object = try hike.catalog.entry("srv6_end").object
+        func map(_ name: String) throws -> BPFMap { try BPFMap.openPinned("\(hike.pinRoot)/maps/\(object)/\(name)") }
+        func sum(_ map: BPFMap, _ key: UInt32, word: Int) throws -> UInt64 {
+            let raw = try map.lookup(key: BPFMap.bytesOf(key)) ?? []
+            let stride = (map.valueSize + 7) & ~7
+            return stride == 0 ? 0 : (0..<(raw.count / stride)).reduce(UInt64(0)) { total, cpu in
+                let at = cpu * stride + word * 8
+                return total &+ raw[at..<at + 8].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+            }
+        }
+        let processed = scenario == .srv6Encap
+            ? try sum(map("srv6_policy_stats"), SRv6BenchPlan.encapPolicy, word: 0)
+            : try sum(map("srv6_sid_stats"), scenario == .srv6End ? SRv6BenchPlan.endIndex : SRv6BenchPlan.endDT6Index, word: 0)
+        let reasons = try map("srv6_reasons")
+        var leftFastPath: [String] = []
+        for reason in 1..<UInt32(SRv6BenchPlan.reasonCount) {
+            let count = try sum(reasons, reason, word: 0)
+            if count > 0 { leftFastPath.append("reason \(reason): \(count)") }
+        }
+        guard processed >= delivered, leftFastPath.isEmpty else {
+            throw BenchError.chainFailed(what: "hike \(scenario.rawValue)", detail: "the behaviour processed \(processed) packets "
+                + "for \(delivered) delivered" + (leftFastPath.isEmpty ? "" : "; left the fast path: \(leftFastPath.joined(separator: ", "))"))
+        }
+    }
+}
