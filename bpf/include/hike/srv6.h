@@ -18,6 +18,8 @@
  * Whatever the fast path does not finish goes to the kernel untouched (XDP_PASS): ICMPv6 errors
  * (hop limit, parameter problem), unresolved neighbours, local delivery. Malformed packets that
  * RFC 8754 says to drop are dropped. Every such outcome is counted by reason in srv6_reasons.
+ * A headend that cannot finish ends the chain the same way (XDP_PASS, or XDP_DROP for a packet
+ * cut short). Every program leaves its outcome's SRV6_R_* reason in r0 (0 = processed).
  */
 #ifndef HIKE_SRV6_H
 #define HIKE_SRV6_H
@@ -105,20 +107,21 @@ struct srv6_stats {
 
 /* srv6_reasons[reason] (per-CPU packets): why a packet left the fast path. */
 #define SRV6_R_OK 0               /* processed by the fast path (not an error) */
-#define SRV6_R_NO_SRH 1           /* endpoint behaviour but no SRH (and not a uSID shift) */
-#define SRV6_R_BAD_HDRLEN 2       /* Hdr Ext Len odd, too small for Last Entry, or past the packet */
+#define SRV6_R_NO_SRH 1           /* endpoint behaviour but no SRH (and not a uSID shift), or a Routing header of another type */
+#define SRV6_R_BAD_HDRLEN 2       /* Hdr Ext Len too small for Last Entry, or TLVs that do not fill the rest of it */
 #define SRV6_R_SL_PAST_LAST 3     /* Segments Left > Last Entry + 1 */
 #define SRV6_R_TRUNCATED 4        /* segment list or headers cut by the end of the packet */
 #define SRV6_R_HOP_LIMIT 5        /* hop limit ≤ 1: kernel sends Time Exceeded */
 #define SRV6_R_SL_ZERO 6          /* SL = 0 at a transit behaviour: kernel processes the upper layer */
 #define SRV6_R_SL_NONZERO 7       /* SL ≠ 0 at a decapsulating behaviour (End.DX*, End.DT*) */
 #define SRV6_R_BAD_NEXT_HEADER 8  /* unexpected next header after decapsulation */
-#define SRV6_R_NO_ENTRY 9         /* the argument names an empty SID or policy entry */
+#define SRV6_R_NO_ENTRY 9         /* the argument names an empty or invalid SID or policy entry */
 #define SRV6_R_WRONG_BEHAVIOUR 10 /* the entry is for another behaviour than the program's */
 #define SRV6_R_NO_ROOM 11         /* cannot grow or shrink the packet (headroom, MTU) */
-#define SRV6_R_FIB_MISS 12        /* no route or neighbour yet: the kernel forwards it */
-#define SRV6_R_LOCAL 13           /* the destination is local: the kernel delivers it */
-#define SRV6_R_NOT_IP 14          /* headend input neither IPv6 nor IPv4 */
+#define SRV6_R_FIB_MISS 12        /* no neighbour yet, or a route the kernel must handle (unreachable, blackhole, LWT…) */
+#define SRV6_R_LOCAL 13           /* the FIB does not forward it: a local destination, or no route in the table */
+#define SRV6_R_NOT_IP 14          /* headend input neither IPv6 nor IPv4; endpoint input not IPv6 */
+#define SRV6_R_TLV 15             /* SRH with an HMAC (flag H) or more TLVs than the fast path walks: the kernel validates it */
 #define SRV6_R_MAX 16
 
 /* srv6_localsid loader: srv6_lpm6 (IPv6 destination → chain ID: local SIDs and headend policies
