@@ -253,22 +253,23 @@ import Topology
                 b: "hike: {scripts: [{file: pass.eclat, interface: veth0}]}"), to: path)
             let name = TestbedHarness.uniqueName()
             let store = TestbedHarness.engine.store
-            let up = Process()
-            up.executableURL = URL(fileURLWithPath: TestbedHarness.binary)
-            up.arguments = ["testbed", "up", path, "--name", name, "--prefix", KernelTest.prefix]
-            up.standardOutput = FileHandle.nullDevice
-            up.standardError = FileHandle.nullDevice
-            try up.run()
+            let up = try SpawnedCLI(["testbed", "up", path, "--name", name, "--prefix", KernelTest.prefix])
+            var reaped = false
             defer {
-                if up.isRunning { kill(up.processIdentifier, SIGKILL) }
+                if !reaped {
+                    kill(up.pid, SIGKILL)
+                    _ = try? up.wait()
+                }
                 if !TestbedHarness.leftovers(name).isEmpty { _ = try? TestbedHarness.engine.down(name) }
             }
             try KernelTest.waitUntil("up runs a's command", timeout: .seconds(60)) {
                 (try? store.read(name))?.step == "node a: command `sleep 600`"
                     && (try? Command.check(["ip", "netns", "pids", "\(KernelTest.prefix)-\(name)-a"]))?.isEmpty == false
             }
-            kill(up.processIdentifier, SIGKILL)
-            up.waitUntilExit()
+            kill(up.pid, SIGKILL)
+            let killed = try up.wait()
+            reaped = true
+            #expect(killed.status == 128 + SIGKILL)
 
             let state = try store.read(name)
             #expect(state.phase == .comingUp)
@@ -312,7 +313,7 @@ import Topology
             let name = TestbedHarness.uniqueName()
             let session = "\(KernelTest.prefix)-\(name)"
             defer { if !TestbedHarness.leftovers(name).isEmpty { _ = try? TestbedHarness.engine.down(name) } }
-            let up = try TestbedHarness.cli(["testbed", "up", path, "--name", name, "--prefix", KernelTest.prefix, "--tmux"])
+            let up = try SpawnedCLI(["testbed", "up", path, "--name", name, "--prefix", KernelTest.prefix, "--tmux"]).wait()
             #expect(up.status == 0, "\(up.stderr)")
             #expect(up.stdout.contains("tmux attach -t \(session)"))
             let windows = try Command.check(["tmux", "list-windows", "-t", "=\(session)", "-F", "#{window_name}"])
@@ -325,7 +326,7 @@ import Topology
             }
             let status = try TestbedHarness.engine.status(name)
             #expect(status.tmuxRunning)
-            let down = try TestbedHarness.cli(["testbed", "down", name])
+            let down = try SpawnedCLI(["testbed", "down", name]).wait()
             #expect(down.status == 0, "\(down.stderr)")
             #expect(down.stdout.contains("removed tmux session \(session)"))
             #expect(try Command.run(["tmux", "has-session", "-t", "=\(session)"]).status != 0)
