@@ -16,29 +16,35 @@ enum Tmux {
     }
 
     /// Runs tmux to completion. Not through pipes: the first command forks the tmux server,
-    /// which keeps the descriptors it inherited, so a pipe would never reach end of file.
+    /// which keeps the descriptors it inherited, so a pipe would never reach end of file. And
+    /// not through Foundation's Process, whose exit monitoring was seen to miss the client's exit
+    /// beside the server's double fork: posix_spawn and waitpid on the client's pid.
     static func run(_ arguments: [String]) throws {
         guard let tmux = Command.find("tmux") else { throw TestbedError.state("tmux is not installed: apt-get install tmux") }
-        let errors = FileManager.default.temporaryDirectory.appendingPathComponent("hike-tmux-\(getpid())-\(UUID().uuidString)")
-        guard FileManager.default.createFile(atPath: errors.path, contents: nil), let handle = try? FileHandle(forWritingTo: errors) else {
-            throw TestbedError.state("cannot create \(errors.path)")
+        let errors = FileManager.default.temporaryDirectory.appendingPathComponent("hike-tmux-\(getpid())-\(UUID().uuidString)").path
+        defer { unlink(errors) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 2, errors, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        let argv: [UnsafeMutablePointer<CChar>?] = ([tmux] + arguments).map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, tmux, &actions, nil, argv, environ)
+        guard spawned == 0 else { throw TestbedError.state("cannot start tmux: \(String(cString: strerror(spawned)))") }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 {
+            guard errno == EINTR else { throw TestbedError.state("waiting for tmux: \(String(cString: strerror(errno)))") }
         }
-        defer {
-            try? handle.close()
-            try? FileManager.default.removeItem(at: errors)
-        }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: tmux)
-        process.arguments = arguments
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = handle
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            let said = (try? String(contentsOf: errors, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
-            throw TestbedError.state("`tmux \(arguments.prefix(2).joined(separator: " ")) …` exited with status \(process.terminationStatus)"
-                                     + (said.isEmpty ? "" : ": " + said))
+        // WIFEXITED and WEXITSTATUS, which Swift does not import.
+        let exited = status & 0x7f == 0
+        let code = (status >> 8) & 0xff
+        guard exited && code == 0 else {
+            let said = (try? String(contentsOfFile: errors, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+            throw TestbedError.state("`tmux \(arguments.prefix(2).joined(separator: " ")) …` "
+                + (exited ? "exited with status \(code)" : "was killed by signal \(status & 0x7f)") + (said.isEmpty ? "" : ": " + said))
         }
     }
 

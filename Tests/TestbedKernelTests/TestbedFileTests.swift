@@ -1,3 +1,4 @@
+import BPFKit
 import Foundation
 import Testbed
 import Testing
@@ -63,6 +64,23 @@ import Testing
         #expect(r1.routes.allSatisfy { $0.familyFlag == ["-6"] })
         let r2 = try #require(spec.node("r2"))
         #expect(r2.routes[0].raw == "fc00:2::d6/128 encap seg6local action End.DT6 table 254 dev veth-r2r1")
+    }
+
+    @Test func theHikeVPNExampleNamesItsScriptsAndPolicy() throws {
+        let spec = try TestbedFile.read(Examples.path("vpn.yaml")).spec
+        let r1 = try #require(spec.node("r1")?.hike)
+        #expect(r1.scripts.map(\.file) == ["r1.eclat"])
+        #expect(r1.scripts.first?.allDefines == ["DEVNAME": "veth-r1h1"])
+        let policy = try #require(r1.maps.first)
+        #expect(policy.map == "srv6_policies" && policy.program == "srv6_h_encaps")
+        #expect(policy.key == .int(0))
+        // YAML scalars reach the map codec as integers or text, never as YAML 1.1 numbers.
+        #expect(policy.value["src"] == .string("fd00:12::1"))
+        #expect(policy.value["segments"]?[0] == .string("fc00:2::d6"))
+        #expect(policy.value["mode"] == .int(1))
+        #expect(spec.node("r2")?.hike?.scripts.map(\.file) == ["r2.eclat"])
+        // r1 leaves cafe::2 to its chain: no kernel headend route for it.
+        #expect(spec.node("r1")?.routes.contains { $0.seg6 != nil } == false)
     }
 
     @Test func aYAMLSyntaxErrorHasItsLine() {

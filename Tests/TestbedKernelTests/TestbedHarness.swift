@@ -97,6 +97,49 @@ enum TestbedHarness {
     }
 }
 
+/// The hike binary started with posix_spawn and waited for with waitpid, its output in files.
+/// For commands that start a tmux server: Foundation's Process was seen to miss the exit of a
+/// child whose descendant daemonizes, and a pipe would stay open in the daemon.
+final class SpawnedCLI {
+    let pid: pid_t
+    private let outputPath: String
+    private let errorPath: String
+
+    init(_ arguments: [String]) throws {
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("hike-cli-\(getpid())-\(UUID().uuidString)").path
+        outputPath = base + ".out"
+        errorPath = base + ".err"
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_addopen(&actions, 2, errorPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        let argv: [UnsafeMutablePointer<CChar>?] = ([TestbedHarness.binary] + arguments).map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        var pid: pid_t = 0
+        let code = posix_spawn(&pid, TestbedHarness.binary, &actions, nil, argv, environ)
+        guard code == 0 else { throw BPFError(operation: "start \(TestbedHarness.binary)", errno: code) }
+        self.pid = pid
+    }
+
+    deinit {
+        unlink(outputPath)
+        unlink(errorPath)
+    }
+
+    /// Waits for the exit; the status is the exit code, or 128 + the signal that ended it.
+    func wait() throws -> (status: Int32, stdout: String, stderr: String) {
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 {
+            guard errno == EINTR else { throw BPFError(operation: "wait for \(pid)", errno: errno) }
+        }
+        let code = status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        return (code, (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "",
+                (try? String(contentsOfFile: errorPath, encoding: .utf8)) ?? "")
+    }
+}
+
 /// Topologies the tests write.
 enum TestTopologies {
     /// Two nodes a and b joined by veth0 ↔ veth0 (fc00::1/64, fc00::2/64), plus extra YAML

@@ -40,6 +40,49 @@ import Topology
         }
     }
 
+    @Test func hikeVPNEncapsulatesAtR1InXDPAndTheKernelDecapsulatesAtR2() throws {
+        try TestbedHarness.withTestbed(Examples.path("vpn.yaml")) { name, state in
+            let engine = TestbedHarness.engine
+            #expect(state.instances == ["r1", "r2"].map { "\(KernelTest.prefix)-\(name)-\($0)" })
+            let status = try engine.status(name)
+            #expect(status.healthy)
+            #expect(status.nodes.compactMap { $0.hike?.attachments.first?.interface } == ["veth-r1h1", "veth-r2r1"])
+
+            // r1 has no kernel route for cafe::2 (only the connected cafe::/64 towards h1): the
+            // pings reach h2 only through r1's chain.
+            let ping = try TestbedHarness.ping(name, from: "h1", to: "cafe::2", count: 5)
+            #expect(ping.received == 5, "\(ping.output)")
+            let r1 = try #require(try engine.instance(testbed: name, node: "r1"))
+            let statsPin = try #require((FileManager.default.subpaths(atPath: "\(r1.pinRoot)/maps") ?? [])
+                .first { $0.hasSuffix("/srv6_policy_stats") })
+            let stats = try BPFMap.openPinned("\(r1.pinRoot)/maps/\(statsPin)")
+            let codec = try MapJSON(map: stats)
+            let perCPU = codec.decodeValues(try #require(try stats.lookup(key: BPFMap.bytesOf(UInt32(0)))))
+            let encapsulated = perCPU.compactMap { $0["packets"]?.intValue }.reduce(0, +)
+            #expect(encapsulated >= 5)
+            #expect(perCPU.compactMap { $0["errors"]?.intValue }.reduce(0, +) == 0)
+            // Both chains ran: r1's ended forwarding in XDP, r2's handed the packet to End.DT6.
+            let r1Chain = try #require(try r1.chains().first { $0.name == "vpn_ingress" })
+            #expect(try r1.lastResults().contains { $0.chainID == r1Chain.id && $0.sequence > 0 })
+            let r2 = try #require(try engine.instance(testbed: name, node: "r2"))
+            let r2Chain = try #require(try r2.chains().first { $0.name == "vpn_egress" })
+            #expect(try r2.lastResults().contains { $0.chainID == r2Chain.id && $0.sequence > 0 })
+
+            // On r1–r2: h1 → h2 encapsulated by r1's chain (outer source = the policy's), h2 → h1
+            // by r2's kernel; both with an SRH, nothing malformed.
+            let packets = try TestbedHarness.capturedSRv6(name, node: "r2", interface: "veth-r2r1")
+            #expect(packets.count == 4, "\(packets)")
+            let requests = packets.filter { $0.hasPrefix("fd00:12::1,cafe::1|fc00:2::d6,cafe::2|4|0|fc00:2::d6|128|") }
+            let replies = packets.filter { $0.hasPrefix("fd00:12::2,cafe::2|fc00:1::d6,cafe::1|4|0|fc00:1::d6|129|") }
+            #expect(!requests.isEmpty && !replies.isEmpty && requests.count + replies.count == 4, "\(packets)")
+            #expect(packets.allSatisfy { $0.hasSuffix("|") }, "malformed: \(packets)")
+
+            // exec keeps hike's mount namespace: the node sees its instance's pins.
+            let pins = try TestbedHarness.cli(["testbed", "exec", name, "r1", "--", "ls", "\(r1.pinRoot)/progs"])
+            #expect(pins.stdout.split(separator: "\n").contains("srv6"), "\(pins)")
+        }
+    }
+
     @Test func execRunsInTheNodeThroughTheCLI() throws {
         try TestbedHarness.withTestbed(Examples.path("vpn-kernel.yaml")) { name, _ in
             let ping = try TestbedHarness.cli(["testbed", "exec", name, "h1", "--", "ping", "-n", "-c", "2", "-i", "0.2", "cafe::2"])
@@ -210,22 +253,23 @@ import Topology
                 b: "hike: {scripts: [{file: pass.eclat, interface: veth0}]}"), to: path)
             let name = TestbedHarness.uniqueName()
             let store = TestbedHarness.engine.store
-            let up = Process()
-            up.executableURL = URL(fileURLWithPath: TestbedHarness.binary)
-            up.arguments = ["testbed", "up", path, "--name", name, "--prefix", KernelTest.prefix]
-            up.standardOutput = FileHandle.nullDevice
-            up.standardError = FileHandle.nullDevice
-            try up.run()
+            let up = try SpawnedCLI(["testbed", "up", path, "--name", name, "--prefix", KernelTest.prefix])
+            var reaped = false
             defer {
-                if up.isRunning { kill(up.processIdentifier, SIGKILL) }
+                if !reaped {
+                    kill(up.pid, SIGKILL)
+                    _ = try? up.wait()
+                }
                 if !TestbedHarness.leftovers(name).isEmpty { _ = try? TestbedHarness.engine.down(name) }
             }
             try KernelTest.waitUntil("up runs a's command", timeout: .seconds(60)) {
                 (try? store.read(name))?.step == "node a: command `sleep 600`"
                     && (try? Command.check(["ip", "netns", "pids", "\(KernelTest.prefix)-\(name)-a"]))?.isEmpty == false
             }
-            kill(up.processIdentifier, SIGKILL)
-            up.waitUntilExit()
+            kill(up.pid, SIGKILL)
+            let killed = try up.wait()
+            reaped = true
+            #expect(killed.status == 128 + SIGKILL)
 
             let state = try store.read(name)
             #expect(state.phase == .comingUp)
@@ -269,7 +313,7 @@ import Topology
             let name = TestbedHarness.uniqueName()
             let session = "\(KernelTest.prefix)-\(name)"
             defer { if !TestbedHarness.leftovers(name).isEmpty { _ = try? TestbedHarness.engine.down(name) } }
-            let up = try TestbedHarness.cli(["testbed", "up", path, "--name", name, "--prefix", KernelTest.prefix, "--tmux"])
+            let up = try SpawnedCLI(["testbed", "up", path, "--name", name, "--prefix", KernelTest.prefix, "--tmux"]).wait()
             #expect(up.status == 0, "\(up.stderr)")
             #expect(up.stdout.contains("tmux attach -t \(session)"))
             let windows = try Command.check(["tmux", "list-windows", "-t", "=\(session)", "-F", "#{window_name}"])
@@ -282,7 +326,7 @@ import Topology
             }
             let status = try TestbedHarness.engine.status(name)
             #expect(status.tmuxRunning)
-            let down = try TestbedHarness.cli(["testbed", "down", name])
+            let down = try SpawnedCLI(["testbed", "down", name]).wait()
             #expect(down.status == 0, "\(down.stderr)")
             #expect(down.stdout.contains("removed tmux session \(session)"))
             #expect(try Command.run(["tmux", "has-session", "-t", "=\(session)"]).status != 0)
