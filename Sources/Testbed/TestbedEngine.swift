@@ -1,6 +1,7 @@
 import BPFKit
 import Foundation
 import HikeRuntime
+import SRv6
 import Topology
 
 /// Brings testbeds up and down. Each node is a network namespace `<prefix>-<name>-<node>` and,
@@ -15,9 +16,6 @@ public struct TestbedEngine: Sendable {
 
     public let prefix: String
     public let store: TestbedStateStore
-    /// Applies a node's `srv6:` file to its instance and namespace; nil until the SRv6 module is
-    /// wired in (a node with `srv6:` is then refused before anything is made).
-    public var srv6Apply: (@Sendable (_ file: String, _ instance: HikeInstance, _ namespace: NetworkNamespace) throws -> Void)?
 
     public init(prefix: String = TestbedEngine.defaultPrefix, store: TestbedStateStore = TestbedStateStore()) {
         self.prefix = prefix
@@ -58,10 +56,16 @@ public struct TestbedEngine: Sendable {
         // Everything that can be checked without making anything is checked first.
         let catalog = try ProgramCatalog()
         var scripts: [String: [PreparedScript]] = [:]
+        var srv6Configurations: [String: SRv6Configuration] = [:]
         for node in spec.nodes {
-            if node.srv6 != nil && srv6Apply == nil {
-                throw TestbedError.invalid(file: file.path, line: nil, column: nil,
-                    message: "node \(node.name): `srv6:` configurations are not wired into this build yet (hike srv6 apply)")
+            if let srv6 = node.srv6 {
+                // Parsed and validated now; applied (`hike srv6 apply`) in the node's namespace later.
+                do {
+                    srv6Configurations[node.name] = try SRv6Configuration.load(file: file.resolve(srv6))
+                } catch {
+                    throw TestbedError.invalid(file: file.path, line: nil, column: nil,
+                                               message: "node \(node.name): srv6 \(srv6): \(error)")
+                }
             }
             for entry in node.hike?.maps ?? [] {
                 if let program = entry.program, (try? catalog.entry(program))?.kind != .program {
@@ -171,9 +175,11 @@ public struct TestbedEngine: Sendable {
                     try begin("node \(node.name): script \(script.spec.file)")
                     try script.load(into: hike, namespace: namespace)
                 }
-                if let srv6 = node.srv6, let srv6Apply {
+                if let srv6 = node.srv6, var configuration = srv6Configurations[node.name] {
                     try begin("node \(node.name): srv6 \(srv6)")
-                    try srv6Apply(file.resolve(srv6), hike, namespace)
+                    // The node's namespace, whatever the file says: testbed names are generated.
+                    configuration.namespace = namespace.name
+                    try SRv6Node(instance: hike).apply(configuration)
                 }
             }
             for node in spec.nodes {
