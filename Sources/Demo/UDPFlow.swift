@@ -148,10 +148,13 @@ final class UDPFlowReceiver: @unchecked Sendable {  // fd immutable; the count b
             while !isStopped {
                 var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
                 guard poll(&descriptor, 1, 50) > 0 else { continue }
-                while recv(fd, &buffer, buffer.count, Int32(MSG_DONTWAIT)) >= 0 {
+                // recv and count under one lock: isDrained then never sees a datagram taken but not counted.
+                while true {
                     lock.lock()
-                    count += 1
+                    let got = recv(fd, &buffer, buffer.count, Int32(MSG_DONTWAIT)) >= 0
+                    if got { count += 1 }
                     lock.unlock()
+                    if !got { break }
                 }
             }
         }
@@ -162,6 +165,17 @@ final class UDPFlowReceiver: @unchecked Sendable {  // fd immutable; the count b
         lock.lock()
         defer { lock.unlock() }
         return count
+    }
+
+    /// True when no datagram waits in the socket: every one the kernel delivered is counted.
+    func isDrained() throws -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        var queued: Int32 = 0
+        guard ioctl(fd, UInt(FIONREAD), &queued) == 0 else {
+            throw VPNDemoError.measurement("cannot read the receive queue of h2's socket: \(String(cString: strerror(errno)))")
+        }
+        return queued == 0
     }
 
     private var isStopped: Bool {

@@ -103,7 +103,14 @@ public struct VPNDemo: Sendable {
         let hikeNodes = file.spec.nodes.filter { $0.hike != nil }.map(\.name)
         progress("bringing up testbed \(options.name) (\(options.testbedFile)): \(file.spec.nodes.count) namespaces, "
                  + "\(file.spec.links.count) veth links" + (hikeNodes.isEmpty ? "" : ", HIKe on \(hikeNodes.joined(separator: ", "))"))
-        try engine.up(file, name: options.name)
+        let cancellation = self.cancellation
+        do {
+            // Ctrl-C during up: up removes what it made, on this thread.
+            try engine.up(file, name: options.name, options: TestbedEngine.UpOptions(shouldStop: { cancellation.isRequested }))
+        } catch TestbedError.interrupted(_, let leftovers) {
+            if !leftovers.isEmpty { progress("could not remove: " + leftovers.joined(separator: "; ")) }
+            throw VPNDemoError.interrupted
+        }
         let report: VPNDemoReport
         do {
             try cancellation.check()
@@ -176,7 +183,7 @@ public struct VPNDemo: Sendable {
 
         // 3. STAMP, one session per period, on a thread of its own.
         let stamp = STAMPRunner(namespace: h1, count: o.stampPacketsPerPeriod, interval: o.stampInterval,
-                                timeout: o.period / 5, periods: o.periods, metrics: metrics)
+                                timeout: o.stampTimeout ?? o.period / 5, periods: o.periods, metrics: metrics)
         stamp.start()
         stamp.periodStarted()
 
@@ -213,11 +220,14 @@ public struct VPNDemo: Sendable {
         sender.stop()
         let sessions = try stamp.wait()
         if let failure = sender.failure { throw VPNDemoError.measurement("the data flow stopped: \(failure)") }
+        // pm_loss's drops include STAMP packets, so `sent - dropped` is no count of what h2 gets.
+        // Exact instead: once r2 has counted every packet r1 marked but the dropped ones, nothing
+        // of the flow is before r2 any more; then h2's socket is drained into the receiver.
+        try waitUntil("r2 counts every packet r1 marked, but the dropped ones", sender: nil) {
+            try Self.total(ingress, .ingress) == Self.total(egress, .egress) + egress.lossInjection().dropped
+        }
         let dropped = try egress.lossInjection().dropped
-        // Everything h1 sent but the dropped packets reaches h2 (poll: the last ones are in flight).
-        let expected = sender.sent - Int(dropped)
-        let clockWait = clock.now + .seconds(3)
-        while receiver.received < expected, clock.now < clockWait { try sleep(until: clock.now + .milliseconds(20), clock: clock) }
+        try waitUntil("h2's receiver reads every datagram queued for it", sender: nil) { try receiver.isDrained() }
 
         var periods: [VPNDemoReport.Period] = []
         for (index, report) in reports.enumerated() {

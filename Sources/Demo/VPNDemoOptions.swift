@@ -17,6 +17,9 @@ public struct VPNDemoOptions: Sendable {
     public var rate: Int
     /// One STAMP test packet every `stampInterval` during the first 60 % of each period.
     public var stampInterval: Duration
+    /// How long a STAMP session waits for late replies; nil: T/5. Tests on a loaded machine give
+    /// more, so that a reply delayed by scheduling is not counted as lost.
+    public var stampTimeout: Duration?
     /// Where the plot (and with --json nothing else) is written.
     public var outputDirectory: String
     /// Leave the testbed up afterwards.
@@ -33,7 +36,8 @@ public struct VPNDemoOptions: Sendable {
     public init(testbedFile: String = "examples/vpn/demo.yaml", name: String = "vpn", prefix: String = "hike-tb",
                 periods: Int = 6, period: Duration = .seconds(1), drop: Int = 10, dropPeriod: Int = 3, rate: Int = 200,
                 stampInterval: Duration = .milliseconds(10), outputDirectory: String = "demo-out", keep: Bool = false,
-                metricsListen: String? = nil) {
+                metricsListen: String? = nil, stampTimeout: Duration? = nil) {
+        self.stampTimeout = stampTimeout
         self.testbedFile = testbedFile
         self.name = name
         self.prefix = prefix
@@ -79,6 +83,9 @@ public struct VPNDemoOptions: Sendable {
         }
         if stampInterval < .milliseconds(1) || stampInterval > period / 2 {
             problems.append("the STAMP interval must be 1 ms – T/2")
+        }
+        if let stampTimeout, stampTimeout < .zero || stampTimeout > .seconds(10) {
+            problems.append("the STAMP timeout must be 0–10 s")
         }
         // Whole run under two minutes: the periods plus about 15 s of set-up and tear-down.
         if Double(periods) * periodSeconds > 100 {

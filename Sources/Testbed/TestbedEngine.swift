@@ -32,9 +32,14 @@ public struct TestbedEngine: Sendable {
         public var tmuxShell: (@Sendable (_ node: String) -> [String])?
         /// Reports each step as it starts.
         public var progress: (@Sendable (String) -> Void)?
-        public init(tmuxShell: (@Sendable (String) -> [String])? = nil, progress: (@Sendable (String) -> Void)? = nil) {
+        /// Asked before each step: true (Ctrl-C) makes `up` remove what it made, on its own
+        /// thread, and throw `.interrupted` (a signal handler tearing down meanwhile would race).
+        public var shouldStop: (@Sendable () -> Bool)?
+        public init(tmuxShell: (@Sendable (String) -> [String])? = nil, progress: (@Sendable (String) -> Void)? = nil,
+                    shouldStop: (@Sendable () -> Bool)? = nil) {
             self.tmuxShell = tmuxShell
             self.progress = progress
+            self.shouldStop = shouldStop
         }
     }
 
@@ -102,7 +107,9 @@ public struct TestbedEngine: Sendable {
                                  pid: getpid(), pidStartTime: TestbedState.process(getpid())?.startTime, phase: .comingUp, step: "start", startedAt: Date(), spec: spec)
         try store.claim(state)
         var step = "start"
+        struct StopRequested: Error {}
         func begin(_ what: String) throws {
+            if options.shouldStop?() == true { throw StopRequested() }
             step = what
             state.step = what
             try store.write(state)
@@ -112,10 +119,12 @@ public struct TestbedEngine: Sendable {
             var namespaces: [String: NetworkNamespace] = [:]
             for node in spec.nodes {
                 let namespaceName = namespaceName(testbed: name, node: node.name)
-                state.namespaces.append(namespaceName)
                 try begin("namespace \(namespaceName)")
                 let namespace = try NetworkNamespace.create(namespaceName)
+                // Recorded only once created: a namespace that someone else made (EEXIST) is not ours to delete.
+                state.namespaces.append(namespaceName)
                 namespaces[node.name] = namespace
+                try store.write(state)
                 try NodeShell.ip(["link", "set", "lo", "up"], in: namespace)
                 // Addresses are usable at once: no duplicate address detection (link-local ones included).
                 for scope in ["all", "default"] { try NodeShell.sysctl("net.ipv6.conf.\(scope).accept_dad", "0", in: namespace) }
@@ -198,19 +207,21 @@ public struct TestbedEngine: Sendable {
                 try begin("tmux session \(session)")
                 try Tmux.start(session: session, windows: spec.nodes.map { ($0.name, shell($0.name)) })
             }
+            if options.shouldStop?() == true { throw StopRequested() }
             state.phase = .up
             state.step = "up"
             try store.write(state)
             return state
         } catch {
             let reason = String(describing: error)
-            let leftovers = teardown(state)
+            var leftovers = teardown(state)
             if leftovers.isEmpty {
-                try? store.remove(name)
+                do { try store.remove(name) } catch { leftovers.append("state file \(store.path(name)): \(error)") }
             } else {
                 state.phase = .broken
-                try? store.write(state)
+                do { try store.write(state) } catch { leftovers.append("state file \(store.path(name)) (not marked broken): \(error)") }
             }
+            if error is StopRequested { throw TestbedError.interrupted(step: step, leftovers: leftovers) }
             throw TestbedError.upFailed(step: step, reason: reason, leftovers: leftovers)
         }
     }
@@ -229,8 +240,9 @@ public struct TestbedEngine: Sendable {
         let leftovers = teardown(state, removed: &removed)
         guard leftovers.isEmpty else {
             state.phase = .broken
-            try? store.write(state)
-            throw TestbedError.downIncomplete(name: name, leftovers: leftovers)
+            var all = leftovers
+            do { try store.write(state) } catch { all.append("state file \(store.path(name)) (not marked broken): \(error)") }
+            throw TestbedError.downIncomplete(name: name, leftovers: all)
         }
         try store.remove(name)
         return removed

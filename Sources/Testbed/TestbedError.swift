@@ -16,6 +16,8 @@ public enum TestbedError: Error, CustomStringConvertible, Sendable, Equatable {
     case collision(String)
     /// A step of `up` failed; everything it made was removed again (or `leftovers` says what was not).
     case upFailed(step: String, reason: String, leftovers: [String])
+    /// `up` was asked to stop (Ctrl-C) before `step`; what it made was removed (or `leftovers` says what was not).
+    case interrupted(step: String, leftovers: [String])
     /// `down` could not remove everything; the state file stays so `down` can be run again.
     case downIncomplete(name: String, leftovers: [String])
     /// The state file cannot be read or written.
@@ -38,6 +40,10 @@ public enum TestbedError: Error, CustomStringConvertible, Sendable, Equatable {
             return what
         case .upFailed(let step, let reason, let leftovers):
             return "up failed at \(step): \(reason); "
+                + (leftovers.isEmpty ? "everything it made was removed"
+                                     : "could not remove: " + leftovers.joined(separator: "; ") + " (run `hike testbed down` again)")
+        case .interrupted(let step, let leftovers):
+            return "up interrupted at \(step); "
                 + (leftovers.isEmpty ? "everything it made was removed"
                                      : "could not remove: " + leftovers.joined(separator: "; ") + " (run `hike testbed down` again)")
         case .downIncomplete(let name, let leftovers):

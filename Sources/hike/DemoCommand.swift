@@ -72,10 +72,12 @@ extension DemoCommand {
         static let defaultTestbed = "examples/vpn/demo.yaml"
 
         /// The default topology from the working directory, else from the repository that holds
-        /// this hike binary (.build/<config>/hike or .build/<triple>/<config>/hike).
+        /// this hike binary (.build/<config>/hike or .build/<triple>/<config>/hike). /proc/self/exe,
+        /// not argv[0]: that is a bare name when hike runs from PATH.
         var testbedFile: String {
             guard testbed == Self.defaultTestbed, !FileManager.default.fileExists(atPath: testbed) else { return testbed }
-            var directory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+            guard let executable = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else { return testbed }
+            var directory = URL(fileURLWithPath: executable).resolvingSymlinksInPath().deletingLastPathComponent()
             for _ in 0..<4 {
                 directory = directory.deletingLastPathComponent()
                 let candidate = directory.appendingPathComponent(Self.defaultTestbed).path
@@ -91,6 +93,13 @@ extension DemoCommand {
 
         func validate() throws {
             guard period.isFinite else { throw ValidationError("--period must be a number of seconds") }
+            // Checked before `options` converts it to milliseconds (Int(1e20 * 1000) would trap).
+            guard period > 0, period <= 3600 else { throw ValidationError("--period must be more than 0 and at most 3600 seconds (got \(period))") }
+            guard FileManager.default.fileExists(atPath: testbedFile) else {
+                throw ValidationError("no topology at \(testbedFile)" + (testbed == Self.defaultTestbed
+                    ? " (neither in the working directory nor in the repository of this hike binary): pass --testbed FILE, e.g. the repository's \(Self.defaultTestbed)"
+                    : ": pass --testbed with an existing file"))
+            }
             do { try options.validate() } catch { throw ValidationError(String(describing: error)) }
         }
 
@@ -273,8 +282,13 @@ enum DemoInterrupt {
                     demo.cancellation.request()
                     return
                 }
-                let removed = (try? demo.engine.down(name)) ?? []
-                FileHandle.standardError.write(Data("interrupted: removed \(removed.isEmpty ? "nothing" : removed.joined(separator: ", "))\n".utf8))
+                // Forced: exit without touching the testbed (a down from here would race with the
+                // demo's own); its state file records everything, and once this process is gone
+                // `hike testbed down` removes it.
+                let left = FileManager.default.fileExists(atPath: demo.engine.store.path(name))
+                FileHandle.standardError.write(Data(("interrupted: " + (left
+                    ? "testbed \(name) may be left up: remove it with hike testbed down \(name)"
+                    : "testbed \(name) is not up")) .utf8 + Data("\n".utf8)))
                 exit(128 + number)
             }
             source.resume()

@@ -22,7 +22,9 @@ import Topology
         let output = FileManager.default.temporaryDirectory.appendingPathComponent("hike-demo-test-\(getpid())-\(counter)").path
         return VPNDemoOptions(testbedFile: repository.appendingPathComponent("examples/vpn/demo.yaml").path,
                               name: "\(getpid())-d\(counter)", prefix: KernelTest.prefix, periods: periods, period: period,
-                              drop: drop, dropPeriod: dropPeriod, rate: rate, outputDirectory: output)
+                              drop: drop, dropPeriod: dropPeriod, rate: rate, outputDirectory: output,
+                              // Generous: on a loaded 2-core CI a reply later than T/5 is not lost.
+                              stampTimeout: .seconds(2))
     }
 
     /// What a testbed of these options would leave: namespaces, HIKe pins and state, the state file.
@@ -58,18 +60,20 @@ import Topology
         #expect(report.ping.transmitted == 3 && report.ping.received == 3)
         #expect(report.periods.map(\.period) == [1, 2, 3, 4])
         for p in report.periods {
-            // 0.5 s at 200 packets/s, plus STAMP test packets.
-            #expect(p.sent >= 50, "period \(p.period): \(p)")
+            // Counters, exact whatever the scheduling; no minimum rate (a loaded CI sends less).
+            #expect(p.sent > 0, "period \(p.period): \(p)")
             #expect(p.lost == (p.period == 3 ? 7 : 0), "period \(p.period): \(p)")
             #expect(p.received == p.sent - UInt64(p.period == 3 ? 7 : 0))
-            #expect(p.stamp.map { $0.sent > 0 && $0.received > 0 } == true, "period \(p.period): no STAMP replies")
+            #expect(p.stamp.map { $0.sent > 0 } == true, "period \(p.period): no STAMP session")
         }
+        #expect(report.stamp.received > 0, "no STAMP reply at all")
         #expect(report.injectedDrops == 7 && report.totalLost == 7)
         // End to end: h2 got every data datagram but those pm_loss dropped (some drops may be STAMP packets).
         #expect(report.dataDelivered <= report.dataSent && report.dataDelivered >= report.dataSent - 7)
         let dataDropped = report.dataSent - report.dataDelivered
-        let stampLostInP = report.periods.first { $0.period == 3 }?.stamp?.lost ?? 0
-        #expect(dataDropped + stampLostInP == 7, "data dropped \(dataDropped), STAMP lost in period 3 \(stampLostInP)")
+        // The other drops were STAMP test packets, lost to their session (late replies may add to it).
+        let stampLost = report.periods.reduce(0) { $0 + ($1.stamp?.lost ?? 0) }
+        #expect(dataDropped + stampLost >= 7, "data dropped \(dataDropped), STAMP lost \(stampLost)")
         let rtt = try #require(report.stamp.roundTrip)
         #expect(rtt.min > 0 && rtt.min <= rtt.median && rtt.median <= rtt.p99 && rtt.p99 <= rtt.max && rtt.max < 1)
         let text = report.text()
@@ -84,7 +88,7 @@ import Topology
         let report = try Self.run(o)
         #expect(report.periods.count == 10)
         for p in report.periods {
-            #expect(p.sent >= 40 && p.lost == 0 && p.lossPercent == 0, "period \(p.period): \(p)")
+            #expect(p.sent > 0 && p.lost == 0 && p.lossPercent == 0, "period \(p.period): \(p)")
         }
         #expect(report.injectedDrops == 0 && report.dropPeriod == nil)
         #expect(report.text().contains("no loss in any period"))
@@ -125,7 +129,7 @@ import Topology
                 capture.status = tshark.terminationStatus
             }
         })
-        _ = try Self.run(o, hooks: hooks)
+        let report = try Self.run(o, hooks: hooks)
         #expect(capture.status == 0)
 
         let verbose = try Command.check(["tshark", "-r", pcap, "-d", "udp.port==862,twamp.test", "-V"])
@@ -137,7 +141,9 @@ import Topology
                                       "-e", "udp.srcport", "-e", "twamp.test.seq_number", "-e", "_ws.malformed"])
             .split(separator: "\n").map { $0.split(separator: "|", omittingEmptySubsequences: false).map(String.init) }
         let marked = rows.filter { $0.count == 10 && $0[2] == "43" }
-        #expect(marked.count >= 40, "\(rows.count) frames, \(marked.count) with the AltMark DOH")
+        // At least every packet r1 marked during the periods (the capture also saw the ones before); no rate assumed.
+        let markedInPeriods = report.periods.reduce(0) { $0 + Int($1.sent) }
+        #expect(markedInPeriods > 0 && marked.count >= markedInPeriods, "\(rows.count) frames, \(marked.count) with the AltMark DOH, r1 counted \(markedInPeriods)")
         for row in marked {
             // Outer IPv6 → DOH (60) → SRH (43, routing type 4) → inner IPv6 → UDP (ICMPv6 for the ping).
             #expect(["60,17", "60,58"].contains(row[1]) && row[3] == "0x12" && row[4] == "4" && row[5] == "4" && row[9].isEmpty, "\(row)")
