@@ -19,6 +19,8 @@ public struct TestbedStatus: Codable, Sendable {
     public var links: [Link]
     /// Everything the file describes is there and up.
     public var healthy: Bool
+    /// Why it is not healthy, where a reason is known beyond the fields above (a HIKe instance gone).
+    public var problems: [String] = []
 
     public struct Node: Codable, Sendable {
         public var name: String
@@ -68,6 +70,7 @@ extension TestbedEngine {
         var nodes: [TestbedStatus.Node] = []
         var interfaceUp: [String: Bool] = [:]
         var healthy = state.phase == .up
+        var problems: [String] = []
         for node in state.spec.nodes {
             let namespace = "\(state.prefix)-\(state.name)-\(node.name)"
             let exists = state.namespaces.contains(namespace) && FileManager.default.fileExists(atPath: "\(NetworkNamespace.directory)/\(namespace)")
@@ -89,14 +92,24 @@ extension TestbedEngine {
                 if !isUp || !interface.missing.isEmpty { healthy = false }
             }
             var hike: TestbedStatus.Hike?
-            if state.instances.contains(namespace), let instance = try? HikeInstance(name: namespace),
-               let registry = try? instance.registry() {
-                let attachments = registry.attachments.map { record in
-                    TestbedStatus.Attachment(interface: record.interface, loader: record.loader, chain: record.chain,
-                                             attached: FileManager.default.fileExists(atPath: "\(record.directory)/link"))
+            if state.instances.contains(namespace) {
+                // The state says the node runs hike: an instance that is gone or unreadable is unhealthy.
+                do {
+                    let instance = try HikeInstance(name: namespace)
+                    guard FileManager.default.fileExists(atPath: instance.pinRoot) else {
+                        throw TestbedError.state("its pins (\(instance.pinRoot)) are gone")
+                    }
+                    let registry = try instance.registry()
+                    let attachments = registry.attachments.map { record in
+                        TestbedStatus.Attachment(interface: record.interface, loader: record.loader, chain: record.chain,
+                                                 attached: FileManager.default.fileExists(atPath: "\(record.directory)/link"))
+                    }
+                    if attachments.contains(where: { !$0.attached }) { healthy = false }
+                    hike = .init(instance: namespace, chains: registry.chains.keys.sorted(), attachments: attachments)
+                } catch {
+                    healthy = false
+                    problems.append("node \(node.name): HIKe instance \(namespace): \(error)")
                 }
-                if attachments.contains(where: { !$0.attached }) { healthy = false }
-                hike = .init(instance: namespace, chains: registry.chains.keys.sorted(), attachments: attachments)
             }
             if !exists { healthy = false }
             nodes.append(.init(name: node.name, namespace: namespace, exists: exists, interfaces: interfaces,
@@ -111,12 +124,24 @@ extension TestbedEngine {
         return TestbedStatus(name: state.name, phase: state.phase.rawValue, step: state.step, pid: state.pid,
                              upRunning: state.upIsRunning, startedAt: state.startedAt, file: state.file,
                              tmuxSession: state.tmuxSession, tmuxRunning: tmuxRunning, nodes: nodes, links: links,
-                             healthy: healthy)
+                             healthy: healthy, problems: problems)
     }
 
     /// Every testbed with a state file.
     public func list() -> [TestbedState] {
         store.names().compactMap { try? store.read($0) }
+    }
+
+    /// State files that cannot be read (name, why): `list` leaves them out, `hike testbed list` shows them as broken.
+    public func unreadable() -> [(name: String, reason: String)] {
+        store.names().compactMap { name in
+            do {
+                _ = try store.read(name)
+                return nil
+            } catch {
+                return (name, String(describing: error))
+            }
+        }
     }
 
     struct LiveInterface {

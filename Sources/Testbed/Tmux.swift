@@ -12,7 +12,8 @@ enum Tmux {
         }
         // set-option does not take the exact-match `=` form; the name was just checked to be new.
         try run(["set-option", "-t", session, "mouse", "on"])
-        try run(["select-window", "-t", "=\(session):0"])
+        // By name, not index 0: with `base-index 1` in the user's tmux.conf there is no window 0.
+        try run(["select-window", "-t", "=\(session):=\(first.name)"])
     }
 
     /// Runs tmux to completion. Not through pipes: the first command forks the tmux server,
@@ -29,6 +30,15 @@ enum Tmux {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 2, errors, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        // Nothing else: the server tmux forks would otherwise keep every descriptor not marked
+        // close-on-exec open for its whole life (a caller's pipe would never see end of file).
+        guard let symbol = dlsym(nil /* RTLD_DEFAULT */, "posix_spawn_file_actions_addclosefrom_np") else {
+            throw TestbedError.state("cannot start tmux: this C library lacks posix_spawn_file_actions_addclosefrom_np (glibc 2.34 or later)")
+        }
+        // Swift's Glibc module does not import it: called through its address.
+        typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+        let closed = unsafeBitCast(symbol, to: AddCloseFrom.self)(&actions, 3)
+        guard closed == 0 else { throw TestbedError.state("cannot start tmux: closing its descriptors: \(String(cString: strerror(closed)))") }
         let argv: [UnsafeMutablePointer<CChar>?] = ([tmux] + arguments).map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
         var pid: pid_t = 0

@@ -178,6 +178,7 @@ extension TestbedCommand {
                 + (status.phase == "up" ? "" : ", last step: \(status.step), up \(status.upRunning ? "running" : "not running")")
                 + ", since \(Format.date(status.startedAt)))"]
             if let file = status.file { lines.append("file: \(file)") }
+            lines += status.problems.map { "problem: \($0)" }
             if let session = status.tmuxSession { lines.append("tmux: \(session) (\(status.tmuxRunning ? "running" : "gone"))") }
             var table = TextTable(["NODE", "NAMESPACE", "INTERFACE", "STATE", "MAC", "ADDRESSES"])
             for node in status.nodes {
@@ -255,13 +256,22 @@ extension TestbedCommand {
             let file: String?
             let pid: Int32
             let upRunning: Bool
+            /// Why the state file cannot be read, for a broken one.
+            let problem: String?
         }
 
         func run() throws {
-            let rows = TestbedEngine().list().map { state in
+            let engine = TestbedEngine()
+            var rows = engine.list().map { state in
                 Row(name: state.name, phase: state.phase.rawValue, nodes: state.spec.nodes.map(\.name), file: state.file,
-                    pid: state.pid, upRunning: state.upIsRunning)
+                    pid: state.pid, upRunning: state.upIsRunning, problem: nil)
             }
+            // A state file that cannot be read is listed, as broken, with why: it may record a live testbed.
+            rows += engine.unreadable().map { broken in
+                Row(name: broken.name, phase: "broken", nodes: [], file: nil, pid: 0, upRunning: false,
+                    problem: "unreadable state file \(engine.store.path(broken.name)): \(broken.reason)")
+            }
+            rows.sort { $0.name < $1.name }
             if output.json {
                 Terminal.line(try Terminal.json(rows))
                 return
@@ -273,7 +283,7 @@ extension TestbedCommand {
             var table = TextTable(["NAME", "PHASE", "NODES", "FILE"])
             for row in rows {
                 let phase = row.phase == "coming-up" && !row.upRunning ? "crashed (run down)" : row.phase
-                table.append([row.name, phase, row.nodes.joined(separator: ", "), row.file ?? "-"])
+                table.append([row.name, phase, row.problem ?? row.nodes.joined(separator: ", "), row.file ?? "-"])
             }
             Terminal.line(table.render())
         }
