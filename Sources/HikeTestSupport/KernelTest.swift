@@ -18,6 +18,54 @@ public enum KernelTest {
         }
         try BPFFileSystem.ensureMounted()
         Topology.removeStale(prefix: prefix)
+        removeStaleHike()
+    }
+
+    /// Whether the pid that starts `name` after `prefix-` no longer runs (a dead test process).
+    static func isOfDeadProcess(_ name: String, prefix: String) -> Bool {
+        guard name.hasPrefix(prefix + "-"), let pidText = name.dropFirst(prefix.count + 1).split(separator: "-").first,
+              let pid = Int32(pidText) else { return false }
+        return kill(pid, 0) != 0 && errno == ESRCH
+    }
+
+    /// What dead test processes left besides namespaces: HIKe instances (pins, /run/hike/<instance>)
+    /// named `hiket-<pid>-…`, and testbeds named `<pid>-…` (the tests' names) whose `up` is gone too,
+    /// with their namespaces (also those of prefix hike-tb, which the CLI tests use), instances and
+    /// state file. A failure to remove is reported on stderr, not hidden: the next run retries.
+    static func removeStaleHike() {
+        func remove(_ path: String) {
+            guard FileManager.default.fileExists(atPath: path) else { return }
+            do { try FileManager.default.removeItem(atPath: path) } catch {
+                FileHandle.standardError.write(Data("KernelTest.prepare: cannot remove stale \(path): \(error)\n".utf8))
+            }
+        }
+        let pins = "\(BPFFileSystem.defaultMountPoint)/hike", run = "/run/hike", testbeds = "/run/hike/testbeds"
+        for directory in [pins, run] {
+            for entry in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+            where isOfDeadProcess(entry, prefix: prefix) {
+                remove("\(directory)/\(entry)")
+            }
+        }
+        for file in (try? FileManager.default.contentsOfDirectory(atPath: testbeds)) ?? [] where file.hasSuffix(".json") {
+            let name = String(file.dropLast(".json".count))
+            guard isOfDeadProcess("x-" + name, prefix: "x"),
+                  let data = FileManager.default.contents(atPath: "\(testbeds)/\(file)"),
+                  let state = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
+                  let testbedPrefix = state["prefix"] as? String, [prefix, "hike-tb"].contains(testbedPrefix),
+                  let upPid = (state["pid"] as? NSNumber)?.int32Value, kill(upPid, 0) != 0, errno == ESRCH else { continue }
+            let stem = "\(testbedPrefix)-\(name)-"
+            for namespace in NetworkNamespace.list() where namespace.hasPrefix(stem) {
+                do { try NetworkNamespace(existing: namespace).delete() } catch {
+                    FileHandle.standardError.write(Data("KernelTest.prepare: cannot remove stale namespace \(namespace): \(error)\n".utf8))
+                }
+            }
+            for directory in [pins, run] {
+                for entry in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] where entry.hasPrefix(stem) {
+                    remove("\(directory)/\(entry)")
+                }
+            }
+            remove("\(testbeds)/\(file)")
+        }
     }
 
     /// A fresh topology whose namespaces carry the test prefix.

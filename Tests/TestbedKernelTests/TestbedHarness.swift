@@ -128,11 +128,24 @@ final class SpawnedCLI {
         unlink(errorPath)
     }
 
-    /// Waits for the exit; the status is the exit code, or 128 + the signal that ended it.
-    func wait() throws -> (status: Int32, stdout: String, stderr: String) {
+    /// Waits for the exit; the status is the exit code, or 128 + the signal that ended it. A
+    /// command still running after `timeout` is killed and the wait fails (a hang fails the test).
+    func wait(timeout: Duration = .seconds(120)) throws -> (status: Int32, stdout: String, stderr: String) {
         var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 {
-            guard errno == EINTR else { throw BPFError(operation: "wait for \(pid)", errno: errno) }
+        var reaped = false
+        do {
+            try KernelTest.waitUntil("hike \(pid) exits", timeout: timeout) {
+                let result = waitpid(pid, &status, WNOHANG)
+                if result < 0 && errno != EINTR { throw BPFError(operation: "wait for \(pid)", errno: errno) }
+                reaped = result == pid
+                return reaped
+            }
+        } catch {
+            if !reaped {
+                kill(pid, SIGKILL)
+                _ = waitpid(pid, &status, 0)
+            }
+            throw error
         }
         let code = status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
         return (code, (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "",

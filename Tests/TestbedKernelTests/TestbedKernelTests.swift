@@ -328,8 +328,11 @@ import Topology
             #expect(attachments.map(\.interface) == ["veth0"])
             // `sh -c 'sleep 600'` and its sleep, still inside node a.
             let sleepers = try Command.check(["ip", "netns", "pids", "\(KernelTest.prefix)-\(name)-a"])
-            let listed = try TestbedHarness.cli(["testbed", "list"])
-            #expect(listed.stdout.contains("\(name)  crashed (run down)"), "\(listed.stdout)")
+            let listed = try TestbedHarness.cli(["testbed", "list", "--json"])
+            let rows = try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: Any]] ?? []
+            let row = rows.first { $0["name"] as? String == name }
+            // Crashed: still coming up, and its up no longer runs.
+            #expect(row?["phase"] as? String == "coming-up" && row?["upRunning"] as? Bool == false, "\(listed.stdout)")
 
             let down = try TestbedHarness.cli(["testbed", "down", name])
             #expect(down.status == 0, "\(down.stderr)")
