@@ -224,13 +224,21 @@ public enum TrafficBench {
         }
     }
 
+    /// /proc/stat counts in 10 ms ticks: one stray tick in a 2 s window is already 0.5 %, so
+    /// interference below this many ticks is the counter's resolution, not another tenant.
+    public static let minimumInterferenceTicks = 3.0
+
     /// Whether a failing trial is disturbed rather than a measurement: other tasks took more of
     /// the generator's CPU than `maxInterference`, or at least half as much as the trial lost
     /// (a generator that lost 2 % of its time to others sends about 2 % too few frames, which is
-    /// loss at the PDR's 0.5 %); never below the PDR's loss threshold, so that the clock-tick
-    /// resolution of /proc/stat alone (10 ms) does not count.
+    /// loss at the PDR's 0.5 %). Either way at least `minimumInterferenceTicks` ticks of the
+    /// window (and never below the loss threshold): else almost any failing trial would count
+    /// as disturbed and be repeated, biasing the PDR upward.
     public static func isDisturbed(_ trial: Trial, interference: Double, options: Options) -> Bool {
         let loss = 1 - trial.deliveryRatio
+        let windowTicks = trial.seconds * 100  // USER_HZ
+        let resolution = windowTicks > 0 ? minimumInterferenceTicks / windowTicks : 1
+        guard interference >= resolution else { return false }
         return interference > options.maxInterference || interference >= max(options.lossThreshold, loss / 2)
     }
 

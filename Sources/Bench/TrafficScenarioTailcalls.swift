@@ -34,7 +34,12 @@ final class TrafficScenarioPrograms: @unchecked Sendable {  // used from one thr
         ddos = nil
         srv6 = nil
         hikeLoaders.removeAll()
-        try? hike?.reset()
+        if let hike {
+            // Not silent: a failed reset leaves the bench's pins behind.
+            do { try hike.reset() } catch {
+                FileHandle.standardError.write(Data("bench: could not remove HIKe instance \(hike.instance.name) (its pins stay; hike reset --instance \(hike.instance.name)): \(error)\n".utf8))
+            }
+        }
         hike = nil
         tailcalls = nil
     }

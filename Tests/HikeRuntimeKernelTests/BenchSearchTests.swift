@@ -186,7 +186,8 @@ struct BenchInterferenceTests {
         func lost(_ fraction: Double) -> TrafficBench.Trial {
             BenchSearchTests.trial(requested: 1e6, delivered: 1e6 * (1 - fraction))
         }
-        #expect(TrafficBench.isDisturbed(lost(0.036), interference: 0.02, options: options))   // 2 % explains 3.6 %
+        #expect(TrafficBench.isDisturbed(lost(0.07), interference: 0.04, options: options))    // 4 % (4 ticks) explains 7 %
+        #expect(!TrafficBench.isDisturbed(lost(0.036), interference: 0.02, options: options))  // 2 ticks of a 1 s trial: resolution
         #expect(!TrafficBench.isDisturbed(lost(0.20), interference: 0.01, options: options))  // saturation, not others
         #expect(TrafficBench.isDisturbed(lost(0.20), interference: 0.06, options: options))   // over maxInterference
         #expect(!TrafficBench.isDisturbed(lost(0.006), interference: 0.004, options: options)) // below one tick's worth
