@@ -117,11 +117,27 @@ final class SpawnedCLI {
         posix_spawn_file_actions_addopen(&actions, 2, errorPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         let argv: [UnsafeMutablePointer<CChar>?] = ([TestbedHarness.binary] + arguments).map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
+        // The test runner's threads block signals and a child inherits the mask: hike gets an
+        // empty one and default handling, so a test can interrupt it.
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var none = sigset_t(), defaults = sigset_t()
+        sigemptyset(&none)
+        sigemptyset(&defaults)
+        sigaddset(&defaults, SIGINT)
+        sigaddset(&defaults, SIGTERM)
+        posix_spawnattr_setsigmask(&attributes, &none)
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
         var pid: pid_t = 0
-        let code = posix_spawn(&pid, TestbedHarness.binary, &actions, nil, argv, environ)
+        let code = posix_spawn(&pid, TestbedHarness.binary, &actions, &attributes, argv, environ)
         guard code == 0 else { throw BPFError(operation: "start \(TestbedHarness.binary)", errno: code) }
         self.pid = pid
     }
+
+    /// What the command wrote to stderr so far.
+    var stderrSoFar: String { (try? String(contentsOfFile: errorPath, encoding: .utf8)) ?? "" }
 
     deinit {
         unlink(outputPath)
