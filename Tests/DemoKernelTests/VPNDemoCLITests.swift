@@ -86,6 +86,16 @@ import Testing
         #expect(Self.leftovers(name: name).isEmpty, "\(Self.leftovers(name: name))")
     }
 
+    /// A period too large for the conversion to milliseconds is a usage error, not a trap.
+    @Test func aHugePeriodIsRefusedWithAMessage() throws {
+        let name = "\(getpid())-cp"
+        let run = try Run(["demo", "vpn", "--name", name, "--period", "1e20"])
+        let status = run.wait()
+        #expect(status != 0 && status < 128, "status \(status): \(run.stderr)")
+        #expect(run.stderr.contains("--period must be more than 0 and at most 3600 seconds"), "\(run.stderr)")
+        #expect(Self.leftovers(name: name).isEmpty)
+    }
+
     @Test func ctrlCBringsTheTestbedDown() throws {
         try KernelTest.prepare()
         let name = "\(getpid())-cc"
