@@ -96,6 +96,33 @@ import Testing
         #expect(Self.leftovers(name: name).isEmpty)
     }
 
+    /// hike started by name from PATH, outside the repository (argv[0] is a bare `hike`): the
+    /// default topology is found beside the binary (/proc/self/exe) and the demo runs.
+    @Test func theDefaultTopologyIsFoundWhenHikeRunsFromPath() throws {
+        try KernelTest.prepare()
+        let name = "\(getpid())-cpath"
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent("hike-demo-cli-\(getpid())-cpath").path
+        defer { try? FileManager.default.removeItem(atPath: output) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["PATH=" + URL(fileURLWithPath: Self.binary).deletingLastPathComponent().path + ":/usr/sbin:/usr/bin:/sbin:/bin",
+                             "hike", "demo", "vpn", "--name", name, "--periods", "1", "--period", "0.4", "--drop", "0",
+                             "--output", output, "--json"]
+        process.currentDirectoryURL = URL(fileURLWithPath: "/")
+        let errorsPath = output + ".err"
+        try #require(FileManager.default.createFile(atPath: errorsPath, contents: nil))
+        defer { try? FileManager.default.removeItem(atPath: errorsPath) }
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errorsPath))
+        try process.run()
+        process.waitUntilExit()
+        let said = (try? String(contentsOfFile: errorsPath, encoding: .utf8)) ?? ""
+        #expect(process.terminationStatus == 0, "\(said)")
+        #expect(!said.contains("no topology"), "\(said)")
+        #expect(Self.leftovers(name: name).isEmpty, "\(Self.leftovers(name: name))")
+    }
+
     @Test func ctrlCBringsTheTestbedDown() throws {
         try KernelTest.prepare()
         let name = "\(getpid())-cc"
