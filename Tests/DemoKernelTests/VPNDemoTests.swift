@@ -104,7 +104,7 @@ import Topology
         defer { try? FileManager.default.removeItem(atPath: pcap) }
         let capture = CaptureBox()
         let hooks = VPNDemo.Hooks(afterUp: { session in
-            FileManager.default.createFile(atPath: pcap, contents: nil)
+            _ = FileManager.default.createFile(atPath: pcap, contents: nil)  // tshark writing it is what the wait below checks
             let r2 = try session.namespace("r2")
             // Stopped with SIGTERM at the end. The test runner's threads block signals and a child
             // inherits the mask: python unblocks SIGTERM (and resets its handling) before exec.
