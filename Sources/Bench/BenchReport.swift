@@ -39,6 +39,7 @@ extension TrafficReport {
         return "\(setup.frameBytes)-byte frames (SRv6 inputs wrap that packet), generator on CPU \(o.cpu), \(o.flows) flows; "
             + "kernel \(setup.kernel), \(setup.cpus) CPUs, \(setup.date); \(o.repetitions) repetition(s), "
             + "trials of \(TrafficBench.format(o.trialSeconds, decimals: 1)) s, \(search)"
+            + (setup.platform.map { "; platform: \($0)" } ?? "")
     }
 
     /// A GitHub-flavoured Markdown table: one row per DUT, skipped scenarios with their reason.

@@ -79,6 +79,9 @@ public struct TrafficReport: Sendable, Codable {
         public var frameBytes: Int
         /// Which CPU runs what (nil in reports written before it was recorded).
         public var placement: String? = nil
+        /// CPU model, spectre_v2 mitigation and hypervisor: kernel paths cost several times more on
+        /// some hosts than on others (docs/benchmarks.md), so figures compare within one platform.
+        public var platform: String? = nil
     }
 
     public struct ScenarioResult: Sendable, Codable {
@@ -108,6 +111,7 @@ public struct TrafficReport: Sendable, Codable {
         lines.append("hike bench run: live-frames generator, \(o.flows) flows, frames of \(setup.frameBytes) B "
             + "(SRv6 inputs: the same packet inside an outer IPv6 header and an SRH)")
         lines.append(setup.placement ?? "placement: generator on CPU \(o.cpu), DUT and sink inline on the same CPU")
+        if let platform = setup.platform { lines.append("platform: \(platform)") }
         lines.append("kernel \(setup.kernel), \(setup.cpus) CPUs, \(setup.date); \(o.repetitions) repetition(s), "
             + "trials of \(TrafficBench.format(o.trialSeconds, decimals: 1)) s, "
             + (o.searchPDR ? "PDR@\(TrafficBench.format(o.lossThreshold * 100, decimals: 1)) % to \(TrafficBench.format(o.precision * 100, decimals: 0)) %" : "no PDR search"))
@@ -237,8 +241,33 @@ extension TrafficBench {
         let kernel = withUnsafeBytes(of: name.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
         let setup = TrafficReport.Setup(date: ISO8601DateFormatter().string(from: Date()), kernel: kernel,
                                         cpus: ProcessInfo.processInfo.activeProcessorCount, options: options,
-                                        frameBytes: options.frameLength, placement: placement(options))
+                                        frameBytes: options.frameLength, placement: placement(options),
+                                        platform: platform())
         return TrafficReport(setup: setup, scenarios: results)
+    }
+
+    /// "CPU model; spectre_v2: mitigation; hypervisor", from what the kernel reports (parts it does
+    /// not report are left out).
+    public static func platform() -> String {
+        func read(_ path: String) -> String? {
+            guard let data = FileManager.default.contents(atPath: path) else { return nil }
+            return String(decoding: data, as: UTF8.self)
+        }
+        var parts: [String] = []
+        let cpuinfo = read("/proc/cpuinfo") ?? ""
+        if let model = cpuinfo.split(separator: "\n").first(where: { $0.hasPrefix("model name") }),
+           let colon = model.firstIndex(of: ":") {
+            parts.append(model[model.index(after: colon)...].trimmingCharacters(in: .whitespaces))
+        }
+        if let spectre = read("/sys/devices/system/cpu/vulnerabilities/spectre_v2") {
+            parts.append("spectre_v2: " + spectre.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+        if let hypervisor = read("/sys/hypervisor/type")?.trimmingCharacters(in: .whitespacesAndNewlines), !hypervisor.isEmpty {
+            parts.append("hypervisor: \(hypervisor)")
+        } else if cpuinfo.contains(" hypervisor") {
+            parts.append("virtualised")
+        }
+        return parts.isEmpty ? "unknown" : parts.joined(separator: "; ")
     }
 
     /// Where everything runs, said explicitly (printed and kept in the report).

@@ -32,6 +32,19 @@ struct BenchReportTests {
         #expect(lines.contains("| srv6-end | – | skipped: needs issue 6, skipped | | | | |"))
     }
 
+    @Test func thePlatformIsNamedInTheReport() {
+        // The kernel says which spectre_v2 mitigation runs (kernel paths cost several times more
+        // under some): the report carries it so figures are compared within one platform.
+        let platform = TrafficBench.platform()
+        let spectre = (try? String(contentsOfFile: "/sys/devices/system/cpu/vulnerabilities/spectre_v2", encoding: .utf8)) ?? ""
+        #expect(!spectre.isEmpty && platform.contains("spectre_v2: " + spectre.trimmingCharacters(in: .whitespacesAndNewlines)))
+        var report = Self.report()
+        report.setup.platform = platform
+        #expect(report.markdown().contains("; platform: \(platform)"))
+        #expect(report.table().contains("platform: \(platform)"))
+        #expect(!Self.report().table().contains("platform:"))
+    }
+
     @Test func csvRows() {
         let lines = Self.report().csv().split(separator: "\n").map(String.init)
         #expect(lines.count == 4)
