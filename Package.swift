@@ -48,7 +48,7 @@ let package = Package(
         ),
 
         // The HIKe runtime: program registry, chain store, loaders, faults; pinned under bpffs.
-        .target(name: "HikeRuntime", dependencies: ["BPFKit", "BPFObjects", "HikeVM"]),
+        .target(name: "HikeRuntime", dependencies: ["BPFKit", "BPFObjects", "HikeVM", "ECLAT"]),
         // Network namespaces joined by veth pairs, with addresses and routes (iproute2).
         .target(name: "Topology", dependencies: ["BPFKit", "CLinux"]),
         // What hike needs from the kernel and the machine.

@@ -33,19 +33,6 @@ enum DDoSScenario {
     /// struct tb_params: about 4·10^9 tokens/s (rate 2^32 − 1 units per 2^30 ns, one unit a
     /// token), bucket 2^40 tokens: nothing the generator sends gets out of profile.
     static let inProfile: [UInt8] = [UInt64(0xffff_ffff), 1 << 40, 30, 0].flatMap { BPFMap.bytesOf($0) }
-
-    static func catalog(_ catalog: ProgramCatalog) -> ECLATCatalog {
-        var result = ECLATCatalog()
-        for entry in catalog.entries {
-            switch entry.kind {
-            case .program:
-                result.programs[entry.name] = .init(package: entry.package, argumentCount: entry.arguments.count, isFinal: entry.isFinal)
-            case .loader:
-                result.loaders[entry.name] = .init(package: entry.package, maps: entry.maps)
-            }
-        }
-        return result
-    }
 }
 
 extension TrafficScenarioPrograms {
@@ -84,7 +71,7 @@ extension TrafficScenarioPrograms {
         if let loader = hikeLoaders[DDoSScenario.chain] { return loader }
         let hike = bench.instance
         let compiled = try ECLATCompiler.compile(DDoSScenario.script, file: "ddos-kroute.eclat",
-                                                 catalog: DDoSScenario.catalog(hike.catalog), defines: ["DEVNAME": "d0"])
+                                                 catalog: hike.catalog.compilerCatalog, defines: ["DEVNAME": "d0"])
         let registry = try hike.registry()
         for program in compiled.programs where registry.programs[program] == nil { _ = try hike.loadProgram(program) }
         let names = compiled.chains.map(\.name)

@@ -28,7 +28,7 @@ struct PreparedScript {
         }
         let compiled: CompiledScript
         do {
-            compiled = try ECLATCompiler.compile(source, file: path, catalog: eclatCatalog(catalog), defines: spec.allDefines)
+            compiled = try ECLATCompiler.compile(source, file: path, catalog: catalog.compilerCatalog, defines: spec.allDefines)
         } catch {
             throw TestbedError.invalid(file: path, line: nil, column: nil, message: "the script does not compile:\n\(error)")
         }
@@ -91,20 +91,6 @@ struct PreparedScript {
             }
         }
         return PreparedScript(spec: spec, path: path, compiled: compiled, attachments: attachments)
-    }
-
-    /// The compiler's view of hike's catalog (as `hike load` builds it).
-    static func eclatCatalog(_ catalog: ProgramCatalog) -> ECLATCatalog {
-        var result = ECLATCatalog()
-        for entry in catalog.entries {
-            switch entry.kind {
-            case .program:
-                result.programs[entry.name] = .init(package: entry.package, argumentCount: entry.arguments.count, isFinal: entry.isFinal)
-            case .loader:
-                result.loaders[entry.name] = .init(package: entry.package, maps: entry.maps)
-            }
-        }
-        return result
     }
 
     /// Loads the programs, installs the chains and attaches the loaders inside the namespace, as

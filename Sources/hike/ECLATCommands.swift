@@ -56,26 +56,12 @@ struct ScriptOptions: ParsableArguments {
     }
 
     func compile(catalog: ProgramCatalog) throws -> CompiledScript {
-        let compiled = try ECLATCompiler.compile(source(), file: file, catalog: Self.catalog(catalog), defines: try parsedDefines())
+        let compiled = try ECLATCompiler.compile(source(), file: file, catalog: catalog.compilerCatalog, defines: try parsedDefines())
         for name in compiled.unusedDefines { Terminal.warning("-D \(name) is not used in \(file)") }
         for use in compiled.loaders where use.attachments.isEmpty {
             Terminal.warning("\(file): loader \(use.writtenName) is configured but never attached (add \(use.writtenName).attach('DEV', 'xdp'))")
         }
         return compiled
-    }
-
-    /// The compiler's view of hike's catalog.
-    static func catalog(_ catalog: ProgramCatalog) -> ECLATCatalog {
-        var result = ECLATCatalog()
-        for entry in catalog.entries {
-            switch entry.kind {
-            case .program:
-                result.programs[entry.name] = .init(package: entry.package, argumentCount: entry.arguments.count, isFinal: entry.isFinal)
-            case .loader:
-                result.loaders[entry.name] = .init(package: entry.package, maps: entry.maps)
-            }
-        }
-        return result
     }
 }
 
@@ -416,7 +402,7 @@ extension BenchCommand {
             BenchCommand.VM.resetOnSignal(instance: name)
             let hike = try HikeInstance(name: name)
             defer { try? hike.reset() }
-            let catalog = ScriptOptions.catalog(hike.catalog)
+            let catalog = hike.catalog.compilerCatalog
             let defines = ["DEVNAME": "lo"]
             let first = try ECLATCompiler.compile(source, file: file ?? "ddos.eclat", catalog: catalog, defines: defines)
             for program in first.programs { try hike.loadProgram(program) }

@@ -599,24 +599,13 @@ import Testing
 
     // MARK: The kernel run
 
-    static func catalog(_ catalog: ProgramCatalog) -> ECLATCatalog {
-        var result = ECLATCatalog()
-        for entry in catalog.entries {
-            switch entry.kind {
-            case .program: result.programs[entry.name] = .init(package: entry.package, argumentCount: entry.arguments.count, isFinal: entry.isFinal)
-            case .loader: result.loaders[entry.name] = .init(package: entry.package, maps: entry.maps)
-            }
-        }
-        return result
-    }
-
     @Test func everyConstructOnTheKernelVM() throws {
         let clock = ContinuousClock()
         let start = clock.now
         let test = try KernelTest.instance(objects: EmbeddedObjects.all + EmbeddedTestObjects.all)
         let hike = test.instance
         for program in ["hike_pass", "hike_drop", "test_add", "test_xor_pkt"] { _ = try hike.loadProgram(program) }
-        let catalog = Self.catalog(hike.catalog)
+        let catalog = hike.catalog.compilerCatalog
 
         // The dispatcher: r1 = readU32(len - 4); call r1; exit.
         let rootSymbols = try hike.symbols(addingChains: ["kroot"])

@@ -31,21 +31,10 @@ import Topology
         """.replacingOccurrences(of: "EVENT_BASE", with: String(eventBase))
     }
 
-    static func catalog(_ catalog: ProgramCatalog) -> ECLATCatalog {
-        var result = ECLATCatalog()
-        for entry in catalog.entries {
-            switch entry.kind {
-            case .program: result.programs[entry.name] = .init(package: entry.package, argumentCount: entry.arguments.count, isFinal: entry.isFinal)
-            case .loader: result.loaders[entry.name] = .init(package: entry.package, maps: entry.maps)
-            }
-        }
-        return result
-    }
-
     /// Compiles and installs the script's chains (the steps of `hike load`); returns the script.
     func load(_ hike: HikeInstance, eventBase: Int) throws -> CompiledScript {
         let compiled = try ECLATCompiler.compile(Self.script(eventBase: eventBase), file: "filter.eclat",
-                                                 catalog: Self.catalog(hike.catalog), defines: ["DEV": "veth0"])
+                                                 catalog: hike.catalog.compilerCatalog, defines: ["DEV": "veth0"])
         for program in compiled.programs where try hike.registry().programs[program] == nil { try hike.loadProgram(program) }
         let names = compiled.chains.map(\.name)
         let symbols = try hike.symbols(addingChains: names)
