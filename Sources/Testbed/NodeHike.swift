@@ -8,17 +8,8 @@ struct PreparedScript {
     let spec: ScriptSpec
     let path: String
     let compiled: CompiledScript
-    let attachments: [Attachment]
-
-    /// One `loader.attach(DEV, MODE)` of the script, with the chain its map configuration names.
-    struct Attachment {
-        var loader: String
-        var device: String
-        var mode: XDPMode
-        var chain: String?
-        var defaultVerdict: UInt32?
-        var routes: [(prefix: String, chain: String)]
-    }
+    /// One plan per `loader.attach(DEV, MODE)` of the script.
+    let attachments: [LoaderPlan]
 
     /// Compiles the script against the catalog and works out its attachments; every problem of
     /// the script is an error here, before the testbed makes anything.
@@ -35,57 +26,21 @@ struct PreparedScript {
         guard !compiled.chains.isEmpty else {
             throw TestbedError.invalid(file: path, line: nil, column: nil, message: "the script defines no chain")
         }
-        var attachments: [Attachment] = []
-        for use in compiled.loaders {
-            var chain: String?
-            var verdict: UInt32?
-            var routes: [(prefix: String, chain: String)] = []
-            for map in use.maps {
-                for entry in map.entries {
-                    if map.map.hasSuffix("_routes") {
-                        guard case .string(let prefix)? = entry.key.first, case .chain(let target)? = entry.value.first else {
-                            throw TestbedError.invalid(file: path, line: map.line, column: nil,
-                                                       message: "\(use.writtenName)[\(map.map)] takes { ('PREFIX/LEN'): (chain) }")
-                        }
-                        routes.append((prefix, target))
-                        continue
-                    }
-                    for value in entry.value {
-                        switch value {
-                        case .chain(let name):
-                            if let chain, chain != name {
-                                throw TestbedError.invalid(file: path, line: map.line, column: nil,
-                                    message: "\(use.writtenName) starts every packet on one chain; '\(chain)' and '\(name)' both appear")
-                            }
-                            chain = name
-                        case .integer(let number):
-                            guard number <= 4 else {
-                                throw TestbedError.invalid(file: path, line: map.line, column: nil,
-                                                           message: "default verdict \(number) is not an XDP action (0–4)")
-                            }
-                            verdict = UInt32(number)
-                        case .string(let text):
-                            throw TestbedError.invalid(file: path, line: map.line, column: nil,
-                                                       message: "'\(text)': \(use.writtenName)[\(map.map)] takes a chain and a verdict")
-                        }
-                    }
-                }
-            }
-            for attachment in use.attachments {
-                let devices = Set(node.interfaces.map(\.name))
-                guard devices.contains(attachment.device) || attachment.device == "lo" else {
-                    throw TestbedError.invalid(file: path, line: nil, column: nil,
-                        message: "\(use.writtenName).attach('\(attachment.device)'): node \(node.name) has no such interface "
-                            + "(its interfaces: \(devices.sorted().joined(separator: ", ")); set `interface:` or -D DEVNAME)")
-                }
-                attachments.append(Attachment(loader: use.loader, device: attachment.device,
-                                              mode: attachment.mode == "generic" ? .generic : .native,
-                                              chain: chain, defaultVerdict: verdict, routes: routes))
-            }
+        let attachments: [LoaderPlan]
+        do {
+            attachments = try LoaderPlan.plans(compiled)
+        } catch {
+            throw TestbedError.invalid(file: path, line: error.line, column: nil, message: error.message)
+        }
+        let devices = Set(node.interfaces.map(\.name))
+        for attachment in attachments where !devices.contains(attachment.device) && attachment.device != "lo" {
+            throw TestbedError.invalid(file: path, line: nil, column: nil,
+                message: "\(attachment.loader).attach('\(attachment.device)'): node \(node.name) has no such interface "
+                    + "(its interfaces: \(devices.sorted().joined(separator: ", "))); set `interface:` or -D DEVNAME)")
         }
         let chains = Set(compiled.chains.map(\.name))
         for attachment in attachments {
-            for name in [attachment.chain].compactMap({ $0 }) + attachment.routes.map(\.chain) where !chains.contains(name) {
+            for name in attachment.chains where !chains.contains(name) {
                 throw TestbedError.invalid(file: path, line: nil, column: nil,
                                            message: "the loader starts packets on '\(name)', which the script does not define")
             }
@@ -106,13 +61,8 @@ struct PreparedScript {
             return (name: chain.name, id: id, instructions: linked.chains[id] ?? [], source: Optional(path))
         })
         for attachment in attachments {
-            if let verdict = attachment.defaultVerdict {
-                try hike.attach(loader: attachment.loader, interface: attachment.device, namespace: namespace, mode: attachment.mode,
-                                chain: attachment.chain, defaultVerdict: verdict, routes: attachment.routes)
-            } else {
-                try hike.attach(loader: attachment.loader, interface: attachment.device, namespace: namespace, mode: attachment.mode,
-                                chain: attachment.chain, routes: attachment.routes)
-            }
+            try hike.attach(loader: attachment.loader, interface: attachment.device, namespace: namespace, mode: attachment.mode,
+                            chain: attachment.chain, defaultVerdict: attachment.defaultVerdict, routes: attachment.routePairs)
         }
     }
 }

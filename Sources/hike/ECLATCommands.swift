@@ -70,58 +70,14 @@ private func isScriptIdentifier(_ text: String) -> Bool {
     return text.unicodeScalars.allSatisfy { $0 == "_" || ($0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0))) }
 }
 
-/// How a script's loader is attached: hike's attach takes one chain (or LPM routes).
-struct AttachPlan {
-    var loader: String
-    var device: String
-    var mode: XDPMode
-    var chain: String?
-    var defaultVerdict: UInt32
-    var routes: [(prefix: String, chain: String)]
-
-    /// The plans of a compiled script; every problem is an error before anything is touched.
-    static func plans(_ script: CompiledScript, file: String) throws -> [AttachPlan] {
-        var plans: [AttachPlan] = []
-        for use in script.loaders {
-            var chain: String?
-            var verdict = ABI.xdpDrop
-            var routes: [(prefix: String, chain: String)] = []
-            for map in use.maps {
-                for entry in map.entries {
-                    if map.map.hasSuffix("_routes") {
-                        guard case .string(let prefix)? = entry.key.first, case .chain(let target)? = entry.value.first else {
-                            throw ScriptError("\(file):\(map.line): \(use.writtenName)[\(map.map)] takes { ('PREFIX/LEN'): (chain) }")
-                        }
-                        routes.append((prefix, target))
-                        continue
-                    }
-                    // A _cfg map: (chain[, default verdict]) or, for ip6_lpm_cfg, (verdict).
-                    for value in entry.value {
-                        switch value {
-                        case .chain(let name):
-                            if let chain, chain != name {
-                                throw ScriptError("\(file):\(map.line): \(use.writtenName) starts every packet on one chain; "
-                                    + "'\(chain)' and '\(name)' both appear (hike attaches a loader with one chain)")
-                            }
-                            chain = name
-                        case .integer(let value):
-                            guard value <= UInt64(ABI.verdictMax) else {
-                                throw ScriptError("\(file):\(map.line): default verdict \(value) is not an XDP action (0–4)")
-                            }
-                            verdict = UInt32(value)
-                        case .string(let text):
-                            throw ScriptError("\(file):\(map.line): '\(text)': \(use.writtenName)[\(map.map)] takes a chain and a verdict")
-                        }
-                    }
-                }
-            }
-            for attachment in use.attachments {
-                plans.append(AttachPlan(loader: use.loader, device: attachment.device,
-                                        mode: attachment.mode == "generic" ? .generic : .native,
-                                        chain: chain, defaultVerdict: verdict, routes: routes))
-            }
+extension LoaderPlan {
+    /// The plans of a compiled script, problems as `FILE:LINE: message`.
+    static func plans(_ script: CompiledScript, file: String) throws -> [LoaderPlan] {
+        do {
+            return try plans(script)
+        } catch {
+            throw ScriptError("\(file)\(error.line.map { ":\($0)" } ?? ""): \(error.message)")
         }
-        return plans
     }
 }
 
@@ -244,16 +200,16 @@ struct LoadCommand: ParsableCommand {
         guard !compiled.chains.isEmpty else { fail("\(file) defines no chain") }
         let registry = try hike.registry()
         let chainNames = compiled.chains.map(\.name)
-        let plans = try AttachPlan.plans(compiled, file: file)
+        let plans = try LoaderPlan.plans(compiled, file: file)
         for plan in plans {
-            for name in [plan.chain].compactMap({ $0 }) + plan.routes.map(\.chain) where !chainNames.contains(name) && registry.chains[name] == nil {
+            for name in plan.chains where !chainNames.contains(name) && registry.chains[name] == nil {
                 throw ScriptError("\(file): the loader starts packets on '\(name)', which is neither in the script nor installed")
             }
         }
         let namespace = try netns.map { try NetworkNamespace(existing: $0) }
         // Attachments to keep (same configuration), to replace, and devices that must exist.
-        var toAttach: [AttachPlan] = []
-        var toReplace: [AttachPlan] = []
+        var toAttach: [LoaderPlan] = []
+        var toReplace: [LoaderPlan] = []
         for plan in plans {
             let index = try (namespace.map { namespace in try namespace.run { if_nametoindex(plan.device) } } ?? if_nametoindex(plan.device))
             guard index != 0 else {
@@ -300,7 +256,7 @@ struct LoadCommand: ParsableCommand {
             for plan in toReplace { try hike.detach(interface: plan.device, namespace: netns) }
             for plan in toReplace + toAttach {
                 try hike.attach(loader: plan.loader, interface: plan.device, namespace: namespace, mode: plan.mode,
-                                chain: plan.chain, defaultVerdict: plan.defaultVerdict, routes: plan.routes)
+                                chain: plan.chain, defaultVerdict: plan.defaultVerdict, routes: plan.routePairs)
                 Terminal.line("attached \(plan.loader) to \(plan.device)" + (netns.map { " in namespace \($0)" } ?? "")
                     + " (\(plan.mode.rawValue)), starting packets on \(plan.chain ?? "its routes")")
             }
@@ -349,7 +305,7 @@ struct UnloadCommand: ParsableCommand {
         let hike = try instance.open()
         let compiled = try script.compile(catalog: hike.catalog)
         let registry = try hike.registry()
-        for plan in try AttachPlan.plans(compiled, file: script.file) {
+        for plan in try LoaderPlan.plans(compiled, file: script.file) {
             guard let existing = registry.attachments.first(where: { $0.interface == plan.device && $0.namespace == netns }),
                   existing.loader == plan.loader else {
                 Terminal.warning("\(plan.loader) is not attached to \(plan.device); nothing to detach")

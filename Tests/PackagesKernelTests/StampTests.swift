@@ -287,7 +287,7 @@ enum STAMPPacket {
         let count = 3
         let pcap = FileManager.default.temporaryDirectory.appendingPathComponent("stamp-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).pcap").path
         defer { try? FileManager.default.removeItem(atPath: pcap) }
-        FileManager.default.createFile(atPath: pcap, contents: nil)
+        try #require(FileManager.default.createFile(atPath: pcap, contents: nil), "cannot create \(pcap)")
         let capture = try Command.start(["ip", "netns", "exec", a.name, "tshark", "-q", "-i", "veth0", "-f", "udp port 862",
                                          "-c", String(2 * count), "-a", "duration:20", "-w", pcap])
         try KernelTest.waitUntil("tshark captures", timeout: .seconds(15)) {
