@@ -29,6 +29,20 @@ import Topology
         }
     }
 
+    /// The usual set with End.DT6 moved to table 100, End.X gone, End.T new and the IPv4 policy gone.
+    func changedConfiguration(_ r: NetworkNamespace) throws -> SRv6Configuration {
+        try configuration(r, sids: """
+              - sid: fc00:2::100
+                behaviour: End
+              - sid: fc00:2::d6
+                behaviour: End.DT6
+                table: 100
+              - sid: fc00:2::7
+                behaviour: End.T
+                table: 254
+            """, policies: String(Self.policies.split(separator: "\n").prefix(4).joined(separator: "\n")))
+    }
+
     func configuration(_ r: NetworkNamespace, sids: String, policies: String = "", interfaces: String = "[veth1, veth2]") throws -> SRv6Configuration {
         try SRv6Configuration.parse("""
             namespace: \(r.name)
@@ -204,16 +218,7 @@ import Topology
         let sidsMap = try BPFMap.openPinned("\(hike.pinRoot)/maps/srv6/srv6_sids")
 
         // End.DT6 moves to table 100, End.X goes away, End.T comes, the IPv4 policy goes.
-        let changed = try configuration(r, sids: """
-              - sid: fc00:2::100
-                behaviour: End
-              - sid: fc00:2::d6
-                behaviour: End.DT6
-                table: 100
-              - sid: fc00:2::7
-                behaviour: End.T
-                table: 254
-            """, policies: String(Self.policies.split(separator: "\n").prefix(4).joined(separator: "\n")))
+        let changed = try changedConfiguration(r)
         let plan = try node.apply(changed)
         #expect(plan.unchangedSIDs == ["fc00:2::100/128"] && plan.changedSIDs == ["fc00:2::d6/128"])
         #expect(plan.addedSIDs == ["fc00:2::7/128"] && plan.removedSIDs == ["fc00:2::4/128"])
@@ -346,16 +351,7 @@ import Topology
         let blocker = "\(hike.stateDirectory)/srv6.json.tmp"
         try FileManager.default.createDirectory(atPath: blocker, withIntermediateDirectories: false)
         // End.DT6 changes, End.X and the IPv4 policy go, End.T comes.
-        let changed = try configuration(r, sids: """
-              - sid: fc00:2::100
-                behaviour: End
-              - sid: fc00:2::d6
-                behaviour: End.DT6
-                table: 100
-              - sid: fc00:2::7
-                behaviour: End.T
-                table: 254
-            """, policies: String(Self.policies.split(separator: "\n").prefix(4).joined(separator: "\n")))
+        let changed = try changedConfiguration(r)
         #expect(throws: SRv6Error.self) { try node.apply(changed) }
         #expect(try snapshot(hike, r) == before)
         try FileManager.default.removeItem(atPath: blocker)

@@ -16,19 +16,16 @@ import Topology
 
     // MARK: (a) our H.Encaps → kernel End → kernel End.DT6
 
-    @Test func ourHEncapsThroughKernelEndAndEndDT6() throws {
-        let line = try RouterLine(routers: 3)
-        defer { line.tearDown() }
-        // Forward: r1 (ours) encapsulates; r2 (kernel) End; r3 (kernel) End.DT6.
+    /// Line (a): r1 (ours) encapsulates towards r2's kernel End and r3's kernel End.DT6; the
+    /// return is kernel SRv6 (r3 encapsulates to r2's End and r1's kernel End.DT6).
+    static func ourHeadendLine(_ line: RouterLine) throws -> SRv6Node {
         try line.kernel(2, "fc00:2::100", ["End"], dev: "veth1")
         try line.kernel(3, "fc00:3::d6", ["End.DT6", "table", "254"], dev: "veth1")
-        // Return: r3 (kernel) encapsulates to r2's End and r1's kernel End.DT6.
         try line.kernelEncap(3, "fd00:1::/64", segments: "fc00:2::100,fc00:1::d6", dev: "veth1")
         try line.kernel(1, "fc00:1::d6", ["End.DT6", "table", "254"], dev: "veth2")
         // The policy's kernel mirror (the same seg6 encap) takes the prefix's place: apply
         // refuses to replace a route it did not install.
         _ = try line.topology.ip(["-6", "route", "del", "fd00:2::/64"], in: line.router(1))
-
         let r1 = try line.hike(1, """
             interfaces: [veth1]
             policies:
@@ -38,6 +35,14 @@ import Topology
                 source: fc00:1::1
             """)
         _ = try line.passer(2, ["veth1"])  // r1 redirects to r2's veth1
+        return r1
+    }
+
+
+    @Test func ourHEncapsThroughKernelEndAndEndDT6() throws {
+        let line = try RouterLine(routers: 3)
+        defer { line.tearDown() }
+        let r1 = try Self.ourHeadendLine(line)
 
         try line.expectTrafficBothWays()
         let status = try r1.status()
@@ -54,20 +59,7 @@ import Topology
     @Test func aFailingHeadendFallsBackToTheKernelsSamePolicy() throws {
         let line = try RouterLine(routers: 3)
         defer { line.tearDown() }
-        try line.kernel(2, "fc00:2::100", ["End"], dev: "veth1")
-        try line.kernel(3, "fc00:3::d6", ["End.DT6", "table", "254"], dev: "veth1")
-        try line.kernelEncap(3, "fd00:1::/64", segments: "fc00:2::100,fc00:1::d6", dev: "veth1")
-        try line.kernel(1, "fc00:1::d6", ["End.DT6", "table", "254"], dev: "veth2")
-        _ = try line.topology.ip(["-6", "route", "del", "fd00:2::/64"], in: line.router(1))
-        let r1 = try line.hike(1, """
-            interfaces: [veth1]
-            policies:
-              - destination: fd00:2::/64
-                mode: encaps
-                segments: [fc00:2::100, fc00:3::d6]
-                source: fc00:1::1
-            """)
-        _ = try line.passer(2, ["veth1"])
+        let r1 = try Self.ourHeadendLine(line)
         let index = try #require(try r1.status().policies.first).index
         try BPFMap.openPinned("\(r1.hike.pinRoot)/maps/srv6/srv6_policies")
             .update(key: BPFMap.bytesOf(index), value: [UInt8](repeating: 0, count: SRv6.SRv6ABI.policySize))
