@@ -85,7 +85,7 @@ let package = Package(
         ),
         .testTarget(
             name: "MonitoringKernelTests",
-            dependencies: ["BPFKit", "BPFObjects", "Topology", "HikeTestSupport", "HikeRuntime", "HikeVM", "ECLAT", "Monitoring"]
+            dependencies: ["BPFKit", "BPFObjects", "Topology", "HikeTestSupport", "HikeRuntime", "HikeVM", "ECLAT", "Monitoring", "SRv6"]
         ),
         .testTarget(
             name: "TestbedKernelTests",

@@ -14,17 +14,16 @@ extension TrafficBench {
         guard dut != .baseline else { return nil }
         let length = frame.bytes.count
         switch scenario {
-        case .srv6Encap:
-            let sids = SRv6BenchPlan.encapSegments(options.segments).count
-            return .init(length: length + 40 + 8 + 16 * sids, outer: 6, hasSRH: true, lastEntry: sids - 1,
+        case .srv6Encap, .lossMonitoring:
+            // loss-monitoring's AltMark DUT adds the 8-byte Destination Options header.
+            let sids = SRv6BenchPlan.encapSegments(options.segments).count, doh = dut == .hikeAltMark ? 8 : 0
+            return .init(length: length + 40 + doh + 8 + 16 * sids, outer: 6, hasSRH: true, lastEntry: sids - 1,
                          segmentsLeft: sids - 1, inner: 6, hopLimit: 0)
         case .srv6End:
             let sids = SRv6BenchPlan.endSegmentCount(options.segments)
             return .init(length: length, outer: 6, hasSRH: true, lastEntry: sids - 1, segmentsLeft: sids - 2, inner: 6, hopLimit: 0)
         case .srv6EndDT6:
             return .init(length: length - 40 - 8 - 16 * options.segments, outer: 6, hopLimit: 0)
-        case .lossMonitoring where dut == .hikeAltMark:
-            return .init(length: length + 8, outer: 6, hopLimit: 0)  // the 8-byte AltMark Destination Options header
         default:
             return .init(length: length, outer: frame.ipv4ChecksumOffset == nil ? 6 : 4, hopLimit: 0)
         }

@@ -42,13 +42,16 @@ public enum TrafficBench {
         /// is disturbed, not a measurement: it is repeated, up to `disturbedRetries` times.
         public var maxInterference = 0.05
         public var disturbedRetries = 2
+        /// Rounds of interleaved MRR trials after a scenario's DUTs (0: none): see
+        /// `TrafficReport.PairedComparison`.
+        public var pairedRounds = 0
 
         public init() {}
 
         enum CodingKeys: String, CodingKey {
             case cpu, trialSeconds, warmupSeconds, repetitions, lossThreshold, ndrLossThreshold, precision, searchPDR,
                  frameLength, flows, precheckAttempts, precheckPauseSeconds, template, segments, tailcallLengths,
-                 controlCPU, maxInterference, disturbedRetries
+                 controlCPU, maxInterference, disturbedRetries, pairedRounds
         }
 
         /// Decodes reports written before a field existed (missing fields keep their defaults).
@@ -72,6 +75,7 @@ public enum TrafficBench {
             controlCPU = try c.decodeIfPresent(Int.self, forKey: .controlCPU)
             maxInterference = try c.decodeIfPresent(Double.self, forKey: .maxInterference) ?? maxInterference
             disturbedRetries = try c.decodeIfPresent(Int.self, forKey: .disturbedRetries) ?? disturbedRetries
+            pairedRounds = try c.decodeIfPresent(Int.self, forKey: .pairedRounds) ?? pairedRounds
         }
 
         /// Short trials, one repetition, 5 % precision: a smoke run of a minute or so.
@@ -350,6 +354,21 @@ public enum TrafficBench {
         }
     }
 
+    /// One unpaced trial (the MRR). A trial disturbed by other tasks under-states the MRR, and
+    /// the PDR search's upper bound with it: it is repeated (up to `disturbedRetries` times), as a
+    /// failing search trial is; `disturbed` hears of each (share of the CPU taken, rate).
+    static func mrrTrial(_ pipeline: TrafficPipeline, frame: PacketTemplate.Frame, options: Options,
+                         disturbed: (Double, Double) -> Void) throws -> Trial {
+        var result = try trial(pipeline, frame: frame, ratePPS: 0, options: options)
+        var repeats = 0
+        while let share = result.interference, share > options.maxInterference, repeats < options.disturbedRetries {
+            disturbed(share, result.deliveredPPS)
+            repeats += 1
+            result = try trial(pipeline, frame: frame, ratePPS: 0, options: options)
+        }
+        return result
+    }
+
     /// Measures the DUT already in place on d0 (`TrafficPipeline.configure`) with `input`.
     public static func measure(_ pipeline: TrafficPipeline, dut: TrafficPipeline.DUT, input: PacketTemplate,
                                destination: [UInt8] = PacketTemplate.ipv6Destination, options: Options,
@@ -359,15 +378,9 @@ public enum TrafficBench {
         var mrrTrials: [Trial] = []
         var searches: [PDRSearch] = []
         for repetition in 1...options.repetitions {
-            var result = try trial(pipeline, frame: frame, ratePPS: 0, options: options)
-            // An unpaced trial disturbed by other tasks under-states the MRR, and the PDR search's
-            // upper bound with it: repeat it, as a failing search trial is.
-            var repeats = 0
-            while let share = result.interference, share > options.maxInterference, repeats < options.disturbedRetries {
+            let result = try mrrTrial(pipeline, frame: frame, options: options) { share, delivered in
                 progress("  \(dut.rawValue) MRR \(repetition): other tasks took \(format(100 * share, decimals: 0)) % of "
-                    + "CPU \(options.cpu) (\(mpps(result.deliveredPPS)) Mpps delivered): disturbed, repeating the trial")
-                repeats += 1
-                result = try trial(pipeline, frame: frame, ratePPS: 0, options: options)
+                    + "CPU \(options.cpu) (\(mpps(delivered)) Mpps delivered): disturbed, repeating the trial")
             }
             mrrTrials.append(result)
             progress("  \(dut.rawValue) MRR \(repetition)/\(options.repetitions): \(mpps(result.deliveredPPS)) Mpps delivered, "

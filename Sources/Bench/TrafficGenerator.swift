@@ -218,6 +218,12 @@ public final class LiveGenerator: @unchecked Sendable {  // the flags are guarde
                     let link = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/thread-self")) ?? ""
                     let tid = link.split(separator: "/").last.flatMap { pid_t($0) }
                     self.lock.withLock { self.threadID = pthread_self(); self.kernelThreadID = tid }
+                    // A thread inherits its creator's signal mask, and threads of a dispatch or
+                    // test runner pool block SIGUSR1: stop() could then never interrupt the syscall.
+                    var usr1 = sigset_t()
+                    sigemptyset(&usr1)
+                    sigaddset(&usr1, SIGUSR1)
+                    pthread_sigmask(SIG_UNBLOCK, &usr1, nil)
                     if let cpu { try CPUAffinity.pinCurrentThread(to: cpu) }
                     // No xdp_md context: BPFKit sets ctx_out whenever a context is given, which
                     // live mode rejects (EINVAL). gen_live redirects to the interface instead of

@@ -3,20 +3,26 @@ import Foundation
 import HikeRuntime
 import HikeVM
 
-/// loss-monitoring (issue 8's overhead): the same HIKe forwarding chain without monitoring
-/// ("hike": ip6_kroute alone) and with the pm package's ingress marking and counting in front of
-/// it, as the thesis measured it (DSCP bits: "hike+pm") and with the RFC 9343 AltMark option in
-/// a Destination Options header ("hike+altmark", 8 bytes inserted per packet). The maps are
-/// written directly (flow 1, both colours' counters, colour 0), as hike's Monitoring module does.
+/// loss-monitoring (issue 8's overhead): the VPN ingress chain of `examples/vpn/demo.yaml`'s r1,
+/// `srv6_h_encaps(0); ip6_kroute()` on srv6-encap's input (IPv6/UDP → H.Encaps with --segments
+/// SIDs → forwarded in XDP), without monitoring ("hike") and with the same chain monitoring the
+/// policy's packets as pm flow 1: the headend counts them under (flow, colour) in pm_sent and
+/// marks them as it encapsulates (srv6_policy.pm_flow), with the DSCP bits as the thesis marked
+/// ("hike+pm") or with the RFC 9343 AltMark option in a Destination Options header before the
+/// SRH ("hike+altmark", 8 more bytes). For comparison, "hike+pm_mark" marks with pm_mark(1) as a
+/// program of its own between the two (DSCP): what one more HIKe program call costs.
+/// The maps are written directly (flow 1, its counters zeroed, colour 0), as hike's Monitoring
+/// module does.
 enum LossMonitoringScenario {
     static let flow: UInt32 = 1
-    /// pm.h: PM_MODE_DSCP, PM_MODE_ALTMARK; pm_stats slots PM_S_MARKED and the first error.
+    /// pm.h: PM_MODE_DSCP, PM_MODE_ALTMARK; pm_stats' error slots (unknown flow … has_hbh, not dropped).
     static let modeDSCP: UInt32 = 1, modeAltMark: UInt32 = 2
-    static let statMarked: UInt32 = 0, statErrors: ClosedRange<UInt32> = 2...6
+    static let statErrors: [UInt32] = [2, 3, 4, 5, 6, 8]
 
+    /// The flow's mode for a monitored DUT; nil for the chain without monitoring.
     static func mode(_ dut: TrafficPipeline.DUT) -> UInt32? {
         switch dut {
-        case .hikeMonitored: modeDSCP
+        case .hikeMonitored, .hikePMMark: modeDSCP
         case .hikeAltMark: modeAltMark
         default: nil
         }
@@ -24,71 +30,91 @@ enum LossMonitoringScenario {
 }
 
 extension TrafficPipeline.DUT {
-    /// loss-monitoring: the forwarding chain with pm_mark in AltMark mode.
+    /// loss-monitoring: the policy monitored in AltMark mode.
     public static let hikeAltMark = TrafficPipeline.DUT(rawValue: "hike+altmark")
+    /// loss-monitoring: pm_mark as a program of its own in the chain (DSCP).
+    public static let hikePMMark = TrafficPipeline.DUT(rawValue: "hike+pm_mark")
 }
 
 extension TrafficScenarioPrograms {
     /// The pm package's programs the loss-monitoring scenario needs (issue 8).
     static let pmPrograms = ["pm_mark"]
 
-    /// loss-monitoring's DUTs: a detached ip6_classifier running `ip6_kroute` or
-    /// `pm_mark(1); ip6_kroute` with flow 1 configured in the mode of the DUT.
-    func lossMonitoring(_ dut: TrafficPipeline.DUT, pipeline: TrafficPipeline) throws -> BPFProgram {
-        if dut == .hike { return try hikeTailcalls(0) }
-        guard let mode = LossMonitoringScenario.mode(dut) else {
+    /// loss-monitoring's DUTs, through the srv6_localsid loader as srv6-encap's: the chain
+    /// `srv6_h_encaps(0); ip6_kroute()` with policy 0 monitored as flow 1 or not, or
+    /// `srv6_h_encaps(0); pm_mark(1); ip6_kroute()` for hike+pm_mark.
+    func lossMonitoring(_ dut: TrafficPipeline.DUT, pipeline: TrafficPipeline, options: TrafficBench.Options) throws -> BPFProgram {
+        guard [.hike, .hikeMonitored, .hikeAltMark, .hikePMMark].contains(dut) else {
             throw BenchError.chainFailed(what: "\(dut.rawValue) DUT", detail: "not a DUT of the loss-monitoring scenario")
         }
         let bench = try hikeInstance()
         let hike = bench.instance
         if try hike.registry().programs["pm_mark"] == nil { _ = try hike.loadProgram("pm_mark") }
-        try configureFlow(mode: mode, in: hike)
-        let name = "bench_pm_\(mode)"
-        // A new chain per mode: the flow's mode is what differs, but the chain must be installed
-        // after the flow is (re)configured so both DUTs start from zeroed counters.
-        let mark = try bench.id("pm_mark"), kroute = try bench.id("ip6_kroute")
-        let instructions: [BPFInstruction] = [
-            .mov64(.r1, imm: mark), .mov64(.r2, imm: Int32(LossMonitoringScenario.flow)), .call(helper: ABI.fnCall),
-            .mov64(.r1, imm: kroute), .call(helper: ABI.fnCall), .exit,
-        ]
-        if let loader = hikeLoaders[name] { return loader }
-        return try installHikeChain(name, instructions: instructions)
+        let policyMonitored = dut == .hikeMonitored || dut == .hikeAltMark
+        let encap = try hikeSRv6(.srv6Encap, pipeline: pipeline, options: options,
+                                 pmFlow: policyMonitored ? LossMonitoringScenario.flow : 0)
+        try configureFlow(mode: LossMonitoringScenario.mode(dut), in: hike)
+        guard dut == .hikePMMark, let state = srv6 else { return encap }
+
+        let name = "bench_srv6_h_encaps_pm_mark"
+        let chainID: UInt32
+        if let installed = state.chains[.lossMonitoring] {
+            chainID = installed
+        } else {
+            chainID = try hike.symbols(addingChains: [name])[name] ?? 0
+            let code: [BPFInstruction] = [
+                .mov64(.r1, imm: try bench.id("srv6_h_encaps")), .mov64(.r2, imm: Int32(SRv6BenchPlan.encapPolicy)), .call(helper: ABI.fnCall),
+                .mov64(.r1, imm: try bench.id("pm_mark")), .mov64(.r2, imm: Int32(LossMonitoringScenario.flow)), .call(helper: ABI.fnCall),
+                .mov64(.r1, imm: try bench.id("ip6_kroute")), .call(helper: ABI.fnCall), .exit,
+            ]
+            try hike.installChains([(name: name, id: chainID, instructions: code, source: String?.none)])
+            state.chains[.lossMonitoring] = chainID
+        }
+        let loader = try localsidLoader(state, hike: hike)
+        try loader.map("srv6_lpm6").update(key: SRv6BenchPlan.lpmKey(SRv6BenchPlan.encapDestination, prefix: 64),
+                                           value: BPFMap.bytesOf(chainID))
+        return try loader.program("srv6_localsid")
     }
 
+    /// The pm maps are pinned under maps/pm/ whichever object (pm or srv6) created them.
     func pmMap(_ name: String, in hike: HikeInstance) throws -> BPFMap {
         try BPFMap.openPinned("\(hike.pinRoot)/maps/pm/\(name)")
     }
 
-    /// pm_flows[1] = mode; pm_sent[(1, 0)] and [(1, 1)] zeroed; pm_colour = 0; pm_stats zeroed.
-    func configureFlow(mode: UInt32, in hike: HikeInstance) throws {
+    /// pm_flows[1] = mode (0: not configured); flow 1's pm_sent counters zeroed; pm_colour = 0;
+    /// pm_stats zeroed.
+    func configureFlow(mode: UInt32?, in hike: HikeInstance) throws {
         let flow = LossMonitoringScenario.flow
-        try pmMap("pm_flows", in: hike).update(flow, PMFlow(mode: mode, reserved: 0))
+        try pmMap("pm_flows", in: hike).update(flow, PMFlow(mode: mode ?? 0, reserved: 0))
         let sent = try pmMap("pm_sent", in: hike)
-        let cpus = try sent.valueBufferSize() / MemoryLayout<PacketCounter>.stride
+        let cpus = max(try sent.valueBufferSize() / MemoryLayout<PacketCounter>.stride, 1)
         for colour: UInt32 in [0, 1] {
-            try sent.updatePerCPU(PMKey(flow: flow, colour: colour), [PacketCounter](repeating: .zero, count: max(cpus, 1)))
+            try sent.updatePerCPU(flow * 2 + colour, [PacketCounter](repeating: .zero, count: cpus))
         }
         try pmMap("pm_colour", in: hike).update(UInt32(0), UInt32(0))
         let stats = try pmMap("pm_stats", in: hike)
         for reason in 0..<UInt32(stats.info.maxEntries) {
-            try stats.updatePerCPU(reason, [UInt64](repeating: 0, count: max(cpus, 1)))
+            try stats.updatePerCPU(reason, [UInt64](repeating: 0, count: cpus))
         }
     }
 
-    /// After a monitored DUT's measurement: every packet the sink counted was marked and counted
-    /// by pm_mark (pm_sent ≥ delivered, no error reason counted), so the time is monitoring's.
+    /// After a DUT's measurement: the headend encapsulated every packet the sink counted (as
+    /// srv6-encap checks), and for a monitored DUT every one of them was counted and marked
+    /// (pm_sent ≥ delivered, no error reason in pm_stats), so the time is monitoring's.
     func verifyMonitoring(_ dut: TrafficPipeline.DUT, delivered: UInt64) throws {
-        guard LossMonitoringScenario.mode(dut) != nil, let hike = hike?.instance else { return }
+        guard let hike = hike?.instance else { return }
+        try verifySRv6(.srv6Encap, hike: hike, delivered: delivered)
+        guard LossMonitoringScenario.mode(dut) != nil else { return }
         let sent = try pmMap("pm_sent", in: hike)
         var marked: UInt64 = 0
         for colour: UInt32 in [0, 1] {
-            marked += try sent.lookupSum(PMKey(flow: LossMonitoringScenario.flow, colour: colour), as: PacketCounter.self)?.packets ?? 0
+            marked += try sent.lookupSum(LossMonitoringScenario.flow * 2 + colour, as: PacketCounter.self)?.packets ?? 0
         }
         let stats = try pmMap("pm_stats", in: hike)
         var errors: UInt64 = 0
         for reason in LossMonitoringScenario.statErrors { errors += try stats.lookupSum(reason, as: UInt64.self) ?? 0 }
         guard marked >= delivered, errors == 0 else {
-            throw BenchError.chainFailed(what: "\(dut.rawValue) DUT", detail: "pm_mark marked \(marked) packets for "
+            throw BenchError.chainFailed(what: "\(dut.rawValue) DUT", detail: "pm counted \(marked) packets for "
                 + "\(delivered) delivered, \(errors) refused: the chain did not monitor what it forwarded")
         }
     }
@@ -96,6 +122,3 @@ extension TrafficScenarioPrograms {
 
 /// struct pm_flow of pm.h.
 struct PMFlow: BitwiseCopyable { var mode: UInt32; var reserved: UInt32 }
-
-/// struct pm_key of pm.h.
-struct PMKey: BitwiseCopyable { var flow: UInt32; var colour: UInt32 }

@@ -95,11 +95,11 @@ extension SRv6BenchPlan {
     static let headendEncaps: UInt8 = 1, behaviourEnd: UInt32 = 1, behaviourEndDT6: UInt32 = 7
     static let reasonCount = 16
 
-    /// struct srv6_policy: mode, nsegs, flags, hop_limit, tag, reserved, src, segments[8].
-    static func policy(segments: [[UInt8]], source: [UInt8]) -> [UInt8] {
+    /// struct srv6_policy: mode, nsegs, flags, hop_limit, tag, fallback, src, segments[8], pm_flow.
+    static func policy(segments: [[UInt8]], source: [UInt8], pmFlow: UInt32 = 0) -> [UInt8] {
         var bytes: [UInt8] = [headendEncaps, UInt8(segments.count), 0, 0, 0, 0, 0, 0] + source
         for index in 0..<8 { bytes += index < segments.count ? segments[index] : [UInt8](repeating: 0, count: 16) }
-        return bytes
+        return bytes + BPFMap.bytesOf(pmFlow)
     }
 
     /// struct srv6_sid: behaviour, flavours, table, oif, lblen, nflen, reserved, nh4, nh6.
@@ -118,7 +118,9 @@ extension TrafficScenarioPrograms {
     ///   srv6-encap    fc00:4::/64   → srv6_h_encaps(0); ip6_kroute()   policy 0: N SIDs, source fc00:2::1
     ///   srv6-end      fc00:9::1/128 → srv6_end(1)                      SID 1: End
     ///   srv6-end-dt6  fc00:9::6/128 → srv6_end_dt6(2)                  SID 2: End.DT6, table 254
-    func hikeSRv6(_ scenario: TrafficScenario, pipeline: TrafficPipeline, options: TrafficBench.Options) throws -> BPFProgram {
+    /// pmFlow: the pm flow policy 0 is monitored as (loss-monitoring), 0 for none.
+    func hikeSRv6(_ scenario: TrafficScenario, pipeline: TrafficPipeline, options: TrafficBench.Options,
+                  pmFlow: UInt32 = 0) throws -> BPFProgram {
         let bench = try hikeInstance()
         let hike = bench.instance
         let state = srv6 ?? SRv6ScenarioState()
@@ -132,7 +134,7 @@ extension TrafficScenarioPrograms {
         case .srv6Encap:
             try map("srv6_policies").update(key: BPFMap.bytesOf(SRv6BenchPlan.encapPolicy),
                                             value: SRv6BenchPlan.policy(segments: SRv6BenchPlan.encapSegments(options.segments),
-                                                                        source: SRv6BenchPlan.tunnelSource))
+                                                                        source: SRv6BenchPlan.tunnelSource, pmFlow: pmFlow))
             (program, argument, prefix, forward) = ("srv6_h_encaps", SRv6BenchPlan.encapPolicy, (SRv6BenchPlan.encapDestination, 64), true)
         case .srv6End:
             try map("srv6_sids").update(key: BPFMap.bytesOf(SRv6BenchPlan.endIndex), value: SRv6BenchPlan.sid(behaviour: SRv6BenchPlan.behaviourEnd))

@@ -58,7 +58,7 @@ final class TrafficScenarioPrograms: @unchecked Sendable {  // used from one thr
         case .srv6Encap, .srv6End, .srv6EndDT6:
             if dut == .hike { return try hikeSRv6(scenario, pipeline: pipeline, options: options) }
         case .lossMonitoring:
-            return try lossMonitoring(dut, pipeline: pipeline)
+            return try lossMonitoring(dut, pipeline: pipeline, options: options)
         default: break
         }
         throw BenchError.chainFailed(what: "\(dut.rawValue) DUT", detail: "not a DUT of the \(scenario.rawValue) scenario")

@@ -24,7 +24,8 @@ public enum TrafficScenario: String, CaseIterable, Sendable, Codable {
             TrafficScenarioPrograms.srv6Available ? nil
                 : "needs the srv6 package of issue 6 (srv6_h_encaps, srv6_end, srv6_end_dt6) built into hike, skipped"
         case .lossMonitoring:
-            TrafficScenarioPrograms.pmAvailable ? nil : "needs the pm package of issue 8 (alternate marking) built into hike, skipped"
+            TrafficScenarioPrograms.pmAvailable && TrafficScenarioPrograms.srv6Available ? nil
+                : "needs the pm package of issue 8 (alternate marking) and the srv6 package built into hike, skipped"
         }
     }
 
@@ -36,7 +37,7 @@ public enum TrafficScenario: String, CaseIterable, Sendable, Codable {
         case .tailcalls: [.baseline] + options.tailcallLengths.flatMap { [TrafficPipeline.DUT.raw($0), .hike($0)] }
         case .ddos: [.baseline, .ddosRaw, .ddosHike, .ddosIpset]
         case .srv6Encap, .srv6End, .srv6EndDT6: [.baseline, .kernelForwarding, .hike]
-        case .lossMonitoring: [.baseline, .hike, .hikeMonitored, .hikeAltMark]
+        case .lossMonitoring: [.baseline, .hike, .hikeMonitored, .hikeAltMark, .hikePMMark]
         }
     }
 
@@ -46,7 +47,7 @@ public enum TrafficScenario: String, CaseIterable, Sendable, Codable {
     func input(_ options: TrafficBench.Options) -> (template: PacketTemplate, destination: [UInt8]) {
         switch self {
         case .generator: (options.template, PacketTemplate.ipv6Destination)
-        case .srv6Encap: (.ipv6UDP, SRv6BenchPlan.encapDestination)
+        case .srv6Encap, .lossMonitoring: (.ipv6UDP, SRv6BenchPlan.encapDestination)
         case .srv6End: (SRv6BenchPlan.endInput(segments: options.segments), PacketTemplate.ipv6Destination)
         case .srv6EndDT6: (SRv6BenchPlan.endDT6Input(segments: options.segments), PacketTemplate.ipv6Destination)
         default: (.ipv6UDP, PacketTemplate.ipv6Destination)
@@ -63,7 +64,7 @@ public enum TrafficScenario: String, CaseIterable, Sendable, Codable {
         case .ddos: [(.ddosHike, .ddosRaw, "thesis 72 %"), (.ddosIpset, .ddosRaw, "thesis 39 %")]
         case .tailcalls: []  // a line per N, see TrafficReport.tailcallRows
         case .lossMonitoring: [(.hikeMonitored, .hike, "target: added cost ≤ 3 % (thesis: 5.4 % with XDP)"),
-                               (.hikeAltMark, .hike, "")]
+                               (.hikeAltMark, .hike, ""), (.hikePMMark, .hike, "pm_mark as a program of its own")]
         case .generator: []
         }
     }
@@ -88,6 +89,24 @@ public struct TrafficReport: Sendable, Codable {
         public var scenario: String
         public var skipped: String?
         public var results: [TrafficBench.DUTResult]
+        /// `--paired` rounds: the scenario's comparisons measured per round (nil without).
+        public var paired: [PairedComparison]? = nil
+    }
+
+    /// A comparison of `--paired N`: N rounds in which each compared DUT's MRR is measured once,
+    /// one DUT right after the other, so that the slow drift of a shared machine hits both
+    /// alike. Its figures are per round, over the scenario's baseline (median MRR): the spread
+    /// says how precise the comparison is, which separate medians do not.
+    public struct PairedComparison: Sendable, Codable {
+        public var ours: String
+        public var reference: String
+        /// Per round: ours' DUT cost / the reference's.
+        public var costRatio: TrafficBench.Spread
+        /// Per round: (ours − reference) / reference DUT cost, in percent.
+        public var addedPercent: TrafficBench.Spread
+        /// The MRRs of each round, pps.
+        public var oursMRR: [Double]
+        public var referenceMRR: [Double]
     }
 
     public var setup: Setup
@@ -174,6 +193,15 @@ public struct TrafficReport: Sendable, Codable {
                 line += "; by MRR: DUT cost \(TrafficBench.format(ma / mb, decimals: 2)) (\(TrafficBench.format(ma)) / \(TrafficBench.format(mb)) ns)"
                 if kind == .lossMonitoring { line += ", added \(TrafficBench.format((ma - mb) / mb * 100, decimals: 1)) %" }
             }
+            if let paired = scenario.paired?.first(where: { $0.ours == ours.rawValue && $0.reference == reference.rawValue }) {
+                let f = { (value: Double) in TrafficBench.format(value, decimals: 2) }
+                line += "; paired MRR (\(paired.costRatio.samples.count) rounds): DUT cost \(f(paired.costRatio.median)) "
+                    + "[\(f(paired.costRatio.min))–\(f(paired.costRatio.max))]"
+                if kind == .lossMonitoring {
+                    let p = { (value: Double) in TrafficBench.format(value, decimals: 1) }
+                    line += ", added \(p(paired.addedPercent.median)) % [\(p(paired.addedPercent.min))–\(p(paired.addedPercent.max))]"
+                }
+            }
             if !note.isEmpty { line += "; \(note)" }
             lines.append(line)
         }
@@ -229,12 +257,21 @@ extension TrafficBench {
             }
             let result = try measure(pipeline, dut: dut, input: template, destination: destination, options: options,
                                      progress: progress)
-            let delivered = try pipeline.programs.sinkCounter().packets
-            if scenario == .lossMonitoring { try pipeline.scenarioPrograms.verifyMonitoring(dut, delivered: delivered) }
-            if scenario.isSRv6, dut == .hike, let hike = pipeline.scenarioPrograms.hike?.instance {
-                try pipeline.scenarioPrograms.verifySRv6(scenario, hike: hike, delivered: delivered)
-            }
+            try verify(scenario, dut: dut, pipeline: pipeline)
             return result
+        }
+        var scenarioResults = results
+        if options.pairedRounds > 0, let pipeline {
+            for index in scenarioResults.indices {
+                guard let scenario = TrafficScenario(rawValue: scenarioResults[index].scenario), scenarioResults[index].skipped == nil
+                else { continue }
+                do {
+                    scenarioResults[index].paired = try paired(scenario, results: scenarioResults[index].results, pipeline: pipeline,
+                                                               options: options, progress: progress)
+                } catch {
+                    progress("  \(scenario.rawValue): paired rounds failed: \(error)")
+                }
+            }
         }
         var name = utsname()
         uname(&name)
@@ -243,7 +280,68 @@ extension TrafficBench {
                                         cpus: ProcessInfo.processInfo.activeProcessorCount, options: options,
                                         frameBytes: options.frameLength, placement: placement(options),
                                         platform: platform())
-        return TrafficReport(setup: setup, scenarios: results)
+        return TrafficReport(setup: setup, scenarios: scenarioResults)
+    }
+
+    /// After a DUT's trials (the sink counted since the last reset): what the scenario's DUT
+    /// must have done to every delivered packet, checked in its own counters.
+    static func verify(_ scenario: TrafficScenario, dut: TrafficPipeline.DUT, pipeline: TrafficPipeline) throws {
+        let delivered = try pipeline.programs.sinkCounter().packets
+        if scenario == .lossMonitoring { try pipeline.scenarioPrograms.verifyMonitoring(dut, delivered: delivered) }
+        if scenario.isSRv6, dut == .hike, let hike = pipeline.scenarioPrograms.hike?.instance {
+            try pipeline.scenarioPrograms.verifySRv6(scenario, hike: hike, delivered: delivered)
+        }
+    }
+
+    /// `--paired`: rounds of one MRR trial per compared DUT (`pairedComparisons`), each put back
+    /// in place and checked as in its own measurement.
+    static func paired(_ scenario: TrafficScenario, results: [DUTResult], pipeline: TrafficPipeline, options: Options,
+                       progress: (String) -> Void) throws -> [TrafficReport.PairedComparison]? {
+        let measured = Set(results.filter { $0.failure == nil && !$0.mrr.samples.isEmpty }.map(\.dut))
+        let comparisons = scenario.comparisons.filter { measured.contains($0.ours) && measured.contains($0.reference) }
+        guard let baseline = results.first(where: { $0.dut == .baseline && $0.failure == nil }), !comparisons.isEmpty else { return nil }
+        let (template, destination) = scenario.input(options)
+        let frame = try pipeline.frame(template, options: options, innerDestination: destination)
+        return try pairedComparisons(comparisons.map { ($0.ours, $0.reference) }, rounds: options.pairedRounds,
+                                     baselineCost: TrafficReport.cost(baseline.mrr.median), progress: progress) { dut, round in
+            try pipeline.configure(dut, in: scenario, options: options)
+            try pipeline.programs.resetCounters()
+            let trial = try mrrTrial(pipeline, frame: frame, options: options) { share, _ in
+                progress("  \(dut.rawValue) paired round \(round): other tasks took \(format(100 * share, decimals: 0)) %, repeating")
+            }
+            try verify(scenario, dut: dut, pipeline: pipeline)
+            return trial.deliveredPPS
+        }
+    }
+
+    /// The rounds of `--paired` on any way of measuring a DUT's MRR (pps): each round measures
+    /// every compared DUT once, every other round in reverse order, so that a drift within a
+    /// round, or what one DUT leaves behind for the next, falls on each side alike.
+    static func pairedComparisons(_ comparisons: [(ours: TrafficPipeline.DUT, reference: TrafficPipeline.DUT)], rounds: Int,
+                                  baselineCost: Double, progress: (String) -> Void,
+                                  measure: (TrafficPipeline.DUT, Int) throws -> Double) throws -> [TrafficReport.PairedComparison] {
+        var duts: [TrafficPipeline.DUT] = []
+        for (ours, reference) in comparisons {
+            for dut in [reference, ours] where !duts.contains(dut) { duts.append(dut) }
+        }
+        var rates: [TrafficPipeline.DUT: [Double]] = [:]
+        for round in 1...max(rounds, 1) {
+            var line: [String] = []
+            for dut in round % 2 == 1 ? duts : duts.reversed() {
+                let rate = try measure(dut, round)
+                rates[dut, default: []].append(rate)
+                line.append("\(dut.rawValue) \(mpps(rate))")
+            }
+            progress("  paired round \(round)/\(rounds): " + line.joined(separator: ", ") + " Mpps")
+        }
+        return comparisons.compactMap { ours, reference in
+            guard let a = rates[ours], let b = rates[reference] else { return nil }
+            let pairs = zip(a, b).map { (TrafficReport.cost($0) - baselineCost, TrafficReport.cost($1) - baselineCost) }
+            return TrafficReport.PairedComparison(
+                ours: ours.rawValue, reference: reference.rawValue,
+                costRatio: Spread(pairs.map { $0.0 / $0.1 }), addedPercent: Spread(pairs.map { ($0.0 - $0.1) / $0.1 * 100 }),
+                oursMRR: a, referenceMRR: b)
+        }
     }
 
     /// "CPU model; spectre_v2: mitigation; hypervisor", from what the kernel reports (parts it does

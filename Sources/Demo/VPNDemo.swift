@@ -142,6 +142,8 @@ public struct VPNDemo: Sendable {
         let ingress = LocalMonitoredNode(instance: r1, name: "r1")
         let egress = LocalMonitoredNode(instance: r2, name: "r2")
         progress("monitoring flow \(VPNDemoOptions.flow): AltMark marks at r1, counted at r2")
+        // r1's chain has no pm program: the headend marks (policy 0's pm_flow), so load the package here.
+        try ingress.loadPackage()
         try ingress.addFlow(VPNDemoOptions.flow, mode: .altmark)
         try egress.addFlow(VPNDemoOptions.flow, mode: nil)
         let metrics = MonitoringMetrics(nodes: [(ingress, .ingress), (egress, .egress)])

@@ -48,9 +48,18 @@ public final class HikeInstance: @unchecked Sendable {  // state lives in the ke
         try BPFMap.openPinned("\(pinRoot)/vm/\(map)")
     }
 
-    /// Options that make an object share the VM's maps and pin its own under directory.
+    /// Maps that objects of other packages declare too, by the object that owns them: the srv6
+    /// headends count and mark monitored policies in the pm package's ingress maps
+    /// (bpf/include/hike/pm_ingress.h). Whichever object loads first creates them.
+    static let sharedMaps: [String: String] = ["pm_colour": "pm", "pm_flows": "pm", "pm_sent": "pm", "pm_stats": "pm"]
+
+    /// Options that make an object share the VM's maps (and the shared maps of other packages)
+    /// and pin its own under directory.
     func objectOptions(object: BPFObjectDescription, ownMapsDirectory: String) -> ObjectOptions {
         var pins = systemMapPins.filter { object.maps.contains($0.key) }
+        for map in object.maps {
+            if let owner = Self.sharedMaps[map] { pins[map] = "\(pinRoot)/maps/\(owner)/\(map)" }
+        }
         for map in object.maps where pins[map] == nil && !map.hasPrefix(".") && !map.contains(".") {
             pins[map] = "\(ownMapsDirectory)/\(map)"
         }
@@ -94,7 +103,8 @@ public final class HikeInstance: @unchecked Sendable {  // state lives in the ke
     func loadObject(_ objectName: String, into registry: inout Registry) throws {
         let description = try describe(objectNamed: objectName)
         let mapsDirectory = "\(pinRoot)/maps/\(objectName)"
-        try makeDirectories("\(pinRoot)/vm", mapsDirectory)
+        let sharedDirectories = Set(description.maps.compactMap { Self.sharedMaps[$0] }).map { "\(pinRoot)/maps/\($0)" }
+        for directory in ["\(pinRoot)/vm", mapsDirectory] + sharedDirectories { try makeDirectories(directory) }
         let object = try BPFObject(spec: description.spec,
                                    options: objectOptions(object: description, ownMapsDirectory: mapsDirectory))
         let table = try systemMap("hvm_progs")

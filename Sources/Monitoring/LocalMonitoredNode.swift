@@ -42,9 +42,9 @@ public struct LocalMonitoredNode: MonitoredNode {
     // MARK: Flows
 
     /// Configures a flow: its marking mode (ingress; nil for a node that only counts) and the
-    /// outer destination that identifies it at an egress that reads DSCP marks. Both colours'
-    /// counters are created at both points (kept if they exist). Validated before anything is
-    /// written; a failure half-way takes back what was written.
+    /// outer destination that identifies it at an egress that reads DSCP marks. A new flow's
+    /// counters start at zero at both points; a flow configured again keeps them. Validated
+    /// before anything is written; a failure half-way takes back what was written.
     public func addFlow(_ flow: UInt32, mode: MarkingMode?, destination: String? = nil) throws {
         guard flow >= 1, flow <= PMABI.flowMax else {
             throw MonitoringError.invalidFlow("\(flow) is out of range: flow IDs (FlowMonIDs) are 1–\(PMABI.flowMax)")
@@ -53,26 +53,13 @@ public struct LocalMonitoredNode: MonitoredNode {
         let flows = try map(PMABI.flowsMap)
         let counterMaps = [try map(PMABI.sentMap), try map(PMABI.receivedMap)]
         let destinations = try map(PMABI.destinationFlowMap)
-        if try flows.lookup(flow, as: PMFlowEntry.self) == nil, try flows.keys().count >= PMABI.maxFlows {
-            throw MonitoringError.invalidFlow("node \(name) already has \(PMABI.maxFlows) flows: remove one first")
-        }
+        let previous = try flows.lookup(flow, as: PMFlowEntry.self) ?? PMFlowEntry(mode: 0)
         var undo: [(String, () throws -> Void)] = []
         do {
-            let previous = try flows.lookup(flow, as: PMFlowEntry.self)
-            try flows.update(flow, PMFlowEntry(mode: mode?.rawMode ?? 0))
-            undo.append(("restore pm_flows[\(flow)]", {
-                if let previous { try flows.update(flow, previous) } else { _ = try flows.delete(flow) }
-            }))
-            let cpus = try possibleCPUCount()
-            for counters in counterMaps {
-                for colour in Colour.allCases {
-                    let key = PMKey(flow: flow, colour: colour.rawValue)
-                    if try counters.lookupPerCPU(key, as: PacketCounter.self) == nil {
-                        try counters.updatePerCPU(key, Array(repeating: PacketCounter.zero, count: cpus))
-                        undo.append(("delete counter (\(flow), \(colour.rawValue))", { _ = try counters.delete(key) }))
-                    }
-                }
-            }
+            if previous.mode == 0 { try Self.zeroCounters(of: flow, in: counterMaps, undo: &undo) }
+            // The entry last: the programs count a flow only once it is configured.
+            try flows.update(flow, PMFlowEntry(mode: mode?.rawMode ?? PMABI.modeCount))
+            undo.append(("restore pm_flows[\(flow)]", { try flows.update(flow, previous) }))
             if let address {
                 try destinations.update(key: address, value: BPFMap.bytesOf(flow))
             }
@@ -81,11 +68,11 @@ public struct LocalMonitoredNode: MonitoredNode {
         }
     }
 
-    /// Removes a flow, its counters and its destination entry. What it deletes is read first; a
-    /// failure half-way puts back what was deleted.
+    /// Removes a flow: its entry, its destination entries; its counters are zeroed. What it
+    /// changes is read first; a failure half-way puts it back.
     public func removeFlow(_ flow: UInt32) throws {
         let flows = try map(PMABI.flowsMap)
-        guard let entry = try flows.lookup(flow, as: PMFlowEntry.self) else {
+        guard flow >= 1, flow <= PMABI.flowMax, let entry = try flows.lookup(flow, as: PMFlowEntry.self), entry.mode != 0 else {
             throw MonitoringError.unknownFlow(flow, node: name)
         }
         let destinations = try map(PMABI.destinationFlowMap)
@@ -93,22 +80,29 @@ public struct LocalMonitoredNode: MonitoredNode {
         let routes = try destinations.entries().filter { $0.1 == BPFMap.bytesOf(flow) }
         var undo: [(String, () throws -> Void)] = []
         do {
+            // The entry first: the programs stop counting before the counters go.
+            try flows.update(flow, PMFlowEntry(mode: 0))
+            undo.append(("restore pm_flows[\(flow)]", { try flows.update(flow, entry) }))
             for (key, value) in routes {
                 _ = try destinations.delete(key: key)
                 undo.append(("restore pm_dst_flow \(Self.text(key))", { try destinations.update(key: key, value: value) }))
             }
-            for counters in counterMaps {
-                for colour in Colour.allCases {
-                    let key = PMKey(flow: flow, colour: colour.rawValue)
-                    guard let values = try counters.lookupPerCPU(key, as: PacketCounter.self) else { continue }
-                    _ = try counters.delete(key)
-                    undo.append(("restore counter (\(flow), \(colour.rawValue))", { try counters.updatePerCPU(key, values) }))
-                }
-            }
-            _ = try flows.delete(flow)
+            try Self.zeroCounters(of: flow, in: counterMaps, undo: &undo)
         } catch {
-            undo.append(("restore pm_flows[\(flow)]", { try flows.update(flow, entry) }))
             try Self.undo(undo, after: error, operation: "removing flow \(flow) from \(name)")
+        }
+    }
+
+    /// Zeroes both colours' counters of a flow in each map, each step's undo recorded.
+    static func zeroCounters(of flow: UInt32, in maps: [BPFMap], undo: inout [(String, () throws -> Void)]) throws {
+        let cpus = try possibleCPUCount()
+        for counters in maps {
+            for colour in Colour.allCases {
+                let index = PMABI.counterIndex(flow: flow, colour: colour)
+                let values = try counters.lookupPerCPU(index, as: PacketCounter.self) ?? []
+                try counters.updatePerCPU(index, Array(repeating: PacketCounter.zero, count: cpus))
+                undo.append(("restore counter (\(flow), \(colour.rawValue))", { try counters.updatePerCPU(index, values) }))
+            }
         }
     }
 
@@ -130,8 +124,13 @@ public struct LocalMonitoredNode: MonitoredNode {
         for (key, value) in try map(PMABI.destinationFlowMap).entries() where value.count == 4 && key.count == 16 {
             destinations[value.withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) }] = Self.text(key)
         }
-        return try flows.entries(as: (UInt32.self, PMFlowEntry.self)).map { flow, entry in
-            Flow(flow: flow, mode: MarkingMode(raw: entry.mode), destination: destinations[flow])
+        // One batched read of the whole array: most of its 4096 entries are unconfigured.
+        return try flows.lookupBatch().compactMap { key, value -> Flow? in
+            guard key.count == 4, value.count >= MemoryLayout<PMFlowEntry>.size else { return nil }
+            let flow = key.withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) }
+            let mode = value.withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) }
+            guard mode != 0 else { return nil }
+            return Flow(flow: flow, mode: MarkingMode(raw: mode), destination: destinations[flow])
         }.sorted { $0.flow < $1.flow }
     }
 
@@ -142,7 +141,7 @@ public struct LocalMonitoredNode: MonitoredNode {
         var result: [FlowCounter] = []
         for flow in try flows() {
             for colour in Colour.allCases {
-                let perCPU = try counters.lookupPerCPU(PMKey(flow: flow.flow, colour: colour.rawValue), as: PacketCounter.self) ?? []
+                let perCPU = try counters.lookupPerCPU(PMABI.counterIndex(flow: flow.flow, colour: colour), as: PacketCounter.self) ?? []
                 let sum = perCPU.reduce(PacketCounter.zero, +)
                 result.append(FlowCounter(flow: flow.flow, colour: colour, point: point, packets: sum.packets, bytes: sum.bytes))
             }

@@ -13,12 +13,18 @@ public enum PMABI {
     public static let lossMap = "pm_loss_cfg"
     public static let statsMap = "pm_stats"
 
+    /// Entries of pm_flows; pm_sent and pm_recv hold two per flow (one per colour).
     public static let maxFlows = 4096
-    /// Flow IDs are FlowMonIDs: 20 bits; 0 means "take it from the packet".
-    public static let flowMax: UInt32 = 0xfffff
+    /// Flow IDs are FlowMonIDs that fit the arrays: 1–4095; 0 means "take it from the packet".
+    public static let flowMax: UInt32 = 4095
+
+    /// `PM_COUNTER_INDEX`: the pm_sent / pm_recv entry of (flow, colour).
+    public static func counterIndex(flow: UInt32, colour: Colour) -> UInt32 { flow * 2 + colour.rawValue }
 
     public static let modeDSCP: UInt32 = 1
     public static let modeAltMark: UInt32 = 2
+    /// An egress-only entry: counts, reading the mode from the mark.
+    public static let modeCount: UInt32 = 3
 
     /// DSCP mode: Traffic Class bits (the DSCP's two low bits).
     public static let tcMonitored: UInt8 = 0x08
@@ -40,7 +46,7 @@ public enum PMABI {
     public static let notMarked: UInt64 = 1
 }
 
-/// `struct pm_key`.
+/// A counter's (flow, colour): the pm_sent / pm_recv entry `PMABI.counterIndex`.
 public struct PMKey: BitwiseCopyable, Sendable, Hashable {
     public var flow: UInt32
     public var colour: UInt32

@@ -49,9 +49,13 @@ public struct HeadendPolicy: Sendable, Hashable {
     public let hopLimit: UInt8
     public let tag: UInt16
     public let flags: UInt8
+    /// The pm flow the headend counts and marks this policy's packets as (the mode is the flow's,
+    /// set with `hike pm flow add`); 0: not monitored.
+    public var pmFlow: UInt32 = 0
 
     public var summary: String {
         "\(mode.rfcName) segs \(segments.map(\.description).joined(separator: ",")) src \(source)"
+            + (pmFlow == 0 ? "" : " pm-flow \(pmFlow)")
     }
 }
 
@@ -385,8 +389,19 @@ struct Validator {
         if let hopLimit = entry.hopLimit, !(1...255).contains(hopLimit) {
             diagnostics.append(document.diagnostic("hop-limit \(hopLimit) is not in 1–255", at: at + [K("hop-limit")]))
         }
+        if let pmFlow = entry.pmFlow {
+            if !(1...SRv6ABI.maxPMFlow).contains(pmFlow) {
+                diagnostics.append(document.diagnostic("pm-flow \(pmFlow) is not a pm flow ID (1–\(SRv6ABI.maxPMFlow))", at: at + [K("pm-flow")]))
+            } else if let mode, mode.needsIPv6Input {
+                diagnostics.append(document.diagnostic(
+                    "\(mode.rfcName) does not mark: pm-flow needs an encapsulating mode (encaps, encaps.red, l2encap); "
+                        + "mark inserted packets with pm_mark in a chain", at: at + [K("pm-flow")]))
+            }
+        }
         guard diagnostics.count == before, let destination, let mode, let source else { return nil }
-        return HeadendPolicy(destination: destination, mode: mode, segments: segments, source: source,
-                             hopLimit: UInt8(entry.hopLimit ?? 64), tag: entry.tag ?? 0, flags: entry.flags ?? 0)
+        var policy = HeadendPolicy(destination: destination, mode: mode, segments: segments, source: source,
+                                   hopLimit: UInt8(entry.hopLimit ?? 64), tag: entry.tag ?? 0, flags: entry.flags ?? 0)
+        policy.pmFlow = UInt32(entry.pmFlow ?? 0)
+        return policy
     }
 }

@@ -58,9 +58,10 @@ struct ConfigurationDocument: Codable {
         var hopLimit: Int?
         var tag: UInt16?
         var flags: UInt8?
+        var pmFlow: Int?
 
         enum CodingKeys: String, CodingKey, CaseIterable {
-            case destination, mode, segments, source, hopLimit = "hop-limit", tag, flags
+            case destination, mode, segments, source, hopLimit = "hop-limit", tag, flags, pmFlow = "pm-flow"
         }
     }
 }

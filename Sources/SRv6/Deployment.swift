@@ -102,7 +102,7 @@ public final class SRv6Node {
             let mirror = configuration.kernelRoutes ? KernelRoutes.mirror(policy, device: device) : nil
             let value = SRv6ABI.encodePolicy(mode: policy.mode, segments: policy.segments, flags: policy.flags,
                                              hopLimit: policy.hopLimit, tag: policy.tag, source: policy.source,
-                                             fallback: mirror == nil ? .none : .kernelRoute)
+                                             fallback: mirror == nil ? .none : .kernelRoute, pmFlow: policy.pmFlow)
             var entry = Desired(prefix: policy.destination.description, destination: policy.destination,
                                 program: policy.mode.program, value: value, summary: policy.summary, kernelRoute: mirror)
             switch policy.destination {

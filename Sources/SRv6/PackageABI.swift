@@ -6,8 +6,10 @@ public enum SRv6ABI {
     public static let maxSIDs = 1024
     public static let maxRoutes = 4096
     public static let routingType = 4
+    /// hike/pm.h PM_FLOW_MAX: the pm flows a policy can be monitored as are 1…4095.
+    public static let maxPMFlow = 4095
 
-    public static let policySize = 152
+    public static let policySize = 156
     public static let sidSize = 40
     public static let statsSize = 24
     public static let srhSize = 8
@@ -42,7 +44,7 @@ public enum SRv6ABI {
         var table: [String: UInt64] = [
             "SRV6_MAX_SEGMENTS": UInt64(maxSegments), "SRV6_MAX_POLICIES": UInt64(maxPolicies),
             "SRV6_MAX_SIDS": UInt64(maxSIDs), "SRV6_MAX_ROUTES": UInt64(maxRoutes),
-            "SRV6_ROUTING_TYPE": UInt64(routingType), "SRV6_R_MAX": UInt64(reasonMax),
+            "SRV6_ROUTING_TYPE": UInt64(routingType), "SRV6_R_MAX": UInt64(reasonMax), "PM_FLOW_MAX": UInt64(maxPMFlow),
         ]
         for mode in HeadendMode.allCases {
             let suffix = switch mode {
@@ -74,7 +76,7 @@ public enum SRv6ABI {
         "sizeof(struct srv6_lpm6_key)": UInt64(lpm6KeySize), "sizeof(struct srv6_lpm4_key)": UInt64(lpm4KeySize),
         "offsetof(srv6_policy, mode)": 0, "offsetof(srv6_policy, nsegs)": 1, "offsetof(srv6_policy, flags)": 2,
         "offsetof(srv6_policy, hop_limit)": 3, "offsetof(srv6_policy, tag)": 4, "offsetof(srv6_policy, fallback)": 6, "offsetof(srv6_policy, src)": 8,
-        "offsetof(srv6_policy, segments)": 24,
+        "offsetof(srv6_policy, segments)": 24, "offsetof(srv6_policy, pm_flow)": 152,
         "offsetof(srv6_sid, behaviour)": 0, "offsetof(srv6_sid, flavours)": 4, "offsetof(srv6_sid, table)": 8,
         "offsetof(srv6_sid, oif)": 12, "offsetof(srv6_sid, lblen)": 16, "offsetof(srv6_sid, nflen)": 17, "offsetof(srv6_sid, fallback)": 18,
         "offsetof(srv6_sid, nh4)": 20, "offsetof(srv6_sid, nh6)": 24,
@@ -84,13 +86,15 @@ public enum SRv6ABI {
 
     /// `struct srv6_policy`.
     public static func encodePolicy(mode: HeadendMode, segments: [IPv6Address], flags: UInt8, hopLimit: UInt8,
-                                    tag: UInt16, source: IPv6Address, fallback: Fallback = .kernelRoute) -> [UInt8] {
+                                    tag: UInt16, source: IPv6Address, fallback: Fallback = .kernelRoute,
+                                    pmFlow: UInt32 = 0) -> [UInt8] {
         var out: [UInt8] = [mode.rawValue, UInt8(segments.count), flags, hopLimit]
         out += withUnsafeBytes(of: tag) { Array($0) } + withUnsafeBytes(of: fallback.rawValue) { Array($0) }
         out += source.bytes
         for index in 0..<maxSegments {
             out += index < segments.count ? segments[index].bytes : [UInt8](repeating: 0, count: 16)
         }
+        out += withUnsafeBytes(of: pmFlow) { Array($0) }
         return out
     }
 

@@ -65,6 +65,12 @@ extension BenchCommand {
                 help: "Trials the stability pre-check may take before a DUT is reported as failed.")
         var precheckAttempts = 3
 
+        @Option(help: ArgumentHelp("After each scenario's DUTs, this many rounds in which every compared DUT's MRR is "
+                                   + "measured once, one right after the other: slow drift of a shared machine hits them alike, "
+                                   + "and each comparison is given per round, median [min–max] (0: none; for small differences "
+                                   + "such as loss-monitoring's overhead).", valueName: "rounds"))
+        var paired = 0
+
         @Option(name: .customLong("control-cpu"),
                 help: "CPU of the thread that reads the counters (default: the other CPU on a 2-CPU machine).")
         var controlCPU: Int?
@@ -101,6 +107,7 @@ extension BenchCommand {
             if flows == 0 { throw ValidationError("--flows must be at least 1") }
             if !(1...8).contains(segments) { throw ValidationError("--segments must be 1–8 (the srv6 package's SRV6_MAX_SEGMENTS)") }
             if !(1...20).contains(precheckAttempts) { throw ValidationError("--precheck-attempts must be 1–20") }
+            if !(0...100).contains(paired) { throw ValidationError("--paired must be 0–100 rounds") }
             if let controlCPU, controlCPU < 0 || controlCPU >= ProcessInfo.processInfo.activeProcessorCount {
                 throw ValidationError("--control-cpu must be one of the \(ProcessInfo.processInfo.activeProcessorCount) online CPUs")
             }
@@ -159,6 +166,7 @@ extension BenchCommand {
             options.segments = segments
             options.tailcallLengths = try parsedCalls()
             options.precheckAttempts = precheckAttempts
+            options.pairedRounds = paired
             let cpus = ProcessInfo.processInfo.activeProcessorCount
             // Keep the reading and searching off the generator's CPU when there is another one.
             options.controlCPU = controlCPU ?? (cpus > 1 ? (cpu == 0 ? 1 : 0) : nil)

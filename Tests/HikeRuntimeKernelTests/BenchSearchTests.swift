@@ -231,9 +231,11 @@ struct BenchOutputCheckTests {
         let dt6 = try frame(SRv6BenchPlan.endDT6Input(segments: 3))
         #expect(TrafficBench.expectedOutput(.srv6EndDT6, dut: .hike, frame: dt6, options: options)
             == .init(length: 64, outer: 6, hopLimit: 0))
-        // AltMark: an 8-byte Destination Options header more.
+        // loss-monitoring encapsulates as srv6-encap; AltMark adds an 8-byte Destination Options header.
+        #expect(TrafficBench.expectedOutput(.lossMonitoring, dut: .hikeMonitored, frame: plain, options: options)
+            == .init(length: 160, outer: 6, hasSRH: true, lastEntry: 2, segmentsLeft: 2, inner: 6, hopLimit: 0))
         #expect(TrafficBench.expectedOutput(.lossMonitoring, dut: .hikeAltMark, frame: plain, options: options)
-            == .init(length: 72, outer: 6, hopLimit: 0))
+            == .init(length: 168, outer: 6, hasSRH: true, lastEntry: 2, segmentsLeft: 2, inner: 6, hopLimit: 0))
         #expect(TrafficBench.expectedOutput(.generator, dut: .kernelForwarding, frame: try frame(.ipv4UDP), options: options)
             == .init(length: 64, outer: 4, hopLimit: 0))
     }

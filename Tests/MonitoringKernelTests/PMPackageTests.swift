@@ -5,6 +5,7 @@ import HikeRuntime
 import HikeTestSupport
 import HikeVM
 import Monitoring
+import SRv6
 import Testing
 
 /// The pm package through BPF_PROG_TEST_RUN: marking, counting, stripping, loss injection.
@@ -48,9 +49,12 @@ import Testing
     @Test func abiMirrorMatchesTheObject() throws {
         let maps = try ObjectSpec(bytes: EmbeddedObjects.pm.bytes, name: "pm").contents().maps
         func spec(_ name: String) throws -> ObjectSpec.MapSpec { try #require(maps.first { $0.name == name }) }
-        #expect(try spec(PMABI.sentMap).keySize == UInt32(MemoryLayout<PMKey>.size))
+        // Arrays indexed by PMABI.counterIndex: a u32 key.
+        #expect(try spec(PMABI.sentMap).keySize == 4)
         #expect(try spec(PMABI.sentMap).valueSize == UInt32(MemoryLayout<PacketCounter>.size))
-        #expect(try spec(PMABI.receivedMap).keySize == UInt32(MemoryLayout<PMKey>.size))
+        #expect(try spec(PMABI.receivedMap).keySize == 4)
+        #expect(try spec(PMABI.receivedMap).maxEntries == UInt32(2 * PMABI.maxFlows))
+        #expect(PMABI.flowMax == UInt32(PMABI.maxFlows - 1))
         #expect(try spec(PMABI.flowsMap).valueSize == UInt32(MemoryLayout<PMFlowEntry>.size))
         #expect(try spec(PMABI.flowsMap).maxEntries == UInt32(PMABI.maxFlows))
         #expect(try spec(PMABI.sentMap).maxEntries == UInt32(2 * PMABI.maxFlows))
@@ -92,6 +96,62 @@ import Testing
         #expect(run.data == expected)
         try h.node.setActiveColour(.zero)
         #expect(try h.run("mark7", frame).0.data[15] == 0xb0)  // 0xb3 | 0x08, colour bit clear
+    }
+
+    /// A monitored SR policy (srv6_policy.pm_flow): the headend counts and marks as it
+    /// encapsulates, with no pm_mark in the chain. The output equals, byte for byte, the packet
+    /// an H.Encaps headend sends (SRv6Packet.frame) with the mark added as pm_mark adds it, and
+    /// the egress counts it with the same bytes.
+    @Test func aMonitoredPolicyIsCountedAndMarkedByTheHeadend() throws {
+        try h.hike.loadProgram("srv6_h_encaps")
+        try h.install("""
+            chain encap0
+                r2 = 0
+                call srv6_h_encaps
+                exit
+            """)
+        let segments = try Self.path.map { try SRv6.IPv6Address(parsing: $0) }
+        func policy(pmFlow: UInt32) throws {
+            try BPFMap.openPinned("\(h.hike.pinRoot)/maps/srv6/\(SRv6.SRv6ABI.policiesMap)").update(
+                key: BPFMap.bytesOf(UInt32(0)),
+                value: SRv6.SRv6ABI.encodePolicy(mode: .encaps, segments: segments, flags: 0, hopLimit: 64, tag: 0,
+                                                 source: try SRv6.IPv6Address(parsing: "fd00:12::1"), pmFlow: pmFlow))
+        }
+        let input = PacketBuilder.udp6(source: SRv6Packet.innerSource, destination: SRv6Packet.innerDestination, sourcePort: 5000,
+                                       destinationPort: 6000, payload: Array(repeating: 0x5a, count: 20))
+        let encapsulated = SRv6Packet.frame(segments: Self.path)
+
+        try policy(pmFlow: 7)
+        try h.node.addFlow(7, mode: .altmark)
+        try h.node.setActiveColour(.one)
+        let (altMark, r1) = try h.run("encap0", input)
+        #expect(r1.r0 == 0 && r1.fault == 0)
+        #expect(altMark.data == SRv6Packet.marked(encapsulated, flow: 7, colour: .one))
+        #expect(try h.counter(7, .one, .ingress) == (1, UInt64(encapsulated.count)))
+        #expect(try h.run("count0", altMark.data).1.r0 == 0)
+        #expect(try h.counter(7, .one, .egress) == (1, UInt64(encapsulated.count)))
+
+        try h.node.removeFlow(7)
+        try h.node.addFlow(7, mode: .dscp)
+        try h.node.setActiveColour(.zero)
+        var dscp = encapsulated
+        dscp[15] = 0x80  // Traffic Class: monitored 0x08, colour 0
+        #expect(try h.run("encap0", input).0.data == dscp)
+        #expect(try h.counter(7, .zero, .ingress) == (1, UInt64(encapsulated.count)))
+        // pm_sent is the headend's count: pm_stats' "marked" is pm_mark's alone.
+        #expect(try h.node.statistics()["marked"] == 0)
+
+        // A policy monitored as a flow this node does not have: encapsulated all the same,
+        // unmarked, and counted as an unknown flow.
+        try policy(pmFlow: 9)
+        let (unmarked, r3) = try h.run("encap0", input)
+        #expect(r3.r0 == 0 && unmarked.data == encapsulated)
+        #expect(try h.node.statistics()["unknown_flow"] == 1)
+        // Not monitored: no pm counter moves.
+        try policy(pmFlow: 0)
+        #expect(try h.run("encap0", input).0.data == encapsulated)
+        #expect(try h.node.statistics()["unknown_flow"] == 1)
+        #expect(try h.counter(7, .zero, .ingress).packets == 1)
     }
 
     @Test func egressCountsTheAltMarkColourAndStripsTheOption() throws {
@@ -170,9 +230,16 @@ import Testing
         #expect(try h.node.flows().isEmpty)
     }
 
-    /// A flow whose last step fails (pm_dst_flow is full) is taken back whole: no flow entry and
-    /// no counters are left behind, and the error is the map's.
+    /// A flow whose last step fails (pm_dst_flow is full) is taken back whole: no flow entry is
+    /// left and the counters it zeroed have their values back.
     @Test func aFlowThatFailsHalfWayLeavesNothing() throws {
+        let cpus = try possibleCPUCount(), sentinel = PacketCounter(packets: 5, bytes: 500)
+        for map in [PMABI.sentMap, PMABI.receivedMap] {
+            let counters = try BPFMap.openPinned("\(h.hike.pinRoot)/maps/\(PMABI.object)/\(map)")
+            for colour in Colour.allCases {
+                try counters.updatePerCPU(PMABI.counterIndex(flow: 9, colour: colour), Array(repeating: sentinel, count: cpus))
+            }
+        }
         let destinations = try BPFMap.openPinned("\(h.hike.pinRoot)/maps/\(PMABI.object)/\(PMABI.destinationFlowMap)")
         for i in 0..<PMABI.maxFlows {
             let address: [UInt8] = [0xfd, 0x00] + Array(repeating: 0, count: 10) + Bytes.be32(UInt32(i))
@@ -186,7 +253,8 @@ import Testing
         for map in [PMABI.sentMap, PMABI.receivedMap] {
             let counters = try BPFMap.openPinned("\(h.hike.pinRoot)/maps/\(PMABI.object)/\(map)")
             for colour in Colour.allCases {
-                #expect(try counters.lookupPerCPU(PMKey(flow: 9, colour: colour.rawValue), as: PacketCounter.self) == nil, "\(map)")
+                #expect(try counters.lookupPerCPU(PMABI.counterIndex(flow: 9, colour: colour), as: PacketCounter.self)
+                    == Array(repeating: sentinel, count: cpus), "\(map)")
             }
         }
     }

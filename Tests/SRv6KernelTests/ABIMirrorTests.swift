@@ -19,7 +19,7 @@ import Testing
     @Test func everyConstantEqualsTheHeader() throws {
         let c = try exported()
         let macros = c.filter { !$0.key.hasPrefix("sizeof") && !$0.key.hasPrefix("offsetof") }
-        #expect(macros.count == 41)
+        #expect(macros.count == 42)
         for (name, value) in SRv6.SRv6ABI.constants.sorted(by: { $0.key < $1.key }) {
             #expect(c[name] == value, "\(name): Swift \(value), C \(c[name].map(String.init) ?? "not exported")")
         }
@@ -56,7 +56,7 @@ import Testing
         let segments = [try IPv6Address(parsing: "fc00::a"), try IPv6Address(parsing: "fc00::b")]
         let source = try IPv6Address(parsing: "fc00::5")
         let policy = SRv6.SRv6ABI.encodePolicy(mode: .insertRed, segments: segments, flags: 0x40, hopLimit: 9, tag: 0x0102, source: source,
-                                               fallback: .none)
+                                               fallback: .none, pmFlow: 0x0102_0304)
         #expect(policy.count == Int(try #require(c["sizeof(struct srv6_policy)"])))
         #expect(policy[try at("offsetof(srv6_policy, mode)")] == 4)
         #expect(policy[try at("offsetof(srv6_policy, nsegs)")] == 2)
@@ -67,6 +67,8 @@ import Testing
         let srcAt = try at("offsetof(srv6_policy, src)"), segsAt = try at("offsetof(srv6_policy, segments)")
         #expect(Array(policy[srcAt..<srcAt + 16]) == source.bytes)
         #expect(Array(policy[segsAt + 16..<segsAt + 32]) == segments[1].bytes)
+        let pmAt = try at("offsetof(srv6_policy, pm_flow)")
+        #expect(Array(policy[pmAt..<pmAt + 4]) == [0x04, 0x03, 0x02, 0x01])
         let key = try IPv6Network(parsing: "fc00::/16").lpmKey
         #expect(key.count == Int(try #require(c["sizeof(struct srv6_lpm6_key)"])))
         #expect(Array(key[try at("offsetof(srv6_lpm6_key, addr)")...]) == (try IPv6Address(parsing: "fc00::")).bytes)

@@ -29,7 +29,7 @@ enum SRv6ABI {
                            "srv6_end_dx6", "srv6_end_dx4"]
 }
 
-/// struct srv6_policy, 152 bytes.
+/// struct srv6_policy, 156 bytes.
 struct SRv6Policy {
     var mode: UInt8
     var segments: [String]
@@ -38,12 +38,13 @@ struct SRv6Policy {
     var tag: UInt16 = 0
     var hopLimit: UInt8 = 0
     var fallback: UInt16 = SRv6ABI.fallbackKernelRoute
+    var pmFlow: UInt32 = 0
 
     var bytes: [UInt8] {
         var b: [UInt8] = [mode, UInt8(segments.count), flags, hopLimit] + BPFMap.bytesOf(tag) + BPFMap.bytesOf(fallback)
         b += Wire.addr(source)
         for i in 0..<8 { b += i < segments.count ? Wire.addr(segments[i]) : [UInt8](repeating: 0, count: 16) }
-        return b
+        return b + BPFMap.bytesOf(pmFlow)
     }
 }
 

@@ -186,6 +186,33 @@ import Testing
             """).isEmpty)
     }
 
+    /// pm-flow: an encapsulating policy monitored as a pm flow, written at srv6_policy.pm_flow.
+    @Test func pmFlowMonitorsEncapsulatingPoliciesOnly() throws {
+        func policy(_ mode: String, _ flow: String) -> String {
+            """
+            interfaces: [veth0]
+            policies:
+              - destination: fd00::/64
+                mode: \(mode)
+                segments: [fc00::1, fc00::3]
+                source: fc00::2
+                pm-flow: \(flow)
+            """
+        }
+        let parsed = try SRv6Configuration.parse(policy("encaps", "7"), file: "ok.yaml")
+        #expect(parsed.policies.first?.pmFlow == 7)
+        let first = try #require(parsed.policies.first)
+        let value = SRv6ABI.encodePolicy(mode: first.mode, segments: first.segments, flags: 0, hopLimit: 64, tag: 0,
+                                         source: first.source, pmFlow: first.pmFlow)
+        #expect(Array(value[152..<156]) == [7, 0, 0, 0])
+        #expect(errors(policy("encaps", "4096")) == ["bad.yaml:7:14: error: pm-flow 4096 is not a pm flow ID (1–4095)"])
+        #expect(errors(policy("encaps", "0")) == ["bad.yaml:7:14: error: pm-flow 0 is not a pm flow ID (1–4095)"])
+        #expect(errors(policy("insert", "7")) == [
+            "bad.yaml:7:14: error: H.Insert does not mark: pm-flow needs an encapsulating mode (encaps, encaps.red, l2encap); "
+                + "mark inserted packets with pm_mark in a chain",
+        ])
+    }
+
     @Test func sidsAndPoliciesNeedInterfacesAndDistinctKeys() {
         #expect(errors("""
             local-sids:

@@ -3,6 +3,7 @@
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 #include "hike/srv6.h"
+#include "hike/pm.h" /* PM_FLOW_MAX: the range of srv6_policy.pm_flow */
 
 struct abi_constant {
 	char name[40];
@@ -28,6 +29,7 @@ static const struct abi_constant abi_constants[] SEC(".hike.abi") __attribute__(
 	C(sizeof(struct srv6_stats)), C(sizeof(struct srv6_lpm6_key)), C(sizeof(struct srv6_lpm4_key)),
 	OFF(srv6_policy, mode), OFF(srv6_policy, nsegs), OFF(srv6_policy, flags), OFF(srv6_policy, hop_limit),
 	OFF(srv6_policy, tag), OFF(srv6_policy, fallback), OFF(srv6_policy, src), OFF(srv6_policy, segments),
+	OFF(srv6_policy, pm_flow), C(PM_FLOW_MAX),
 	OFF(srv6_sid, behaviour), OFF(srv6_sid, flavours), OFF(srv6_sid, table), OFF(srv6_sid, oif),
 	OFF(srv6_sid, lblen), OFF(srv6_sid, nflen), OFF(srv6_sid, fallback), OFF(srv6_sid, nh4), OFF(srv6_sid, nh6),
 	OFF(srv6_stats, packets), OFF(srv6_stats, bytes), OFF(srv6_stats, errors),

@@ -3,10 +3,13 @@
  * header placed before the SRH. hike's Monitoring module (Swift) mirrors every constant and
  * struct here and a test checks the mirror against the compiled object.
  *
- * A flow is a 20-bit ID, 1 .. 0xfffff: in AltMark mode it is the option's FlowMonID. The
- * ingress node's chain names the flow it marks (pm_mark(flow), after the SR policy that defines
- * it); the egress node takes it from the AltMark option, or from the chain (pm_count(flow)), or
- * from the outer destination (pm_dst_flow: the SID the SID list ends at).
+ * A flow is an ID 1 .. PM_FLOW_MAX: in AltMark mode it is the option's FlowMonID (a 20-bit field;
+ * hike uses its low 12 bits so that every per-flow table is an array indexed by the flow, with no
+ * hash on the fast path). The ingress node marks a flow either in the SR policy that defines it
+ * (srv6_policy.pm_flow: the headend counts and marks as it encapsulates, at no extra program
+ * call) or with pm_mark(flow) in the chain; the egress node takes it from the AltMark option, or
+ * from the chain (pm_count(flow)), or from the outer destination (pm_dst_flow: the SID the SID
+ * list ends at).
  *
  * Programs (HIKe programs, not final: r0 = 0 on success and the chain goes on to forwarding):
  *   pm_mark(flow)          ingress: count under (flow, active colour) in pm_sent, mark the colour
@@ -21,12 +24,16 @@
 #include <linux/types.h>
 #include <linux/in6.h>
 
-#define PM_MAX_FLOWS 4096       /* entries of pm_flows; pm_sent/pm_recv hold two per flow */
-#define PM_FLOW_MAX 0xfffff     /* flow IDs are FlowMonIDs: 20 bits, 0 means "from the packet" */
+#define PM_MAX_FLOWS 4096           /* entries of pm_flows (entry 0 unused) */
+#define PM_FLOW_MAX (PM_MAX_FLOWS - 1) /* flow IDs 1 .. 4095; 0 means "from the packet" */
+
+/* pm_sent / pm_recv (per-CPU arrays of 2 * PM_MAX_FLOWS): the counter of (flow, colour). */
+#define PM_COUNTER_INDEX(flow, colour) ((flow) * 2 + (colour))
 
 /* pm_flows[flow].mode */
 #define PM_MODE_DSCP 1
 #define PM_MODE_ALTMARK 2
+#define PM_MODE_COUNT 3 /* egress only: counts, reading the mode from the mark; never marks */
 
 /* DSCP mode: two bits of the Traffic Class byte, the two low bits of the DSCP (ECN untouched).
  * Monitored traffic of the domain must not use them for DiffServ. */
@@ -41,19 +48,15 @@
 #define PM_NEXTHDR_DOH 60
 #define PM_NEXTHDR_HBH 0
 
-/* pm_colour[0]: the colour pm_mark gives now (0 or 1). User space flips it every period. */
+/* pm_colour[0]: the colour the ingress (pm_mark, a monitored policy's headend) gives now (0 or 1).
+ * User space flips it every period. */
 
-/* pm_flows[flow]: the flows this node marks (ingress) or counts (egress). */
+/* pm_flows[flow] (array): the flows this node marks (ingress) or counts (egress); mode 0 = not
+ * configured here (its packets are neither marked nor counted). An egress node's mode is
+ * informational: it reads the mode from the mark. */
 struct pm_flow {
-	__u32 mode;     /* PM_MODE_*; an egress node may leave 0 (it reads the mode from the mark) */
+	__u32 mode;     /* PM_MODE_*; 0 = not configured */
 	__u32 reserved;
-};
-
-/* pm_sent / pm_recv key: one counter per (flow, colour). hike creates both colours' entries when
- * it adds a flow; the programs only look them up (a missing entry = a flow not configured). */
-struct pm_key {
-	__u32 flow;
-	__u32 colour;
 };
 
 /* pm_sent / pm_recv value (per-CPU): packets, and bytes of the frame without the AltMark DOH
@@ -75,9 +78,9 @@ struct pm_loss {
 };
 
 /* pm_stats[reason] (per-CPU packets). */
-#define PM_S_MARKED 0        /* pm_mark counted and marked */
+#define PM_S_MARKED 0        /* pm_mark counted and marked (a monitored policy's headend counts in pm_sent only) */
 #define PM_S_COUNTED 1       /* pm_count counted */
-#define PM_S_UNKNOWN_FLOW 2  /* no pm_flows / counter entry for the flow */
+#define PM_S_UNKNOWN_FLOW 2  /* flow out of range or not configured in pm_flows */
 #define PM_S_NOT_IPV6 3      /* not Ethernet + IPv6 */
 #define PM_S_NOT_MARKED 4    /* pm_count: no AltMark option and no DSCP monitored bit */
 #define PM_S_NO_ROOM 5       /* pm_mark: no headroom for the DOH */

@@ -80,6 +80,8 @@ struct srv6_policy {
 	__u16 fallback; /* SRV6_FALLBACK_*: what a failed headend does with the packet */
 	struct in6_addr src; /* outer source address (the kernel's `ip sr tunsrc`) */
 	struct in6_addr segments[SRV6_MAX_SEGMENTS];
+	__u32 pm_flow;  /* encapsulating modes: the pm flow (hike/pm.h) this policy's packets are
+			 * counted and marked as, in the mode pm_flows gives it; 0 = not monitored */
 };
 
 /* Endpoint behaviours: the kernel's SEG6_LOCAL_ACTION_* numbers. */

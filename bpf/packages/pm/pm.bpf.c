@@ -8,7 +8,7 @@
 #define HIKE_PACKAGE "pm"
 #include "hike/hike.h"
 #include "hike/ip6.h"
-#include "hike/pm.h"
+#include "hike/pm_ingress.h"
 
 #define PM_DOH_OPTS_MAX 8 /* options looked at in a Destination Options header */
 
@@ -31,32 +31,11 @@
 #define EOPNOTSUPP 95
 #endif
 
+/* Counters at the egress (counting) point: PM_COUNTER_INDEX(flow, colour). */
 struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u32);
-} pm_colour SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, PM_MAX_FLOWS);
-	__type(key, __u32);
-	__type(value, struct pm_flow);
-} pm_flows SEC(".maps");
-
-/* Counters at the ingress (marking) point and at the egress (counting) point. */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 2 * PM_MAX_FLOWS);
-	__type(key, struct pm_key);
-	__type(value, struct pm_counter);
-} pm_sent SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-	__uint(max_entries, 2 * PM_MAX_FLOWS);
-	__type(key, struct pm_key);
+	__type(key, __u32);
 	__type(value, struct pm_counter);
 } pm_recv SEC(".maps");
 
@@ -75,21 +54,6 @@ struct {
 	__type(key, __u32);
 	__type(value, struct pm_loss);
 } pm_loss_cfg SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, PM_S_MAX);
-	__type(key, __u32);
-	__type(value, __u64);
-} pm_stats SEC(".maps");
-
-static __always_inline void pm_stat(__u32 reason)
-{
-	__u64 *count = bpf_map_lookup_elem(&pm_stats, &reason);
-
-	if (count)
-		*count += 1;
-}
 
 /* What a packet's mark says. */
 struct pm_mark_info {
@@ -154,9 +118,9 @@ static __always_inline __u32 pm_resolve_flow(__u64 arg, struct ipv6hdr *ip6, str
 	if (arg)
 		return arg <= PM_FLOW_MAX ? (__u32)arg : 0;
 	if (m->marked == PM_MODE_ALTMARK)
-		return m->flowmon;
+		return m->flowmon <= PM_FLOW_MAX ? m->flowmon : 0;
 	flow = bpf_map_lookup_elem(&pm_dst_flow, &ip6->daddr);
-	return flow ? *flow : 0;
+	return flow && *flow <= PM_FLOW_MAX ? *flow : 0;
 }
 
 /* Inserts the AltMark DOH after the IPv6 header: Ethernet and IPv6 headers move 8 bytes to the
@@ -188,11 +152,7 @@ static __always_inline int pm_insert_doh(struct xdp_md *ctx, __u32 flow, __u32 c
 	__builtin_memcpy(data, &eth, sizeof(eth));
 	__builtin_memcpy(data + sizeof(eth), &ip6, sizeof(ip6));
 	doh = data + sizeof(eth) + sizeof(ip6);
-	doh[0] = nexthdr;
-	doh[1] = 0; /* 8 bytes: the option fills the header, no padding */
-	doh[2] = PM_ALTMARK_OPTION;
-	doh[3] = PM_ALTMARK_OPTLEN;
-	*(__be32 *)(doh + 4) = bpf_htonl(flow << 12 | colour << 11); /* D = 0, reserved = 0 */
+	pm_write_doh(doh, nexthdr, flow, colour);
 	return 0;
 }
 
@@ -242,11 +202,8 @@ static __always_inline void pm_add(struct pm_counter *c, __u64 bytes)
 HIKE_PROG(pm_mark)
 {
 	__u64 bytes = pm_frame_len(ctx);
-	struct pm_key key = {};
+	struct pm_ingress in;
 	struct ipv6hdr *ip6;
-	struct pm_counter *c;
-	struct pm_flow *cfg;
-	__u32 zero = 0, *colour;
 	int err;
 
 	ip6 = hike_ip6(ctx, NULL);
@@ -255,21 +212,11 @@ HIKE_PROG(pm_mark)
 		HVM_RET = -EINVAL;
 		return HIKE_XDP_VM;
 	}
-	if (HVM_ARG2 == 0 || HVM_ARG2 > PM_FLOW_MAX) {
-		HVM_RET = -EINVAL;
+	if (pm_ingress_lookup(HVM_ARG2, &in)) {
+		HVM_RET = HVM_ARG2 == 0 || HVM_ARG2 > PM_FLOW_MAX ? -EINVAL : -ENOENT;
 		return HIKE_XDP_VM;
 	}
-	key.flow = (__u32)HVM_ARG2;
-	colour = bpf_map_lookup_elem(&pm_colour, &zero);
-	key.colour = colour ? *colour & 1 : 0;
-	cfg = bpf_map_lookup_elem(&pm_flows, &key.flow);
-	c = bpf_map_lookup_elem(&pm_sent, &key);
-	if (!cfg || !c) {
-		pm_stat(PM_S_UNKNOWN_FLOW);
-		HVM_RET = -ENOENT;
-		return HIKE_XDP_VM;
-	}
-	if (cfg->mode == PM_MODE_ALTMARK) {
+	if (in.mode == PM_MODE_ALTMARK) {
 		if (ip6->nexthdr == PM_NEXTHDR_DOH) {
 			pm_stat(PM_S_HAS_DOH);
 			HVM_RET = -EEXIST;
@@ -280,22 +227,16 @@ HIKE_PROG(pm_mark)
 			HVM_RET = -EOPNOTSUPP;
 			return HIKE_XDP_VM;
 		}
-		err = pm_insert_doh(ctx, key.flow, key.colour);
+		err = pm_insert_doh(ctx, (__u32)HVM_ARG2, in.colour);
 		if (err) {
 			pm_stat(PM_S_NO_ROOM);
 			HVM_RET = err;
 			return HIKE_XDP_VM;
 		}
-	} else if (cfg->mode == PM_MODE_DSCP) {
-		__u8 *tc1 = (__u8 *)ip6 + 1;
-
-		*tc1 = (*tc1 & ~(PM_TC_COLOUR << 4)) | (PM_TC_MONITORED << 4) | (key.colour ? PM_TC_COLOUR << 4 : 0);
 	} else {
-		pm_stat(PM_S_UNKNOWN_FLOW);
-		HVM_RET = -ENOENT;
-		return HIKE_XDP_VM;
+		pm_mark_dscp((__u8 *)ip6 + 1, in.colour);
 	}
-	pm_add(c, bytes);
+	pm_ingress_count(&in, bytes);
 	pm_stat(PM_S_MARKED);
 	HVM_RET = PM_R_OK;
 	return HIKE_XDP_VM;
@@ -314,9 +255,10 @@ HIKE_PROG(pm_count)
 {
 	void *end = (void *)(long)ctx->data_end;
 	struct pm_mark_info m = {};
-	struct pm_key key = {};
 	struct ipv6hdr *ip6;
-	struct pm_counter *c;
+	struct pm_counter *c = NULL;
+	struct pm_flow *cfg;
+	__u32 flow, index;
 
 	ip6 = hike_ip6(ctx, NULL);
 	if (!ip6) {
@@ -330,9 +272,12 @@ HIKE_PROG(pm_count)
 		HVM_RET = PM_R_NOT_MARKED;
 		return HIKE_XDP_VM;
 	}
-	key.flow = pm_resolve_flow(HVM_ARG2, ip6, &m);
-	key.colour = m.colour;
-	c = key.flow ? bpf_map_lookup_elem(&pm_recv, &key) : NULL;
+	flow = pm_resolve_flow(HVM_ARG2, ip6, &m);
+	cfg = flow ? bpf_map_lookup_elem(&pm_flows, &flow) : NULL;
+	if (cfg && cfg->mode) {
+		index = PM_COUNTER_INDEX(flow, m.colour & 1);
+		c = bpf_map_lookup_elem(&pm_recv, &index);
+	}
 	if (!c) {
 		pm_stat(PM_S_UNKNOWN_FLOW);
 		HVM_RET = -ENOENT;

@@ -12,6 +12,7 @@
 #define HIKE_PACKAGE "srv6"
 #include "hike/hike.h"
 #include "hike/srv6.h"
+#include "hike/pm_ingress.h"
 #include "srh.h"
 #include "fwd.h"
 
@@ -115,9 +116,12 @@ static __always_inline const struct srv6_policy *srv6_policy_get(__u32 index, __
 /* H.Encaps, H.Encaps.Red, H.Encaps.L2: a new outer IPv6 header (+ SRH) in front of the IPv6 or
  * IPv4 packet (or, for L2, the whole Ethernet frame). Outer fields as seg6_do_srh_encap with
  * seg6_flowlabel = 0: an IPv6 inner packet gives its traffic class, flow label and hop limit;
- * otherwise they are 0, 0 and the policy's hop limit (0 = 64, the kernel's default). */
+ * otherwise they are 0, 0 and the policy's hop limit (0 = 64, the kernel's default).
+ * A monitored policy (pm != NULL) also counts the packet under its pm flow and colour and marks
+ * the outer header: the DSCP bits, or an AltMark Destination Options header before the SRH,
+ * written with the rest of the outer headers (one head adjustment, no extra program call). */
 static __always_inline __u32 srv6_encap_packet(struct xdp_md *ctx, const struct srv6_policy *pol, __u8 mode,
-					      __u64 *bytes)
+					      __u64 *bytes, struct pm_ingress *pm)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
@@ -128,6 +132,7 @@ static __always_inline __u32 srv6_encap_packet(struct xdp_md *ctx, const struct 
 	__be32 flow = bpf_htonl(0x60000000);
 	__u8 hl = pol->hop_limit ? pol->hop_limit : 64;
 	__u32 frame_len, inner_len = 0, payload, srh_len, push, excess, n = pol->nsegs, k, j;
+	__u32 doh = pm && pm->mode == PM_MODE_ALTMARK ? PM_DOH_LEN : 0, word;
 	int l2 = mode == SRV6_HEADEND_ENCAPS_L2;
 	__u8 proto = 0;
 
@@ -167,8 +172,8 @@ static __always_inline __u32 srv6_encap_packet(struct xdp_md *ctx, const struct 
 
 	k = mode == SRV6_HEADEND_ENCAPS_RED ? n - 1 : n; /* SRH entries */
 	srh_len = k ? 8 + (k << 4) : 0;
-	push = sizeof(*ip6) + srh_len + (l2 ? ETH_HLEN : 0);
-	if (srh_len + payload > 0xffff)
+	push = sizeof(*ip6) + doh + srh_len + (l2 ? ETH_HLEN : 0);
+	if (doh + srh_len + payload > 0xffff)
 		return SRV6_R_NO_ROOM;
 	if (excess && bpf_xdp_adjust_tail(ctx, -(int)excess))
 		return SRV6_R_NO_ROOM;
@@ -183,16 +188,31 @@ static __always_inline __u32 srv6_encap_packet(struct xdp_md *ctx, const struct 
 		return SRV6_R_NO_ROOM; /* cannot happen: the frame just grew by more */
 	__builtin_memcpy(eth, &saved, 2 * ETH_ALEN);
 	eth->h_proto = bpf_htons(ETH_P_IPV6);
-	*(__be32 *)ip6 = (flow & bpf_htonl(0x0fffffff)) | bpf_htonl(0x60000000);
-	ip6->payload_len = bpf_htons(srh_len + payload);
+	word = (bpf_ntohl(flow) & 0x0fffffff) | 0x60000000;
+	if (pm && !doh) /* DSCP mode: the two bits go into the word as it is written */
+		word = pm_dscp_word(word, pm->colour);
+	*(__be32 *)ip6 = bpf_htonl(word);
+	ip6->payload_len = bpf_htons(doh + srh_len + payload);
 	ip6->nexthdr = k ? SRV6_NH_ROUTING : proto;
 	ip6->hop_limit = hl;
 	ip6->saddr = pol->src;
 	ip6->daddr = pol->segments[0];
+	if (pm) {
+		/* The same byte count as the egress's: the frame without the DOH. */
+		pm_ingress_count(pm, ETH_HLEN + sizeof(*ip6) + srh_len + payload);
+		if (doh) {
+			__u8 *opt = (void *)(ip6 + 1);
+
+			if ((void *)(opt + PM_DOH_LEN) > data_end)
+				return SRV6_R_NO_ROOM; /* cannot happen: the frame just grew by more */
+			pm_write_doh(opt, ip6->nexthdr, pol->pm_flow, pm->colour);
+			ip6->nexthdr = PM_NEXTHDR_DOH;
+		}
+	}
 	if (!k)
 		return SRV6_R_OK;
 
-	srh = (void *)(ip6 + 1);
+	srh = (void *)(ip6 + 1) + doh;
 	if ((void *)(srh + 1) > data_end)
 		return SRV6_R_NO_ROOM;
 	srh->nexthdr = proto;
@@ -286,6 +306,7 @@ static __always_inline int srv6_headend(struct xdp_md *ctx, __u64 *regs, __u8 mo
 {
 	__u32 index = regs[2] < SRV6_MAX_POLICIES ? (__u32)regs[2] : SRV6_MAX_POLICIES;
 	const struct srv6_policy *pol;
+	struct pm_ingress pm;
 	__u64 bytes = 0;
 	__u32 reason;
 
@@ -293,8 +314,10 @@ static __always_inline int srv6_headend(struct xdp_md *ctx, __u64 *regs, __u8 mo
 	if (pol) {
 		if (mode == SRV6_HEADEND_INSERT || mode == SRV6_HEADEND_INSERT_RED)
 			reason = srv6_insert_packet(ctx, pol, mode, &bytes);
+		else if (pol->pm_flow && pm_ingress_lookup(pol->pm_flow, &pm) == 0)
+			reason = srv6_encap_packet(ctx, pol, mode, &bytes, &pm);
 		else
-			reason = srv6_encap_packet(ctx, pol, mode, &bytes);
+			reason = srv6_encap_packet(ctx, pol, mode, &bytes, NULL);
 	}
 	srv6_account(&srv6_policy_stats, index, reason, bytes);
 	regs[0] = reason;
