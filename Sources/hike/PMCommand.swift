@@ -69,13 +69,14 @@ struct PMCommand: ParsableCommand {
                 commandName: "add",
                 abstract: "Add a flow (loads the pm package into the instance if needed).",
                 discussion: """
-                    At the ingress node give --mode (how pm_mark marks it). At an egress node leave it \
-                    out: pm_count reads the mode from the mark. --destination names the flow at an \
+                    At the ingress node give --mode (how pm_mark, or the headend of an SR policy \
+                    monitored as this flow, marks it). At an egress node leave it out: pm_count reads \
+                    the mode from the mark. --destination names the flow at an \
                     egress that counts DSCP-marked packets with pm_count(0): the outer destination, \
                     i.e. the last SID of the flow's SID list.
                     """
             )
-            @Argument(help: ArgumentHelp("The flow ID, 1–1048575 (the AltMark FlowMonID).", valueName: "flow"))
+            @Argument(help: ArgumentHelp("The flow ID, 1–4095 (the AltMark FlowMonID; a monitored SR policy names it in its pm-flow).", valueName: "flow"))
             var flow: String
             @Option(help: ArgumentHelp("How the ingress marks it: dscp or altmark.", valueName: "mode"))
             var mode: String?
