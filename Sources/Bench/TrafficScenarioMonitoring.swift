@@ -102,7 +102,7 @@ extension TrafficScenarioPrograms {
     /// srv6-encap checks), and for a monitored DUT every one of them was counted and marked
     /// (pm_sent ≥ delivered, no error reason in pm_stats), so the time is monitoring's.
     func verifyMonitoring(_ dut: TrafficPipeline.DUT, delivered: UInt64) throws {
-        guard let hike = hike?.instance else { return }
+        guard dut != .baseline, let hike = hike?.instance else { return }
         try verifySRv6(.srv6Encap, hike: hike, delivered: delivered)
         guard LossMonitoringScenario.mode(dut) != nil else { return }
         let sent = try pmMap("pm_sent", in: hike)

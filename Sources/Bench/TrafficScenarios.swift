@@ -246,7 +246,16 @@ extension TrafficBench {
             pipeline = try TrafficPipeline()
         }
         progress(placement(options))
-        let results = runScenarios(scenarios, options: options, progress: progress) { scenario, dut in
+        let results = runScenarios(scenarios, options: options, progress: progress, afterEach: { scenario, results in
+            // --paired: right after the scenario's DUTs, while the machine is as it was for them.
+            guard options.pairedRounds > 0, let pipeline else { return nil }
+            do {
+                return try paired(scenario, results: results, pipeline: pipeline, options: options, progress: progress)
+            } catch {
+                progress("  \(scenario.rawValue): paired rounds failed: \(error)")
+                return nil
+            }
+        }) { scenario, dut in
             guard let pipeline else { throw BenchError.chainFailed(what: "pipeline", detail: "not created") }
             let (template, destination) = scenario.input(options)
             try pipeline.configure(dut, in: scenario, options: options)
@@ -260,19 +269,6 @@ extension TrafficBench {
             try verify(scenario, dut: dut, pipeline: pipeline)
             return result
         }
-        var scenarioResults = results
-        if options.pairedRounds > 0, let pipeline {
-            for index in scenarioResults.indices {
-                guard let scenario = TrafficScenario(rawValue: scenarioResults[index].scenario), scenarioResults[index].skipped == nil
-                else { continue }
-                do {
-                    scenarioResults[index].paired = try paired(scenario, results: scenarioResults[index].results, pipeline: pipeline,
-                                                               options: options, progress: progress)
-                } catch {
-                    progress("  \(scenario.rawValue): paired rounds failed: \(error)")
-                }
-            }
-        }
         var name = utsname()
         uname(&name)
         let kernel = withUnsafeBytes(of: name.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
@@ -280,7 +276,7 @@ extension TrafficBench {
                                         cpus: ProcessInfo.processInfo.activeProcessorCount, options: options,
                                         frameBytes: options.frameLength, placement: placement(options),
                                         platform: platform())
-        return TrafficReport(setup: setup, scenarios: scenarioResults)
+        return TrafficReport(setup: setup, scenarios: results)
     }
 
     /// After a DUT's trials (the sink counted since the last reset): what the scenario's DUT
@@ -293,18 +289,22 @@ extension TrafficBench {
         }
     }
 
-    /// `--paired`: rounds of one MRR trial per compared DUT (`pairedComparisons`), each put back
-    /// in place and checked as in its own measurement.
+    /// `--paired`: rounds of one MRR trial per compared DUT and the baseline
+    /// (`pairedComparisons`), each DUT put back in place, its output checked at the sink and its
+    /// counters after the trial, as in its own measurement.
     static func paired(_ scenario: TrafficScenario, results: [DUTResult], pipeline: TrafficPipeline, options: Options,
                        progress: (String) -> Void) throws -> [TrafficReport.PairedComparison]? {
         let measured = Set(results.filter { $0.failure == nil && !$0.mrr.samples.isEmpty }.map(\.dut))
         let comparisons = scenario.comparisons.filter { measured.contains($0.ours) && measured.contains($0.reference) }
-        guard let baseline = results.first(where: { $0.dut == .baseline && $0.failure == nil }), !comparisons.isEmpty else { return nil }
+        guard measured.contains(.baseline), !comparisons.isEmpty else { return nil }
         let (template, destination) = scenario.input(options)
         let frame = try pipeline.frame(template, options: options, innerDestination: destination)
         return try pairedComparisons(comparisons.map { ($0.ours, $0.reference) }, rounds: options.pairedRounds,
-                                     baselineCost: TrafficReport.cost(baseline.mrr.median), progress: progress) { dut, round in
+                                     progress: progress) { dut, round in
             try pipeline.configure(dut, in: scenario, options: options)
+            if let expected = expectedOutput(scenario, dut: dut, frame: frame, options: options) {
+                try checkOutput(pipeline, frame: frame, expected: expected, options: options)
+            }
             try pipeline.programs.resetCounters()
             let trial = try mrrTrial(pipeline, frame: frame, options: options) { share, _ in
                 progress("  \(dut.rawValue) paired round \(round): other tasks took \(format(100 * share, decimals: 0)) %, repeating")
@@ -315,12 +315,13 @@ extension TrafficBench {
     }
 
     /// The rounds of `--paired` on any way of measuring a DUT's MRR (pps): each round measures
-    /// every compared DUT once, every other round in reverse order, so that a drift within a
-    /// round, or what one DUT leaves behind for the next, falls on each side alike.
+    /// the baseline and every compared DUT once, every other round in reverse order, so that a
+    /// drift within a round, or what one DUT leaves behind for the next, falls on each side
+    /// alike; each DUT's cost is taken over its own round's baseline.
     static func pairedComparisons(_ comparisons: [(ours: TrafficPipeline.DUT, reference: TrafficPipeline.DUT)], rounds: Int,
-                                  baselineCost: Double, progress: (String) -> Void,
+                                  progress: (String) -> Void,
                                   measure: (TrafficPipeline.DUT, Int) throws -> Double) throws -> [TrafficReport.PairedComparison] {
-        var duts: [TrafficPipeline.DUT] = []
+        var duts: [TrafficPipeline.DUT] = [.baseline]
         for (ours, reference) in comparisons {
             for dut in [reference, ours] where !duts.contains(dut) { duts.append(dut) }
         }
@@ -334,9 +335,12 @@ extension TrafficBench {
             }
             progress("  paired round \(round)/\(rounds): " + line.joined(separator: ", ") + " Mpps")
         }
+        let baseline = rates[.baseline] ?? []
         return comparisons.compactMap { ours, reference in
             guard let a = rates[ours], let b = rates[reference] else { return nil }
-            let pairs = zip(a, b).map { (TrafficReport.cost($0) - baselineCost, TrafficReport.cost($1) - baselineCost) }
+            let pairs = zip(zip(a, b), baseline).map { rates, base in
+                (TrafficReport.cost(rates.0) - TrafficReport.cost(base), TrafficReport.cost(rates.1) - TrafficReport.cost(base))
+            }
             return TrafficReport.PairedComparison(
                 ours: ours.rawValue, reference: reference.rawValue,
                 costRatio: Spread(pairs.map { $0.0 / $0.1 }), addedPercent: Spread(pairs.map { ($0.0 - $0.1) / $0.1 * 100 }),
@@ -380,7 +384,10 @@ extension TrafficBench {
     /// reason; a DUT whose measurement throws is reported as failed with the error, and the
     /// others go on. The baseline of one input is measured once and shared by the scenarios
     /// that send the same frames.
+    /// `afterEach` runs once a scenario's DUTs are measured (`--paired`), its comparisons kept
+    /// with the scenario.
     public static func runScenarios(_ scenarios: [TrafficScenario], options: Options, progress: (String) -> Void,
+                                    afterEach: (TrafficScenario, [DUTResult]) -> [TrafficReport.PairedComparison]? = { _, _ in nil },
                                     measure: (TrafficScenario, TrafficPipeline.DUT) throws -> DUTResult)
         -> [TrafficReport.ScenarioResult] {
         var results: [TrafficReport.ScenarioResult] = []
@@ -410,7 +417,7 @@ extension TrafficBench {
                     rows.append(.failed(dut, reason: reason, input: template.name))
                 }
             }
-            results.append(.init(scenario: scenario.rawValue, skipped: nil, results: rows))
+            results.append(.init(scenario: scenario.rawValue, skipped: nil, results: rows, paired: afterEach(scenario, rows)))
         }
         return results
     }

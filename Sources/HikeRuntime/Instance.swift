@@ -105,8 +105,12 @@ public final class HikeInstance: @unchecked Sendable {  // state lives in the ke
         let mapsDirectory = "\(pinRoot)/maps/\(objectName)"
         let sharedDirectories = Set(description.maps.compactMap { Self.sharedMaps[$0] }).map { "\(pinRoot)/maps/\($0)" }
         for directory in ["\(pinRoot)/vm", mapsDirectory] + sharedDirectories { try makeDirectories(directory) }
-        let object = try BPFObject(spec: description.spec,
-                                   options: objectOptions(object: description, ownMapsDirectory: mapsDirectory))
+        let object: BPFObject
+        do {
+            object = try BPFObject(spec: description.spec, options: objectOptions(object: description, ownMapsDirectory: mapsDirectory))
+        } catch let error as BPFError where error.message.contains("couldn't reuse pinned map") {
+            throw RuntimeError.incompatiblePin(object: objectName, instance: name, libbpf: error.message)
+        }
         let table = try systemMap("hvm_progs")
         let entries = catalog.entries.filter { $0.object == objectName && $0.kind == .program }
         var used = Set(registry.programs.values.map(\.id))

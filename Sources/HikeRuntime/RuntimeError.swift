@@ -13,6 +13,8 @@ public enum RuntimeError: Error, CustomStringConvertible, Sendable {
     case alreadyAttached(String)
     case registry(String)
     case invalidChain(String)
+    /// A map pinned by an earlier load has another layout than the object declares now.
+    case incompatiblePin(object: String, instance: String, libbpf: String)
 
     public var description: String {
         switch self {
@@ -31,6 +33,10 @@ public enum RuntimeError: Error, CustomStringConvertible, Sendable {
         case .alreadyAttached(let what): "a loader is already attached to \(what): detach it first (hike loader detach)"
         case .registry(let why): "registry: \(why)"
         case .invalidChain(let why): why
+        case .incompatiblePin(let object, let instance, let libbpf):
+            "cannot load '\(object)': a map pinned in instance \(instance) has another layout than this hike's "
+                + "(pinned by another version of hike?): remove the instance (hike reset --instance \(instance)) and load "
+                + "again\n\(libbpf)"
         }
     }
 }

@@ -65,10 +65,11 @@ extension BenchCommand {
                 help: "Trials the stability pre-check may take before a DUT is reported as failed.")
         var precheckAttempts = 3
 
-        @Option(help: ArgumentHelp("After each scenario's DUTs, this many rounds in which every compared DUT's MRR is "
-                                   + "measured once, one right after the other: slow drift of a shared machine hits them alike, "
-                                   + "and each comparison is given per round, median [min–max] (0: none; for small differences "
-                                   + "such as loss-monitoring's overhead).", valueName: "rounds"))
+        @Option(help: ArgumentHelp("After each scenario's DUTs, this many rounds in which the baseline's and every compared "
+                                   + "DUT's MRR are measured once, one right after the other (reversed every other round): "
+                                   + "slow drift of a shared machine hits them alike, and each comparison is given per round, "
+                                   + "median [min–max] (0: none; for small differences such as loss-monitoring's overhead).",
+                                   valueName: "rounds"))
         var paired = 0
 
         @Option(name: .customLong("control-cpu"),

@@ -34,24 +34,28 @@ import Testing
         }
     }
 
-    /// Rounds measure every compared DUT once, in reverse every other round; each comparison is
-    /// taken per round against that round's reference.
+    /// Rounds measure the baseline and every compared DUT once, in reverse every other round;
+    /// each comparison is taken per round, over that round's baseline and against that round's
+    /// reference.
     @Test func pairedRoundsAlternateTheOrderAndCompareWithinARound() throws {
         var order: [String] = []
-        // DUT costs over a 50 ns baseline: hike 200 ns, hike+pm 206 ns (3 % more), hike+altmark
-        // 210 ns (5 %); every DUT slows by 20 ns a round (a drift that hits all alike).
-        let costs: [TrafficPipeline.DUT: Double] = [.hike: 200, .hikeMonitored: 206, .hikeAltMark: 210]
-        let paired = try TrafficBench.pairedComparisons([(.hikeMonitored, .hike), (.hikeAltMark, .hike)], rounds: 3, baselineCost: 50,
+        // ns per packet: the baseline 50, DUT costs on top of it hike 200, hike+pm 206 (3 %
+        // more), hike+altmark 210 (5 %); round r slows everything by 20 r ns (a drift that hits
+        // all alike, the baseline too) and hike+pm by 10 r ns more in round 3 only.
+        let costs: [TrafficPipeline.DUT: Double] = [.baseline: 0, .hike: 200, .hikeMonitored: 206, .hikeAltMark: 210]
+        let paired = try TrafficBench.pairedComparisons([(.hikeMonitored, .hike), (.hikeAltMark, .hike)], rounds: 3,
                                                         progress: { _ in }) { dut, round in
             order.append(dut.rawValue)
-            return 1e9 / (50 + (costs[dut] ?? .nan) + 20 * Double(round))
+            let extra = dut == .hikeMonitored && round == 3 ? 30.0 : 0
+            return 1e9 / (50 + (costs[dut] ?? .nan) + 20 * Double(round) + extra)
         }
-        #expect(order == ["hike", "hike+pm", "hike+altmark", "hike+altmark", "hike+pm", "hike", "hike", "hike+pm", "hike+altmark"])
+        #expect(order == ["baseline", "hike", "hike+pm", "hike+altmark", "hike+altmark", "hike+pm", "hike", "baseline",
+                          "baseline", "hike", "hike+pm", "hike+altmark"])
         #expect(paired.map(\.ours) == ["hike+pm", "hike+altmark"] && paired.allSatisfy { $0.reference == "hike" })
         let added = paired[0].addedPercent.samples
-        let expected = (1...3).map { round in 6 / (200 + 20 * Double(round)) * 100 }
-        #expect(added.count == 3 && zip(added, expected).allSatisfy { abs($0 - $1) < 1e-9 })
-        #expect(abs(paired[1].costRatio.median - 250 / 240) < 1e-9)  // round 2, the median: (210 + 40) / (200 + 40)
+        #expect(added.count == 3 && zip(added, [3.0, 3.0, 18.0]).allSatisfy { abs($0 - $1) < 1e-9 }, "\(added)")
+        #expect(abs(paired[0].addedPercent.median - 3) < 1e-9)
+        #expect(abs(paired[1].costRatio.median - 210.0 / 200) < 1e-9)
     }
 
     /// A whole run with one paired round: every DUT measured and checked, and the report carries

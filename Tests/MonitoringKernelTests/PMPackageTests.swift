@@ -154,6 +154,34 @@ import Testing
         #expect(try h.counter(7, .zero, .ingress).packets == 1)
     }
 
+    /// H.Encaps.Red with one SID has no SRH: the AltMark DOH sits between the outer IPv6 header
+    /// and the inner packet (next headers 60, then 41), written out here by hand.
+    @Test func aMonitoredReducedPolicyWithOneSIDPutsTheOptionBeforeTheInnerPacket() throws {
+        try h.hike.loadProgram("srv6_h_encaps_red")
+        try h.install("""
+            chain encapred1
+                r2 = 1
+                call srv6_h_encaps_red
+                exit
+            """)
+        let sid = try SRv6.IPv6Address(parsing: "fd00:12::2"), source = try SRv6.IPv6Address(parsing: "fd00:12::1")
+        try BPFMap.openPinned("\(h.hike.pinRoot)/maps/srv6/\(SRv6.SRv6ABI.policiesMap)").update(
+            key: BPFMap.bytesOf(UInt32(1)),
+            value: SRv6.SRv6ABI.encodePolicy(mode: .encapsRed, segments: [sid], flags: 0, hopLimit: 64, tag: 0, source: source, pmFlow: 9))
+        try h.node.addFlow(9, mode: .altmark)
+        try h.node.setActiveColour(.one)
+        let input = PacketBuilder.udp6(source: SRv6Packet.innerSource, destination: SRv6Packet.innerDestination, sourcePort: 5000,
+                                       destinationPort: 6000, payload: Array(repeating: 0x5a, count: 20))
+        let inner = Array(input[14...])
+        let expected = Array(input[..<14]) + [0x60, 0, 0, 0] + Bytes.be16(UInt16(8 + inner.count)) + [60, 64] + source.bytes + sid.bytes
+            + [41, 0, 0x12, 4] + SRv6Packet.altMark(flow: 9, colour: .one) + inner
+        let (run, result) = try h.run("encapred1", input)
+        #expect(result.r0 == 0 && result.fault == 0)
+        #expect(run.data == expected)
+        // Counted without the DOH: Ethernet + outer IPv6 + the inner packet.
+        #expect(try h.counter(9, .one, .ingress) == (1, UInt64(14 + 40 + inner.count)))
+    }
+
     @Test func egressCountsTheAltMarkColourAndStripsTheOption() throws {
         try h.node.addFlow(7, mode: .altmark)
         let frame = SRv6Packet.frame(segments: Self.path)

@@ -3,8 +3,8 @@
  * and so spare the chain a program call. Every object that includes this declares the maps below;
  * hike pins them all at maps/pm/<name>, so there is one set of them per instance.
  *
- * The fast path is array lookups only (the verifier inlines them): the colour, the flow's mode,
- * the per-CPU counter of (flow, colour). ABI: hike/pm.h. */
+ * The fast path is array lookups only, which the verifier inlines (the per-CPU one since Linux
+ * 6.10): the colour, the flow's mode, the per-CPU counter of (flow, colour). ABI: hike/pm.h. */
 #ifndef HIKE_PM_INGRESS_H
 #define HIKE_PM_INGRESS_H
 
@@ -47,9 +47,11 @@ static __always_inline void pm_stat(__u32 reason)
 		*count += 1;
 }
 
-/* A configured flow's mode, its active colour and its counter. */
+/* A configured flow: its ID, mode, active colour and counter. The mark is written from these,
+ * never from a map value read again (user space may change it in between). */
 struct pm_ingress {
 	struct pm_counter *counter;
+	__u32 flow;
 	__u32 mode;   /* PM_MODE_DSCP or PM_MODE_ALTMARK */
 	__u32 colour; /* 0 or 1 */
 };
@@ -58,18 +60,22 @@ struct pm_ingress {
  * PM_S_UNKNOWN_FLOW) for a flow out of range or not configured at this node. */
 static __always_inline int pm_ingress_lookup(__u64 flow, struct pm_ingress *in)
 {
-	__u32 zero = 0, id, index, *colour;
+	__u32 zero = 0, id, index, mode, *colour;
 	struct pm_flow *cfg;
 
 	if (flow == 0 || flow > PM_FLOW_MAX)
 		goto unknown;
 	id = (__u32)flow;
 	cfg = bpf_map_lookup_elem(&pm_flows, &id);
-	if (!cfg || (cfg->mode != PM_MODE_DSCP && cfg->mode != PM_MODE_ALTMARK))
+	if (!cfg)
+		goto unknown;
+	mode = *(volatile __u32 *)&cfg->mode; /* once: user space may rewrite the entry meanwhile */
+	if (mode != PM_MODE_DSCP && mode != PM_MODE_ALTMARK)
 		goto unknown;
 	colour = bpf_map_lookup_elem(&pm_colour, &zero);
 	in->colour = colour ? *colour & 1 : 0;
-	in->mode = cfg->mode;
+	in->flow = id;
+	in->mode = mode;
 	index = PM_COUNTER_INDEX(id, in->colour);
 	in->counter = bpf_map_lookup_elem(&pm_sent, &index);
 	if (!in->counter)

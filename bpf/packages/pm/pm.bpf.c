@@ -227,7 +227,7 @@ HIKE_PROG(pm_mark)
 			HVM_RET = -EOPNOTSUPP;
 			return HIKE_XDP_VM;
 		}
-		err = pm_insert_doh(ctx, (__u32)HVM_ARG2, in.colour);
+		err = pm_insert_doh(ctx, in.flow, in.colour);
 		if (err) {
 			pm_stat(PM_S_NO_ROOM);
 			HVM_RET = err;

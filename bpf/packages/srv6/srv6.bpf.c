@@ -205,7 +205,7 @@ static __always_inline __u32 srv6_encap_packet(struct xdp_md *ctx, const struct 
 
 			if ((void *)(opt + PM_DOH_LEN) > data_end)
 				return SRV6_R_NO_ROOM; /* cannot happen: the frame just grew by more */
-			pm_write_doh(opt, ip6->nexthdr, pol->pm_flow, pm->colour);
+			pm_write_doh(opt, ip6->nexthdr, pm->flow, pm->colour);
 			ip6->nexthdr = PM_NEXTHDR_DOH;
 		}
 	}
