@@ -56,24 +56,14 @@ extension TrafficScenarioPrograms {
         try configureFlow(mode: LossMonitoringScenario.mode(dut), in: hike)
         guard dut == .hikePMMark, let state = srv6 else { return encap }
 
-        let name = "bench_srv6_h_encaps_pm_mark"
-        let chainID: UInt32
-        if let installed = state.chains[.lossMonitoring] {
-            chainID = installed
-        } else {
-            chainID = try hike.symbols(addingChains: [name])[name] ?? 0
-            let code: [BPFInstruction] = [
+        return try routeLocalsid((SRv6BenchPlan.encapDestination, 64), to: "bench_srv6_h_encaps_pm_mark", key: .lossMonitoring,
+                                 state: state, hike: hike) {
+            [
                 .mov64(.r1, imm: try bench.id("srv6_h_encaps")), .mov64(.r2, imm: Int32(SRv6BenchPlan.encapPolicy)), .call(helper: ABI.fnCall),
                 .mov64(.r1, imm: try bench.id("pm_mark")), .mov64(.r2, imm: Int32(LossMonitoringScenario.flow)), .call(helper: ABI.fnCall),
                 .mov64(.r1, imm: try bench.id("ip6_kroute")), .call(helper: ABI.fnCall), .exit,
             ]
-            try hike.installChains([(name: name, id: chainID, instructions: code, source: String?.none)])
-            state.chains[.lossMonitoring] = chainID
         }
-        let loader = try localsidLoader(state, hike: hike)
-        try loader.map("srv6_lpm6").update(key: SRv6BenchPlan.lpmKey(SRv6BenchPlan.encapDestination, prefix: 64),
-                                           value: BPFMap.bytesOf(chainID))
-        return try loader.program("srv6_localsid")
     }
 
     /// The pm maps are pinned under maps/pm/ whichever object (pm or srv6) created them.

@@ -149,18 +149,25 @@ extension TrafficScenarioPrograms {
         // Zero the counters the check after the measurement reads.
         try zeroSRv6Counters(map: map)
 
-        let chain = "bench_\(program)"
-        let chainID: UInt32
-        if let installed = state.chains[scenario] {
-            chainID = installed
-        } else {
-            chainID = try hike.symbols(addingChains: [chain])[chain] ?? 0
+        return try routeLocalsid(prefix, to: "bench_\(program)", key: scenario, state: state, hike: hike) {
             var code: [BPFInstruction] = [.mov64(.r1, imm: try bench.id(program)), .mov64(.r2, imm: Int32(argument)),
                                           .call(helper: ABI.fnCall)]
             if forward { code += [.mov64(.r1, imm: try bench.id("ip6_kroute")), .call(helper: ABI.fnCall)] }
-            code.append(.exit)
-            try hike.installChains([(name: chain, id: chainID, instructions: code, source: String?.none)])
-            state.chains[scenario] = chainID
+            return code + [.exit]
+        }
+    }
+
+    /// Installs the chain `name` once per `key` (its code from `code`), points the
+    /// srv6_localsid loader's route for `prefix` at it and returns the loader's program.
+    func routeLocalsid(_ prefix: (address: [UInt8], length: UInt32), to name: String, key: TrafficScenario,
+                       state: SRv6ScenarioState, hike: HikeInstance, code: () throws -> [BPFInstruction]) throws -> BPFProgram {
+        let chainID: UInt32
+        if let installed = state.chains[key] {
+            chainID = installed
+        } else {
+            chainID = try hike.symbols(addingChains: [name])[name] ?? 0
+            try hike.installChains([(name: name, id: chainID, instructions: try code(), source: String?.none)])
+            state.chains[key] = chainID
         }
         let loader = try localsidLoader(state, hike: hike)
         try loader.map("srv6_lpm6").update(key: SRv6BenchPlan.lpmKey(prefix.address, prefix: prefix.length), value: BPFMap.bytesOf(chainID))

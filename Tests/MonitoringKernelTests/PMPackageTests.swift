@@ -54,7 +54,6 @@ import Testing
         #expect(try spec(PMABI.sentMap).valueSize == UInt32(MemoryLayout<PacketCounter>.size))
         #expect(try spec(PMABI.receivedMap).keySize == 4)
         #expect(try spec(PMABI.receivedMap).maxEntries == UInt32(2 * PMABI.maxFlows))
-        #expect(PMABI.flowMax == UInt32(PMABI.maxFlows - 1))
         #expect(try spec(PMABI.flowsMap).valueSize == UInt32(MemoryLayout<PMFlowEntry>.size))
         #expect(try spec(PMABI.flowsMap).maxEntries == UInt32(PMABI.maxFlows))
         #expect(try spec(PMABI.sentMap).maxEntries == UInt32(2 * PMABI.maxFlows))

@@ -86,12 +86,18 @@ unknown:
 	return -1;
 }
 
-/* Counts a marked packet (bytes: the frame without the AltMark DOH, as the egress counts it).
- * pm_sent is the count of marked packets: nothing else is counted on this path. */
+/* One packet of `bytes` (the frame without the AltMark DOH, the same figure at both ends). */
+static __always_inline void pm_add(struct pm_counter *c, __u64 bytes)
+{
+	c->packets += 1;
+	c->bytes += bytes;
+}
+
+/* Counts a marked packet. pm_sent is the count of marked packets: nothing else is counted on
+ * this path. */
 static __always_inline void pm_ingress_count(struct pm_ingress *in, __u64 bytes)
 {
-	in->counter->packets += 1;
-	in->counter->bytes += bytes;
+	pm_add(in->counter, bytes);
 }
 
 /* DSCP mode: the "monitored" and colour bits in the IPv6 header's second byte (Traffic Class

@@ -187,12 +187,6 @@ static __always_inline __u64 pm_frame_len(struct xdp_md *ctx)
 	return len;
 }
 
-static __always_inline void pm_add(struct pm_counter *c, __u64 bytes)
-{
-	c->packets += 1;
-	c->bytes += bytes;
-}
-
 /* Ingress: counts the packet under (flow, active colour) and marks it the flow's way.
  * r0 = 0; -EINVAL not IPv6 or flow out of range; -ENOENT flow not configured; -EEXIST AltMark
  * mode and a DOH already follows the IPv6 header; -EOPNOTSUPP AltMark mode and a Hop-by-Hop
