@@ -59,7 +59,7 @@ let package = Package(
         // packet rates through generator → DUT → sink namespaces (`hike bench run`).
         .target(name: "Bench", dependencies: ["BPFKit", "BPFObjects", "ECLAT", "HikeRuntime", "HikeVM", "Topology"]),
         // SRv6: SRH, SID and uSID types and codecs; YAML configuration → srv6 package maps and chains.
-        .target(name: "SRv6", dependencies: ["BPFKit", "BPFObjects", "HikeRuntime", "HikeVM", "Yams"]),
+        .target(name: "SRv6", dependencies: ["BPFKit", "BPFObjects", "HikeRuntime", "HikeVM", "Topology", "Yams"]),
         // Performance monitoring: alternate-marking collector, STAMP sender, Prometheus exposition.
         .target(name: "Monitoring", dependencies: ["BPFKit", "BPFObjects", "HikeRuntime", "Topology"]),
         // Declarative testbeds: YAML topologies → namespaces, links, routes, hike configurations.

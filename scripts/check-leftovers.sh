@@ -5,7 +5,7 @@
 set -u
 left=()
 while read -r ns _; do
-  case "$ns" in hiket-*|hike-demo-*|hike-doctor-*|hike-tb-*) left+=("namespace $ns") ;; esac
+  case "$ns" in hiket-*|hike-demo-*|hike-doctor-*|hike-tb-*|hike-seg6probe-*) left+=("namespace $ns") ;; esac
 done < <(ip netns list 2>/dev/null)
 for pin in /sys/fs/bpf/hiket-* /sys/fs/bpf/hike-doctor-* /sys/fs/bpf/hike-demo-* /sys/fs/bpf/hike/hiket-* /sys/fs/bpf/hike/hike-tb-*; do
   [ -e "$pin" ] && left+=("pin $pin")

@@ -16,3 +16,10 @@ public struct EmbeddedObject: Sendable, Hashable {
         self.bytes = Data(base64Encoded: base64).map { [UInt8]($0) } ?? []
     }
 }
+
+// Test logs and messages name an object by its source and size, not by its bytes: a
+// parameterized test over the objects printed megabytes of them.
+extension EmbeddedObject: CustomStringConvertible, CustomDebugStringConvertible {
+    public var description: String { "\(name) (\(source), \(bytes.count) bytes)" }
+    public var debugDescription: String { description }
+}

@@ -100,6 +100,7 @@ public struct VPNDemo: Sendable {
             progress("Prometheus metrics on http://\(Self.hostPort(started.host, started.port))/metrics while the demo runs")
         }
         defer { server?.stop() }
+        if let summary = options.srv6Summary { progress(summary) }
         let hikeNodes = file.spec.nodes.filter { $0.hike != nil }.map(\.name)
         progress("bringing up testbed \(options.name) (\(options.testbedFile)): \(file.spec.nodes.count) namespaces, "
                  + "\(file.spec.links.count) veth links" + (hikeNodes.isEmpty ? "" : ", HIKe on \(hikeNodes.joined(separator: ", "))"))

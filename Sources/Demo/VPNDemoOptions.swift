@@ -26,6 +26,9 @@ public struct VPNDemoOptions: Sendable {
     public var keep: Bool
     /// Serve the Prometheus endpoint here while the demo runs (HOST:PORT), if set.
     public var metricsListen: String?
+    /// Where SRv6 runs in the topology, for the first lines (VPNDemoSRv6.summary); nil: unsaid
+    /// (a topology of the user's).
+    public var srv6Summary: String?
 
     /// The loss-monitoring flow (FlowMonID) and the VPN's addresses, as demo.yaml sets them.
     public static let flow: UInt32 = 7

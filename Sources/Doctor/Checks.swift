@@ -162,6 +162,27 @@ enum Checks {
         return "\(frames) live frames through probe_drop, \(nanoseconds) ns each"
     }
 
+    /// Every object hike carries, loaded (and so verified) by this kernel. One the verifier
+    /// rejects takes its programs out of use here; the others work.
+    static func objectsLoad() throws -> String {
+        var rejected: [String] = []
+        for embedded in EmbeddedObjects.all {
+            do {
+                _ = try BPFObject(bytes: embedded.bytes, name: embedded.name)
+            } catch let error as BPFError {
+                // The verifier's last words say why; the whole log can be thousands of lines.
+                let why = error.verifierLog?.split(separator: "\n").last(where: { !$0.hasPrefix("processed ") && !$0.isEmpty })
+                    .map(String.init) ?? error.message
+                rejected.append("\(embedded.name): \(why)")
+            }
+        }
+        guard rejected.isEmpty else {
+            throw CheckFailure("\(rejected.count) of \(EmbeddedObjects.all.count) objects do not load here:\n"
+                               + rejected.joined(separator: "\n"))
+        }
+        return "all \(EmbeddedObjects.all.count) objects load (verified by this kernel)"
+    }
+
     // MARK: SRv6
 
     static func seg6Routes() throws -> String {

@@ -64,11 +64,21 @@ public enum Doctor {
         Probe("test-run-live-frames", required: true,
               hint: "BPF_F_TEST_XDP_LIVE_FRAMES needs kernel 5.18 or newer: hike bench generates its traffic with it",
               Checks.liveFrames),
-        Probe("seg6-routes", required: true,
-              hint: "the kernel needs CONFIG_IPV6_SEG6_LWTUNNEL=y (SRv6 encapsulation routes; modprobe ipv6 if it is a module)",
+        Probe("objects-load", required: false,
+              hint: "this kernel's verifier rejects the objects named: their programs cannot be used here, the others "
+                  + "work (the README's table of kernels says what each lacks; HIKE_LIBBPF_DEBUG=1 shows the whole log)",
+              Checks.objectsLoad),
+        // Optional: the hybrid split hands the kernel what XDP does not finish. Without them
+        // hike's XDP does all of SRv6 and drops (and counts) what it cannot finish.
+        Probe("seg6-routes", required: false,
+              hint: "the kernel lacks CONFIG_IPV6_SEG6_LWTUNNEL: hike's SRv6 headends run in XDP without it; "
+                  + "`hike srv6 apply` installs no kernel seg6 mirror routes (kernel-routes: auto), and a packet a headend "
+                  + "cannot encapsulate is dropped and counted instead of going to the kernel",
               Checks.seg6Routes),
-        Probe("seg6local-routes", required: true,
-              hint: "the kernel needs CONFIG_IPV6_SEG6_LWTUNNEL=y for seg6local (SRv6 endpoint behaviours, 4.14+)",
+        Probe("seg6local-routes", required: false,
+              hint: "the kernel lacks CONFIG_IPV6_SEG6_LWTUNNEL: hike's SRv6 endpoints (End … End.DT46, uN) run in XDP "
+                  + "without it; no kernel seg6local mirror routes are installed, and malformed SRv6 packets that XDP "
+                  + "does not finish are dropped and counted instead of going to the kernel",
               Checks.seg6LocalRoutes),
     ]
 }

@@ -21,6 +21,19 @@ public enum KernelTest {
         removeStaleHike()
     }
 
+    /// For tests that use the kernel's own SRv6 as the reference peer (interop, byte equality,
+    /// kernel-only lines). Such a suite fails, never skips, on a kernel without seg6: `make test`
+    /// runs these suites in the reference VM (scripts/kernel-vm.sh) when the host lacks them.
+    public static func requireKernelSRv6() throws {
+        try prepare()
+        let support = try KernelSRv6.support
+        guard support.available else {
+            throw BPFError(operation: "use the kernel's SRv6 as reference peer", errno: EOPNOTSUPP,
+                           message: "\(support.reason); run this suite in the reference VM: "
+                               + "scripts/run-tests.sh runs it there (make test)")
+        }
+    }
+
     /// Whether the pid that starts `name` after `prefix-` no longer runs (a dead test process).
     static func isOfDeadProcess(_ name: String, prefix: String) -> Bool {
         guard name.hasPrefix(prefix + "-"), let pidText = name.dropFirst(prefix.count + 1).split(separator: "-").first,

@@ -24,6 +24,8 @@ public struct AppliedState: Codable, Sendable, Equatable {
     public var namespace: String?
     public var interfaces: [String] = []
     public var genericXDP = false
+    /// Whether the entries are mirrored as kernel routes, and why (ApplyPlan.kernelRoutes).
+    public var kernelRoutes: String?
     public var sids: [Entry] = []
     public var policies: [Entry] = []
 

@@ -59,12 +59,23 @@ public struct HeadendPolicy: Sendable, Hashable {
     }
 }
 
+/// `kernel-routes:`: whether apply mirrors SIDs and policies as the kernel's own seg6local and
+/// seg6 routes (the hybrid split's fallback, see KernelRoutes).
+public enum KernelRoutesSetting: String, Sendable, Hashable, Codable {
+    /// Mirror where the kernel has seg6/seg6local, none where it has not (the default).
+    case auto
+    /// Mirror; a kernel without seg6 is an error before anything changes.
+    case on = "true"
+    /// Never: what XDP does not finish is handled as SRV6_FALLBACK_NONE says.
+    case off = "false"
+}
+
 /// A validated SRv6 configuration for one node (one HIKe instance).
 public struct SRv6Configuration: Sendable, Hashable {
     public var namespace: String?
     public var interfaces: [String]
     public var genericXDP: Bool
-    public var kernelRoutes: Bool
+    public var kernelRoutes: KernelRoutesSetting
     public var locators: [Locator]
     public var localSIDs: [LocalSID]
     public var policies: [HeadendPolicy]
@@ -188,6 +199,15 @@ struct Validator {
             error("'\(name)' is not an interface name (1–15 characters, no '/' or spaces)", K("interfaces"), K(intValue: n))
         }
         if Set(interfaces).count != interfaces.count { error("an interface is listed twice", K("interfaces")) }
+        var kernelRoutes = KernelRoutesSetting.auto
+        if let text = raw.kernelRoutes {
+            switch text.lowercased() {
+            case "auto": kernelRoutes = .auto
+            case "true", "yes", "on": kernelRoutes = .on
+            case "false", "no", "off": kernelRoutes = .off
+            default: error("kernel-routes '\(text)' is not auto, true or false", K("kernel-routes"))
+            }
+        }
         var generic = false
         switch raw.xdpMode?.lowercased() {
         case nil, "native": break
@@ -250,7 +270,7 @@ struct Validator {
             error("no interfaces: list where the srv6_localsid loader attaches (interfaces: [eth0])", K("interfaces"))
         }
         return SRv6Configuration(namespace: raw.namespace, interfaces: interfaces, genericXDP: generic,
-                                 kernelRoutes: raw.kernelRoutes ?? true, locators: locators, localSIDs: sids, policies: policies)
+                                 kernelRoutes: kernelRoutes, locators: locators, localSIDs: sids, policies: policies)
     }
 
     mutating func localSID(_ entry: ConfigurationDocument.LocalSIDEntry, at: [any CodingKey], locators: [Locator]) -> LocalSID? {

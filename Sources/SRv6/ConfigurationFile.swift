@@ -6,7 +6,8 @@ import Yams
 ///     namespace: r2                 # optional: where the interfaces are (default: hike's own)
 ///     interfaces: [veth0, veth1]    # the srv6_localsid loader is attached to each
 ///     xdp-mode: native              # or generic
-///     kernel-routes: true           # mirror local SIDs as kernel seg6local routes
+///     kernel-routes: auto           # mirror SIDs and policies as kernel seg6local/seg6 routes:
+///                                   # auto (where the kernel has them), true or false
 ///     locators: [{name, prefix, block-bits, node-bits}]
 ///     local-sids: [{sid, behaviour, locator, table, next-hop, interface, flavours, count}]
 ///     policies: [{destination, mode, segments, source, hop-limit, tag, flags}]
@@ -14,7 +15,7 @@ struct ConfigurationDocument: Codable {
     var namespace: String?
     var interfaces: [String]?
     var xdpMode: String?
-    var kernelRoutes: Bool?
+    var kernelRoutes: String?
     var locators: [LocatorEntry]?
     var localSIDs: [LocalSIDEntry]?
     var policies: [PolicyEntry]?

@@ -2,6 +2,7 @@ import BPFKit
 import Foundation
 import HikeRuntime
 import HikeVM
+import Topology
 
 /// What an apply changes, entry by entry (LPM keys), and where the loader goes.
 public struct ApplyPlan: Sendable, Equatable, Codable {
@@ -15,6 +16,8 @@ public struct ApplyPlan: Sendable, Equatable, Codable {
     public var unchangedPolicies: [String] = []
     public var attach: [String] = []
     public var detach: [String] = []
+    /// Whether the kernel's own seg6/seg6local routes mirror the entries, and why.
+    public var kernelRoutes = ""
 
     /// True when the configuration is what is installed already.
     public var changesNothing: Bool {
@@ -57,9 +60,27 @@ public final class SRv6Node {
 
     // MARK: Planning
 
-    /// Checks what the configuration needs from the kernel (its namespace, its interfaces) and
-    /// turns it into map values. Changes nothing.
-    func desired(_ configuration: SRv6Configuration) throws(SRv6Error) -> (sids: [Desired], policies: [Desired]) {
+    /// Whether this apply mirrors entries as kernel routes, with the reason in words: `auto`
+    /// asks the kernel, `true` on a kernel without seg6 is refused before anything changes.
+    static func mirrorsKernelRoutes(_ setting: KernelRoutesSetting) throws(SRv6Error) -> (Bool, String) {
+        if setting == .off { return (false, "none (kernel-routes: false)") }
+        let support: KernelSRv6.Support
+        do { support = try KernelSRv6.support } catch {
+            throw .apply("cannot tell whether the kernel has seg6/seg6local routes (for kernel-routes: \(setting.rawValue)): \(error)")
+        }
+        if support.available { return (true, "kernel seg6/seg6local mirror routes (kernel-routes: \(setting.rawValue))") }
+        if setting == .on {
+            throw .apply("kernel-routes: true, but this kernel has no seg6/seg6local routes (\(support.reason)); "
+                         + "set kernel-routes: auto or false to run SRv6 in XDP alone")
+        }
+        return (false, "none: this kernel has no seg6/seg6local routes (kernel-routes: auto); "
+                + "what XDP does not finish is dropped and counted, or handed to the kernel as plain IP once processed")
+    }
+
+    /// Checks what the configuration needs from the kernel (its namespace, its interfaces, its
+    /// SRv6 routes) and turns it into map values. Changes nothing.
+    func desired(_ configuration: SRv6Configuration) throws(SRv6Error) -> (sids: [Desired], policies: [Desired], kernelRoutes: String) {
+        let (mirrors, kernelRoutes) = try Self.mirrorsKernelRoutes(configuration.kernelRoutes)
         let namespace: NetworkNamespace?
         do {
             namespace = try configuration.namespace.map { try NetworkNamespace(existing: $0) }
@@ -90,7 +111,7 @@ public final class SRv6Node {
                              + ": the popped packet goes to the kernel with destination \(sid.prefix.address); add it "
                              + "(ip addr add \(sid.prefix) dev lo, or ip -6 route add local \(sid.prefix) dev lo)")
             }
-            let mirror = configuration.kernelRoutes ? KernelRoutes.mirror(sid, device: device) : nil
+            let mirror = mirrors ? KernelRoutes.mirror(sid, device: device) : nil
             let value = SRv6ABI.encodeSID(behaviour: sid.behaviour, flavours: sid.flavours, table: sid.table ?? 0, oif: oif,
                                           lblen: UInt8(sid.microSID?.blockBits ?? 0), nflen: UInt8(sid.microSID?.nodeBits ?? 0),
                                           nh4: sid.nextHop4, nh6: sid.nextHop6, fallback: mirror == nil ? .none : .kernelRoute)
@@ -99,7 +120,7 @@ public final class SRv6Node {
         }
         var policies: [Desired] = []
         for policy in configuration.policies {
-            let mirror = configuration.kernelRoutes ? KernelRoutes.mirror(policy, device: device) : nil
+            let mirror = mirrors ? KernelRoutes.mirror(policy, device: device) : nil
             let value = SRv6ABI.encodePolicy(mode: policy.mode, segments: policy.segments, flags: policy.flags,
                                              hopLimit: policy.hopLimit, tag: policy.tag, source: policy.source,
                                              fallback: mirror == nil ? .none : .kernelRoute, pmFlow: policy.pmFlow)
@@ -111,14 +132,16 @@ public final class SRv6Node {
             }
             policies.append(entry)
         }
-        return (sids, policies)
+        return (sids, policies, kernelRoutes)
     }
 
     /// Compares a configuration with what is installed. Changes nothing.
     public func plan(_ configuration: SRv6Configuration) throws(SRv6Error) -> ApplyPlan {
         let state = try AppliedState.read(stateDirectory: hike.stateDirectory)
-        let (sids, policies) = try desired(configuration)
-        return Self.plan(state: state, configuration: configuration, sids: sids, policies: policies)
+        let (sids, policies, kernelRoutes) = try desired(configuration)
+        var plan = Self.plan(state: state, configuration: configuration, sids: sids, policies: policies)
+        plan.kernelRoutes = kernelRoutes
+        return plan
     }
 
     static func plan(state: AppliedState, configuration: SRv6Configuration, sids: [Desired], policies: [Desired]) -> ApplyPlan {
@@ -159,11 +182,33 @@ public final class SRv6Node {
     /// apply. dryRun: only the plan. On failure nothing stays changed (see the type's note).
     @discardableResult
     public func apply(_ configuration: SRv6Configuration, dryRun: Bool = false) throws(SRv6Error) -> ApplyPlan {
+        // An instance this apply creates is removed whole when the apply fails: no pin, registry
+        // or lock file stays behind (the steps' undo covers an instance that existed before).
+        let fresh = ![hike.stateDirectory, hike.pinRoot].contains(where: FileManager.default.fileExists(atPath:))
+        let plan: ApplyPlan
+        do {
+            plan = try applyLocked(configuration, dryRun: dryRun)
+        } catch {
+            guard fresh else { throw error }
+            do { try hike.reset() } catch let reset {
+                throw .apply("\(error); removing instance '\(hike.name)', which this apply created, failed too: \(reset)")
+            }
+            throw error
+        }
+        // A dry run leaves nothing either (the lock file made a state directory).
+        if fresh && dryRun {
+            do { try hike.reset() } catch { throw .state("cannot remove what the dry run made of instance '\(hike.name)': \(error)") }
+        }
+        return plan
+    }
+
+    func applyLocked(_ configuration: SRv6Configuration, dryRun: Bool) throws(SRv6Error) -> ApplyPlan {
         let lock = try lockState()
         defer { close(lock) }
         let state = try AppliedState.read(stateDirectory: hike.stateDirectory)
-        let (sids, policies) = try desired(configuration)
-        let plan = Self.plan(state: state, configuration: configuration, sids: sids, policies: policies)
+        let (sids, policies, kernelRoutes) = try desired(configuration)
+        var plan = Self.plan(state: state, configuration: configuration, sids: sids, policies: policies)
+        plan.kernelRoutes = kernelRoutes
         if let both = plan.attach.first(where: plan.detach.contains) {
             // The same interface would be attached before its old attachment is gone.
             throw .apply("xdp-mode changes on \(both), which is attached: apply once without it, then with the new mode")
@@ -173,7 +218,8 @@ public final class SRv6Node {
         var undo: [() throws -> Void] = []
         let clearRemoved: () -> [String]
         do {
-            let (next, clear) = try install(configuration, state: state, sids: sids, policies: policies, undo: &undo)
+            var (next, clear) = try install(configuration, state: state, sids: sids, policies: policies, undo: &undo)
+            next.kernelRoutes = kernelRoutes
             // The state file is written before anything is cleared: if it cannot be, the
             // switch is undone and the old state file still describes what runs.
             try next.write(stateDirectory: hike.stateDirectory)
@@ -433,7 +479,7 @@ public final class SRv6Node {
     public func clear() throws(SRv6Error) {
         let state = try AppliedState.read(stateDirectory: hike.stateDirectory)
         let empty = SRv6Configuration(namespace: state.namespace, interfaces: [], genericXDP: state.genericXDP,
-                                      kernelRoutes: true, locators: [], localSIDs: [], policies: [])
+                                      kernelRoutes: .off, locators: [], localSIDs: [], policies: [])
         try apply(empty)
     }
 }

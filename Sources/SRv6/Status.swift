@@ -20,6 +20,8 @@ public struct SRv6Status: Sendable, Codable, Equatable {
     public var instance: String
     public var namespace: String?
     public var interfaces: [String]
+    /// Whether the entries are mirrored as kernel seg6/seg6local routes, and why.
+    public var kernelRoutes: String?
     public var sids: [EntryStatus]
     public var policies: [EntryStatus]
     /// SRV6_R_* name → packets, summed over the CPUs.
@@ -31,7 +33,7 @@ extension SRv6Node {
     public func status() throws(SRv6Error) -> SRv6Status {
         let state = try AppliedState.read(stateDirectory: hike.stateDirectory)
         var status = SRv6Status(instance: hike.name, namespace: state.namespace, interfaces: state.interfaces,
-                                sids: [], policies: [], reasons: [:])
+                                kernelRoutes: state.kernelRoutes, sids: [], policies: [], reasons: [:])
         if state.sids.isEmpty && state.policies.isEmpty && state.interfaces.isEmpty { return status }
         do {
             let directory = try mapsDirectory()

@@ -23,7 +23,10 @@ extension DemoCommand {
                 Brings up the testbed of examples/vpn/demo.yaml: h1 (cafe::1) — r1 — r2 — h2 \
                 (cafe::2). r1's HIKe chain encapsulates h1's traffic (H.Encaps to r2's End.DT6 SID), \
                 marks it (RFC 9343 AltMark option) and forwards it in XDP; r2's chain counts it by \
-                its mark and hands it to the kernel's End.DT6; the way back is kernel SRv6 only.
+                its mark and hands it to the kernel's End.DT6; the way back is kernel SRv6 only. \
+                On a kernel without seg6/seg6local routes (--srv6 auto, the default, asks the \
+                kernel; or --srv6 xdp) it runs examples/vpn/demo-xdp.yaml instead: the same VPN with \
+                r2's End.DT6 and the way back in hike's XDP too. The first lines say which.
 
                 Then: pings h1 → h2; sends a UDP flow h1 → h2 for --periods periods of --period \
                 seconds while the loss collector flips the colour every period and reads both ends \
@@ -57,6 +60,14 @@ extension DemoCommand {
                                    valueName: "file"))
         var testbed = VPN.defaultTestbed
 
+        enum SRv6Argument: String, ExpressibleByArgument, CaseIterable {
+            case auto, kernel, xdp
+        }
+
+        @Option(help: ArgumentHelp("Where SRv6 runs: kernel (the hybrid: kernel seg6/seg6local beside hike's XDP), xdp (all in hike's XDP), or auto (kernel where the kernel has seg6, else xdp). Picks the default topology.",
+                                   valueName: "auto|kernel|xdp"))
+        var srv6: SRv6Argument = .auto
+
         @Option(help: ArgumentHelp("The testbed's name (namespaces are hike-tb-<name>-<node>).", valueName: "name"))
         var name = "vpn"
 
@@ -71,32 +82,45 @@ extension DemoCommand {
 
         static let defaultTestbed = "examples/vpn/demo.yaml"
 
-        /// The default topology from the working directory, else from the repository that holds
-        /// this hike binary (.build/<config>/hike or .build/<triple>/<config>/hike). /proc/self/exe,
-        /// not argv[0]: that is a bare name when hike runs from PATH.
-        var testbedFile: String {
-            guard testbed == Self.defaultTestbed, !FileManager.default.fileExists(atPath: testbed) else { return testbed }
+        /// Where SRv6 runs, resolved against this kernel, when the topology is the repository's.
+        func placement() throws -> VPNDemoSRv6? {
+            guard testbed == Self.defaultTestbed else { return nil }
+            do { return try VPNDemoSRv6(rawValue: srv6.rawValue)!.resolved() } catch { throw ValidationError("\(error)") }
+        }
+
+        /// The default topology (for the placement) from the working directory, else from the
+        /// repository that holds this hike binary (.build/<config>/hike or
+        /// .build/<triple>/<config>/hike). /proc/self/exe, not argv[0]: that is a bare name when
+        /// hike runs from PATH.
+        func testbedFile(_ placement: VPNDemoSRv6?) -> String {
+            guard let placement else { return testbed }
+            let testbed = placement.testbed
+            guard !FileManager.default.fileExists(atPath: testbed) else { return testbed }
             guard let executable = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else { return testbed }
             var directory = URL(fileURLWithPath: executable).resolvingSymlinksInPath().deletingLastPathComponent()
             for _ in 0..<4 {
                 directory = directory.deletingLastPathComponent()
-                let candidate = directory.appendingPathComponent(Self.defaultTestbed).path
+                let candidate = directory.appendingPathComponent(testbed).path
                 if FileManager.default.fileExists(atPath: candidate) { return candidate }
             }
             return testbed
         }
 
-        var options: VPNDemoOptions {
-            VPNDemoOptions(testbedFile: testbedFile, name: name, periods: periods, period: .milliseconds(Int((period * 1000).rounded())),
+        func options() throws -> VPNDemoOptions {
+            let placement = try placement()
+            var options = VPNDemoOptions(testbedFile: testbedFile(placement), name: name, periods: periods, period: .milliseconds(Int((period * 1000).rounded())),
                            drop: drop, dropPeriod: dropPeriod, rate: rate, outputDirectory: output, keep: keep, metricsListen: listen)
+            options.srv6Summary = placement?.summary
+            return options
         }
 
         func validate() throws {
             guard period.isFinite else { throw ValidationError("--period must be a number of seconds") }
             // Checked before `options` converts it to milliseconds (Int(1e20 * 1000) would trap).
             guard period > 0, period <= 3600 else { throw ValidationError("--period must be more than 0 and at most 3600 seconds (got \(period))") }
-            guard FileManager.default.fileExists(atPath: testbedFile) else {
-                throw ValidationError("no topology at \(testbedFile)" + (testbed == Self.defaultTestbed
+            let options = try options()
+            guard FileManager.default.fileExists(atPath: options.testbedFile) else {
+                throw ValidationError("no topology at \(options.testbedFile)" + (testbed == Self.defaultTestbed
                     ? " (neither in the working directory nor in the repository of this hike binary): pass --testbed FILE, e.g. the repository's \(Self.defaultTestbed)"
                     : ": pass --testbed with an existing file"))
             }
@@ -104,7 +128,7 @@ extension DemoCommand {
         }
 
         func run() throws {
-            let demo = VPNDemo(options: options)
+            let demo = VPNDemo(options: try options())
             DemoInterrupt.install(demo, name: name)
             // A reader that goes away (`| head`) must not kill the demo before it has removed its
             // testbed: no SIGPIPE, and output that cannot be written is dropped.

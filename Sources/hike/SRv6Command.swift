@@ -46,7 +46,9 @@ extension SRv6Command {
                 prefix) before changing anything: a bad file changes nothing. New and changed entries \
                 are written before the loader's LPM entry points at them, with the kernel's mirror \
                 routes (seg6local for SIDs, seg6 for policies) where the kernel runs the same \
-                behaviour; removed ones are unlinked before they are cleared. If a step fails, what was \
+                behaviour (kernel-routes: auto, the default, mirrors only where the kernel has \
+                seg6/seg6local; true requires them; false never mirrors); removed ones are unlinked \
+                before they are cleared. If a step fails, what was \
                 done is undone. Applying the same file again changes nothing.
                 """
         )
@@ -72,6 +74,7 @@ extension SRv6Command {
                 Terminal.line("nothing to change: instance '\(instance.instance)' already runs \(file)")
                 return
             }
+            Terminal.line("kernel routes: \(plan.kernelRoutes)")
             let verb = dryRun ? "would" : "did"
             for (what, items) in [("add SID", plan.addedSIDs), ("change SID", plan.changedSIDs), ("remove SID", plan.removedSIDs),
                                   ("add policy", plan.addedPolicies), ("change policy", plan.changedPolicies),
@@ -111,6 +114,7 @@ extension SRv6Command {
                 return
             }
             Terminal.line("interfaces: " + Format.list(status.interfaces) + (status.namespace.map { " (namespace \($0))" } ?? ""))
+            if let kernelRoutes = status.kernelRoutes { Terminal.line("kernel routes: \(kernelRoutes)") }
             for (title, rows) in [("LOCAL SID", status.sids), ("POLICY", status.policies)] where !rows.isEmpty {
                 var table = TextTable([title, "INDEX", "BEHAVIOUR", "PACKETS", "BYTES", "ERRORS", "KERNEL"], rightAligned: [1, 3, 4, 5])
                 for row in rows {

@@ -2,6 +2,7 @@ import Demo
 import Foundation
 import HikeTestSupport
 import Testing
+import Topology
 
 /// `hike demo vpn` as a user runs it: the binary, its JSON, and Ctrl-C.
 @Suite(.serialized) struct VPNDemoCLITests {
@@ -83,6 +84,9 @@ import Testing
         #expect(report.periods.map(\.lost) == [0, 4, 0])
         #expect(report.plot.map { FileManager.default.fileExists(atPath: $0) } == true)
         #expect(run.stderr.contains("period 2: sent") && run.stderr.contains("bringing testbed \(name) down"))
+        // The first lines say where SRv6 ran: the kernel's, or hike's XDP alone.
+        let placement = try KernelSRv6.isAvailable ? "SRv6 hybrid:" : "SRv6 in hike's XDP only"
+        #expect(run.stderr.split(separator: "\n").first?.hasPrefix(placement) == true, "\(run.stderr)")
         #expect(Self.leftovers(name: name).isEmpty, "\(Self.leftovers(name: name))")
     }
 

@@ -14,17 +14,22 @@ import Topology
 @Suite(.serialized) struct VPNDemoTests {
     nonisolated(unsafe) static var counter = 0  // the suite is serialized
 
-    /// Options for a fresh, uniquely named testbed from the repository's examples/vpn/demo.yaml.
-    static func options(periods: Int, period: Duration, drop: Int, dropPeriod: Int = 1, rate: Int = 200) throws -> VPNDemoOptions {
+    /// Options for a fresh, uniquely named testbed from the repository's topology for the
+    /// placement (auto: examples/vpn/demo.yaml where the kernel has seg6, else demo-xdp.yaml).
+    static func options(periods: Int, period: Duration, drop: Int, dropPeriod: Int = 1, rate: Int = 200,
+                        srv6: VPNDemoSRv6 = .auto) throws -> VPNDemoOptions {
         try KernelTest.prepare()
+        let placement = try srv6.resolved()
         counter += 1
         let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let output = FileManager.default.temporaryDirectory.appendingPathComponent("hike-demo-test-\(getpid())-\(counter)").path
-        return VPNDemoOptions(testbedFile: repository.appendingPathComponent("examples/vpn/demo.yaml").path,
-                              name: "\(getpid())-d\(counter)", prefix: KernelTest.prefix, periods: periods, period: period,
-                              drop: drop, dropPeriod: dropPeriod, rate: rate, outputDirectory: output,
-                              // Generous: on a loaded 2-core CI a reply later than T/5 is not lost.
-                              stampTimeout: .seconds(2))
+        var options = VPNDemoOptions(testbedFile: repository.appendingPathComponent(placement.testbed).path,
+                                     name: "\(getpid())-d\(counter)", prefix: KernelTest.prefix, periods: periods, period: period,
+                                     drop: drop, dropPeriod: dropPeriod, rate: rate, outputDirectory: output,
+                                     // Generous: on a loaded 2-core CI a reply later than T/5 is not lost.
+                                     stampTimeout: .seconds(2))
+        options.srv6Summary = placement.summary
+        return options
     }
 
     /// What a testbed of these options would leave: namespaces, HIKe pins and state, the state file.
@@ -83,6 +88,29 @@ import Topology
         #expect(decoded.periods == report.periods && decoded.injectedDrops == 7)
     }
 
+    /// The seed's hybrid (r2's End.DT6 and the way back in the kernel's seg6/seg6local) where
+    /// the kernel has it: run in the reference VM on a host without (scripts/run-tests.sh).
+    @Test func theKernelsHybridFindsExactlyKLost() throws {
+        try KernelTest.requireKernelSRv6()
+        let o = try Self.options(periods: 3, period: .milliseconds(500), drop: 5, dropPeriod: 2, srv6: .kernel)
+        #expect(o.testbedFile.hasSuffix("examples/vpn/demo.yaml"))
+        let report = try Self.run(o)
+        #expect(report.ping.received == 3)
+        #expect(report.periods.map(\.lost) == [0, 5, 0], "\(report.periods)")
+        #expect(report.stamp.received > 0, "no STAMP reply at all")
+    }
+
+    /// Without the kernel's SRv6, auto runs every behaviour in XDP (demo-xdp.yaml); with it, the hybrid.
+    @Test func autoPicksThePlacementTheKernelCanRun() throws {
+        let placement = try VPNDemoSRv6.auto.resolved()
+        #expect(placement == (try KernelSRv6.isAvailable ? .kernel : .xdp))
+        #expect(placement.testbed == (placement == .xdp ? "examples/vpn/demo-xdp.yaml" : "examples/vpn/demo.yaml"))
+        if try !KernelSRv6.isAvailable {
+            #expect(throws: VPNDemoError.self) { try VPNDemoSRv6.kernel.resolved() }
+        }
+        #expect(try VPNDemoSRv6.xdp.resolved() == .xdp)
+    }
+
     @Test func tenPeriodsWithoutDropsReportZeroLoss() throws {
         let o = try Self.options(periods: 10, period: .milliseconds(400), drop: 0)
         let report = try Self.run(o)
@@ -97,9 +125,12 @@ import Topology
     /// tshark on r2's side of the r1–r2 link (r1's redirected frames are not seen on r1's side),
     /// capturing inside the namespace for the whole run: the AltMark option before the SRH,
     /// checked byte by byte against RFC 9343, and the STAMP packets, decoded as TWAMP-Test, with
-    /// no malformed field.
-    @Test func tsharkDissectsAltMarkAndSTAMPOnTheR1R2Link() throws {
-        let o = try Self.options(periods: 2, period: .milliseconds(400), drop: 0, rate: 50)
+    /// no malformed field. The hybrid only: there r2 hands the frames to its kernel, where the
+    /// capture sees them; with every behaviour in XDP (demo-xdp.yaml) r2's XDP redirects them
+    /// before any packet tap (r1's too), so no capture point exists on the path.
+    @Test func theKernelsHybridCarriesAltMarkAndSTAMPThatTsharkDissects() throws {
+        try KernelTest.requireKernelSRv6()
+        let o = try Self.options(periods: 2, period: .milliseconds(400), drop: 0, rate: 50, srv6: .kernel)
         let pcap = FileManager.default.temporaryDirectory.appendingPathComponent("hike-demo-\(getpid())-\(Self.counter).pcap").path
         defer { try? FileManager.default.removeItem(atPath: pcap) }
         let capture = CaptureBox()

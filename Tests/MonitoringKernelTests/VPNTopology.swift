@@ -25,8 +25,10 @@ final class VPNTopology: @unchecked Sendable {  // used by one test at a time
     var ingress: LocalMonitoredNode { LocalMonitoredNode(instance: ingressInstance.instance, name: "r1") }
     var egress: LocalMonitoredNode { LocalMonitoredNode(instance: egressInstance.instance, name: "r2") }
 
+    /// h1 encapsulates and r2 decapsulates with the kernel's own seg6/seg6local: the suites on
+    /// this topology run in the reference VM on a host without them.
     init(mode: MarkingMode, strip: Bool = false) throws {
-        try KernelTest.prepare()
+        try KernelTest.requireKernelSRv6()
         topology = KernelTest.topology()
         do {
             h1 = try topology.addNamespace("h1")

@@ -99,7 +99,8 @@ import Topology
         return out
     }
 
-    @Test func applyWritesMapsChainsLPMAndKernelRoutesAndReapplyChangesNothing() throws {
+    @Test func kernelRoutesApplyWritesMapsChainsLPMAndMirrorsAndReapplyChangesNothing() throws {
+        try KernelTest.requireKernelSRv6()
         let (topology, r) = try router()
         defer { topology.destroy() }
         let test = try KernelTest.instance()
@@ -207,7 +208,8 @@ import Topology
         #expect(try node.plan(grown).addedSIDs == ["fc00:2::7/128"])
     }
 
-    @Test func aChangeTouchesOnlyWhatDiffersMakeBeforeBreak() throws {
+    @Test func kernelRoutesAChangeTouchesOnlyWhatDiffersMakeBeforeBreak() throws {
+        try KernelTest.requireKernelSRv6()
         let (topology, r) = try router()
         defer { topology.destroy() }
         let test = try KernelTest.instance()
@@ -270,7 +272,8 @@ import Topology
     /// Each policy gets the kernel's seg6 route for the same policy where the kernel builds the
     /// same packet, so what the headend cannot encapsulate still follows the policy; the others
     /// get none and their headend drops what it cannot encapsulate (fallback none).
-    @Test func policiesGetKernelSeg6MirrorRoutes() throws {
+    @Test func kernelRoutesForPoliciesAreSeg6Mirrors() throws {
+        try KernelTest.requireKernelSRv6()
         let (topology, r) = try router()
         defer { topology.destroy() }
         let test = try KernelTest.instance()
@@ -311,7 +314,8 @@ import Topology
 
     /// A mirror route would replace a route of the same prefix that apply did not make: refused
     /// before any change, with what to do.
-    @Test func aRouteApplyDidNotInstallIsNotReplaced() throws {
+    @Test func kernelRoutesNeverReplaceARouteApplyDidNotInstall() throws {
+        try KernelTest.requireKernelSRv6()
         let (topology, r) = try router()
         defer { topology.destroy() }
         try topology.addRoute(["fd00:9::/64", "via", "fc00:23::3"], in: r)
@@ -330,10 +334,78 @@ import Topology
         #expect(try snapshot(test.instance, r) == before)
         // Without mirror routes nothing is in the way; the operator's route stays.
         var unmirrored = wanted
-        unmirrored.kernelRoutes = false
+        unmirrored.kernelRoutes = .off
         try node.apply(unmirrored)
         #expect(try Self.routes(r).contains("fd00:9::/64 via fc00:23::3"))
         try node.clear()
+    }
+
+    /// kernel-routes: auto mirrors where the kernel has seg6/seg6local and not where it has
+    /// not, and says which; true on a kernel without them is refused before anything is made.
+    @Test func autoMirrorsWhereTheKernelCanAndTrueWithoutSeg6ChangesNothing() throws {
+        let (topology, r) = try router()
+        defer { topology.destroy() }
+        let kernelSRv6 = try KernelSRv6.isAvailable
+        let forced = try KernelTest.instance()
+        var wanted = try configuration(r, sids: Self.sids, policies: Self.policies)
+        wanted.kernelRoutes = .on
+        let routesBefore = try Self.routes(r)
+        if kernelSRv6 {
+            #expect(try SRv6Node(instance: forced.instance).apply(wanted).kernelRoutes.contains("mirror routes"))
+            try SRv6Node(instance: forced.instance).clear()
+        } else {
+            #expect(throws: SRv6Error.self) { try SRv6Node(instance: forced.instance).apply(wanted) }
+            do { try SRv6Node(instance: forced.instance).apply(wanted) } catch {
+                #expect(error.description.contains("kernel-routes: true, but this kernel has no seg6/seg6local routes"), "\(error)")
+                #expect(error.description.contains("set kernel-routes: auto or false"), "\(error)")
+            }
+            #expect(!FileManager.default.fileExists(atPath: forced.instance.pinRoot), "no pin")
+            #expect(!FileManager.default.fileExists(atPath: forced.instance.stateDirectory), "no registry or state")
+            #expect(try Self.routes(r) == routesBefore)
+        }
+
+        let test = try KernelTest.instance()
+        let node = SRv6Node(instance: test.instance)
+        wanted.kernelRoutes = .auto
+        let plan = try node.apply(wanted)
+        let routes = try Self.routes(r)
+        #expect(routes.contains("encap seg6local") == kernelSRv6, "\(routes)")
+        #expect(plan.kernelRoutes.hasPrefix(kernelSRv6 ? "kernel seg6/seg6local mirror routes" : "none: this kernel has no seg6"),
+                "\(plan.kernelRoutes)")
+        let status = try node.status()
+        #expect(status.kernelRoutes == plan.kernelRoutes)
+        #expect(status.sids.map(\.kernelRoute) == (kernelSRv6 ? [true, true, true] : [false, false, false]))
+        // Without a mirror, every entry's fallback is SRV6_FALLBACK_NONE (1), at byte 18 of struct srv6_sid.
+        let sids = try BPFMap.openPinned("\(test.instance.pinRoot)/maps/srv6/srv6_sids")
+        let fallbacks = try status.sids.map { try #require(try sids.lookup(key: BPFMap.bytesOf($0.index)))[18] }
+        #expect(fallbacks == (kernelSRv6 ? [0, 0, 0] : [1, 1, 1]))
+        try node.clear()
+    }
+
+    /// A failed apply on a new instance leaves no pin, registry, state file, route or attachment:
+    /// neither one refused before anything is loaded (an interface the namespace lacks) nor one
+    /// that fails after the programs are loaded (an interface another instance holds).
+    @Test func aFailedApplyOnANewInstanceLeavesNothing() throws {
+        let (topology, r) = try router()
+        defer { topology.destroy() }
+        let holder = try KernelTest.instance()
+        try SRv6Node(instance: holder.instance).apply(try configuration(r, sids: "", interfaces: "[veth2]"))
+        let routesBefore = try Self.routes(r), attachmentsBefore = try holder.instance.attachments()
+        for interfaces in ["[veth1, veth9]", "[veth1, veth2]"] {
+            let test = try KernelTest.instance()
+            let hike = test.instance
+            #expect(throws: SRv6Error.self, "interfaces \(interfaces)") {
+                try SRv6Node(instance: hike).apply(try configuration(r, sids: Self.sids, policies: Self.policies, interfaces: interfaces))
+            }
+            #expect(!FileManager.default.fileExists(atPath: hike.pinRoot), "\(interfaces): pins left at \(hike.pinRoot)")
+            #expect(!FileManager.default.fileExists(atPath: hike.stateDirectory), "\(interfaces): state left at \(hike.stateDirectory)")
+            #expect(try Self.routes(r) == routesBefore)
+            #expect(try holder.instance.attachments() == attachmentsBefore)
+            // The namespace's interfaces carry only the holder's XDP program.
+            let links = try Command.check(["ip", "-n", r.name, "-d", "link", "show"])
+            #expect(links.components(separatedBy: "prog/xdp").count - 1 == 1, "\(links)")
+        }
+        try SRv6Node(instance: holder.instance).clear()
     }
 
     /// The state file is written before anything is cleared: when it cannot be written, every

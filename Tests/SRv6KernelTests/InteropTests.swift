@@ -12,7 +12,7 @@ import Topology
 /// Return paths are kernel SRv6 too (an encap route at the far edge), so both directions cross
 /// our nodes and the kernel's.
 @Suite(.serialized) struct InteropTests {
-    init() throws { try KernelTest.prepare() }
+    init() throws { try KernelTest.requireKernelSRv6() }
 
     // MARK: (a) our H.Encaps → kernel End → kernel End.DT6
 

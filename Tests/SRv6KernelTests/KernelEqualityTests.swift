@@ -14,7 +14,7 @@ import Topology
 /// default seg6_flowlabel = 0: no field is left free in this setup. (Fields the RFCs leave
 /// free, with other set-ups, are listed in docs/srv6-dataplane.md.)
 @Suite(.serialized) struct KernelEqualityTests {
-    init() throws { try KernelTest.prepare() }
+    init() throws { try KernelTest.requireKernelSRv6() }
 
     /// One comparison: the kernel's configuration on r, ours (a chain behind an LPM prefix, and
     /// the entry it names), and the frame h1 sends (its payload carries the marker).

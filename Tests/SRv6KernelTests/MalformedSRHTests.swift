@@ -140,6 +140,7 @@ import Topology
     /// Hop limit 1 at our End: the fast path passes it; the kernel's own seg6local End, the
     /// fallback, processes it and answers h1 with ICMPv6 Time Exceeded, as it would alone.
     @Test func theKernelAnswersWhatNeedsAnICMPv6Error() throws {
+        try KernelTest.requireKernelSRv6()
         let net = try RouterTopology()
         defer { net.topology.destroy() }
         try net.route(["fc00:b::/64", "via", "fc00:2::2", "dev", "veth2"])

@@ -8,7 +8,7 @@ import Testing
 
     @Test func theExamplesAreValid() throws {
         let endpoint = try SRv6Configuration.load(file: "\(Self.examples)/endpoint.yaml")
-        #expect(endpoint.namespace == "r2" && endpoint.interfaces == ["veth1", "veth2"] && endpoint.kernelRoutes)
+        #expect(endpoint.namespace == "r2" && endpoint.interfaces == ["veth1", "veth2"] && endpoint.kernelRoutes == .auto)
         #expect(endpoint.localSIDs.map(\.behaviour) == [.end, .endDT6, .endX])
         #expect(endpoint.localSIDs[1].table == 254 && endpoint.localSIDs[0].count)
         #expect(endpoint.localSIDs[2].flavours == .psp && endpoint.localSIDs[2].interface == "veth2")
@@ -19,6 +19,19 @@ import Testing
         let usid = try SRv6Configuration.load(file: "\(Self.examples)/usid.yaml")
         #expect(usid.localSIDs.first?.flavours == .nextCSID)
         #expect(usid.localSIDs.first?.microSID == MicroSIDFormat.linuxDefault)
+    }
+
+    @Test func kernelRoutesIsAutoTrueOrFalseAndAutoByDefault() throws {
+        func setting(_ line: String) throws -> KernelRoutesSetting {
+            try SRv6Configuration.parse("interfaces: [eth0]\n" + line, file: "k.yaml").kernelRoutes
+        }
+        #expect(try setting("") == .auto)
+        #expect(try setting("kernel-routes: auto") == .auto)
+        #expect(try setting("kernel-routes: true") == .on)
+        #expect(try setting("kernel-routes: false") == .off)
+        let bad = errors("interfaces: [eth0]\nkernel-routes: sometimes")
+        #expect(bad.count == 1 && bad.first?.hasPrefix("bad.yaml:2:") == true, "\(bad)")
+        #expect(bad.first?.contains("kernel-routes 'sometimes' is not auto, true or false") == true, "\(bad)")
     }
 
     /// The diagnostics of text, one string each.

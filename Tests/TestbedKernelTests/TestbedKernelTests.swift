@@ -15,6 +15,7 @@ import Topology
     }
 
     @Test func kernelVPNCarriesPingsOverSRv6AndDownLeavesNothing() throws {
+        try KernelTest.requireKernelSRv6()
         try TestbedHarness.withTestbed(Examples.path("vpn-kernel.yaml")) { name, state in
             let engine = TestbedHarness.engine
             #expect(state.namespaces == ["h1", "r1", "r2", "h2"].map { "\(KernelTest.prefix)-\(name)-\($0)" })
@@ -41,7 +42,8 @@ import Topology
         }
     }
 
-    @Test func hikeVPNEncapsulatesAtR1InXDPAndTheKernelDecapsulatesAtR2() throws {
+    @Test func kernelSRv6HikeVPNEncapsulatesAtR1InXDPAndTheKernelDecapsulatesAtR2() throws {
+        try KernelTest.requireKernelSRv6()
         try TestbedHarness.withTestbed(Examples.path("vpn.yaml")) { name, state in
             let engine = TestbedHarness.engine
             #expect(state.instances == ["r1", "r2"].map { "\(KernelTest.prefix)-\(name)-\($0)" })
@@ -84,7 +86,8 @@ import Topology
         }
     }
 
-    @Test func srv6FilesAreAppliedPerNodeAndCarryTheVPN() throws {
+    @Test func kernelSRv6Srv6FilesAreAppliedPerNodeAndCarryTheVPN() throws {
+        try KernelTest.requireKernelSRv6()
         try TestbedHarness.withTestbed(Examples.path("vpn-srv6.yaml")) { name, state in
             let engine = TestbedHarness.engine
             #expect(state.instances == ["r1", "r2", "h2"].map { "\(KernelTest.prefix)-\(name)-\($0)" })
@@ -131,7 +134,8 @@ import Topology
         }
     }
 
-    @Test func execRunsInTheNodeThroughTheCLI() throws {
+    @Test func kernelSRv6ExecRunsInTheNodeThroughTheCLI() throws {
+        try KernelTest.requireKernelSRv6()
         try TestbedHarness.withTestbed(Examples.path("vpn-kernel.yaml")) { name, _ in
             let ping = try TestbedHarness.cli(["testbed", "exec", name, "h1", "--", "ping", "-n", "-c", "2", "-i", "0.2", "cafe::2"])
             #expect(ping.status == 0, "\(ping.stderr)")

@@ -1,0 +1,47 @@
+import BPFKit
+import Foundation
+
+/// Whether the running kernel has its own SRv6 routes (seg6 encap and seg6local, both behind
+/// CONFIG_IPV6_SEG6_LWTUNNEL). hike's SRv6 runs in XDP either way; the kernel's routes are what
+/// the hybrid split hands unfinished packets to, and the reference peer of the interop tests.
+///
+/// Detected by doing it: a seg6local route added in a namespace of its own (no sysctl or
+/// config file says it: /proc/config.gz may be absent, seg6_enabled exists without the routes).
+public enum KernelSRv6 {
+    /// What the probe found; `reason` says what the kernel answered when it is missing.
+    public struct Support: Sendable, Equatable {
+        public let available: Bool
+        public let reason: String
+    }
+
+    /// Probes once per process: the kernel's configuration does not change under it.
+    public static var support: Support {
+        get throws { try cached.get() }
+    }
+
+    public static var isAvailable: Bool {
+        get throws { try support.available }
+    }
+
+    private static let cached: Result<Support, any Error> = Result { try probe() }
+
+    /// Adds `fc00:5e96::1/128 encap seg6local action End dev lo` in a new namespace,
+    /// named `hike-seg6probe-<pid>`, and deletes the namespace.
+    static func probe() throws -> Support {
+        let name = "hike-seg6probe-\(getpid())"
+        if NetworkNamespace.list().contains(name) { try NetworkNamespace(existing: name).delete() }
+        let namespace = try NetworkNamespace.create(name)
+        defer { try? namespace.delete() }  // a failed delete leaves a namespace that the next probe removes
+        let result = try Command.run(["ip", "-n", name, "-6", "route", "add", "fc00:5e96::1/128",
+                                      "encap", "seg6local", "action", "End", "dev", "lo"])
+        if result.status == 0 {
+            return Support(available: true, reason: "seg6 and seg6local routes work")
+        }
+        let said = (result.stderr + result.stdout).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard said.contains("not supported") else {
+            // Anything but the kernel's "lwt encapsulation type not supported" is not an answer.
+            throw CommandError(command: result.command, status: result.status, stderr: result.stderr, stdout: result.stdout)
+        }
+        return Support(available: false, reason: "the kernel has no seg6/seg6local routes (CONFIG_IPV6_SEG6_LWTUNNEL): \(said)")
+    }
+}
