@@ -82,6 +82,15 @@ public struct TestbedEngine: Sendable {
                 try PreparedScript.prepare(script, path: file.resolve(script.file), catalog: catalog, node: node)
             }
         }
+        // Kernel SRv6 routes on a kernel without them would fail half-way through up.
+        let kernelRoutes = spec.nodes.flatMap { node in node.routes.filter { $0.seg6 != nil || $0.seg6local != nil }.map { (node.name, $0) } }
+        if let (node, route) = kernelRoutes.first, try !KernelSRv6.isAvailable {
+            throw TestbedError.invalid(file: file.path, line: nil, column: nil,
+                                       message: "node \(node): the route to \(route.to ?? "?") is a kernel \(route.seg6 != nil ? "seg6" : "seg6local") route "
+                                       + "(\(kernelRoutes.count) in the file), but this kernel has no seg6/seg6local routes "
+                                       + "(CONFIG_IPV6_SEG6_LWTUNNEL): run those behaviours in hike instead (a node's srv6: file, or "
+                                       + "srv6 programs in its scripts, as examples/vpn/demo-xdp.yaml does)")
+        }
         let session = options.tmuxShell == nil ? nil : "\(prefix)-\(name)"
         for node in spec.nodes {
             let namespace = namespaceName(testbed: name, node: node.name)

@@ -116,6 +116,24 @@ import Topology
         }
     }
 
+    /// A topology with kernel seg6/seg6local routes comes up where the kernel has them and is
+    /// refused before anything is made where it has not, with the way out.
+    @Test func aTopologyWithKernelSRv6RoutesNeedsTheKernelsSRv6() throws {
+        let name = TestbedHarness.uniqueName()
+        let file = try TestbedFile.read(Examples.path("vpn-kernel.yaml"))
+        if try KernelSRv6.isAvailable {
+            _ = try TestbedHarness.engine.up(file, name: name)
+            try TestbedHarness.engine.down(name)
+        } else {
+            #expect {
+                try TestbedHarness.engine.up(file, name: name)
+            } throws: { error in
+                "\(error)".contains("this kernel has no seg6/seg6local routes") && "\(error)".contains("demo-xdp.yaml")
+            }
+        }
+        #expect(TestbedHarness.leftovers(name) == [])
+    }
+
     @Test func aBadSRv6FileMakesNothing() throws {
         try TestbedHarness.withDirectory { directory in
             // The topology is fine; the node's srv6 file names a mode that does not exist. The
