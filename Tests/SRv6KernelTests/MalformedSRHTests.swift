@@ -137,6 +137,46 @@ import Topology
         }
     }
 
+    /// Without a kernel mirror route (kernel-routes: false, or a kernel without seg6local) no
+    /// kernel behaviour would process what the fast path hands over untouched: the kernel would
+    /// route it as plain IPv6 by the default route. So every malformed packet is dropped, each
+    /// counted under its reason and as the SID's error; only a packet the fast path has
+    /// processed (hop limit: rewritten, for the kernel's Time Exceeded) reaches the kernel.
+    @Test func withoutAMirrorRouteNothingMalformedLeavesTheNode() throws {
+        let net = try RouterTopology()
+        defer { net.topology.destroy() }
+        try net.route(["default", "via", "fc00:2::2", "dev", "veth2"])
+        let dp = try SRv6Dataplane()
+        let none = SRv6ABI.fallbackNone
+        try dp.setSID(0, SRv6SID(behaviour: SRv6ABI.end, fallback: none))
+        try dp.setSID(1, SRv6SID(behaviour: SRv6ABI.endDT6, table: 254, fallback: none))
+        try dp.setSID(2, SRv6SID(behaviour: SRv6ABI.end, flavours: SRv6ABI.nextCSID, fallback: none))
+        try dp.chain("end", [("srv6_end", 0)])
+        try dp.chain("dt6", [("srv6_end_dt6", 1)])
+        try dp.chain("un", [("srv6_end", 2)])
+
+        var dropped = 0
+        for sample in Self.corpus {
+            let reasons = try dp.reasonCounts()
+            let errors = try dp.sidStats(sample.sid)[2]
+            let out = try net.r.run { try dp.run(sample.chain, sample.frame, ingress: net.ingress) }
+            #expect(out.reason == sample.reason, "\(sample.name)")
+            if sample.reason == .hopLimit {
+                #expect(out.verdict == ABI.xdpPass, "\(sample.name)")
+                #expect(out.data != sample.frame, "\(sample.name): the kernel gets the processed packet, not the SRv6 one")
+            } else {
+                #expect(out.verdict == ABI.xdpDrop, "\(sample.name): would leave the node by the default route")
+                dropped += 1
+            }
+            let after = try dp.reasonCounts()
+            for reason in SRv6ABI.Reason.allCases {
+                #expect(after[reason] == (reasons[reason] ?? 0) + (reason == sample.reason ? 1 : 0), "\(sample.name): \(reason)")
+            }
+            #expect(try dp.sidStats(sample.sid)[2] == errors + 1, "\(sample.name): not counted as an error of SID \(sample.sid)")
+        }
+        #expect(dropped == Self.corpus.filter { $0.reason != .hopLimit }.count)
+    }
+
     /// Hop limit 1 at our End: the fast path passes it; the kernel's own seg6local End, the
     /// fallback, processes it and answers h1 with ICMPv6 Time Exceeded, as it would alone.
     @Test func theKernelAnswersWhatNeedsAnICMPv6Error() throws {

@@ -52,12 +52,14 @@ struct srv6_srh {
 /* What happens to a packet the fast path cannot finish (the `fallback` of a policy or SID):
  *  KERNEL_ROUTE: the kernel has a route for the same prefix that runs the same behaviour (hike's
  *    mirror route): the packet goes to it untouched (XDP_PASS) and the kernel does it all.
- *  NONE: the kernel has no such route. An endpoint then hands the kernel the packet it has
- *    processed, for the kernel to forward by its own tables (a decapsulating behaviour: the inner
- *    packet; a transit one: the packet with its new destination), when the reason is one the
- *    kernel finishes (no neighbour yet, a route it must handle, a local destination, the MTU,
- *    the hop limit); a headend drops the packet rather than let the kernel route it around
- *    the policy. */
+ *  NONE: the kernel has no such route (kernel-routes: false, or a kernel without seg6). An
+ *    endpoint then hands the kernel the packet it has processed, for the kernel to forward by
+ *    its own tables (a decapsulating behaviour: the inner packet; a transit one: the packet with
+ *    its new destination), when the reason is one the kernel finishes (no neighbour yet, a route
+ *    it must handle, a local destination, the MTU, the hop limit); every other packet it could
+ *    not process (malformed, SL = 0 at a transit SID, …) is dropped, counted under its reason,
+ *    as the kernel would route it as plain IPv6; a headend drops the packet rather than let the
+ *    kernel route it around the policy. */
 #define SRV6_FALLBACK_KERNEL_ROUTE 0
 #define SRV6_FALLBACK_NONE 1
 

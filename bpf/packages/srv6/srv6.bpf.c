@@ -743,13 +743,16 @@ static __always_inline __u32 srv6_decap(struct xdp_md *ctx, const struct srv6_si
 	return srv6_decap_forward(ctx, p, fib, &rt, nh6, nh4, sid->fallback == SRV6_FALLBACK_NONE, verdict);
 }
 
+/* The verdict of an endpoint that has not rewritten the packet (srv6_endpoint). */
+#define SRV6_UNTOUCHED (-1)
+
 static __always_inline int srv6_endpoint(struct xdp_md *ctx, __u64 *regs, __u32 behaviour)
 {
 	__u32 index = regs[2] < SRV6_MAX_SIDS ? (__u32)regs[2] : SRV6_MAX_SIDS;
 	struct bpf_fib_lookup fib;
 	const struct srv6_sid *sid;
 	struct srv6_pkt p;
-	int verdict = XDP_PASS;
+	int verdict = SRV6_UNTOUCHED;
 	__u32 reason;
 
 	__builtin_memset(&p, 0, sizeof(p));
@@ -769,7 +772,14 @@ static __always_inline int srv6_endpoint(struct xdp_md *ctx, __u64 *regs, __u32 
 	srv6_account(&srv6_sid_stats, index, reason, p.l3_end > SRV6_L3 ? p.l3_end - SRV6_L3 : 0);
 	regs[0] = reason == SRV6_POPPED_LOCAL ? SRV6_R_LOCAL : reason;
 	if (reason == SRV6_R_OK || reason == SRV6_POPPED_LOCAL)
+		return verdict == SRV6_UNTOUCHED ? XDP_PASS : verdict;
+	/* Processed (rewritten for the kernel to forward as plain IP): the kernel finishes it. */
+	if (verdict != SRV6_UNTOUCHED)
 		return verdict;
+	/* Untouched and no kernel route runs the behaviour: the kernel would route the packet as
+	 * plain IPv6 to the SID (by a default route, out of the node), so it is dropped. */
+	if (sid && sid->fallback == SRV6_FALLBACK_NONE)
+		return XDP_DROP;
 	return srv6_fallback_verdict(reason);
 }
 
