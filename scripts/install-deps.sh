@@ -17,6 +17,7 @@ packages=(
   python3-prometheus-client  # parses `hike pm serve` output in the monitoring tests (/usr/bin/python3)
   ipset iptables  # the ddos benchmark's ipset/ip6tables DUT
   ethtool         # turns off veth checksum offload where XDP redirects locally sent UDP/TCP
+  qemu-system-x86 busybox-static kmod xz-utils zstd cpio  # the reference VM (scripts/kernel-vm.sh)
   make
 )
 

@@ -44,6 +44,7 @@ kernel_peer=(
 host_has_seg6() {
   local ns="hiket-$$-seg6probe" ok=1
   ip netns add "$ns" || return 2
+  ip -n "$ns" link set lo up  # a kernel with seg6 refuses a route through a device that is down
   ip -n "$ns" -6 route add fc00:5e96::1/128 encap seg6local action End dev lo 2>/dev/null && ok=0
   ip netns del "$ns"
   return $ok

@@ -32,6 +32,8 @@ public enum KernelSRv6 {
         if NetworkNamespace.list().contains(name) { try NetworkNamespace(existing: name).delete() }
         let namespace = try NetworkNamespace.create(name)
         defer { try? namespace.delete() }  // a failed delete leaves a namespace that the next probe removes
+        // A kernel with seg6 refuses a route through a device that is down.
+        try Command.check(["ip", "-n", name, "link", "set", "lo", "up"])
         let result = try Command.run(["ip", "-n", name, "-6", "route", "add", "fc00:5e96::1/128",
                                       "encap", "seg6local", "action", "End", "dev", "lo"])
         if result.status == 0 {
