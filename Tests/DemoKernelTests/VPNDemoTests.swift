@@ -150,7 +150,7 @@ import Topology
             tshark.standardError = FileHandle.nullDevice
             try tshark.run()
             capture.process = tshark
-            try KernelTest.waitUntil("tshark captures", timeout: .seconds(15)) {
+            try KernelTest.waitUntil("tshark captures", timeout: .seconds(120)) {
                 ((try? FileManager.default.attributesOfItem(atPath: pcap)[.size] as? Int) ?? 0) > 0
             }
         }, beforeDown: { _, _ in

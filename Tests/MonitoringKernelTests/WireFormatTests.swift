@@ -18,9 +18,9 @@ import Topology
         var tshark: RunningCommand?
         do {
             let running = try Command.start(["ip", "netns", "exec", net.r2.name, "tshark", "-q", "-i", "veth-r1",
-                                             "-f", filter, "-c", String(count), "-a", "duration:20", "-F", format, "-w", pcap])
+                                             "-f", filter, "-c", String(count), "-a", "duration:120", "-F", format, "-w", pcap])
             tshark = running
-            try KernelTest.waitUntil("tshark captures", timeout: .seconds(15)) {
+            try KernelTest.waitUntil("tshark captures", timeout: .seconds(120)) {
                 ((try? FileManager.default.attributesOfItem(atPath: pcap)[.size] as? Int) ?? 0) > 0
             }
             try traffic()

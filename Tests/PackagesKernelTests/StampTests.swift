@@ -290,7 +290,7 @@ enum STAMPPacket {
         try #require(FileManager.default.createFile(atPath: pcap, contents: nil), "cannot create \(pcap)")
         let capture = try Command.start(["ip", "netns", "exec", a.name, "tshark", "-q", "-i", "veth0", "-f", "udp port 862",
                                          "-c", String(2 * count), "-a", "duration:20", "-w", pcap])
-        try KernelTest.waitUntil("tshark captures", timeout: .seconds(15)) {
+        try KernelTest.waitUntil("tshark captures", timeout: .seconds(120)) {
             ((try? FileManager.default.attributesOfItem(atPath: pcap)[.size] as? Int) ?? 0) > 0
         }
 

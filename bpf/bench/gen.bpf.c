@@ -74,14 +74,25 @@ static __always_inline __u16 csum_fold_add(__u16 csum, __u16 old, __u16 new)
 	return (__u16)~sum;
 }
 
+/* *word = the 16-bit word at offset off (≤ 512) of the frame: 0, or -1 when it is not there. */
+static __always_inline int frame_word(void *data, void *data_end, __u32 off, __u16 **word)
+{
+	/* Opaque: else clang merges the caller's off != 0 into this test, made on a copy of off
+	 * whose bound the 6.1 and 6.12 verifiers do not carry back to off. */
+	barrier_var(off);
+	if (off > 512)
+		return -1;
+	*word = data + off;
+	if ((void *)(*word + 1) > data_end)
+		return -1;
+	return 0;
+}
+
 static __always_inline int vary(void *data, void *data_end, __u32 off, __u16 flow, __u16 *old, __u16 *new)
 {
 	__u16 *word;
 
-	if (off > 512)
-		return -1;
-	word = data + off;
-	if ((void *)(word + 1) > data_end)
+	if (frame_word(data, data_end, off, &word))
 		return -1;
 	*old = *word;
 	*new = bpf_htons(bpf_ntohs(*word) + flow);
@@ -131,9 +142,11 @@ int gen_live(struct xdp_md *ctx)
 	__u32 copy = cfg->copy_len < GEN_TMPL_MAX ? cfg->copy_len : GEN_TMPL_MAX;
 	__u32 words = copy / 8;
 
-	for (int i = 0; i < GEN_TMPL_MAX / 8; i++) {
-		if (i >= words)
-			break;
+	/* Opaque, so that clang clamps copy in place, not in a second register whose bound 6.1 does
+	 * not carry over: words ≤ GEN_TMPL_MAX / 8 is the verifier's bound on i. */
+	barrier_var(words);
+
+	for (int i = 0; i < words; i++) {
 		if (data + (i + 1) * 8 > data_end)
 			break;
 		*(__u64 *)(data + i * 8) = *(__u64 *)(cfg->tmpl + i * 8);
@@ -143,7 +156,10 @@ int gen_live(struct xdp_md *ctx)
 
 		if (at >= copy)
 			break;
-		at &= GEN_TMPL_MAX - 1; /* at < copy ≤ GEN_TMPL_MAX already; the mask tells the verifier */
+		/* at < copy ≤ GEN_TMPL_MAX already; the mask tells the verifier (6.1 does not bound
+		 * at by copy), and the barrier keeps clang from dropping it. */
+		barrier_var(at);
+		at &= GEN_TMPL_MAX - 1;
 		if (data + at + 1 > data_end)
 			break;
 		*(__u8 *)(data + at) = cfg->tmpl[at];
@@ -159,10 +175,10 @@ int gen_live(struct xdp_md *ctx)
 			v1 = vary(data, data_end, cfg->src_off, flow, &o1, &n1);
 		if (cfg->port_off)
 			v2 = vary(data, data_end, cfg->port_off, flow, &o2, &n2);
-		if (cfg->csum_off && cfg->csum_off <= 512) {
-			__u16 *csum = data + cfg->csum_off;
+		if (cfg->csum_off) {
+			__u16 *csum;
 
-			if ((void *)(csum + 1) <= data_end && *csum) {
+			if (!frame_word(data, data_end, cfg->csum_off, &csum) && *csum) {
 				__u16 c = bpf_ntohs(*csum);
 
 				if (v1 == 0)
@@ -173,10 +189,10 @@ int gen_live(struct xdp_md *ctx)
 			}
 		}
 		/* The IPv4 header checksum covers the source address (never 0 on the wire). */
-		if (cfg->l3csum_off && cfg->l3csum_off <= 512 && v1 == 0) {
-			__u16 *csum = data + cfg->l3csum_off;
+		if (cfg->l3csum_off && v1 == 0) {
+			__u16 *csum;
 
-			if ((void *)(csum + 1) <= data_end)
+			if (!frame_word(data, data_end, cfg->l3csum_off, &csum))
 				*csum = bpf_htons(csum_fold_add(bpf_ntohs(*csum), bpf_ntohs(o1), bpf_ntohs(n1)));
 		}
 	}

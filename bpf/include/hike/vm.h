@@ -622,7 +622,13 @@ static long hvm_step(__u32 index, void *data)
 		f->pc++;
 		if (dst == 1 && insn.imm >= 0 && insn.imm < HVM_PROG_TABLE_SIZE && index + 1 < HVM_ACTIVATION_BUDGET &&
 		    vm->executed < HVM_PACKET_BUDGET && pc + 1 < chain->ninsn && pc + 1 < HVM_CHAIN_INSNS_MAX) {
-			struct hvm_insn next = chain->insns[(pc + 1) & (HVM_CHAIN_INSNS_MAX - 1)];
+			__u32 next_pc = pc + 1;
+			struct hvm_insn next;
+
+			/* Opaque, so that clang keeps the mask: the 6.1 and 6.12 verifiers do not carry
+			 * pc's bound to pc + 1. */
+			barrier_var(next_pc);
+			next = chain->insns[next_pc & (HVM_CHAIN_INSNS_MAX - 1)];
 
 			if (next.code == (BPF_JMP | BPF_CALL) && (next.regs >> 4) == 0 &&
 			    next.imm >= HVM_FN_CALL_FIRST && next.imm <= HVM_FN_CALL_LAST) {
@@ -652,8 +658,11 @@ static long hvm_step(__u32 index, void *data)
 		if (insn.code != (BPF_LD | BPF_IMM | BPF_DW) || src != 0 || insn.off != 0 || dst >= 10 ||
 		    pc + 1 >= chain->ninsn || pc + 1 >= HVM_CHAIN_INSNS_MAX)
 			return hvm_fault(run, HVM_FAULT_UNKNOWN_OPCODE);
+		/* As in the fast path above: the barrier keeps the mask (6.1 needs it). */
+		pc++;
+		barrier_var(pc);
 		f->regs[dst & 15] = (__u64)(__u32)insn.imm |
-				    ((__u64)(__u32)chain->insns[(pc + 1) & (HVM_CHAIN_INSNS_MAX - 1)].imm << 32);
+				    ((__u64)(__u32)chain->insns[pc & (HVM_CHAIN_INSNS_MAX - 1)].imm << 32);
 		f->pc += 2;
 		return 0;
 	}

@@ -293,7 +293,12 @@ static __always_inline int stamp_udp_checksum(struct xdp_md *ctx, struct stamp_h
 	__u32 sum = 0, i;
 	__u16 csum;
 
-	if (len < sizeof(struct udphdr) || len > STAMP_CSUM_MAX)
+	/* Two tests: clang merges them into one on a copy of len, whose bound the 6.1 and 6.12
+	 * verifiers do not carry back to len. */
+	if (len > STAMP_CSUM_MAX)
+		return 1;
+	barrier_var(len);
+	if (len < sizeof(struct udphdr))
 		return 1;
 	if ((void *)udp + len > end)
 		return 1;
