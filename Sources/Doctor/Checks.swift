@@ -198,6 +198,21 @@ enum Checks {
                           addAs: "fc00:3::1/128")
     }
 
+    /// The End flavours the kernel takes (next-csid 6.1, psp 6.3): a SID with one it lacks gets
+    /// no mirror route, and its fast path drops what it cannot finish.
+    static func seg6LocalFlavours() throws -> String {
+        let support = try KernelSRv6.support
+        guard support.available else {
+            throw CheckFailure("no seg6local routes at all: \(support.reason)")
+        }
+        let missing = KernelSRv6.probedFlavours.filter { !support.endFlavours.contains($0) }
+        guard missing.isEmpty else {
+            throw CheckFailure("seg6local End takes no flavour \(missing.joined(separator: ", "))"
+                               + (support.endFlavours.isEmpty ? "" : " (it takes \(support.endFlavours.sorted().joined(separator: ", ")))"))
+        }
+        return "seg6local End takes the flavours \(KernelSRv6.probedFlavours.joined(separator: ", "))"
+    }
+
     /// Adds `prefix encap … dev lo` in a namespace of its own and finds it in `ip -6 route show`.
     /// A /128 reads back without its length, hence addAs.
     private static func routeReadBack(label: String, prefix: String, encap: [String], expect: [String],

@@ -80,6 +80,10 @@ public enum Doctor {
                   + "without it; no kernel seg6local mirror routes are installed, and malformed SRv6 packets that XDP "
                   + "does not finish are dropped and counted instead of going to the kernel",
               Checks.seg6LocalRoutes),
+        Probe("seg6local-flavours", required: false,
+              hint: "SIDs with a flavour the kernel's End lacks (psp needs 6.3, next-csid 6.1) get no kernel mirror route: "
+                  + "hike's XDP runs them and drops, counted, what it cannot finish",
+              Checks.seg6LocalFlavours),
     ]
 }
 

@@ -62,25 +62,31 @@ public final class SRv6Node {
 
     /// Whether this apply mirrors entries as kernel routes, with the reason in words: `auto`
     /// asks the kernel, `true` on a kernel without seg6 is refused before anything changes.
-    static func mirrorsKernelRoutes(_ setting: KernelRoutesSetting) throws(SRv6Error) -> (Bool, String) {
-        if setting == .off { return (false, "none (kernel-routes: false)") }
+    static func mirrorsKernelRoutes(_ setting: KernelRoutesSetting) throws(SRv6Error) -> (Bool, String, Flavours) {
+        if setting == .off { return (false, "none (kernel-routes: false)", []) }
         let support: KernelSRv6.Support
         do { support = try KernelSRv6.support } catch {
             throw .apply("cannot tell whether the kernel has seg6/seg6local routes (for kernel-routes: \(setting.rawValue)): \(error)")
         }
-        if support.available { return (true, "kernel seg6/seg6local mirror routes (kernel-routes: \(setting.rawValue))") }
+        if support.available {
+            let flavours = support.endFlavours.compactMap(Flavours.parse).reduce(into: Flavours()) { $0.formUnion($1) }
+            let missing = KernelSRv6.probedFlavours.filter { !support.endFlavours.contains($0) }
+            return (true, "kernel seg6/seg6local mirror routes (kernel-routes: \(setting.rawValue))"
+                        + (missing.isEmpty ? "" : "; none for SIDs with the flavour \(missing.joined(separator: ", ")), which this kernel lacks"),
+                    flavours)
+        }
         if setting == .on {
             throw .apply("kernel-routes: true, but this kernel has no seg6/seg6local routes (\(support.reason)); "
                          + "set kernel-routes: auto or false to run SRv6 in XDP alone")
         }
         return (false, "none: this kernel has no seg6/seg6local routes (kernel-routes: auto); "
-                + "what XDP does not finish is dropped and counted, or handed to the kernel as plain IP once processed")
+                + "what XDP does not finish is dropped and counted, or handed to the kernel as plain IP once processed", [])
     }
 
     /// Checks what the configuration needs from the kernel (its namespace, its interfaces, its
     /// SRv6 routes) and turns it into map values. Changes nothing.
     func desired(_ configuration: SRv6Configuration) throws(SRv6Error) -> (sids: [Desired], policies: [Desired], kernelRoutes: String) {
-        let (mirrors, kernelRoutes) = try Self.mirrorsKernelRoutes(configuration.kernelRoutes)
+        let (mirrors, kernelRoutes, kernelEndFlavours) = try Self.mirrorsKernelRoutes(configuration.kernelRoutes)
         let namespace: NetworkNamespace?
         do {
             namespace = try configuration.namespace.map { try NetworkNamespace(existing: $0) }
@@ -111,7 +117,7 @@ public final class SRv6Node {
                              + ": the popped packet goes to the kernel with destination \(sid.prefix.address); add it "
                              + "(ip addr add \(sid.prefix) dev lo, or ip -6 route add local \(sid.prefix) dev lo)")
             }
-            let mirror = mirrors ? KernelRoutes.mirror(sid, device: device) : nil
+            let mirror = mirrors ? KernelRoutes.mirror(sid, device: device, kernelEndFlavours: kernelEndFlavours) : nil
             let value = SRv6ABI.encodeSID(behaviour: sid.behaviour, flavours: sid.flavours, table: sid.table ?? 0, oif: oif,
                                           lblen: UInt8(sid.microSID?.blockBits ?? 0), nflen: UInt8(sid.microSID?.nodeBits ?? 0),
                                           nh4: sid.nextHop4, nh6: sid.nextHop6, fallback: mirror == nil ? .none : .kernelRoute)

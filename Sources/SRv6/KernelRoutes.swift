@@ -8,11 +8,11 @@ enum KernelRoutes {
     /// `ip -6 route replace` arguments after the prefix, or nil when the kernel cannot run the
     /// behaviour the same way (End.DT4/DT46 need a VRF here; USP and USD are not in Linux,
     /// which takes PSP and NEXT-C-SID on End — not both together, see the validation — and
-    /// only NEXT-C-SID on End.X).
-    static func mirror(_ sid: LocalSID, device: String) -> [String]? {
+    /// only NEXT-C-SID on End.X; an older kernel fewer: kernelEndFlavours, what its End takes).
+    static func mirror(_ sid: LocalSID, device: String, kernelEndFlavours: Flavours = [.psp, .nextCSID]) -> [String]? {
         let kernelFlavours: Flavours = switch sid.behaviour {
-        case .end: [.psp, .nextCSID]
-        case .endX: [.nextCSID]
+        case .end: kernelEndFlavours.intersection([.psp, .nextCSID])
+        case .endX: kernelEndFlavours.intersection([.nextCSID])
         default: []
         }
         guard sid.behaviour.kernelMirrorable, sid.flavours.isSubset(of: kernelFlavours) else { return nil }

@@ -12,7 +12,13 @@ public enum KernelSRv6 {
     public struct Support: Sendable, Equatable {
         public let available: Bool
         public let reason: String
+        /// The seg6local End flavours (iproute2's names) this kernel takes: `next-csid` came
+        /// with 6.1, `psp` with 6.3; an older kernel answers "Unsupported Flavor operation(s)".
+        public var endFlavours: Set<String> = []
     }
+
+    /// The flavours probed on End.
+    public static let probedFlavours = ["psp", "next-csid"]
 
     /// Probes once per process: the kernel's configuration does not change under it.
     public static var support: Support {
@@ -37,7 +43,16 @@ public enum KernelSRv6 {
         let result = try Command.run(["ip", "-n", name, "-6", "route", "add", "fc00:5e96::1/128",
                                       "encap", "seg6local", "action", "End", "dev", "lo"])
         if result.status == 0 {
-            return Support(available: true, reason: "seg6 and seg6local routes work")
+            var flavours: Set<String> = []
+            for (n, flavour) in probedFlavours.enumerated() {
+                let added = try Command.run(["ip", "-n", name, "-6", "route", "add", "fc00:5e96::\(n + 2)/128",
+                                             "encap", "seg6local", "action", "End", "flavors", flavour, "dev", "lo"])
+                if added.status == 0 { flavours.insert(flavour) }
+            }
+            let missing = probedFlavours.filter { !flavours.contains($0) }
+            return Support(available: true, reason: "seg6 and seg6local routes work"
+                               + (missing.isEmpty ? "" : "; End takes no flavour \(missing.joined(separator: ", "))"),
+                           endFlavours: flavours)
         }
         let said = (result.stderr + result.stdout).trimmingCharacters(in: .whitespacesAndNewlines)
         guard said.contains("not supported") else {

@@ -34,6 +34,19 @@ import Testing
         #expect(bad.first?.contains("kernel-routes 'sometimes' is not auto, true or false") == true, "\(bad)")
     }
 
+    /// A SID whose flavour the kernel's End lacks (6.1 has no psp) gets no mirror route.
+    @Test func aFlavourTheKernelLacksGetsNoMirrorRoute() throws {
+        let sids = try SRv6Configuration.parse("""
+            interfaces: [eth0]
+            local-sids:
+              - {sid: "fc00:2::1", behaviour: End, flavours: [psp]}
+              - {sid: "fc00:2::2", behaviour: End}
+            """, file: "f.yaml").localSIDs
+        #expect(KernelRoutes.mirror(sids[0], device: "eth0")?.contains("psp") == true)
+        #expect(KernelRoutes.mirror(sids[0], device: "eth0", kernelEndFlavours: [.nextCSID]) == nil)
+        #expect(KernelRoutes.mirror(sids[1], device: "eth0", kernelEndFlavours: []) != nil)
+    }
+
     /// The diagnostics of text, one string each.
     func errors(_ text: String) -> [String] {
         do {
