@@ -68,7 +68,9 @@ print(objects, ",".join(missing) or "none")')
   if [ "$failed" -gt 0 ] && { [ $strict = 1 ] || [ "$missing" = none ]; }; then status=1; fi
 done
 
-table=$(printf '%s\n' "| kernel | objects load | kernel tests passed / total | features missing (hike doctor) | time |" \
+tests="kernel tests"
+[ "$filter" = 'KernelTests\.' ] || tests="tests matching $filter"
+table=$(printf '%s\n' "| kernel | objects load | $tests passed / total | features missing (hike doctor) | time |" \
   "|---|---|---|---|---|" "${rows[@]}")
 echo "$table"
 [ -n "$markdown" ] && echo "$table" >"$markdown"
