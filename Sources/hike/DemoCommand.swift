@@ -60,13 +60,9 @@ extension DemoCommand {
                                    valueName: "file"))
         var testbed = VPN.defaultTestbed
 
-        enum SRv6Argument: String, ExpressibleByArgument, CaseIterable {
-            case auto, kernel, xdp
-        }
-
         @Option(help: ArgumentHelp("Where SRv6 runs: kernel (the hybrid: kernel seg6/seg6local beside hike's XDP), xdp (all in hike's XDP), or auto (kernel where the kernel has seg6, else xdp). Picks the default topology.",
                                    valueName: "auto|kernel|xdp"))
-        var srv6: SRv6Argument = .auto
+        var srv6: VPNDemoSRv6 = .auto
 
         @Option(help: ArgumentHelp("The testbed's name (namespaces are hike-tb-<name>-<node>).", valueName: "name"))
         var name = "vpn"
@@ -85,7 +81,7 @@ extension DemoCommand {
         /// Where SRv6 runs, resolved against this kernel, when the topology is the repository's.
         func placement() throws -> VPNDemoSRv6? {
             guard testbed == Self.defaultTestbed else { return nil }
-            do { return try VPNDemoSRv6(rawValue: srv6.rawValue)!.resolved() } catch { throw ValidationError("\(error)") }
+            do { return try srv6.resolved() } catch { throw ValidationError("\(error)") }
         }
 
         /// The default topology (for the placement) from the working directory, else from the
@@ -320,3 +316,6 @@ enum DemoInterrupt {
         }
     }
 }
+
+// The demo's own placement type parses as the option's value: no second copy of its cases.
+extension VPNDemoSRv6: ExpressibleByArgument {}
