@@ -6,6 +6,8 @@ public enum BenchError: Error, CustomStringConvertible, Sendable {
     case chainFailed(what: String, detail: String)
     /// The stability pre-check lost packets in every attempt.
     case unstable(rate: Double, attempts: Int, losses: String)
+    /// This host cannot run the DUT (a kernel feature it lacks): reported, not a failure of it.
+    case unavailable(String)
 
     public var description: String {
         switch self {
@@ -14,6 +16,7 @@ public enum BenchError: Error, CustomStringConvertible, Sendable {
         case .wrongVerdict(let what, let got, let expected):
             "\(what) returned \(got), not \(expected): the chain did not run to its end, so its time means nothing"
         case .chainFailed(let what, let detail): "\(what): \(detail)"
+        case .unavailable(let why): why
         case .unstable(let rate, let attempts, let losses):
             "stability pre-check: \(attempts) trial(s) at \(TrafficBench.mpps(rate)) Mpps all lost more than the PDR "
                 + "allows (\(losses)), so no PDR can be trusted; the machine is probably busy (run again, or raise "

@@ -65,7 +65,7 @@ extension TrafficReport {
             }
             for result in scenario.results {
                 if let failure = result.failure {
-                    lines.append("| \(escape(scenario.scenario)) | \(escape(result.dut.rawValue)) | failed: \(escape(failure)) | | | | |")
+                    lines.append("| \(escape(scenario.scenario)) | \(escape(result.dut.rawValue)) | \(result.failureText(escape(failure))) | | | | |")
                     continue
                 }
                 let (ns, dutCost) = Self.costs(result, in: scenario)
@@ -113,7 +113,7 @@ extension TrafficReport {
             }
             for result in scenario.results {
                 if let failure = result.failure {
-                    let row = [scenario.scenario, result.dut.rawValue, "failed: \(failure)"] + Array(repeating: "", count: 11) + common
+                    let row = [scenario.scenario, result.dut.rawValue, result.failureText(failure)] + Array(repeating: "", count: 11) + common
                     rows.append(row.map(field).joined(separator: ","))
                     continue
                 }

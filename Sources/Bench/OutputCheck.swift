@@ -13,7 +13,18 @@ extension TrafficBench {
                                options: Options) -> GeneratorObject.Shape? {
         guard dut != .baseline else { return nil }
         let length = frame.bytes.count
+        // Bare XDP forwarding in an SRv6 scenario forwards the input as it came, by its outer
+        // destination: the reference hike's SRv6 DUTs are held to.
+        let forwardedAsIs = scenario.isSRv6 && dut == .xdpForwarding
         switch scenario {
+        case .srv6End where forwardedAsIs:
+            let sids = SRv6BenchPlan.endSegmentCount(options.segments)
+            return .init(length: length, outer: 6, hasSRH: true, lastEntry: sids - 1, segmentsLeft: sids - 1, inner: 6, hopLimit: 0)
+        case .srv6EndDT6 where forwardedAsIs:
+            return .init(length: length, outer: 6, hasSRH: true, lastEntry: max(1, options.segments) - 1, segmentsLeft: 0,
+                         inner: 6, hopLimit: 0)
+        case .srv6Encap where forwardedAsIs:
+            return .init(length: length, outer: 6, hopLimit: 0)
         case .srv6Encap, .lossMonitoring:
             // loss-monitoring's AltMark DUT adds the 8-byte Destination Options header.
             let sids = SRv6BenchPlan.encapSegments(options.segments).count, doh = dut == .hikeAltMark ? 8 : 0

@@ -344,8 +344,14 @@ public enum TrafficBench {
         /// Why this DUT has no figures (its set-up failed, nothing reached the sink, or the
         /// stability pre-check kept losing packets); nil when it was measured.
         public var failure: String? = nil
+        /// The failure is that this host cannot run the DUT at all (a kernel feature it lacks),
+        /// not that the DUT broke; nil in reports written before it was recorded.
+        public var unavailable: Bool? = nil
         /// What the generator sent to this DUT (nil in reports written before templates).
         public var input: String? = nil
+
+        /// How a report states the failure: "not measured: …" for a DUT this host cannot run.
+        func failureText(_ failure: String) -> String { (unavailable == true ? "not measured: " : "failed: ") + failure }
 
         /// A DUT that could not be measured, with the reason.
         public static func failed(_ dut: TrafficPipeline.DUT, reason: String, input: String? = nil) -> DUTResult {

@@ -34,7 +34,8 @@ public final class TrafficPipeline: @unchecked Sendable {  // used from one thre
         public static let baseline = DUT(rawValue: "baseline")
         /// The kernel forwards d0 → d1 (XDP_PASS on d0).
         public static let kernelForwarding = DUT(rawValue: "kernel")
-        /// gen_fwd6 on d0: bpf_fib_lookup + bpf_redirect to d1.
+        /// gen_fwd6 on d0: bpf_fib_lookup + bpf_redirect to d1 (srv6-*: the input forwarded as it
+        /// is, by its outer destination).
         public static let xdpForwarding = DUT(rawValue: "xdp")
         /// The scenario's HIKe chain (ipv6-forwarding: ip6_kroute alone; srv6-*: the behaviour then
         /// forwarding; ddos: the eCLAT script).
@@ -146,8 +147,15 @@ public final class TrafficPipeline: @unchecked Sendable {  // used from one thre
         case (.ipv6Forwarding, .kernelForwarding), (.generator, .kernelForwarding): program = programs.pass
         case (.ipv6Forwarding, .xdpForwarding): program = programs.forwarder
         case (.srv6Encap, .kernelForwarding), (.srv6End, .kernelForwarding), (.srv6EndDT6, .kernelForwarding):
+            let support = try KernelSRv6.support
+            guard support.available else {
+                throw BenchError.unavailable(support.reason)
+            }
             try scenarioPrograms.kernelSRv6(self, options: options)
             program = programs.pass
+        case (.srv6Encap, .xdpForwarding), (.srv6End, .xdpForwarding), (.srv6EndDT6, .xdpForwarding):
+            try scenarioPrograms.plainSRv6Routes(self)
+            program = programs.forwarder
         default: program = try scenarioPrograms.program(for: dut, in: scenario, pipeline: self, options: options)
         }
         try attach(program, on: .d0)

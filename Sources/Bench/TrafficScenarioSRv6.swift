@@ -17,8 +17,11 @@ import Topology
 ///                 the inner fc00:1::1 → fc00:3::2 is forwarded to the sink.
 ///                 kernel: `fc00:9::6/128 seg6local End.DT6 table 254`
 ///
-/// The kernel's routes are for destinations only these scenarios send to, so they stay in place
-/// for the whole run and change nothing for the other DUTs.
+/// The kernel's routes are for destinations only these scenarios send to, so they change nothing
+/// for the other scenarios. The `xdp` DUT (gen_fwd6, bare XDP forwarding: the reference that needs
+/// no kernel SRv6) forwards each input as it is, by its outer destination, so it puts plain routes
+/// for the same prefixes in their place (bpf_fib_lookup does not follow an lwtunnel route); the
+/// `kernel` DUT puts its own back.
 public enum SRv6BenchPlan {
     /// Where H.Encaps inputs go (the encap route's prefix) and the inner destination.
     public static let encapPrefix = "fc00:4::/64"
@@ -78,6 +81,17 @@ extension TrafficScenarioPrograms {
                          "action", "End", "dev", "d0"], in: dut)
         try topology.ip(["-6", "route", "replace", SRv6BenchPlan.text(SRv6BenchPlan.endDT6SID) + "/128", "encap", "seg6local",
                          "action", "End.DT6", "table", "254", "dev", "d0"], in: dut)
+    }
+}
+
+extension TrafficScenarioPrograms {
+    /// The `xdp` DUT's routes: the encap prefix and both SIDs via the sink, as plain IPv6.
+    func plainSRv6Routes(_ pipeline: TrafficPipeline) throws {
+        let prefixes = [SRv6BenchPlan.encapPrefix, SRv6BenchPlan.text(SRv6BenchPlan.endSID) + "/128",
+                        SRv6BenchPlan.text(SRv6BenchPlan.endDT6SID) + "/128"]
+        for prefix in prefixes {
+            try pipeline.topology.ip(["-6", "route", "replace", prefix, "via", "fc00:2::2", "dev", "d1"], in: pipeline.dut)
+        }
     }
 }
 

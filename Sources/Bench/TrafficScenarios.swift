@@ -36,7 +36,7 @@ public enum TrafficScenario: String, CaseIterable, Sendable, Codable {
         case .ipv6Forwarding: [.baseline, .kernelForwarding, .xdpForwarding, .hike]
         case .tailcalls: [.baseline] + options.tailcallLengths.flatMap { [TrafficPipeline.DUT.raw($0), .hike($0)] }
         case .ddos: [.baseline, .ddosRaw, .ddosHike, .ddosIpset]
-        case .srv6Encap, .srv6End, .srv6EndDT6: [.baseline, .kernelForwarding, .hike]
+        case .srv6Encap, .srv6End, .srv6EndDT6: [.baseline, .xdpForwarding, .kernelForwarding, .hike]
         case .lossMonitoring: [.baseline, .hike, .hikeMonitored, .hikeAltMark, .hikePMMark]
         }
     }
@@ -59,8 +59,10 @@ public enum TrafficScenario: String, CaseIterable, Sendable, Codable {
     var comparisons: [(ours: TrafficPipeline.DUT, reference: TrafficPipeline.DUT, note: String)] {
         switch self {
         case .ipv6Forwarding: [(.xdpForwarding, .kernelForwarding, ""), (.hike, .kernelForwarding, "")]
-        case .srv6Encap, .srv6EndDT6: [(.hike, .kernelForwarding, "target: hike DUT cost ≤ 1/6 of the kernel's")]
-        case .srv6End: [(.hike, .kernelForwarding, "")]
+        // Bare XDP forwarding is the reference that needs no kernel SRv6 (issue 13's goal ≤ 1.3×).
+        case .srv6Encap, .srv6EndDT6: [(.hike, .xdpForwarding, "target: DUT cost ≤ 1.3× bare XDP forwarding"),
+                                       (.hike, .kernelForwarding, "target: hike DUT cost ≤ 1/6 of the kernel's")]
+        case .srv6End: [(.hike, .xdpForwarding, "target: DUT cost ≤ 1.3× bare XDP forwarding"), (.hike, .kernelForwarding, "")]
         case .ddos: [(.ddosHike, .ddosRaw, "thesis 72 %"), (.ddosIpset, .ddosRaw, "thesis 39 %")]
         case .tailcalls: []  // a line per N, see TrafficReport.tailcallRows
         case .lossMonitoring: [(.hikeMonitored, .hike, "target: added cost ≤ 3 % (thesis: 5.4 % with XDP)"),
@@ -148,7 +150,7 @@ public struct TrafficReport: Sendable, Codable {
             }
             for result in scenario.results {
                 if let failure = result.failure {
-                    lines.append(pad(scenario.scenario, 17) + pad(result.dut.rawValue, 14) + "failed: \(failure)")
+                    lines.append(pad(scenario.scenario, 17) + pad(result.dut.rawValue, 14) + result.failureText(failure))
                     continue
                 }
                 let (nsPerPacket, dutCost) = Self.costs(result, in: scenario)
@@ -411,6 +413,11 @@ extension TrafficBench {
                     let result = try measure(scenario, dut)
                     if dut == .baseline { baselines[baselineKey] = result }
                     rows.append(result)
+                } catch BenchError.unavailable(let why) {
+                    progress("  \(dut.rawValue): not measured: \(why)")
+                    var row = DUTResult.failed(dut, reason: why, input: template.name)
+                    row.unavailable = true
+                    rows.append(row)
                 } catch {
                     let reason = String(describing: error)
                     progress("  \(dut.rawValue): failed: \(reason)")

@@ -17,7 +17,10 @@ extension BenchCommand {
                 behind it on the same CPU, and the counters are read from --control-cpu. A DUT that \
                 cannot be measured (set-up error, nothing at the sink, a stability pre-check that \
                 keeps losing packets after --precheck-attempts trials) is reported as failed with \
-                the reason; the other DUTs still run. Each DUT gets its maximum receive \
+                the reason; the other DUTs still run. A DUT this host cannot run (the kernel's SRv6 \
+                on a kernel built without it) is reported as not measured, with what it lacks; the \
+                SRv6 scenarios also measure bare XDP forwarding (xdp) as the reference that needs \
+                no kernel SRv6. Each DUT gets its maximum receive \
                 rate (MRR) and PDR@0.5 % (SRPerf's bisection), as median [min–max] over the \
                 repetitions, and its cost per packet over the no-DUT baseline; the NDR (zero loss) is \
                 bisected after the PDR. Scenarios that need an issue not yet landed are listed as \

@@ -119,6 +119,24 @@ struct BenchSearchTests {
         #expect(report.comparisonLines(results[1]).contains("N = 1: raw 4.000, hike 4.000 Mpps, hike/raw 100 % (by MRR 100 %)"))
     }
 
+    /// A DUT this host cannot run is "not measured", with why, in every format; the SRv6
+    /// scenarios compare hike with bare XDP forwarding all the same.
+    @Test func aDUTTheHostCannotRunIsNotMeasured() throws {
+        let results = TrafficBench.runScenarios([.srv6End], options: Self.options, progress: { _ in }) { _, dut in
+            if dut == .kernelForwarding { throw BenchError.unavailable("no seg6local here") }
+            return Self.measured(dut, rate: dut == .baseline ? 10e6 : dut == .xdpForwarding ? 5e6 : 4e6)
+        }
+        #expect(results[0].results.map(\.dut.rawValue) == ["baseline", "xdp", "kernel", "hike"])
+        #expect(results[0].results[2].unavailable == true)
+        let setup = TrafficReport.Setup(date: "2026-12-06T00:00:00Z", kernel: "6.18", cpus: 2, options: Self.options, frameBytes: 64)
+        let report = TrafficReport(setup: setup, scenarios: results)
+        #expect(report.table().contains("kernel        not measured: no seg6local here"))
+        #expect(report.csv().contains("srv6-end,kernel,not measured: no seg6local here,"))
+        #expect(report.markdown().contains("| srv6-end | kernel | not measured: no seg6local here | | | | |"))
+        // Costs over the 100 ns baseline: hike 150 ns, xdp 100 ns.
+        #expect(report.comparisonLines(results[0]).contains { $0.hasPrefix("hike/xdp: rate 80 %, DUT cost 1.50 (150 / 100 ns)") })
+    }
+
     @Test func theTailcallFigureIsAPNG() throws {
         var options = Self.options
         options.tailcallLengths = [1, 2, 4, 8]
@@ -238,5 +256,12 @@ struct BenchOutputCheckTests {
             == .init(length: 168, outer: 6, hasSRH: true, lastEntry: 2, segmentsLeft: 2, inner: 6, hopLimit: 0))
         #expect(TrafficBench.expectedOutput(.generator, dut: .kernelForwarding, frame: try frame(.ipv4UDP), options: options)
             == .init(length: 64, outer: 4, hopLimit: 0))
+        // Bare XDP forwarding in the SRv6 scenarios: each input as it came.
+        #expect(TrafficBench.expectedOutput(.srv6Encap, dut: .xdpForwarding, frame: plain, options: options)
+            == .init(length: 64, outer: 6, hopLimit: 0))
+        #expect(TrafficBench.expectedOutput(.srv6End, dut: .xdpForwarding, frame: end, options: options)
+            == .init(length: 160, outer: 6, hasSRH: true, lastEntry: 2, segmentsLeft: 2, inner: 6, hopLimit: 0))
+        #expect(TrafficBench.expectedOutput(.srv6EndDT6, dut: .xdpForwarding, frame: dt6, options: options)
+            == .init(length: 160, outer: 6, hasSRH: true, lastEntry: 2, segmentsLeft: 0, inner: 6, hopLimit: 0))
     }
 }

@@ -52,6 +52,44 @@ import Topology
         }
     }
 
+    /// The SRv6 scenarios' bare XDP forwarding DUT (the reference hike's SRv6 is measured
+    /// against without kernel SRv6) forwards each input as it came, by its outer destination,
+    /// over plain routes it puts in place of the kernel's: the sink sees every frame with the
+    /// input's shape (2 SIDs; shapes written out from the inputs' definitions).
+    @Test(arguments: [
+        (TrafficScenario.srv6Encap, GeneratorObject.Shape(length: 64, outer: 6, hopLimit: 0)),
+        (.srv6End, .init(length: 64 + 40 + 8 + 32, outer: 6, hasSRH: true, lastEntry: 1, segmentsLeft: 1, inner: 6, hopLimit: 0)),
+        (.srv6EndDT6, .init(length: 64 + 40 + 8 + 32, outer: 6, hasSRH: true, lastEntry: 1, segmentsLeft: 0, inner: 6, hopLimit: 0)),
+    ])
+    func srv6InputsAreForwardedAsTheyCameByBareXDP(_ scenario: TrafficScenario, _ expected: GeneratorObject.Shape) throws {
+        let pipeline = try TrafficPipeline(prefix: KernelTest.prefix)
+        defer { pipeline.destroy() }
+        var options = options(size: 64)
+        options.segments = 2
+        try pipeline.configure(.xdpForwarding, in: scenario, options: options)
+        let (template, destination) = scenario.input(options)
+        let frame = try pipeline.frame(template, options: options, innerDestination: destination)
+        try TrafficBench.checkOutput(pipeline, frame: frame, expected: expected, options: options, count: 256)
+        #expect(try pipeline.programs.forwarderCounters().forwarded.packets == 256)
+    }
+
+    /// The kernel's SRv6 DUT runs where the kernel has seg6/seg6local, and elsewhere is not
+    /// measured, with what the kernel lacks (not a set-up failure).
+    @Test func theKernelSRv6DUTNeedsTheKernelsSRv6() throws {
+        let pipeline = try TrafficPipeline(prefix: KernelTest.prefix)
+        defer { pipeline.destroy() }
+        let support = try KernelSRv6.support
+        if support.available {
+            try pipeline.configure(.kernelForwarding, in: .srv6End, options: options(size: 64))
+        } else {
+            let error = try #require(throws: BenchError.self) {
+                try pipeline.configure(.kernelForwarding, in: .srv6End, options: options(size: 64))
+            }
+            guard case .unavailable(let why) = error else { Issue.record("not .unavailable: \(error)"); return }
+            #expect(why == support.reason)
+        }
+    }
+
     /// A template, a frame length and the shape a receiver must see, written out by hand from
     /// RFC 8754 and the template's definition (not from what the generator produced).
     struct TemplateCase: Sendable, CustomTestStringConvertible {
