@@ -107,7 +107,7 @@ extension SRv6BenchPlan {
     static let encapPolicy: UInt32 = 0, endIndex: UInt32 = 1, endDT6Index: UInt32 = 2
     /// srv6.h: SRV6_HEADEND_ENCAPS, SRV6_END, SRV6_END_DT6; srv6_reasons slots.
     static let headendEncaps: UInt8 = 1, behaviourEnd: UInt32 = 1, behaviourEndDT6: UInt32 = 7
-    static let reasonCount = 16
+    static let reasonCount = 17
 
     /// struct srv6_policy: mode, nsegs, flags, hop_limit, tag, fallback, src, segments[8], pm_flow.
     static func policy(segments: [[UInt8]], source: [UInt8], pmFlow: UInt32 = 0) -> [UInt8] {

@@ -4,9 +4,16 @@
 
 #include <linux/sched.h>
 #include <linux/if_packet.h>
+#include <linux/ethtool.h>
+#include <linux/sockios.h>
+#include <net/if.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/vfs.h>
 #include <unistd.h>
+#include <errno.h>
 
 /* Moves the calling thread into the network namespace behind fd. */
 static inline int clinux_setns_net(int fd)
@@ -33,6 +40,27 @@ static inline long clinux_fs_type(const char *path)
 	if (statfs(path, &st) != 0)
 		return -1;
 	return (long)st.f_type;
+}
+
+/* Whether GRO is on for interface name in the calling thread's network namespace (ETHTOOL_GGRO):
+ * 1 or 0, or -1 with errno set. */
+static inline int clinux_gro_enabled(const char *name)
+{
+	struct ethtool_value value = { .cmd = ETHTOOL_GGRO };
+	struct ifreq request;
+	int fd, rc, saved;
+
+	memset(&request, 0, sizeof(request));
+	strncpy(request.ifr_name, name, IFNAMSIZ - 1);
+	request.ifr_data = (void *)&value;
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	rc = ioctl(fd, SIOCETHTOOL, &request);
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return rc < 0 ? -1 : (value.data ? 1 : 0);
 }
 
 #endif

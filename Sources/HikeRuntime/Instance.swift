@@ -51,7 +51,13 @@ public final class HikeInstance: @unchecked Sendable {  // state lives in the ke
     /// Maps that objects of other packages declare too, by the object that owns them: the srv6
     /// headends count and mark monitored policies in the pm package's ingress maps
     /// (bpf/include/hike/pm_ingress.h). Whichever object loads first creates them.
-    static let sharedMaps: [String: String] = ["pm_colour": "pm", "pm_flows": "pm", "pm_sent": "pm", "pm_stats": "pm"]
+    /// hike_tx_unready (bpf/include/hike/tx.h) is one per instance: every object that forwards
+    /// reads the same marks.
+    public static let sharedMaps: [String: String] = ["pm_colour": "pm", "pm_flows": "pm", "pm_sent": "pm", "pm_stats": "pm",
+                                               txUnreadyMap: "hike_default"]
+    /// The interfaces XDP must not redirect to (ifindex → 1), bpf/include/hike/tx.h.
+    public static let txUnreadyMap = "hike_tx_unready"
+    public static let txUnreadyCapacity = 1024
 
     /// Options that make an object share the VM's maps (and the shared maps of other packages)
     /// and pin its own under directory.

@@ -18,6 +18,10 @@ public struct ApplyPlan: Sendable, Equatable, Codable {
     public var detach: [String] = []
     /// Whether the kernel's own seg6/seg6local routes mirror the entries, and why.
     public var kernelRoutes = ""
+    /// Interfaces of the node that XDP cannot redirect to (a veth whose peer has no XDP program
+    /// and GRO off), each with why and what to do: packets routed there go to the kernel
+    /// (reason tx_unready) instead of being dropped by it.
+    public var warnings: [String] = []
 
     /// True when the configuration is what is installed already.
     public var changesNothing: Bool {
@@ -220,7 +224,17 @@ public final class SRv6Node {
             throw .apply("xdp-mode changes on \(both), which is attached: apply once without it, then with the new mode")
         }
         try refuseForeignRoutes(state: state, configuration: configuration, entries: sids + policies)
-        if dryRun || plan.changesNothing { return plan }
+        let unready: [RedirectReadiness.Unready]
+        do { unready = try RedirectReadiness.unready(in: configuration.namespace) } catch {
+            throw .apply("cannot tell which interfaces take redirected frames: \(error)")
+        }
+        plan.warnings = Self.warnings(unready)
+        if dryRun { return plan }
+        if plan.changesNothing {
+            // What runs stays; the marks follow the peers, which may have changed since.
+            if FileManager.default.fileExists(atPath: txUnreadyPin) { try markUnready(unready) }
+            return plan
+        }
         var undo: [() throws -> Void] = []
         let clearRemoved: () -> [String]
         do {
@@ -244,7 +258,57 @@ public final class SRv6Node {
         if !leftovers.isEmpty {
             throw .apply("applied, but clearing removed entries failed: " + leftovers.joined(separator: "; "))
         }
+        try markUnready(unready)
         return plan
+    }
+
+    /// Where the instance's marks of interfaces XDP must not redirect to are pinned (shared by
+    /// every object that forwards, bpf/include/hike/tx.h).
+    var txUnreadyPin: String {
+        "\(hike.pinRoot)/maps/\(HikeInstance.sharedMaps[HikeInstance.txUnreadyMap] ?? "")/\(HikeInstance.txUnreadyMap)"
+    }
+
+    /// Looks again at which of the node's interfaces take redirected frames and rewrites the
+    /// marks: a peer may have got (or lost) its XDP program since the apply — a testbed brings
+    /// its nodes up one after another. Returns the warnings, as apply's; none before an apply.
+    @discardableResult
+    public func refreshRedirectMarks() throws(SRv6Error) -> [String] {
+        guard FileManager.default.fileExists(atPath: txUnreadyPin) else { return [] }
+        let lock = try lockState()
+        defer { close(lock) }
+        let state = try AppliedState.read(stateDirectory: hike.stateDirectory)
+        let unready: [RedirectReadiness.Unready]
+        do { unready = try RedirectReadiness.unready(in: state.namespace) } catch {
+            throw .apply("cannot tell which interfaces take redirected frames: \(error)")
+        }
+        try markUnready(unready)
+        return Self.warnings(unready)
+    }
+
+    /// Writes the marks: 1 for the unready interfaces, 0 for every other ifindex.
+    func markUnready(_ unready: [RedirectReadiness.Unready]) throws(SRv6Error) {
+        let marked = Set(unready.map(\.ifindex))
+        do {
+            let map = try BPFMap.openPinned(txUnreadyPin)
+            for ifindex in 0..<UInt32(HikeInstance.txUnreadyCapacity) {
+                try map.update(key: BPFMap.bytesOf(ifindex), value: BPFMap.bytesOf(UInt32(marked.contains(ifindex) ? 1 : 0)))
+            }
+        } catch {
+            throw .apply("applied, but marking the interfaces XDP cannot redirect to failed: \(error)")
+        }
+    }
+
+    /// One line per unready interface: what happens to its packets, and the fix.
+    static func warnings(_ unready: [RedirectReadiness.Unready]) -> [String] {
+        unready.map { entry in
+            let fix = "attach an XDP program to the peer or turn its GRO on (ethtool -K PEER gro on)"
+            guard entry.ifindex < HikeInstance.txUnreadyCapacity else {
+                return "\(entry.interface): \(entry.why), so the kernel drops what XDP redirects there, and its ifindex "
+                    + "\(entry.ifindex) is past the \(HikeInstance.txUnreadyCapacity) hike can mark: \(fix)"
+            }
+            return "\(entry.interface): \(entry.why), so the kernel would drop what XDP redirects there; packets "
+                + "routed there go to the kernel instead (reason tx_unready): \(fix)"
+        }
     }
 
     /// Runs undo steps in reverse order, each even if another failed; returns the failures.

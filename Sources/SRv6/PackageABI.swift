@@ -26,9 +26,9 @@ public enum SRv6ABI {
     public static let reasons: [(name: String, value: Int)] = [
         ("ok", 0), ("no_srh", 1), ("bad_hdrlen", 2), ("sl_past_last", 3), ("truncated", 4), ("hop_limit", 5),
         ("sl_zero", 6), ("sl_nonzero", 7), ("bad_next_header", 8), ("no_entry", 9), ("wrong_behaviour", 10),
-        ("no_room", 11), ("fib_miss", 12), ("local", 13), ("not_ip", 14), ("tlv", 15),
+        ("no_room", 11), ("fib_miss", 12), ("local", 13), ("not_ip", 14), ("tlv", 15), ("tx_unready", 16),
     ]
-    public static let reasonMax = 16
+    public static let reasonMax = 17
 
     /// SRV6_FALLBACK_*: what happens to a packet the fast path cannot finish.
     public enum Fallback: UInt16, Sendable, Codable {

@@ -200,6 +200,12 @@ public struct TestbedEngine: Sendable {
                     try SRv6Node(instance: hike).apply(configuration)
                 }
             }
+            // Each node's apply judged its neighbours before they had their XDP programs.
+            for node in spec.nodes where node.srv6 != nil {
+                let namespace = try namespace(node.name)
+                try begin("node \(node.name): interfaces XDP can redirect to")
+                try SRv6Node(instance: try HikeInstance(name: namespace.name, catalog: catalog)).refreshRedirectMarks()
+            }
             for node in spec.nodes {
                 let namespace = try namespace(node.name)
                 for command in node.commands {

@@ -49,7 +49,9 @@ extension SRv6Command {
                 behaviour (kernel-routes: auto, the default, mirrors only where the kernel has \
                 seg6/seg6local; true requires them; false never mirrors); removed ones are unlinked \
                 before they are cleared. If a step fails, what was \
-                done is undone. Applying the same file again changes nothing.
+                done is undone. Applying the same file again changes nothing. A warning names each \
+                veth whose peer cannot receive XDP-redirected frames (no XDP program, GRO off): \
+                packets routed there are handed to the kernel (reason tx_unready), not lost.
                 """
         )
 
@@ -70,6 +72,7 @@ extension SRv6Command {
                 Terminal.line(try Terminal.json(Report(dryRun: dryRun, plan: plan)))
                 return
             }
+            for warning in plan.warnings { Terminal.warning(warning) }
             if plan.changesNothing {
                 Terminal.line("nothing to change: instance '\(instance.instance)' already runs \(file)")
                 return

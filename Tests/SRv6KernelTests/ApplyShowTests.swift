@@ -496,10 +496,11 @@ import Topology
         func hike(_ arguments: [String]) throws -> String {
             try Command.run([SRv6CLI.binary, "srv6"] + arguments + ["--instance", routerInstance.instance.name]).checked()
         }
-        _ = try hike(["apply", file])
-        // b's veth receives XDP_REDIRECTed frames: it needs an XDP program of its own.
+        // b's veth receives XDP_REDIRECTed frames: it needs an XDP program of its own, before r's
+        // apply looks at it.
         try SRv6Node(instance: hostInstance.instance).apply(
             try SRv6Configuration.parse("namespace: \(b.name)\ninterfaces: [veth0]\n", file: "b.yaml"))
+        _ = try hike(["apply", file])
 
         let receiver = try UDPReceiver(in: b, port: 2000)
         let count = 7
@@ -523,6 +524,77 @@ import Topology
         #expect(sid["bytes"] as? Int == frames.reduce(0) { $0 + $1.count - 14 }, "\(sid)")
         #expect(sid["errors"] as? Int == 0, "\(sid)")
         #expect((object["reasons"] as? [String: Any])?["ok"] as? Int == count, "\(object)")
+    }
+
+    /// A veth whose peer has no XDP program and GRO off drops what XDP redirects to it, after the
+    /// program said XDP_REDIRECT. apply warns of each such interface and marks it: r decapsulates
+    /// a's SRv6 frames in XDP, and the inner packets, routed out of veth2 towards b (no XDP
+    /// there), go to the kernel, which forwards them; they count as tx_unready errors, not as
+    /// forwarded. Once b's veth has an XDP program, a refresh (or re-apply) clears the mark and
+    /// XDP forwards.
+    @Test func aVethThatCannotTakeRedirectedFramesIsWarnedAndItsPacketsGoToTheKernel() throws {
+        let topology = KernelTest.topology()
+        defer { topology.destroy() }
+        let a = try topology.addNamespace("a"), r = try topology.addNamespace("r"), b = try topology.addNamespace("b")
+        try topology.addVethPair(a, "veth0", r, "veth1")
+        try topology.addVethPair(r, "veth2", b, "veth0")
+        let rMAC = "02:00:00:00:12:02", aMAC = "02:00:00:00:12:01", bMAC = "02:00:00:00:23:03"
+        try topology.ip(["link", "set", "dev", "veth1", "address", rMAC], in: r)
+        try topology.ip(["link", "set", "dev", "veth0", "address", aMAC], in: a)
+        try topology.ip(["link", "set", "dev", "veth0", "address", bMAC], in: b)
+        try topology.addAddress("fc00:12::2/64", interface: "veth1", in: r)
+        try topology.addAddress("fc00:23::2/64", interface: "veth2", in: r)
+        try topology.addAddress("fc00:23::3/64", interface: "veth0", in: b)
+        try topology.sysctl("net.ipv6.conf.all.forwarding", "1", in: r)
+        try topology.ip(["-6", "neigh", "add", "fc00:23::3", "lladdr", bMAC, "dev", "veth2", "nud", "permanent"], in: r)
+        let routerInstance = try KernelTest.instance(), hostInstance = try KernelTest.instance()
+        let node = SRv6Node(instance: routerInstance.instance)
+        let configuration = try SRv6Configuration.parse("""
+            namespace: \(r.name)
+            interfaces: [veth1]
+            kernel-routes: false
+            local-sids:
+              - sid: fc00:2::d6
+                behaviour: End.DT6
+                table: 254
+            """, file: "r.yaml")
+        let plan = try node.apply(configuration)
+        // Both of r's veths: a's and b's ends have neither XDP nor GRO.
+        #expect(plan.warnings.count == 2, "\(plan.warnings)")
+        #expect(plan.warnings.contains { $0.hasPrefix("veth1: its veth peer veth0 (namespace \(a.name)) has no XDP program and GRO off") })
+        #expect(plan.warnings.contains { $0.hasPrefix("veth2: its veth peer veth0 (namespace \(b.name)) has no XDP program and GRO off") })
+
+        let receiver = try UDPReceiver(in: b, port: 2000)
+        var received = 0  // drain() counts every datagram since the receiver opened
+        func send(_ count: Int) throws {
+            let inner = Wire.udp6(source: "fc00:12::1", destination: "fc00:23::3", payload: [UInt8](repeating: 7, count: 40))
+            let srh = Wire.srh(nextHeader: 41, segmentsLeft: 0, segments: ["fc00:2::d6"])
+            let outer = Wire.ipv6(payloadLength: srh.count + inner.count, nextHeader: 43, hopLimit: 64, source: "fc00:12::1",
+                                  destination: "fc00:2::d6")
+            try Traffic.sendFrames(Array(repeating: Wire.ethernet(rMAC, aMAC) + outer + srh + inner, count: count), interface: "veth0", in: a)
+            received += count
+            try KernelTest.waitUntil("b receives the \(count) datagrams") { receiver.drain() == received }
+        }
+        try send(5)
+        var status = try node.status()
+        #expect(status.reasons["tx_unready"] == 5, "\(status.reasons)")
+        #expect(status.reasons["ok"] ?? 0 == 0, "\(status.reasons)")
+        #expect(status.sids.first?.errors == 5 && status.sids.first?.packets == 0, "\(status.sids)")
+
+        // b's veth gets an XDP program: redirected frames reach it now.
+        try SRv6Node(instance: hostInstance.instance).apply(
+            try SRv6Configuration.parse("namespace: \(b.name)\ninterfaces: [veth0]\n", file: "b.yaml"))
+        let again = try node.refreshRedirectMarks()
+        #expect(again.count == 1 && again.first?.hasPrefix("veth1:") == true, "\(again)")
+        // A re-apply looks again too, and changes nothing else.
+        let reapplied = try node.apply(configuration)
+        #expect(reapplied.changesNothing && reapplied.warnings == again)
+        try send(6)
+        status = try node.status()
+        #expect(status.reasons["tx_unready"] == 5, "\(status.reasons)")
+        #expect(status.reasons["ok"] == 6, "\(status.reasons)")
+        #expect(status.sids.first?.packets == 6, "\(status.sids)")
+        try node.clear()
     }
 
     /// The hike binary: validate, apply (dry run, real, again), show with --json.

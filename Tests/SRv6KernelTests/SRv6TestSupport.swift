@@ -21,7 +21,7 @@ enum SRv6ABI {
 
     enum Reason: UInt64, CaseIterable, Sendable {
         case ok = 0, noSRH, badHdrLen, slPastLast, truncated, hopLimit, slZero, slNonZero, badNextHeader, noEntry,
-             wrongBehaviour, noRoom, fibMiss, local, notIP, tlv
+             wrongBehaviour, noRoom, fibMiss, local, notIP, tlv, txUnready
     }
 
     static let programs = ["srv6_h_encaps", "srv6_h_encaps_red", "srv6_h_insert", "srv6_h_insert_red", "srv6_h_encaps_l2",

@@ -23,7 +23,7 @@ static const struct abi_constant abi_constants[] SEC(".hike.abi") __attribute__(
 	C(SRV6_R_OK), C(SRV6_R_NO_SRH), C(SRV6_R_BAD_HDRLEN), C(SRV6_R_SL_PAST_LAST), C(SRV6_R_TRUNCATED),
 	C(SRV6_R_HOP_LIMIT), C(SRV6_R_SL_ZERO), C(SRV6_R_SL_NONZERO), C(SRV6_R_BAD_NEXT_HEADER),
 	C(SRV6_R_NO_ENTRY), C(SRV6_R_WRONG_BEHAVIOUR), C(SRV6_R_NO_ROOM), C(SRV6_R_FIB_MISS), C(SRV6_R_LOCAL),
-	C(SRV6_R_NOT_IP), C(SRV6_R_TLV), C(SRV6_R_MAX),
+	C(SRV6_R_NOT_IP), C(SRV6_R_TLV), C(SRV6_R_TX_UNREADY), C(SRV6_R_MAX),
 	C(SRV6_FALLBACK_KERNEL_ROUTE), C(SRV6_FALLBACK_NONE),
 	C(sizeof(struct srv6_srh)), C(sizeof(struct srv6_policy)), C(sizeof(struct srv6_sid)),
 	C(sizeof(struct srv6_stats)), C(sizeof(struct srv6_lpm6_key)), C(sizeof(struct srv6_lpm4_key)),

@@ -140,7 +140,8 @@ struct srv6_stats {
 #define SRV6_R_LOCAL 13           /* the FIB does not forward it: a local destination, or no route in the table */
 #define SRV6_R_NOT_IP 14          /* headend input neither IPv6 nor IPv4; endpoint input not IPv6 */
 #define SRV6_R_TLV 15             /* SRH with an HMAC (flag H) or more TLVs than the fast path walks: the kernel validates it */
-#define SRV6_R_MAX 16
+#define SRV6_R_TX_UNREADY 16      /* the route's interface cannot take redirected frames (hike/tx.h): the kernel forwards it */
+#define SRV6_R_MAX 17
 
 /* srv6_localsid loader: srv6_lpm6 (IPv6 destination → chain ID: local SIDs and headend policies
  * alike, as the kernel keeps seg6local and seg6 routes in one FIB) and srv6_lpm4 (IPv4

@@ -3,6 +3,8 @@
 #define HIKE_PACKAGE "hike_default"
 #include "hike/hike.h"
 #include "hike/ip6.h"
+#include "hike/tx.h"
+#include "hike/counter.h"
 
 #ifndef AF_INET6
 #define AF_INET6 10
@@ -13,7 +15,11 @@
  * limit and redirects (XDP_REDIRECT). Everything the fast path does not handle goes to the
  * kernel (XDP_PASS): not IPv6, hop limit ≤ 1 (the kernel sends Time Exceeded), local or
  * unroutable destinations, unresolved neighbours (the kernel resolves them), packets over the
- * egress MTU (the kernel sends Packet Too Big), forwarding off. */
+ * egress MTU (the kernel sends Packet Too Big), forwarding off, an interface that cannot take
+ * redirected frames (hike/tx.h; counted). */
+/* Packets handed to the kernel because their interface cannot take redirected frames. */
+HIKE_COUNTER_MAP(ip6_kroute_tx_unready, 1);
+
 HIKE_PROG(ip6_kroute)
 {
 	struct bpf_fib_lookup fib = {};
@@ -35,6 +41,10 @@ HIKE_PROG(ip6_kroute)
 	rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), 0);
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS)
 		return XDP_PASS;
+	if (!hike_tx_ready(fib.ifindex)) {
+		hike_count(&ip6_kroute_tx_unready, 0, ctx->data_end - ctx->data);
+		return XDP_PASS;
+	}
 
 	ip6->hop_limit--;
 	__builtin_memcpy(eth->h_dest, fib.dmac, ETH_ALEN);

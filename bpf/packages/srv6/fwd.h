@@ -9,6 +9,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 #include "hike/srv6.h"
+#include "hike/tx.h"
 
 #ifndef AF_INET
 #define AF_INET 2
@@ -44,11 +45,11 @@ static __always_inline __u32 srv6_fib_flags(struct bpf_fib_lookup *fib, struct x
 }
 
 /* The reason for a bpf_fib_lookup result: OK, or why the kernel must take the packet. */
-static __always_inline __u32 srv6_fib_reason(long rc)
+static __always_inline __u32 srv6_fib_reason(long rc, const struct bpf_fib_lookup *fib)
 {
 	switch (rc) {
 	case BPF_FIB_LKUP_RET_SUCCESS:
-		return SRV6_R_OK;
+		return hike_tx_ready(fib->ifindex) ? SRV6_R_OK : SRV6_R_TX_UNREADY;
 	case BPF_FIB_LKUP_RET_NOT_FWDED: /* a local destination, or no route in the table */
 		return SRV6_R_LOCAL;
 	case BPF_FIB_LKUP_RET_FRAG_NEEDED:
@@ -73,7 +74,7 @@ static __always_inline __u32 srv6_fib6(struct xdp_md *ctx, struct bpf_fib_lookup
 	__builtin_memcpy(fib->ipv6_src, src, 16);
 	__builtin_memcpy(fib->ipv6_dst, dst, 16);
 	flags = srv6_fib_flags(fib, ctx, rt);
-	return srv6_fib_reason(bpf_fib_lookup(ctx, fib, sizeof(*fib), flags));
+	return srv6_fib_reason(bpf_fib_lookup(ctx, fib, sizeof(*fib), flags), fib);
 }
 
 /* IPv4 lookup of dst. */
@@ -90,7 +91,7 @@ static __always_inline __u32 srv6_fib4(struct xdp_md *ctx, struct bpf_fib_lookup
 	fib->ipv4_src = src;
 	fib->ipv4_dst = dst;
 	flags = srv6_fib_flags(fib, ctx, rt);
-	return srv6_fib_reason(bpf_fib_lookup(ctx, fib, sizeof(*fib), flags));
+	return srv6_fib_reason(bpf_fib_lookup(ctx, fib, sizeof(*fib), flags), fib);
 }
 
 /* The kernel's ip_decrease_ttl: TTL − 1 with the checksum updated incrementally. */

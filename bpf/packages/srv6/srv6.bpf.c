@@ -384,7 +384,8 @@ static __always_inline int srv6_csid_advance(const struct in6_addr *da, struct i
 }
 
 /* Outcomes the kernel finishes by itself once it has the processed packet: it resolves the
- * neighbour, routes what XDP may not forward, answers Packet Too Big or Time Exceeded, and —
+ * neighbour, routes what XDP may not forward (or cannot redirect to), answers Packet Too Big or
+ * Time Exceeded, and —
  * for a lookup in the main table only — delivers locally. LOCAL also means "no route in the
  * table": from another table that would send every packet through the main one, so there
  * the packet goes untouched. */
@@ -392,7 +393,8 @@ static __always_inline int srv6_kernel_finishes(__u32 reason, __u32 table)
 {
 	if (reason == SRV6_R_LOCAL)
 		return table == 0 || table == SRV6_TABLE_MAIN;
-	return reason == SRV6_R_FIB_MISS || reason == SRV6_R_NO_ROOM || reason == SRV6_R_HOP_LIMIT;
+	return reason == SRV6_R_FIB_MISS || reason == SRV6_R_NO_ROOM || reason == SRV6_R_HOP_LIMIT ||
+	       reason == SRV6_R_TX_UNREADY;
 }
 
 static __always_inline int srv6_addr_is_zero(const struct in6_addr *a)
