@@ -20,6 +20,9 @@ public enum SRv6ABI {
     public static let policiesMap = "srv6_policies", sidsMap = "srv6_sids"
     public static let policyStatsMap = "srv6_policy_stats", sidStatsMap = "srv6_sid_stats", reasonsMap = "srv6_reasons"
     public static let lpm6Map = "srv6_lpm6", lpm4Map = "srv6_lpm4"
+    /// bpf/packages/srv6/icmp.h: ICMPv6 errors sent by the endpoints, per slot.
+    public static let icmpMap = "srv6_icmp"
+    public static let icmpSlots = ["time_exceeded", "parameter_problem", "not_sent"]
     public static let loader = "srv6_localsid"
 
     /// SRV6_R_*: why a packet left the fast path, by index.

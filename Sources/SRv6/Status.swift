@@ -26,6 +26,9 @@ public struct SRv6Status: Sendable, Codable, Equatable {
     public var policies: [EntryStatus]
     /// SRV6_R_* name → packets, summed over the CPUs.
     public var reasons: [String: UInt64]
+    /// ICMPv6 errors the endpoints sent themselves (SIDs without a kernel mirror route):
+    /// time_exceeded, parameter_problem, and not_sent (rate limit, multicast source, no room).
+    public var icmpErrors: [String: UInt64] = [:]
 }
 
 extension SRv6Node {
@@ -54,6 +57,10 @@ extension SRv6Node {
             status.policies = try state.policies.map { try row($0, policyStats) }
             for reason in SRv6ABI.reasons {
                 status.reasons[reason.name] = try reasons.lookupSum(UInt32(reason.value), as: UInt64.self) ?? 0
+            }
+            let icmp = try BPFMap.openPinned("\(directory)/\(SRv6ABI.icmpMap)")
+            for (slot, name) in SRv6ABI.icmpSlots.enumerated() {
+                status.icmpErrors[name] = try icmp.lookupSum(UInt32(slot), as: PacketCounter.self)?.packets ?? 0
             }
         } catch {
             throw .state("cannot read the srv6 counters of instance '\(hike.name)': \(error)")

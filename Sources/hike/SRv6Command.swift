@@ -99,7 +99,10 @@ extension SRv6Command {
             discussion: """
                 Packets, bytes and errors are summed over the CPUs, per local SID and per policy (like \
                 `ip -s -6 route show` for a seg6local route with `count`). The reasons count packets \
-                handed to the kernel or dropped, by cause (hop_limit, fib_miss, sl_past_last, …).
+                handed to the kernel or dropped, by cause (hop_limit, fib_miss, sl_past_last, …). \
+                Where no kernel route mirrors a SID, its endpoint answers hop limit ≤ 1 and a bad SRH \
+                with ICMPv6 Time Exceeded or Parameter Problem itself (at most 100 a second per CPU); \
+                those are counted too.
                 """
         )
 
@@ -130,6 +133,10 @@ extension SRv6Command {
             let reasons = status.reasons.filter { $0.value > 0 }.sorted { $0.key < $1.key }
             Terminal.line("")
             Terminal.line("reasons: " + (reasons.isEmpty ? "none counted" : reasons.map { "\($0.key) \($0.value)" }.joined(separator: ", ")))
+            let icmp = status.icmpErrors.filter { $0.value > 0 }.sorted { $0.key < $1.key }
+            if !icmp.isEmpty {
+                Terminal.line("ICMPv6 errors sent by XDP: " + icmp.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+            }
         }
     }
 }

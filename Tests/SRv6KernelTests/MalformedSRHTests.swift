@@ -139,13 +139,19 @@ import Topology
 
     /// Without a kernel mirror route (kernel-routes: false, or a kernel without seg6local) no
     /// kernel behaviour would process what the fast path hands over untouched: the kernel would
-    /// route it as plain IPv6 by the default route. So every malformed packet is dropped, each
-    /// counted under its reason and as the SID's error; only a packet the fast path has
-    /// processed (hop limit: rewritten, for the kernel's Time Exceeded) reaches the kernel.
+    /// route it as plain IPv6 by the default route. So nothing malformed leaves the node: what
+    /// the RFCs answer with an ICMPv6 error becomes that error, sent back to h1 from the SID —
+    /// Time Exceeded for hop limit ≤ 1 at a transit SID (RFC 8986 §4.1 S04), Parameter Problem
+    /// pointing at Segments Left for a bad SRH (S09) or SL ≠ 0 at End.DT6 (§4.4 S02), quoting
+    /// the packet as received — and the rest is dropped; each counted under its reason and as
+    /// the SID's error. Only a packet the fast path has processed (End.DT6's inner packet with
+    /// hop limit 1) reaches the kernel, which answers for the inner packet.
     @Test func withoutAMirrorRouteNothingMalformedLeavesTheNode() throws {
         let net = try RouterTopology()
         defer { net.topology.destroy() }
         try net.route(["default", "via", "fc00:2::2", "dev", "veth2"])
+        try net.topology.ip(["-6", "neigh", "add", "fc00:1::1", "lladdr", RouterTopology.h1MAC, "dev", "veth1", "nud", "permanent"],
+                            in: net.r)
         let dp = try SRv6Dataplane()
         let none = SRv6ABI.fallbackNone
         try dp.setSID(0, SRv6SID(behaviour: SRv6ABI.end, fallback: none))
@@ -155,13 +161,29 @@ import Topology
         try dp.chain("dt6", [("srv6_end_dt6", 1)])
         try dp.chain("un", [("srv6_end", 2)])
 
-        var dropped = 0
+        var dropped = 0, answered = 0
         for sample in Self.corpus {
             let reasons = try dp.reasonCounts()
             let errors = try dp.sidStats(sample.sid)[2]
+            let icmp = try dp.icmpCounts()
             let out = try net.r.run { try dp.run(sample.chain, sample.frame, ingress: net.ingress) }
             #expect(out.reason == sample.reason, "\(sample.name)")
-            if sample.reason == .hopLimit {
+            // The ICMPv6 error the RFCs ask for, if any: from the SID the packet was sent to.
+            let error: (type: UInt8, pointer: UInt32)? = switch sample.reason {
+            case .hopLimit where sample.chain != "dt6": (3, 0)
+            case .badHdrLen, .slPastLast, .slNonZero: (4, 43)  // Segments Left: 40 + 3
+            default: nil
+            }
+            if let error {
+                let expected = Wire.ethernet(RouterTopology.h1MAC, RouterTopology.rLeftMAC)
+                    + Wire.icmp6Error(type: error.type, pointer: error.pointer, source: Array(sample.frame[38..<54]), destination: "fc00:1::1",
+                                      quote: Array(sample.frame[14...]))
+                #expect(out.verdict == ABI.xdpRedirect, "\(sample.name)")
+                #expect(out.data == expected, "\(sample.name): not the ICMPv6 error for it")
+                let sent = try dp.icmpCounts()
+                #expect(sent[error.type == 3 ? 0 : 1] == icmp[error.type == 3 ? 0 : 1] + 1, "\(sample.name)")
+                answered += 1
+            } else if sample.reason == .hopLimit {
                 #expect(out.verdict == ABI.xdpPass, "\(sample.name)")
                 #expect(out.data != sample.frame, "\(sample.name): the kernel gets the processed packet, not the SRv6 one")
             } else {
@@ -174,7 +196,62 @@ import Topology
             }
             #expect(try dp.sidStats(sample.sid)[2] == errors + 1, "\(sample.name): not counted as an error of SID \(sample.sid)")
         }
-        #expect(dropped == Self.corpus.filter { $0.reason != .hopLimit }.count)
+        #expect(answered == 8)
+        #expect(dropped == Self.corpus.count - answered - 1)
+        #expect(try dp.icmpCounts() == [3, 5, 0])
+    }
+
+    /// At most 100 ICMPv6 errors per second and CPU (RFC 4443 §2.4 f); the rest are counted as
+    /// not sent, and dropped. 250 packets in well under a second fall in one or two windows.
+    @Test func icmpv6ErrorsAreRateLimited() throws {
+        let net = try RouterTopology()
+        defer { net.topology.destroy() }
+        try net.topology.ip(["-6", "neigh", "add", "fc00:1::1", "lladdr", RouterTopology.h1MAC, "dev", "veth1", "nud", "permanent"],
+                            in: net.r)
+        let dp = try SRv6Dataplane()
+        try dp.setSID(0, SRv6SID(behaviour: SRv6ABI.end, fallback: SRv6ABI.fallbackNone))
+        try dp.chain("end", [("srv6_end", 0)])
+        let frame = Self.packet(hopLimit: 1, ext: Wire.srh(nextHeader: 41, segmentsLeft: 1, segments: Self.twoSegments))
+        var verdicts: [UInt32: Int] = [:]
+        for _ in 0..<250 {
+            verdicts[try net.r.run { try dp.run("end", frame, ingress: net.ingress) }.verdict, default: 0] += 1
+        }
+        let counts = try dp.icmpCounts()
+        #expect((100...200).contains(counts[0]), "\(counts)")
+        #expect(counts[0] + counts[2] == 250 && counts[1] == 0, "\(counts)")
+        #expect(verdicts == [ABI.xdpRedirect: Int(counts[0]), ABI.xdpDrop: Int(counts[2])])
+    }
+
+    /// The same without the kernel's SRv6, on the wire: h1 sends hop limit 1 to r's End (no
+    /// mirror route); r's XDP answers with Time Exceeded from the SID, quoting the packet as h1
+    /// sent it. veth1 is marked as unable to take redirected frames (h1's end has no XDP
+    /// program), so the error goes to r's kernel, which forwards it to h1.
+    @Test func withoutAMirrorRouteTheEndpointAnswersItself() throws {
+        let net = try RouterTopology()
+        defer { net.topology.destroy() }
+        let dp = try SRv6Dataplane()
+        try dp.setSID(0, SRv6SID(behaviour: SRv6ABI.end, fallback: SRv6ABI.fallbackNone))
+        try dp.chain("end", [("srv6_end", 0)])
+        let record = try dp.hike.attach(loader: "srv6_localsid", interface: "veth1", namespace: net.r, chain: nil, defaultVerdict: ABI.xdpPass)
+        let chainID = try #require(try dp.hike.registry().chains["end"]).id
+        try BPFMap.openPinned("\(record.directory)/srv6_lpm6")
+            .update(key: BPFMap.bytesOf(UInt32(128)) + Wire.addr("fc00:e::1"), value: BPFMap.bytesOf(chainID))
+        try BPFMap.openPinned("\(dp.hike.pinRoot)/maps/hike_default/hike_tx_unready")
+            .update(key: BPFMap.bytesOf(UInt32(net.ingress)), value: BPFMap.bytesOf(UInt32(1)))
+        let capture = try FrameCapture(interface: "veth0", in: net.h1)
+
+        let marker = randomMarker()
+        let frame = Self.packet(hopLimit: 1, ext: Wire.srh(nextHeader: 41, segmentsLeft: 1, segments: Self.twoSegments),
+                                upper: Wire.udp6(source: "fc00:1::1", destination: "fc00:b::2", payload: marker))
+        try Traffic.sendFrames([frame], interface: "veth0", in: net.h1)
+        let reply = try capture.frame(containing: marker)
+        // r's kernel forwarded it: hop limit 64 − 1.
+        var expected = Wire.ethernet(RouterTopology.h1MAC, RouterTopology.rLeftMAC)
+            + Wire.icmp6Error(type: 3, source: Wire.addr("fc00:e::1"), destination: "fc00:1::1", quote: Array(frame[14...]))
+        expected[14 + 7] = 63
+        #expect(reply == expected)
+        #expect(try dp.icmpCounts() == [1, 0, 0])
+        #expect(try dp.reasonCount(.hopLimit) == 1)
     }
 
     /// Hop limit 1 at our End: the fast path passes it; the kernel's own seg6local End, the

@@ -139,6 +139,17 @@ enum Wire {
         return h + payload
     }
 
+    /// An ICMPv6 error in an IPv6 packet, hop limit 64: Time Exceeded (type 3, RFC 4443 §3.3)
+    /// or Parameter Problem (type 4, §3.4, with its pointer), code 0, quoting `quote`.
+    static func icmp6Error(type: UInt8, pointer: UInt32 = 0, source: [UInt8], destination: String, quote: [UInt8]) -> [UInt8] {
+        var message: [UInt8] = [type, 0, 0, 0, UInt8(pointer >> 24), UInt8((pointer >> 16) & 0xff),
+                                UInt8((pointer >> 8) & 0xff), UInt8(pointer & 0xff)] + quote
+        let sum = ~PacketBuilder.onesComplementSum(source + addr(destination) + [0, 0] + be16(message.count) + [0, 0, 0, 58] + message)
+        message[2] = UInt8(sum >> 8)
+        message[3] = UInt8(sum & 0xff)
+        return [0x60, 0, 0, 0] + be16(message.count) + [58, 64] + source + addr(destination) + message
+    }
+
     /// The IPv4 header checksum is valid (the header sums to 0xffff).
     static func ipv4ChecksumValid(_ header: ArraySlice<UInt8>) -> Bool {
         PacketBuilder.onesComplementSum(Array(header)) == 0xffff
@@ -209,6 +220,11 @@ final class SRv6Dataplane {
     }
 
     func sidStats(_ index: UInt32) throws -> [UInt64] { try stats("srv6_sid_stats", index) }
+
+    /// srv6_icmp's packets: Time Exceeded sent, Parameter Problem sent, not sent.
+    func icmpCounts() throws -> [UInt64] {
+        try (0..<UInt32(3)).map { try summed(map("srv6_icmp"), key: BPFMap.bytesOf($0), words: 1)[0] }
+    }
     func policyStats(_ index: UInt32) throws -> [UInt64] { try stats("srv6_policy_stats", index) }
 
     func reasonCount(_ reason: SRv6ABI.Reason) throws -> UInt64 {

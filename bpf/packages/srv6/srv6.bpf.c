@@ -15,6 +15,7 @@
 #include "hike/pm_ingress.h"
 #include "srh.h"
 #include "fwd.h"
+#include "icmp.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -492,7 +493,8 @@ static __always_inline __u32 srv6_transit_finish(struct xdp_md *ctx, struct srv6
 
 	if (r == SRV6_R_OK)
 		return srv6_transit_rewrite(ctx, p, fib, da, set_sl, new_sl, pop, 0, verdict);
-	if (!to_kernel || !srv6_kernel_finishes(r, table))
+	/* Hop limit ≤ 1 stays untouched: the Time Exceeded quotes the packet as received. */
+	if (!to_kernel || !srv6_kernel_finishes(r, table) || r == SRV6_R_HOP_LIMIT)
 		return r;
 	done = srv6_transit_rewrite(ctx, p, fib, da, set_sl, new_sl, pop, 1, verdict);
 	return done ? done : r;
@@ -779,9 +781,14 @@ static __always_inline int srv6_endpoint(struct xdp_md *ctx, __u64 *regs, __u32 
 	if (verdict != SRV6_UNTOUCHED)
 		return verdict;
 	/* Untouched and no kernel route runs the behaviour: the kernel would route the packet as
-	 * plain IPv6 to the SID (by a default route, out of the node), so it is dropped. */
-	if (sid && sid->fallback == SRV6_FALLBACK_NONE)
-		return XDP_DROP;
+	 * plain IPv6 to the SID (by a default route, out of the node), so it becomes the ICMPv6
+	 * error the RFCs ask for, or is dropped. */
+	if (sid && sid->fallback == SRV6_FALLBACK_NONE) {
+		__u32 pointer = 0;
+		__u8 type = srv6_icmp_type(reason, &p, &pointer);
+
+		return type ? srv6_icmp_error(ctx, &p, type, pointer, &fib) : XDP_DROP;
+	}
 	return srv6_fallback_verdict(reason);
 }
 
@@ -806,6 +813,7 @@ static __always_inline int srv6_endpoint(struct xdp_md *ctx, __u64 *regs, __u32 
 	HIKE_PROG_FINAL(name);                                                                     \
 	EXPORT_HIKE_PROG_MAP(name, srv6_sids);                                                     \
 	EXPORT_HIKE_PROG_MAP(name, srv6_sid_stats);                                                \
+	EXPORT_HIKE_PROG_MAP(name, srv6_icmp);                                                     \
 	EXPORT_HIKE_PROG_MAP(name, srv6_reasons)
 
 SRV6_HEADEND_PROG(srv6_h_encaps, SRV6_HEADEND_ENCAPS);
