@@ -74,6 +74,16 @@ import Topology
             #expect(out.returnValue == ABI.xdpPass, "\(what)")
             #expect(out.data == packet, "\(what)")
         }
+
+        // veth2 marked as unable to take redirected frames (hike srv6 apply does it when h2's
+        // end has no XDP program and GRO off): to the kernel, untouched, and counted.
+        try runner.map("hike_default", "hike_tx_unready").update(UInt32(egress), UInt32(1))
+        (out, result) = try run(packet)
+        #expect(out.returnValue == ABI.xdpPass)
+        #expect(out.data == packet)
+        let object = try runner.hike.catalog.entry("ip6_kroute").object
+        let counted = try runner.map(object, "ip6_kroute_tx_unready").lookupSum(UInt32(0), as: PacketCounter.self)
+        #expect(counted == PacketCounter(packets: 1, bytes: UInt64(packet.count)))
     }
 
     @Test func pingsCrossTheRouterOnTheFastPath() throws {

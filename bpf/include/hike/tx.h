@@ -2,8 +2,9 @@
  * an XDP program or GRO on (the peer's NAPI); otherwise the kernel drops them after the program
  * returned XDP_REDIRECT, where no counter of ours sees it. Userspace marks such interfaces here
  * (hike srv6 apply: hike_tx_unready[ifindex] = 1) and the forwarding code hands their packets to
- * the kernel instead, which forwards them through its own stack, and counts them. One array per
- * object that includes this header; ifindexes past its end are taken as ready. */
+ * the kernel instead, which forwards them through its own stack, and counts them. hike pins one
+ * array per instance, shared by every object that includes this header; ifindexes past its end
+ * are taken as ready. */
 #ifndef HIKE_TX_H
 #define HIKE_TX_H
 

@@ -11,15 +11,15 @@
 #endif
 #define IPV6_FLOWINFO_MASK bpf_htonl(0x0fffffff)
 
+/* Packets handed to the kernel because their interface cannot take redirected frames. */
+HIKE_COUNTER_MAP(ip6_kroute_tx_unready, 1);
+
 /* Routes the packet: on a route with a resolved neighbour, rewrites the MACs, decrements the hop
  * limit and redirects (XDP_REDIRECT). Everything the fast path does not handle goes to the
  * kernel (XDP_PASS): not IPv6, hop limit ≤ 1 (the kernel sends Time Exceeded), local or
  * unroutable destinations, unresolved neighbours (the kernel resolves them), packets over the
  * egress MTU (the kernel sends Packet Too Big), forwarding off, an interface that cannot take
  * redirected frames (hike/tx.h; counted). */
-/* Packets handed to the kernel because their interface cannot take redirected frames. */
-HIKE_COUNTER_MAP(ip6_kroute_tx_unready, 1);
-
 HIKE_PROG(ip6_kroute)
 {
 	struct bpf_fib_lookup fib = {};
