@@ -63,6 +63,7 @@ import Topology
         let index = try #require(try r1.status().policies.first).index
         try BPFMap.openPinned("\(r1.hike.pinRoot)/maps/srv6/srv6_policies")
             .update(key: BPFMap.bytesOf(index), value: [UInt8](repeating: 0, count: SRv6.SRv6ABI.policySize))
+        try line.ready()
 
         try KernelTest.waitUntil("h1 and h2 reach each other", timeout: .seconds(20)) {
             try Traffic.ping(from: line.h1, to: "fd00:2::2", count: 1, interval: 0.2).received == 1
@@ -205,6 +206,7 @@ import Topology
         _ = try line.passerOnHost(2, ["veth0"])
         #expect(try line.topology.ip(["neigh", "show", "10.2.0.2"], in: line.router(3))
             .trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "r3 must not know h2 yet")
+        try line.ready()
 
         let receiver = try UDPReceiver(in: line.h2, port: 4000)
         try Traffic.sendUDP(from: line.h1, to: "10.2.0.2", port: 4000, payload: Array(repeating: 0x5a, count: 64))
@@ -287,6 +289,8 @@ final class RouterLine {
     let routers: [NetworkNamespace]
     /// Instances made by this line: reset when it is released, before its namespaces go.
     private var instances: [TestInstance] = []
+    /// The SRv6 nodes applied on the line, in order.
+    private var nodes: [SRv6Node] = []
 
     /// ipv4: the hosts also get 10.1.0.1/24 and 10.2.0.2/24 (edge routers .100); the core has
     /// no IPv4 at all, so IPv4 crosses it only inside SRv6.
@@ -400,6 +404,7 @@ final class RouterLine {
         let configuration = try SRv6Configuration.parse("namespace: \(namespace.name)\n" + yaml, file: "r.yaml")
         let node = SRv6Node(instance: test.instance)
         try node.apply(configuration)
+        nodes.append(node)
         return node
     }
 
@@ -411,6 +416,12 @@ final class RouterLine {
 
     func passerOnHost(_ i: Int, _ interfaces: [String]) throws -> SRv6Node {
         try hike(namespace: i == 1 ? h1 : h2, "interfaces: [\(interfaces.joined(separator: ", "))]\n")
+    }
+
+    /// As `testbed up` does once every node is up: a node applied before its neighbour's veth
+    /// got an XDP program looks again at which interfaces take redirected frames.
+    func ready() throws {
+        for node in nodes { try node.refreshRedirectMarks() }
     }
 
     /// The node's programs finished the packets themselves: only the first ones, before the
@@ -427,6 +438,7 @@ final class RouterLine {
     /// ways, and one from h2. IPv4 addresses go over IPv4 (through v4-mapped sockets).
     func expectTrafficBothWays(h1Address: String = "fd00:1::1", h2Address: String = "fd00:2::2",
                                sourceLocation: SourceLocation = #_sourceLocation) throws {
+        try ready()
         // Neighbours are resolved by the kernel on the first packets: wait until a ping passes
         // each way (a host's own packets make its router learn it).
         try KernelTest.waitUntil("h1 and h2 reach each other", timeout: .seconds(20)) {
