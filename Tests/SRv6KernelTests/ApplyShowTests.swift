@@ -29,6 +29,31 @@ import Topology
         }
     }
 
+    static let rMAC = "02:00:00:00:12:02", aMAC = "02:00:00:00:12:01", bMAC = "02:00:00:00:23:03"
+
+    /// a — r — b, where r forwards to b (fc00:23::3, neighbour known) and a sends frames to r's
+    /// MAC: for real traffic through r's SIDs.
+    func forwardingLine() throws -> (topology: Topology, a: NetworkNamespace, r: NetworkNamespace, b: NetworkNamespace) {
+        let topology = KernelTest.topology()
+        do {
+            let a = try topology.addNamespace("a"), r = try topology.addNamespace("r"), b = try topology.addNamespace("b")
+            try topology.addVethPair(a, "veth0", r, "veth1")
+            try topology.addVethPair(r, "veth2", b, "veth0")
+            try topology.ip(["link", "set", "dev", "veth1", "address", Self.rMAC], in: r)
+            try topology.ip(["link", "set", "dev", "veth0", "address", Self.aMAC], in: a)
+            try topology.ip(["link", "set", "dev", "veth0", "address", Self.bMAC], in: b)
+            try topology.addAddress("fc00:12::2/64", interface: "veth1", in: r)
+            try topology.addAddress("fc00:23::2/64", interface: "veth2", in: r)
+            try topology.addAddress("fc00:23::3/64", interface: "veth0", in: b)
+            try topology.sysctl("net.ipv6.conf.all.forwarding", "1", in: r)
+            try topology.ip(["-6", "neigh", "add", "fc00:23::3", "lladdr", Self.bMAC, "dev", "veth2", "nud", "permanent"], in: r)
+            return (topology, a, r, b)
+        } catch {
+            topology.destroy()
+            throw error
+        }
+    }
+
     /// The usual set with End.DT6 moved to table 100, End.X gone, End.T new and the IPv4 policy gone.
     func changedConfiguration(_ r: NetworkNamespace) throws -> SRv6Configuration {
         try configuration(r, sids: """
@@ -466,20 +491,9 @@ import Topology
     /// decapsulates them in XDP to b; the SID's packets and bytes are what a sent (bytes: the
     /// IPv6 packets, as seg6local's `count` counts them).
     @Test func showCountsRealTrafficInPacketsAndBytes() throws {
-        let topology = KernelTest.topology()
+        let (topology, a, r, b) = try forwardingLine()
         defer { topology.destroy() }
-        let a = try topology.addNamespace("a"), r = try topology.addNamespace("r"), b = try topology.addNamespace("b")
-        try topology.addVethPair(a, "veth0", r, "veth1")
-        try topology.addVethPair(r, "veth2", b, "veth0")
-        let rMAC = "02:00:00:00:12:02", aMAC = "02:00:00:00:12:01", bMAC = "02:00:00:00:23:03"
-        try topology.ip(["link", "set", "dev", "veth1", "address", rMAC], in: r)
-        try topology.ip(["link", "set", "dev", "veth0", "address", aMAC], in: a)
-        try topology.ip(["link", "set", "dev", "veth0", "address", bMAC], in: b)
-        try topology.addAddress("fc00:12::2/64", interface: "veth1", in: r)
-        try topology.addAddress("fc00:23::2/64", interface: "veth2", in: r)
-        try topology.addAddress("fc00:23::3/64", interface: "veth0", in: b)
-        try topology.sysctl("net.ipv6.conf.all.forwarding", "1", in: r)
-        try topology.ip(["-6", "neigh", "add", "fc00:23::3", "lladdr", bMAC, "dev", "veth2", "nud", "permanent"], in: r)
+        let rMAC = Self.rMAC, aMAC = Self.aMAC
         let routerInstance = try KernelTest.instance(), hostInstance = try KernelTest.instance()
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("\(routerInstance.instance.name)-srv6").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -533,20 +547,9 @@ import Topology
     /// forwarded. Once b's veth has an XDP program, a refresh (or re-apply) clears the mark and
     /// XDP forwards.
     @Test func aVethThatCannotTakeRedirectedFramesIsWarnedAndItsPacketsGoToTheKernel() throws {
-        let topology = KernelTest.topology()
+        let (topology, a, r, b) = try forwardingLine()
         defer { topology.destroy() }
-        let a = try topology.addNamespace("a"), r = try topology.addNamespace("r"), b = try topology.addNamespace("b")
-        try topology.addVethPair(a, "veth0", r, "veth1")
-        try topology.addVethPair(r, "veth2", b, "veth0")
-        let rMAC = "02:00:00:00:12:02", aMAC = "02:00:00:00:12:01", bMAC = "02:00:00:00:23:03"
-        try topology.ip(["link", "set", "dev", "veth1", "address", rMAC], in: r)
-        try topology.ip(["link", "set", "dev", "veth0", "address", aMAC], in: a)
-        try topology.ip(["link", "set", "dev", "veth0", "address", bMAC], in: b)
-        try topology.addAddress("fc00:12::2/64", interface: "veth1", in: r)
-        try topology.addAddress("fc00:23::2/64", interface: "veth2", in: r)
-        try topology.addAddress("fc00:23::3/64", interface: "veth0", in: b)
-        try topology.sysctl("net.ipv6.conf.all.forwarding", "1", in: r)
-        try topology.ip(["-6", "neigh", "add", "fc00:23::3", "lladdr", bMAC, "dev", "veth2", "nud", "permanent"], in: r)
+        let rMAC = Self.rMAC, aMAC = Self.aMAC
         let routerInstance = try KernelTest.instance(), hostInstance = try KernelTest.instance()
         let node = SRv6Node(instance: routerInstance.instance)
         let configuration = try SRv6Configuration.parse("""
