@@ -25,11 +25,16 @@ let package = Package(
         ),
         .systemLibrary(name: "CLinux"),
         // The eBPF instruction: model, encoder, decoder, llvm-objdump-exact disassembler. Pure Swift.
-        .target(name: "BPFInstructions"),
-        .target(name: "HikeVM", dependencies: ["BPFInstructions"]),
+        // The one error protocol (code, message, source position) every module's errors conform to.
+        .target(name: "HikeErrors"),
+        .target(name: "BPFInstructions", dependencies: ["HikeErrors"]),
+        .target(name: "HikeVM", dependencies: ["BPFInstructions", "HikeErrors"]),
+        // The VM's reference interpreter, random chains and reference programs: what the VM tests
+        // compare the kernel's VM against (tests only).
+        .target(name: "HikeVMTestSupport", dependencies: ["HikeVM", "BPFInstructions"]),
         // The eCLAT compiler: scripts → HIKe VM bytecode. Pure Swift: compiles against a catalog.
         .target(name: "ECLAT", dependencies: ["HikeVM", "BPFInstructions"]),
-        .target(name: "BPFKit", dependencies: ["CBPF", "CLinux", "BPFInstructions"]),
+        .target(name: "BPFKit", dependencies: ["CBPF", "CLinux", "BPFInstructions", "HikeErrors"]),
 
         // Compiles every *.bpf.c under the directories named in the target's bpf-embed.conf
         // with clang -target bpf and embeds the objects into the target.
@@ -48,36 +53,38 @@ let package = Package(
         ),
 
         // The HIKe runtime: program registry, chain store, loaders, faults; pinned under bpffs.
-        .target(name: "HikeRuntime", dependencies: ["BPFKit", "BPFObjects", "HikeVM", "ECLAT"]),
+        .target(name: "HikeRuntime", dependencies: ["BPFKit", "BPFObjects", "HikeVM", "HikeErrors"]),
+        // The service layer: every change to a data plane as one typed, checked, transactional call.
+        .target(name: "HikeControl", dependencies: ["BPFKit", "HikeRuntime", "HikeVM", "ECLAT", "HikeErrors"]),
         // Network namespaces joined by veth pairs, with addresses and routes (iproute2).
-        .target(name: "Topology", dependencies: ["BPFKit", "CLinux"]),
+        .target(name: "Topology", dependencies: ["BPFKit", "CLinux", "HikeErrors"]),
         // What hike needs from the kernel and the machine.
-        .target(name: "Doctor", dependencies: ["BPFKit", "BPFObjects", "Topology"]),
+        .target(name: "Doctor", dependencies: ["BPFKit", "BPFObjects", "Topology", "HikeErrors"]),
         // Helpers shared by kernel tests: unique topologies, packet senders, counters.
         .target(name: "HikeTestSupport", dependencies: ["BPFKit", "BPFObjects", "Topology", "HikeRuntime"]),
         // Benchmarks (`hike bench`): raw tail-call chains against HIKe chains, timed with test runs;
         // packet rates through generator → DUT → sink namespaces (`hike bench run`).
-        .target(name: "Bench", dependencies: ["BPFKit", "BPFObjects", "ECLAT", "HikeRuntime", "HikeVM", "Topology"]),
+        .target(name: "Bench", dependencies: ["BPFKit", "BPFObjects", "ECLAT", "HikeControl", "HikeRuntime", "HikeVM", "Topology", "HikeErrors"]),
         // SRv6: SRH, SID and uSID types and codecs; YAML configuration → srv6 package maps and chains.
-        .target(name: "SRv6", dependencies: ["BPFKit", "BPFObjects", "HikeRuntime", "HikeVM", "Topology", "Yams"]),
+        .target(name: "SRv6", dependencies: ["BPFKit", "BPFObjects", "HikeErrors", "HikeRuntime", "HikeVM", "Topology", "Yams"]),
         // Performance monitoring: alternate-marking collector, STAMP sender, Prometheus exposition.
-        .target(name: "Monitoring", dependencies: ["BPFKit", "BPFObjects", "HikeRuntime", "Topology"]),
+        .target(name: "Monitoring", dependencies: ["BPFKit", "BPFObjects", "HikeErrors", "HikeRuntime", "Topology"]),
         // Declarative testbeds: YAML topologies → namespaces, links, routes, hike configurations.
-        .target(name: "Testbed", dependencies: ["BPFKit", "Topology", "HikeRuntime", "ECLAT", "SRv6", "Yams"]),
+        .target(name: "Testbed", dependencies: ["BPFKit", "Topology", "HikeControl", "HikeRuntime", "ECLAT", "HikeErrors", "SRv6", "Yams"]),
         // `hike demo vpn`: the VPN testbed with loss and delay monitoring, reported and plotted.
-        .target(name: "Demo", dependencies: ["BPFKit", "Testbed", "Monitoring", "HikeRuntime", "Topology", "Bench"]),
+        .target(name: "Demo", dependencies: ["BPFKit", "Testbed", "Monitoring", "HikeErrors", "HikeRuntime", "Topology", "Bench"]),
 
         .executableTarget(
             name: "hike",
             dependencies: [
-                "BPFKit", "BPFObjects", "Topology", "Doctor", "Bench", "HikeRuntime", "HikeVM", "ECLAT",
+                "BPFKit", "BPFObjects", "Topology", "Doctor", "Bench", "HikeControl", "HikeErrors", "HikeRuntime", "HikeVM", "ECLAT",
                 "SRv6", "Monitoring", "Testbed", "Demo",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
 
-        .testTarget(name: "HikeVMTests", dependencies: ["HikeVM"]),
-        .testTarget(name: "ECLATTests", dependencies: ["ECLAT", "HikeVM"]),
+        .testTarget(name: "HikeVMTests", dependencies: ["HikeVM", "HikeVMTestSupport"]),
+        .testTarget(name: "ECLATTests", dependencies: ["ECLAT", "HikeVM", "HikeVMTestSupport"]),
         .testTarget(name: "SRv6Tests", dependencies: ["SRv6"]),
         .testTarget(
             name: "SRv6KernelTests",
@@ -85,7 +92,7 @@ let package = Package(
         ),
         .testTarget(
             name: "MonitoringKernelTests",
-            dependencies: ["BPFKit", "BPFObjects", "Topology", "HikeTestSupport", "HikeRuntime", "HikeVM", "ECLAT", "Monitoring", "SRv6"]
+            dependencies: ["BPFKit", "BPFObjects", "Topology", "HikeTestSupport", "HikeRuntime", "HikeVM", "ECLAT", "HikeControl", "Monitoring", "SRv6"]
         ),
         .testTarget(
             name: "TestbedKernelTests",
@@ -108,9 +115,13 @@ let package = Package(
             dependencies: ["BPFKit", "BPFObjects", "BPFTestObjects", "Topology", "HikeTestSupport", "Doctor"]
         ),
         .testTarget(
+            name: "HikeControlKernelTests",
+            dependencies: ["BPFKit", "HikeControl", "HikeErrors", "HikeRuntime", "HikeTestSupport", "Topology"]
+        ),
+        .testTarget(
             name: "HikeRuntimeKernelTests",
-            dependencies: ["BPFKit", "BPFObjects", "BPFTestObjects", "Topology", "HikeTestSupport", "HikeRuntime", "HikeVM", "ECLAT",
-                           "Bench"]
+            dependencies: ["BPFKit", "BPFObjects", "BPFTestObjects", "Topology", "HikeTestSupport", "HikeRuntime", "HikeVM", "HikeVMTestSupport",
+                           "ECLAT", "HikeControl", "Bench"]
         ),
     ],
     swiftLanguageModes: [.v6]

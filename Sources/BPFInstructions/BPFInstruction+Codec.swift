@@ -1,5 +1,7 @@
 // Little-endian encoding and decoding of instruction streams.
 
+import HikeErrors
+
 public enum BPFInstructionError: Error, Hashable, Sendable, CustomStringConvertible {
     /// The input ended with fewer than 8 bytes left at `byteOffset`.
     case partialSlot(byteOffset: Int, remaining: Int)
@@ -100,4 +102,9 @@ extension Array where Element == BPFInstruction {
         for insn in self { insn.append(to: &out) }
         return out
     }
+}
+
+extension BPFInstructionError: HikeError {
+    public var code: String { "bpf.instructions" }
+    public var message: String { description }
 }

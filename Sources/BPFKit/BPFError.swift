@@ -1,4 +1,5 @@
 import Foundation
+import HikeErrors
 
 /// A failed BPF operation: what was attempted, the errno the kernel or libbpf gave, what libbpf
 /// said while doing it, and — when the verifier rejected a program — the verifier's log.
@@ -43,4 +44,10 @@ public struct BPFError: Error, CustomStringConvertible, Sendable, Equatable {
         }
         return text
     }
+}
+
+extension BPFError: HikeError {
+    /// `bpf.verifier` when the verifier rejected a program, `bpf.invalid` for a misuse caught
+    /// before any system call, `bpf.kernel` for what the kernel or libbpf refused.
+    public var code: String { verifierLog.map { !$0.isEmpty } == true ? "bpf.verifier" : errno == 0 ? "bpf.invalid" : "bpf.kernel" }
 }

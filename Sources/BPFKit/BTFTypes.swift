@@ -1,5 +1,6 @@
 import CBPF
 import Foundation
+import HikeErrors
 
 /// A C type as BTF describes it, resolved into a tree: what a map's key or value looks like.
 ///
@@ -263,4 +264,8 @@ struct BTFReader {
         cache[id] = result
         return result
     }
+}
+
+extension BTFError: HikeError {
+    public var code: String { "bpf.btf" }
 }

@@ -1,4 +1,6 @@
 /// What stopped a benchmark, said so that the person knows what to fix.
+
+import HikeErrors
 public enum BenchError: Error, CustomStringConvertible, Sendable {
     case affinity(String)
     case missingObject(String)
@@ -23,4 +25,18 @@ public enum BenchError: Error, CustomStringConvertible, Sendable {
                 + "--precheck-attempts)"
         }
     }
+}
+
+extension BenchError: HikeError {
+    public var code: String {
+        switch self {
+        case .affinity: "bench.affinity"
+        case .missingObject: "bench.missing-object"
+        case .wrongVerdict: "bench.wrong-verdict"
+        case .chainFailed: "bench.chain-failed"
+        case .unstable: "bench.unstable"
+        case .unavailable: "bench.unavailable"
+        }
+    }
+    public var message: String { description }
 }

@@ -1,6 +1,7 @@
 import BPFKit
 import BPFObjects
 import Foundation
+import HikeControl
 import HikeRuntime
 import HikeVM
 
@@ -86,10 +87,8 @@ public final class HikeBenchInstance: @unchecked Sendable {  // used from one th
     /// verdict is XDP_PASS, so a chain that faults or ends without hike_drop does not give
     /// XDP_DROP and the benchmark notices.
     public func install(_ chains: [(name: String, instructions: [BPFInstruction])]) throws {
-        let symbols = try instance.symbols(addingChains: chains.map(\.name))
-        try instance.installChains(chains.map { chain in
-            (name: chain.name, id: symbols[chain.name] ?? 0, instructions: chain.instructions, source: String?.none)
-        })
+        _ = try DataPlane(instance: instance).installChains(chains.map { AssembledChain(name: $0.name, instructions: $0.instructions) },
+                                                            source: nil)
         let clock = ContinuousClock()
         for chain in chains {
             let start = clock.now

@@ -2,6 +2,8 @@
 /// IPv6 + SRH with N segments + inner IPv6/UDP), built to a chosen frame length. The UDP
 /// destination port is always `PacketTemplate.udpDestinationPort`: that is how the sink tells the
 /// generator's frames from the kernel's own (ND, MLD).
+
+import HikeErrors
 public enum PacketTemplate: Sendable, Hashable, Codable {
     case ipv6UDP
     case ipv4UDP
@@ -181,4 +183,9 @@ public enum PacketTemplate: Sendable, Hashable, Codable {
     }
 
     static func be16(_ value: UInt16) -> [UInt8] { [UInt8(value >> 8), UInt8(value & 0xff)] }
+}
+
+extension PacketTemplate.TemplateError: HikeError {
+    public var code: String { "bench.template" }
+    public var message: String { description }
 }

@@ -2,6 +2,7 @@ import BPFKit
 import BPFObjects
 import ECLAT
 import Foundation
+import HikeControl
 import HikeRuntime
 import HikeVM
 import Topology
@@ -70,18 +71,9 @@ extension TrafficScenarioPrograms {
         let bench = try hikeInstance()
         if let loader = hikeLoaders[DDoSScenario.chain] { return loader }
         let hike = bench.instance
-        let compiled = try ECLATCompiler.compile(DDoSScenario.script, file: "ddos-kroute.eclat",
-                                                 catalog: hike.catalog.compilerCatalog, defines: ["DEVNAME": "d0"])
-        let registry = try hike.registry()
-        for program in compiled.programs where registry.programs[program] == nil { _ = try hike.loadProgram(program) }
-        let names = compiled.chains.map(\.name)
-        let symbols = try hike.symbols(addingChains: names)
-        let own = Set(names)
-        let linked = try compiled.link(programs: symbols.filter { !own.contains($0.key) }, chainIDs: symbols.filter { own.contains($0.key) })
-        guard let id = linked.ids[DDoSScenario.chain], let instructions = linked.chains[id] else {
-            throw BenchError.chainFailed(what: "ddos script", detail: "no chain \(DDoSScenario.chain)")
-        }
-        let loader = try installHikeChain(DDoSScenario.chain, id: id, instructions: instructions)
+        let script = SourceText(file: "ddos-kroute.eclat", text: DDoSScenario.script, defines: ["DEVNAME": "d0"])
+        let compiled = try DataPlane(instance: hike).compile(script).compiled
+        let loader = try installHikeChains(compiled.chains, start: DDoSScenario.chain)
         let maps = "\(hike.pinRoot)/maps/ip6_tbmon"
         try BPFMap.openPinned("\(maps)/tb_dst_cfg").update(key: [UInt8](repeating: 0, count: 16), value: DDoSScenario.inProfile)
         try BPFMap.openPinned("\(maps)/tb_sd_cfg").update(key: [UInt8](repeating: 0, count: 32), value: DDoSScenario.inProfile)

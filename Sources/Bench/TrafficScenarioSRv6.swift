@@ -1,5 +1,6 @@
 import BPFKit
 import BPFObjects
+import HikeControl
 import HikeRuntime
 import HikeVM
 import Foundation
@@ -179,8 +180,8 @@ extension TrafficScenarioPrograms {
         if let installed = state.chains[key] {
             chainID = installed
         } else {
-            chainID = try hike.symbols(addingChains: [name])[name] ?? 0
-            try hike.installChains([(name: name, id: chainID, instructions: try code(), source: String?.none)])
+            let report = try DataPlane(instance: hike).installChains([AssembledChain(name: name, instructions: try code())], source: nil)
+            chainID = report.chains[0].id
             state.chains[key] = chainID
         }
         let loader = try localsidLoader(state, hike: hike)

@@ -1,6 +1,7 @@
 import BPFKit
 import BPFObjects
 import Foundation
+import HikeControl
 import HikeRuntime
 import HikeVM
 
@@ -104,18 +105,17 @@ final class TrafficScenarioPrograms: @unchecked Sendable {  // used from one thr
         var instructions: [BPFInstruction] = []
         for _ in 0..<calls { instructions += [.mov64(.r1, imm: noop), .call(helper: ABI.fnCall)] }
         instructions += [.mov64(.r1, imm: kroute), .call(helper: ABI.fnCall), .exit]
-        return try installHikeChain(name, instructions: instructions)
+        return try installHikeChains([AssembledChain(name: name, instructions: instructions)], start: name)
     }
 
-    /// Installs a chain in the bench instance and returns a detached ip6_classifier starting
-    /// packets on it. Its default verdict is XDP_DROP: a chain that faults loses the packet, so
-    /// the benchmark sees it as loss (with XDP_PASS the kernel would forward it and hide it).
-    func installHikeChain(_ name: String, id: UInt32? = nil, instructions: [BPFInstruction]) throws -> BPFProgram {
+    /// Installs chains in the bench instance and returns a detached ip6_classifier starting
+    /// packets on `start`. Its default verdict is XDP_DROP: a chain that faults loses the packet,
+    /// so the benchmark sees it as loss (with XDP_PASS the kernel would forward it and hide it).
+    func installHikeChains(_ chains: [AssembledChain], start: String) throws -> BPFProgram {
         let hike = try hikeInstance().instance
-        let chainID = try id ?? hike.symbols(addingChains: [name])[name] ?? 0
-        try hike.installChains([(name: name, id: chainID, instructions: instructions, source: String?.none)])
-        let loader = try hike.detachedLoader("ip6_classifier", chain: name, defaultVerdict: ABI.xdpDrop)
-        hikeLoaders[name] = loader
+        _ = try DataPlane(instance: hike).installChains(chains, source: nil)
+        let loader = try hike.detachedLoader("ip6_classifier", chain: start, defaultVerdict: ABI.xdpDrop)
+        hikeLoaders[start] = loader
         return loader
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import HikeErrors
 
 /// What can stop `hike demo vpn`, each saying what to do about it.
 public enum VPNDemoError: Error, CustomStringConvertible, Sendable, Equatable {
@@ -25,4 +26,18 @@ public enum VPNDemoError: Error, CustomStringConvertible, Sendable, Equatable {
         case .interrupted: "interrupted"
         }
     }
+}
+
+extension VPNDemoError: HikeError {
+    public var code: String {
+        switch self {
+        case .invalidOption: "demo.invalid-option"
+        case .testbed: "demo.testbed"
+        case .noConnectivity: "demo.no-connectivity"
+        case .measurement: "demo.measurement"
+        case .output: "demo.output"
+        case .interrupted: "demo.interrupted"
+        }
+    }
+    public var message: String { description }
 }

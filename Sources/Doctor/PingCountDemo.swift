@@ -2,6 +2,7 @@ import BPFKit
 import BPFObjects
 import Foundation
 import Topology
+import HikeErrors
 
 /// An error of the demos, with what to do about it.
 public struct DemoError: Error, CustomStringConvertible, Sendable {
@@ -175,4 +176,8 @@ public enum PingCountDemo {
         }
         return deleted
     }
+}
+
+extension DemoError: HikeError {
+    public var code: String { "demo" }
 }

@@ -837,7 +837,7 @@ struct CodeGenerator {
 
     // MARK: Output
 
-    mutating func assembled() -> AssembledChain? {
+    mutating func assembled() -> AssembledChain {
         var slots: [Int] = []
         var slot = 0
         for item in code {
@@ -859,30 +859,12 @@ struct CodeGenerator {
             instructions.append(insn)
         }
         let lines = script.sink.lines
-        guard var chain = Templates.chain else {
-            error(self.chain.location, "internal error: the chain assembler gave no template chain")
-            return nil
-        }
-        chain.name = self.chain.name
-        chain.file = script.sink.file
-        chain.instructions = instructions
-        chain.sourceLines = code.map(\.line)
-        chain.relocations = relocations.compactMap { entry in
-            guard var relocation = Templates.relocation else { return nil }
-            relocation.index = entry.index
-            relocation.symbol = entry.symbol
-            relocation.line = entry.location.line
-            relocation.column = entry.location.column
-            relocation.sourceText = lines.indices.contains(entry.location.line - 1) ? lines[entry.location.line - 1] : ""
-            return relocation
-        }
-        return chain
+        return AssembledChain(
+            name: chain.name, file: script.sink.file, instructions: instructions,
+            relocations: relocations.map { entry in
+                Relocation(index: entry.index, symbol: entry.symbol, line: entry.location.line, column: entry.location.column,
+                           sourceText: lines.indices.contains(entry.location.line - 1) ? lines[entry.location.line - 1] : "")
+            },
+            sourceLines: code.map(\.line))
     }
-}
-
-/// HikeVM's AssembledChain and Relocation have no public initializers: take values from the
-/// assembler once and overwrite every field.
-enum Templates {
-    static let chain: AssembledChain? = (try? ChainAssembler.assemble("chain template\n    call template\n    exit\n"))?.first
-    static let relocation: Relocation? = chain?.relocations.first
 }

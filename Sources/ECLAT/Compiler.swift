@@ -174,7 +174,7 @@ struct ScriptCompiler {
             guard case .chain(let chain) = item, chains[chain.name] != nil else { continue }
             var generator = CodeGenerator(script: self, chain: chain)
             generator.generate()
-            if let chain = generator.assembled() { assembled.append(chain) }
+            assembled.append(generator.assembled())
             sink = generator.script.sink
             calledPrograms = generator.script.calledPrograms
             callGraph[chain.name] = generator.calls

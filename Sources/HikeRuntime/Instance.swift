@@ -180,11 +180,17 @@ public final class HikeInstance: @unchecked Sendable {  // state lives in the ke
     /// one atomic map update per chain, so a packet runs either the old or the new version. A
     /// chain that fails leaves everything as it was.
     public func installChains(_ chains: [(name: String, id: UInt32, instructions: [BPFInstruction], source: String?)]) throws {
+        try writeChains(chains, checked: false)
+    }
+
+    /// installChains, without the check when the caller has just checked these instructions
+    /// against the same IDs (`install`).
+    func writeChains(_ chains: [(name: String, id: UInt32, instructions: [BPFInstruction], source: String?)], checked: Bool) throws {
         guard !chains.isEmpty else { return }
         try ensureVM()
         try registryFile.update { registry in
             let checker = checker(registry: registry, adding: chains.map { ($0.name, $0.id) })
-            for chain in chains {
+            for chain in chains where !checked {
                 do {
                     try checker.check(chain.instructions, chain: chain.name)
                 } catch {

@@ -1,3 +1,4 @@
+import HikeErrors
 /// What went wrong in the HIKe runtime, said so that the person knows what to fix.
 public enum RuntimeError: Error, CustomStringConvertible, Sendable {
     case catalog(String)
@@ -39,4 +40,26 @@ public enum RuntimeError: Error, CustomStringConvertible, Sendable {
                 + "again\n\(libbpf)"
         }
     }
+}
+
+extension RuntimeError: HikeError {
+    public var code: String {
+        switch self {
+        case .catalog: "runtime.catalog"
+        case .unknownProgram: "runtime.unknown-program"
+        case .unknownChain: "runtime.unknown-chain"
+        case .unknownLoader: "runtime.unknown-loader"
+        case .notALoader: "runtime.not-a-loader"
+        case .isALoader: "runtime.is-a-loader"
+        case .nameClash: "runtime.name-clash"
+        case .noFreeSlot: "runtime.no-free-slot"
+        case .noFreeProgramID: "runtime.no-free-program-id"
+        case .notAttached: "runtime.not-attached"
+        case .alreadyAttached: "runtime.already-attached"
+        case .registry: "runtime.registry"
+        case .invalidChain: "runtime.invalid-chain"
+        case .incompatiblePin: "runtime.incompatible-pin"
+        }
+    }
+    public var message: String { description }
 }

@@ -47,6 +47,14 @@ public struct Relocation: Hashable, Sendable {
     public var column: Int
     /// The source line, for the linker's diagnostics.
     public var sourceText: String
+
+    public init(index: Int, symbol: String, line: Int, column: Int, sourceText: String) {
+        self.index = index
+        self.symbol = symbol
+        self.line = line
+        self.column = column
+        self.sourceText = sourceText
+    }
 }
 
 /// One assembled chain, before linking.
@@ -58,6 +66,18 @@ public struct AssembledChain: Hashable, Sendable {
     public var relocations: [Relocation]
     /// The 1-based source line of each instruction.
     public var sourceLines: [Int]
+
+    /// A chain from its parts. Chains built by code rather than from a file (generated SRv6
+    /// chains, benchmark chains) pass no relocations when their IDs are already in place, and
+    /// no source lines.
+    public init(name: String, file: String = "<generated>", instructions: [BPFInstruction], relocations: [Relocation] = [],
+                sourceLines: [Int] = []) {
+        self.name = name
+        self.file = file
+        self.instructions = instructions
+        self.relocations = relocations
+        self.sourceLines = sourceLines
+    }
 
     /// The instructions with every name replaced by its ID from `symbols` (programs and chains).
     /// - Throws: `AssemblerError` listing every unknown name (with the known ones) or ID that

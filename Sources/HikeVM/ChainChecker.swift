@@ -5,6 +5,7 @@
 // and what to fix. It uses the VM's own decoder, so "an opcode the VM runs" cannot drift.
 
 import BPFInstructions
+import HikeErrors
 
 /// One problem of a chain.
 public struct ChainCheckIssue: Hashable, Sendable, CustomStringConvertible {
@@ -155,4 +156,9 @@ public struct ChainChecker: Sendable {
         let text = insn.description
         return text == "<unknown>" ? ChainDisassembler.raw(insn) : text
     }
+}
+
+extension ChainCheckError: HikeError {
+    public var code: String { "chain.check" }
+    public var message: String { description }
 }

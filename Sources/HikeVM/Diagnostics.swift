@@ -1,5 +1,7 @@
 // Diagnostics of the chain assembler and linker, in the compiler format editors understand.
 
+import HikeErrors
+
 /// One error at a place in a source file.
 public struct AssemblerDiagnostic: Error, Hashable, Sendable, CustomStringConvertible {
     public var file: String
@@ -38,5 +40,14 @@ public struct AssemblerError: Error, Hashable, Sendable, CustomStringConvertible
         let count = diagnostics.count
         return diagnostics.map(\.description).joined(separator: "\n")
             + "\n\(count) error\(count == 1 ? "" : "s") generated."
+    }
+}
+
+extension AssemblerError: HikeError {
+    public var code: String { "source" }
+    public var message: String { diagnostics.map(\.message).joined(separator: "\n") }
+    /// The first error's place.
+    public var position: SourcePosition? {
+        diagnostics.first.map { SourcePosition(file: $0.file, line: $0.line, column: $0.column) }
     }
 }

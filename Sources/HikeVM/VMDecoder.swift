@@ -48,23 +48,23 @@ public struct VMSlot: Hashable, Sendable {
 }
 
 /// ALU operations the VM runs, with the signed variants split out.
-enum VMALUOp: Hashable, Sendable {
+public enum VMALUOp: Hashable, Sendable {
     case add, sub, mul, div, sdiv, or, and, lsh, rsh, mod, smod, xor, mov, arsh
 }
 
-enum VMOperand: Hashable, Sendable {
+public enum VMOperand: Hashable, Sendable {
     /// The immediate, already extended: sign-extended for 64-bit operations, zero-extended
     /// from 32 bits for 32-bit ones (only the low 32 bits matter there).
     case imm(UInt64)
     case reg(UInt8)
 }
 
-enum VMCondition: Hashable, Sendable {
+public enum VMCondition: Hashable, Sendable {
     case jeq, jgt, jge, jset, jne, jsgt, jsge, jlt, jle, jslt, jsle
 }
 
 /// A decoded slot.
-enum VMOperation: Hashable, Sendable {
+public enum VMOperation: Hashable, Sendable {
     case alu(VMALUOp, wide: Bool, dst: UInt8, operand: VMOperand)
     case neg(wide: Bool, dst: UInt8)
     /// movsx: sign-extend the low `bits` of src; a 32-bit one zero-extends the 32-bit result.
@@ -86,17 +86,17 @@ enum VMOperation: Hashable, Sendable {
     case invalid(String)
 
     /// Slots the instruction takes (2 for LD_IMM64).
-    var slotCount: Int {
+    public var slotCount: Int {
         if case .ldImm64 = self { return 2 }
         return 1
     }
 }
 
-enum VMDecoder {
+public enum VMDecoder {
     /// Decodes the slot at `pc` of `slots`. Fields an instruction does not use are ignored; the
     /// ones docs/vm.md constrains (ALU `off`, call `src`, LD_IMM64 `src`/`off`, registers an
     /// instruction uses) make it `.invalid`.
-    static func decode(_ slots: [VMSlot], at pc: Int) -> VMOperation {
+    public static func decode(_ slots: [VMSlot], at pc: Int) -> VMOperation {
         guard slots.indices.contains(pc) else { return .invalid("no instruction here") }
         let slot = slots[pc]
         switch slot.code & 0x07 {
@@ -112,7 +112,7 @@ enum VMDecoder {
     }
 
     /// Decodes every slot (each on its own, as a jump could land on any of them).
-    static func decodeAll(_ slots: [VMSlot]) -> [VMOperation] {
+    public static func decodeAll(_ slots: [VMSlot]) -> [VMOperation] {
         slots.indices.map { decode(slots, at: $0) }
     }
 

@@ -1,4 +1,6 @@
 /// What went wrong in monitoring, said so that the person knows what to fix.
+
+import HikeErrors
 public enum MonitoringError: Error, CustomStringConvertible, Sendable, Equatable {
     case notLoaded(instance: String)
     case invalidFlow(String)
@@ -34,4 +36,24 @@ public struct PartialChangeError: Error, CustomStringConvertible, Sendable {
         "\(operation) failed (\(cause)) and undoing it failed too, so part of it may remain: "
             + undoFailures.joined(separator: "; ") + " — check with hike pm flow list"
     }
+}
+
+extension MonitoringError: HikeError {
+    public var code: String {
+        switch self {
+        case .notLoaded: "pm.not-loaded"
+        case .invalidFlow: "pm.invalid-flow"
+        case .unknownFlow: "pm.unknown-flow"
+        case .invalidMode: "pm.invalid-mode"
+        case .invalidArgument: "pm.invalid-argument"
+        case .stamp: "pm.stamp"
+        case .server: "pm.server"
+        }
+    }
+    public var message: String { description }
+}
+
+extension PartialChangeError: HikeError {
+    public var code: String { "pm.partial-change" }
+    public var message: String { description }
 }

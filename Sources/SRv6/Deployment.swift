@@ -422,11 +422,8 @@ public final class SRv6Node {
 
         // 3. Chains: the behaviour with its index (and, for a headend, ip6_kroute after it).
         if !fresh.isEmpty {
-            let names = fresh.map(\.entry.chain)
-            let ids = try hike.symbols(addingChains: names)
-            var chains: [(name: String, id: UInt32, instructions: [BPFInstruction], source: String?)] = []
+            var chains: [AssembledChain] = [], sources: [String: String] = [:]
             for (entry, isSID) in fresh {
-                guard let id = ids[entry.chain] else { throw SRv6Error.apply("no ID for chain \(entry.chain)") }
                 let call: [BPFInstruction] = [.mov64(.r1, imm: try programID(entry.program)),
                                               .mov64(.r2, imm: Int32(entry.index)), .call(helper: ABI.fnCall)]
                 let instructions: [BPFInstruction] = isSID ? call + [.exit] : call + [
@@ -435,11 +432,12 @@ public final class SRv6Node {
                     .jump(.jne, dst: .r0, imm: 0, offset: 2),
                     .mov64(.r1, imm: try programID(Self.kroute)), .call(helper: ABI.fnCall), .exit,
                 ]
-                chains.append((entry.chain, id, instructions, "\(entry.program)(\(entry.index)) for \(entry.prefix)"))
+                chains.append(AssembledChain(name: entry.chain, instructions: instructions))
+                sources[entry.chain] = "\(entry.program)(\(entry.index)) for \(entry.prefix)"
             }
             // Chains of changed entries are new names (new index); a name reused from a removed
             // entry is replaced in place, atomically.
-            try hike.installChains(chains)
+            _ = try hike.install(chains, sources: sources)
             let previous = Set(state.sids.map(\.chain) + state.policies.map(\.chain))
             for chain in chains where !previous.contains(chain.name) {
                 undo.append { try hike.removeChain(chain.name) }

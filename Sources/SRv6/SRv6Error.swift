@@ -1,4 +1,6 @@
 /// What went wrong in the SRv6 module, said so that the user knows what to fix.
+
+import HikeErrors
 public enum SRv6Error: Error, Sendable, Equatable, CustomStringConvertible {
     /// A value that does not parse or is out of range (an address, a prefix, a length).
     case invalidValue(String)
@@ -38,5 +40,23 @@ public struct ConfigurationDiagnostic: Sendable, Equatable, CustomStringConverti
 
     public var description: String {
         line > 0 ? "\(file):\(line):\(column): error: \(message)" : "\(file): error: \(message)"
+    }
+}
+
+extension SRv6Error: HikeError {
+    public var code: String {
+        switch self {
+        case .invalidValue: "srv6.invalid-value"
+        case .malformedSRH: "srv6.malformed-srh"
+        case .configuration: "srv6.configuration"
+        case .apply: "srv6.apply"
+        case .state: "srv6.state"
+        }
+    }
+    public var message: String { description }
+    /// The first configuration error's place.
+    public var position: SourcePosition? {
+        guard case .configuration(let diagnostics) = self, let first = diagnostics.first, first.line > 0 else { return nil }
+        return SourcePosition(file: first.file, line: first.line, column: first.column)
     }
 }

@@ -1,6 +1,7 @@
 import BPFKit
 import ECLAT
 import Foundation
+import HikeControl
 import HikeRuntime
 
 /// A node's eCLAT script compiled before anything is made, with how its loaders attach.
@@ -48,22 +49,10 @@ struct PreparedScript {
         return PreparedScript(spec: spec, path: path, compiled: compiled, attachments: attachments)
     }
 
-    /// Loads the programs, installs the chains and attaches the loaders inside the namespace, as
-    /// `hike load` does on a fresh instance.
+    /// Loads the script into the node's instance, its loaders attached inside the namespace:
+    /// the service layer's loadScript, as `hike load` does.
     func load(into hike: HikeInstance, namespace: NetworkNamespace) throws {
-        for program in compiled.programs { try hike.loadProgram(program) }
-        let names = compiled.chains.map(\.name)
-        let symbols = try hike.symbols(addingChains: names)
-        let own = Set(names)
-        let linked = try compiled.link(programs: symbols.filter { !own.contains($0.key) }, chainIDs: symbols.filter { own.contains($0.key) })
-        try hike.installChains(compiled.chains.map { chain in
-            let id = linked.ids[chain.name] ?? 0
-            return (name: chain.name, id: id, instructions: linked.chains[id] ?? [], source: Optional(path))
-        })
-        for attachment in attachments {
-            try hike.attach(loader: attachment.loader, interface: attachment.device, namespace: namespace, mode: attachment.mode,
-                            chain: attachment.chain, defaultVerdict: attachment.defaultVerdict, routes: attachment.routePairs)
-        }
+        _ = try DataPlane(instance: hike).loadScript(CheckedScript(file: path, compiled: compiled), namespace: namespace.name)
     }
 }
 

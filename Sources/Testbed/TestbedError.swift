@@ -1,4 +1,5 @@
 import Foundation
+import HikeErrors
 
 /// What went wrong with a testbed: its file, its state or the kernel while bringing it up or down.
 public enum TestbedError: Error, CustomStringConvertible, Sendable, Equatable {
@@ -58,5 +59,29 @@ public enum TestbedError: Error, CustomStringConvertible, Sendable, Equatable {
     public var problems: [TestbedError] {
         if case .invalidMany(let errors) = self { return errors }
         return [self]
+    }
+}
+
+extension TestbedError: HikeError {
+    public var code: String {
+        switch self {
+        case .invalid, .invalidMany: "testbed.invalid"
+        case .alreadyUp: "testbed.already-up"
+        case .notUp: "testbed.not-up"
+        case .unknownNode: "testbed.unknown-node"
+        case .collision: "testbed.collision"
+        case .upFailed: "testbed.up-failed"
+        case .interrupted: "testbed.interrupted"
+        case .downIncomplete: "testbed.down-incomplete"
+        case .state: "testbed.state"
+        }
+    }
+    public var message: String { description }
+    public var position: SourcePosition? {
+        switch self {
+        case .invalid(let file, let line?, let column, _): SourcePosition(file: file, line: line, column: column)
+        case .invalidMany(let errors): errors.lazy.compactMap(\.position).first
+        default: nil
+        }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import HikeErrors
 
 /// A command that exited with a failure, with what it printed.
 public struct CommandError: Error, CustomStringConvertible, Sendable {
@@ -107,4 +108,9 @@ public final class RunningCommand: @unchecked Sendable {  // the output buffers 
                              stdout: String(decoding: stdoutData, as: UTF8.self),
                              stderr: String(decoding: stderrData, as: UTF8.self))
     }
+}
+
+extension CommandError: HikeError {
+    public var code: String { "command.failed" }
+    public var message: String { description }
 }

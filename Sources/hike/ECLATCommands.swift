@@ -2,6 +2,7 @@ import ArgumentParser
 import BPFKit
 import ECLAT
 import Foundation
+import HikeControl
 import HikeRuntime
 import HikeVM
 
@@ -47,53 +48,17 @@ struct ScriptOptions: ParsableArguments {
         return result
     }
 
-    func source() -> String {
-        guard let data = FileManager.default.contents(atPath: file) else {
-            fail("cannot read \(file): " + (FileManager.default.fileExists(atPath: file) ? "permission denied" : "no such file"))
-        }
-        guard let text = String(data: data, encoding: .utf8) else { fail("\(file) is not UTF-8 text") }
-        return text
-    }
-
-    func compile(catalog: ProgramCatalog) throws -> CompiledScript {
-        let compiled = try ECLATCompiler.compile(source(), file: file, catalog: catalog.compilerCatalog, defines: try parsedDefines())
-        for name in compiled.unusedDefines { Terminal.warning("-D \(name) is not used in \(file)") }
-        for use in compiled.loaders where use.attachments.isEmpty {
-            Terminal.warning("\(file): loader \(use.writtenName) is configured but never attached (add \(use.writtenName).attach('DEV', 'xdp'))")
-        }
-        return compiled
+    /// Compiles the script against catalog and prints the compiler's warnings.
+    func compile(catalog: ProgramCatalog) throws -> CheckedScript {
+        let checked = try DataPlane.compile(try SourceText.read(file, defines: try parsedDefines()), catalog: catalog)
+        for warning in checked.warnings { Terminal.warning(warning) }
+        return checked
     }
 }
 
 private func isScriptIdentifier(_ text: String) -> Bool {
     guard let first = text.unicodeScalars.first, first == "_" || (first.properties.isAlphabetic && first.isASCII) else { return false }
     return text.unicodeScalars.allSatisfy { $0 == "_" || ($0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0))) }
-}
-
-extension LoaderPlan {
-    /// The plans of a compiled script, problems as `FILE:LINE: message`.
-    static func plans(_ script: CompiledScript, file: String) throws -> [LoaderPlan] {
-        do {
-            return try plans(script)
-        } catch {
-            throw ScriptError("\(file)\(error.line.map { ":\($0)" } ?? ""): \(error.message)")
-        }
-    }
-}
-
-/// A problem of a script found by the commands (not by the compiler): `error: …`, status 1.
-struct ScriptError: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
-
-    /// Runs body, printing a ScriptError like hike's other errors.
-    static func reporting(_ body: () throws -> Void) throws {
-        do {
-            try body()
-        } catch let error as ScriptError {
-            fail(error.description)
-        }
-    }
 }
 
 struct CompileCommand: ParsableCommand {
@@ -115,11 +80,11 @@ struct CompileCommand: ParsableCommand {
 
     func run() throws {
         let catalog = try ProgramCatalog()
-        let compiled = try script.compile(catalog: catalog)
+        let compiled = try script.compile(catalog: catalog).compiled
         let text = Self.listing(compiled, file: script.file)
         if let output {
             guard FileManager.default.createFile(atPath: output, contents: Data(text.utf8)) else {
-                fail("cannot write \(output)")
+                throw CommandLineError("cannot write \(output)")
             }
             let slots = compiled.chains.map { $0.instructions.reduce(0) { $0 + $1.slotCount } }
             Terminal.line("wrote \(compiled.chains.count) chain\(compiled.chains.count == 1 ? "" : "s") (\(slots.map(String.init).joined(separator: ", ")) slots) to \(output)")
@@ -190,97 +155,17 @@ struct LoadCommand: ParsableCommand {
     var netns: String?
 
     func run() throws {
-        try ScriptError.reporting { try load() }
-    }
-
-    func load() throws {
-        let hike = try instance.open()
-        let compiled = try script.compile(catalog: hike.catalog)
-        let file = script.file
-        guard !compiled.chains.isEmpty else { fail("\(file) defines no chain") }
-        let registry = try hike.registry()
-        let chainNames = compiled.chains.map(\.name)
-        let plans = try LoaderPlan.plans(compiled, file: file)
-        for plan in plans {
-            for name in plan.chains where !chainNames.contains(name) && registry.chains[name] == nil {
-                throw ScriptError("\(file): the loader starts packets on '\(name)', which is neither in the script nor installed")
-            }
+        let dataPlane = DataPlane(instance: try instance.open())
+        let report = try dataPlane.loadScript(try script.compile(catalog: dataPlane.instance.catalog), namespace: netns)
+        if !report.loadedPrograms.isEmpty { Terminal.line("loaded \(report.loadedPrograms.joined(separator: ", "))") }
+        for chain in report.chains {
+            Terminal.line("\(chain.replaced ? "replaced" : "installed") chain \(chain.name) "
+                + "(\(Format.hex(chain.id)), \(Format.plural(chain.instructionSlots, "instruction slot")))")
         }
-        let namespace = try netns.map { try NetworkNamespace(existing: $0) }
-        // Attachments to keep (same configuration), to replace, and devices that must exist.
-        var toAttach: [LoaderPlan] = []
-        var toReplace: [LoaderPlan] = []
-        for plan in plans {
-            let index = try (namespace.map { namespace in try namespace.run { if_nametoindex(plan.device) } } ?? if_nametoindex(plan.device))
-            guard index != 0 else {
-                throw ScriptError("no device '\(plan.device)'" + (netns.map { " in namespace \($0)" } ?? ""))
-            }
-            if let existing = registry.attachments.first(where: { $0.interface == plan.device && $0.namespace == netns }) {
-                if existing.loader == plan.loader && existing.chain == plan.chain && existing.defaultVerdict == plan.defaultVerdict
-                    && existing.mode == plan.mode.rawValue && (existing.routes ?? [:]) == Dictionary(plan.routes.map { ($0.prefix, $0.chain) }, uniquingKeysWith: { _, b in b }) {
-                    continue
-                }
-                toReplace.append(plan)
-            } else {
-                toAttach.append(plan)
-            }
+        for attachment in report.attached {
+            Terminal.line("attached \(attachment.loader) to \(attachment.device)" + (attachment.namespace.map { " in namespace \($0)" } ?? "")
+                + " (\(attachment.mode)), starting packets on \(attachment.chain ?? "its routes")")
         }
-
-        // Programs to load, a dry run of linking and checking with the IDs they will get.
-        let toLoad = compiled.programs.filter { registry.programs[$0] == nil }
-        let finals = hike.catalog.entries.filter(\.isFinal).map(\.name)
-        let predicted = ChainCommand.Load.predictLoad(toLoad, catalog: hike.catalog, registry: registry)
-        _ = try Self.link(compiled, symbols: try hike.symbols(addingChains: chainNames).merging(predicted) { _, new in new },
-                          finals: finals)
-
-        let previous: [(name: String, id: UInt32, instructions: [BPFInstruction], source: String?)] = try chainNames.compactMap { name in
-            guard let record = registry.chains[name] else { return nil }
-            return (name, record.id, try hike.chainInstructions(name), record.source)
-        }
-        for name in toLoad { try hike.loadProgram(name) }
-        let symbols = try hike.symbols(addingChains: chainNames)
-        let linked = try Self.link(compiled, symbols: symbols, finals: finals)
-        let absolute = URL(fileURLWithPath: file).standardizedFileURL.path
-        let installs = compiled.chains.map { chain in
-            (name: chain.name, id: linked.ids[chain.name] ?? 0, instructions: linked.chains[linked.ids[chain.name] ?? 0] ?? [],
-             source: Optional(absolute))
-        }
-        try hike.installChains(installs)
-        if !toLoad.isEmpty { Terminal.line("loaded \(toLoad.joined(separator: ", "))") }
-        for install in installs {
-            Terminal.line("\(registry.chains[install.name] != nil ? "replaced" : "installed") chain \(install.name) "
-                + "(\(Format.hex(install.id)), \(Format.plural(install.instructions.reduce(0) { $0 + $1.slotCount }, "instruction slot")))")
-        }
-
-        do {
-            for plan in toReplace { try hike.detach(interface: plan.device, namespace: netns) }
-            for plan in toReplace + toAttach {
-                try hike.attach(loader: plan.loader, interface: plan.device, namespace: namespace, mode: plan.mode,
-                                chain: plan.chain, defaultVerdict: plan.defaultVerdict, routes: plan.routePairs)
-                Terminal.line("attached \(plan.loader) to \(plan.device)" + (netns.map { " in namespace \($0)" } ?? "")
-                    + " (\(plan.mode.rawValue)), starting packets on \(plan.chain ?? "its routes")")
-            }
-        } catch {
-            // Put the chains back as they were: the script failed, the running state stays.
-            try? hike.installChains(previous)
-            for name in chainNames where registry.chains[name] == nil { try? hike.removeChain(name) }
-            throw error
-        }
-    }
-
-    static func link(_ compiled: CompiledScript, symbols: [String: UInt32], finals: [String]) throws -> LinkedChains {
-        let own = Set(compiled.chains.map(\.name))
-        let linked = try compiled.link(programs: symbols.filter { !own.contains($0.key) }, chainIDs: symbols.filter { own.contains($0.key) })
-        var names: [UInt32: String] = [:]
-        for (name, id) in symbols { names[id] = name }
-        let checker = ChainChecker(knownIDs: Set(symbols.values), names: names, finalIDs: Set(finals.compactMap { symbols[$0] }))
-        var problems: [String] = []
-        for chain in compiled.chains {
-            guard let id = linked.ids[chain.name], let instructions = linked.chains[id] else { continue }
-            problems += checker.issues(instructions).map { "chain '\(chain.name)': \($0)" }
-        }
-        if !problems.isEmpty { throw ScriptError(problems.joined(separator: "\n")) }
-        return linked
     }
 }
 
@@ -298,26 +183,13 @@ struct UnloadCommand: ParsableCommand {
     var netns: String?
 
     func run() throws {
-        try ScriptError.reporting { try unload() }
-    }
-
-    func unload() throws {
-        let hike = try instance.open()
-        let compiled = try script.compile(catalog: hike.catalog)
-        let registry = try hike.registry()
-        for plan in try LoaderPlan.plans(compiled, file: script.file) {
-            guard let existing = registry.attachments.first(where: { $0.interface == plan.device && $0.namespace == netns }),
-                  existing.loader == plan.loader else {
-                Terminal.warning("\(plan.loader) is not attached to \(plan.device); nothing to detach")
-                continue
-            }
-            try hike.detach(interface: plan.device, namespace: netns)
-            Terminal.line("detached \(plan.loader) from \(plan.device)")
+        let dataPlane = DataPlane(instance: try instance.open())
+        let report = try dataPlane.unloadScript(try script.compile(catalog: dataPlane.instance.catalog), namespace: netns)
+        for attachment in report.notAttached {
+            Terminal.warning("\(attachment.loader) is not attached to \(attachment.device); nothing to detach")
         }
-        for chain in compiled.chains where registry.chains[chain.name] != nil {
-            try hike.removeChain(chain.name)
-            Terminal.line("removed chain \(chain.name)")
-        }
+        for attachment in report.detached { Terminal.line("detached \(attachment.loader) from \(attachment.device)") }
+        for chain in report.removedChains { Terminal.line("removed chain \(chain)") }
     }
 }
 
@@ -329,8 +201,9 @@ extension BenchCommand {
             abstract: "Time compiling, linking and installing an eCLAT script (default: the thesis' DDoS script).",
             discussion: """
                 Loads the script's programs into an instance of its own (hike-bench-eclat-<pid>, \
-                removed afterwards), then repeats: compile, link and check, install (replacing the \
-                chains). Prints the median, min and max milliseconds of each step and of the total.
+                removed afterwards), then repeats: compile, link and check (a dry run of the install), \
+                install (link, check and write, replacing the chains). Prints the median, min and max \
+                milliseconds of each step and the total of compile and install.
                 """
         )
 
@@ -348,7 +221,7 @@ extension BenchCommand {
             let source: String
             if let file {
                 guard let data = FileManager.default.contents(atPath: file), let text = String(data: data, encoding: .utf8) else {
-                    fail("cannot read \(file)")
+                    throw CommandLineError("cannot read \(file)")
                 }
                 source = text
             } else {
@@ -356,13 +229,11 @@ extension BenchCommand {
             }
             let name = "hike-bench-eclat-\(getpid())"
             BenchCommand.VM.resetOnSignal(instance: name)
-            let hike = try HikeInstance(name: name)
-            defer { try? hike.reset() }
-            let catalog = hike.catalog.compilerCatalog
-            let defines = ["DEVNAME": "lo"]
-            let first = try ECLATCompiler.compile(source, file: file ?? "ddos.eclat", catalog: catalog, defines: defines)
-            for program in first.programs { try hike.loadProgram(program) }
-            let finals = hike.catalog.entries.filter(\.isFinal).map(\.name)
+            let dataPlane = try DataPlane(name: name)
+            defer { try? dataPlane.instance.reset() }
+            let script = SourceText(file: file ?? "ddos.eclat", text: source, defines: ["DEVNAME": "lo"])
+            let first = try dataPlane.compile(script).compiled
+            _ = try dataPlane.installChains(first.chains, source: nil)  // loads the programs: not timed
             let clock = ContinuousClock()
             var compile: [Double] = [], link: [Double] = [], install: [Double] = [], total: [Double] = []
             func ms(_ duration: Duration) -> Double {
@@ -370,20 +241,16 @@ extension BenchCommand {
             }
             for _ in 0..<runs {
                 let t0 = clock.now
-                let compiled = try ECLATCompiler.compile(source, file: file ?? "ddos.eclat", catalog: catalog, defines: defines)
+                let compiled = try dataPlane.compile(script).compiled
                 let t1 = clock.now
-                let symbols = try hike.symbols(addingChains: compiled.chains.map(\.name))
-                let linked = try LoadCommand.link(compiled, symbols: symbols, finals: finals)
+                _ = try dataPlane.installChains(compiled.chains, source: nil, dryRun: true)
                 let t2 = clock.now
-                try hike.installChains(compiled.chains.map { chain in
-                    let id = linked.ids[chain.name] ?? 0
-                    return (name: chain.name, id: id, instructions: linked.chains[id] ?? [], source: nil)
-                })
+                _ = try dataPlane.installChains(compiled.chains, source: nil)
                 let t3 = clock.now
                 compile.append(ms(t1 - t0))
                 link.append(ms(t2 - t1))
                 install.append(ms(t3 - t2))
-                total.append(ms(t3 - t0))
+                total.append(ms(t1 - t0) + ms(t3 - t2))
             }
             func row(_ label: String, _ values: [Double]) -> String {
                 let sorted = values.sorted()
@@ -396,7 +263,7 @@ extension BenchCommand {
             Terminal.line("\(file ?? "ddos.eclat (built in)"): \(first.chains.count) chain(s), \(slots) slots, \(runs) runs")
             Terminal.line(row("compile", compile))
             Terminal.line(row("link + check", link))
-            Terminal.line(row("install", install))
+            Terminal.line(row("install", install) + "   (links and checks too)")
             Terminal.line(row("total", total))
         }
     }

@@ -31,7 +31,7 @@ struct EventsCommand: ParsableCommand {
         let hike = try instance.open()
         let registry = try hike.registry()
         if source == .info && !registry.objects.contains("info") {
-            fail("the info package is not loaded in instance '\(hike.name)': load a chain that calls show_pkt_info")
+            throw CommandLineError("the info package is not loaded in instance '\(hike.name)': load a chain that calls show_pkt_info")
         }
         repeat {
             switch source {

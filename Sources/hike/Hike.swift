@@ -1,6 +1,7 @@
 import ArgumentParser
 import BPFKit
 import Doctor
+import HikeControl
 import Foundation
 import HikeRuntime
 import HikeVM
@@ -45,6 +46,11 @@ struct Hike: ParsableCommand {
             Terminal.fail(error.description)
         } catch let error as AssemblerError {
             Terminal.failDiagnostics(error.description)
+        } catch let error as CommandLineError {
+            Terminal.fail(error.message)
+        } catch let error as ControlError {
+            if let diagnostics = error.diagnostics { Terminal.failDiagnostics(diagnostics) }
+            Terminal.fail(error.message)
         } catch {
             exit(withError: error)
         }

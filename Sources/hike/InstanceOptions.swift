@@ -1,6 +1,7 @@
 import ArgumentParser
 import BPFKit
 import Foundation
+import HikeErrors
 import HikeRuntime
 import HikeVM
 
@@ -30,8 +31,11 @@ struct JSONOption: ParsableArguments {
 
 /// An error of the command line itself (not of the kernel or the runtime): printed as
 /// `error: …` with exit status 1.
-func fail(_ message: String) -> Never {
-    Terminal.fail(message)
+struct CommandLineError: HikeError {
+    let message: String
+    var code: String { "cli" }
+    var description: String { message }
+    init(_ message: String) { self.message = message }
 }
 
 extension Terminal {

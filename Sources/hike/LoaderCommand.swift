@@ -214,10 +214,10 @@ extension LoaderCommand {
                 let place = device + (netns.map { " in namespace \($0)" } ?? "")
                 let sameName = attachments.filter { $0.interface == device }
                 if let other = sameName.first {
-                    fail("nothing attached to \(place); \(other.loader) is attached to \(other.place)"
+                    throw CommandLineError("nothing attached to \(place); \(other.loader) is attached to \(other.place)"
                         + (other.namespace.map { ": add --netns \($0)" } ?? ": leave out --netns"))
                 }
-                fail("nothing attached to \(place)" + (attachments.isEmpty ? " (instance '\(hike.name)' has no attachments)"
+                throw CommandLineError("nothing attached to \(place)" + (attachments.isEmpty ? " (instance '\(hike.name)' has no attachments)"
                     : "; attached: " + attachments.map(\.place).joined(separator: ", ")))
             }
             try hike.detach(interface: device, namespace: netns)

@@ -53,23 +53,23 @@ struct MapCommand: ParsableCommand {
         let matches = maps.filter { $0.hasSuffix("/" + text) }
         if matches.count == 1 { return "\(root)/\(matches[0])" }
         if matches.isEmpty {
-            fail("no map '\(text)' pinned under \(root)" + (maps.isEmpty ? " (the instance has no maps: nothing is loaded)"
+            throw CommandLineError("no map '\(text)' pinned under \(root)" + (maps.isEmpty ? " (the instance has no maps: nothing is loaded)"
                                                                         : "; maps: " + maps.joined(separator: ", ")))
         }
-        fail("'\(text)' is ambiguous: " + matches.joined(separator: ", ") + "; give the path")
+        throw CommandLineError("'\(text)' is ambiguous: " + matches.joined(separator: ", ") + "; give the path")
     }
 
     /// The map pinned at what the person typed, checked to be a map.
     static func open(_ text: String, in hike: HikeInstance) throws -> (map: BPFMap, pin: String, relative: String) {
         let pin = try resolve(text, root: hike.pinRoot)
         var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: pin, isDirectory: &isDirectory) else { fail("no pin \(pin)") }
+        guard FileManager.default.fileExists(atPath: pin, isDirectory: &isDirectory) else { throw CommandLineError("no pin \(pin)") }
         if isDirectory.boolValue {
             let inside = pinnedMaps(under: pin)
-            fail("\(pin) is a directory" + (inside.isEmpty ? " without maps" : "; its maps: " + inside.joined(separator: ", ")))
+            throw CommandLineError("\(pin) is a directory" + (inside.isEmpty ? " without maps" : "; its maps: " + inside.joined(separator: ", ")))
         }
         if let kind = kind(ofPin: pin), kind != "bpf-map" {
-            fail("\(pin) is a \(kind == "bpf-prog" ? "program" : kind == "bpf_link" ? "link" : kind), not a map (see hike map list)")
+            throw CommandLineError("\(pin) is a \(kind == "bpf-prog" ? "program" : kind == "bpf_link" ? "link" : kind), not a map (see hike map list)")
         }
         let map = try BPFMap.openPinned(pin)
         let relative = pin.hasPrefix(hike.pinRoot + "/") ? String(pin.dropFirst(hike.pinRoot.count + 1)) : pin
@@ -86,11 +86,11 @@ struct MapCommand: ParsableCommand {
     }
 
     /// Parses a KEY or VALUE argument, failing with the reason.
-    static func argument(_ text: String, _ what: String) -> MapJSONValue {
+    static func argument(_ text: String, _ what: String) throws -> MapJSONValue {
         do {
             return try MapJSONValue.parseArgument(text)
         } catch {
-            fail("\(what) '\(text)': \(error)")
+            throw CommandLineError("\(what) '\(text)': \(error)")
         }
     }
 
@@ -175,7 +175,7 @@ extension MapCommand {
             let hike = try instance.open()
             let (map, _, relative) = try MapCommand.open(path, in: hike)
             if map.type == .ringbuf {
-                fail("\(path) is a ring buffer: its records are read once, not looked up"
+                throw CommandLineError("\(path) is a ring buffer: its records are read once, not looked up"
                     + (map.info.name == "hvm_events" ? "; read fault events with: hike faults --events" : ""))
             }
             let codec = try MapCommand.codec(for: map)
@@ -225,17 +225,17 @@ extension MapCommand {
 
     /// Map types whose values are kernel objects (file descriptors in, IDs out), which other
     /// commands manage.
-    static func checkPlainValues(_ map: BPFMap, _ path: String) {
+    static func checkPlainValues(_ map: BPFMap, _ path: String) throws {
         switch map.type {
         case .ringbuf:
-            fail("\(path) is a ring buffer: it has no keys")
+            throw CommandLineError("\(path) is a ring buffer: it has no keys")
         case .progArray:
-            fail("\(path) is a program array: its values are programs; load programs and chains with hike prog load and hike chain load")
+            throw CommandLineError("\(path) is a program array: its values are programs; load programs and chains with hike prog load and hike chain load")
         default:
             let name = map.type.description
             if name.contains("of_maps") || name.contains("sockmap") || name.contains("sockhash") || name.contains("xskmap")
                 || name.contains("perf_event") || name.contains("cgroup_array") {
-                fail("\(path) is a \(name) map: its values are kernel objects, not data hike map update can write")
+                throw CommandLineError("\(path) is a \(name) map: its values are kernel objects, not data hike map update can write")
             }
         }
     }
@@ -273,29 +273,29 @@ extension MapCommand {
         func run() throws {
             let hike = try instance.open()
             let (map, _, relative) = try MapCommand.open(path, in: hike)
-            MapCommand.checkPlainValues(map, path)
+            try MapCommand.checkPlainValues(map, path)
             let codec = try MapCommand.codec(for: map)
-            let keyJSON = MapCommand.argument(key, "key")
-            let valueJSON = MapCommand.argument(value, "value")
+            let keyJSON = try MapCommand.argument(key, "key")
+            let valueJSON = try MapCommand.argument(value, "value")
             let keyBytes: [UInt8]
             let valueBytes: [UInt8]
             do {
                 keyBytes = try codec.encodeKey(keyJSON)
                 valueBytes = try codec.encodeValue(valueJSON)
             } catch {
-                fail("\(error) (\(MapCommand.shape(codec, map)))")
+                throw CommandLineError("\(error) (\(MapCommand.shape(codec, map)))")
             }
             do {
                 try map.update(key: keyBytes, value: valueBytes, flags: flags.flags)
             } catch let error as BPFError where error.errno == EEXIST && flags == .noexist {
-                fail("\(relative) already has key \(codec.decodeKey(keyBytes)) (--flags noexist)")
+                throw CommandLineError("\(relative) already has key \(codec.decodeKey(keyBytes)) (--flags noexist)")
             } catch let error as BPFError where error.errno == ENOENT && flags == .exist {
-                fail("\(relative) has no key \(codec.decodeKey(keyBytes)) (--flags exist)")
+                throw CommandLineError("\(relative) has no key \(codec.decodeKey(keyBytes)) (--flags exist)")
             } catch let error as BPFError where error.errno == E2BIG {
                 if map.type.description.contains("array") {
-                    fail("\(relative) is an array of \(map.info.maxEntries) entries: key \(codec.decodeKey(keyBytes)) is out of range (keys 0…\(Int(map.info.maxEntries) - 1))")
+                    throw CommandLineError("\(relative) is an array of \(map.info.maxEntries) entries: key \(codec.decodeKey(keyBytes)) is out of range (keys 0…\(Int(map.info.maxEntries) - 1))")
                 }
-                fail("\(relative) is full (\(map.info.maxEntries) entries): \(error)")
+                throw CommandLineError("\(relative) is full (\(map.info.maxEntries) entries): \(error)")
             }
             Terminal.line("updated \(relative): key \(codec.decodeKey(keyBytes))")
         }
@@ -319,22 +319,22 @@ extension MapCommand {
         func run() throws {
             let hike = try instance.open()
             let (map, _, relative) = try MapCommand.open(path, in: hike)
-            if map.type == .ringbuf { fail("\(path) is a ring buffer: it has no keys") }
+            if map.type == .ringbuf { throw CommandLineError("\(path) is a ring buffer: it has no keys") }
             let codec = try MapCommand.codec(for: map)
-            let keyJSON = MapCommand.argument(key, "key")
+            let keyJSON = try MapCommand.argument(key, "key")
             let keyBytes: [UInt8]
             do {
                 keyBytes = try codec.encodeKey(keyJSON)
             } catch {
-                fail("\(error) (\(MapCommand.shape(codec, map)))")
+                throw CommandLineError("\(error) (\(MapCommand.shape(codec, map)))")
             }
             let deleted: Bool
             do {
                 deleted = try map.delete(key: keyBytes)
             } catch let error as BPFError where error.errno == EINVAL && map.type.description.contains("array") {
-                fail("\(relative) is an array: its entries cannot be deleted, only overwritten (hike map update)")
+                throw CommandLineError("\(relative) is an array: its entries cannot be deleted, only overwritten (hike map update)")
             }
-            guard deleted else { fail("\(relative) has no key \(codec.decodeKey(keyBytes))") }
+            guard deleted else { throw CommandLineError("\(relative) has no key \(codec.decodeKey(keyBytes))") }
             Terminal.line("deleted key \(codec.decodeKey(keyBytes)) from \(relative)")
         }
     }

@@ -144,7 +144,7 @@ extension ProgCommand {
             for name in names {
                 let entry = try hike.catalog.entry(name)
                 if entry.kind == .loader {
-                    fail("'\(name)' is a loader, not a program: chains do not call it, it starts them; "
+                    throw CommandLineError("'\(name)' is a loader, not a program: chains do not call it, it starts them; "
                         + "attach it with: hike loader attach \(name) DEV --chain CHAIN")
                 }
             }

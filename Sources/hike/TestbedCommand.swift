@@ -31,7 +31,7 @@ struct TestbedCommand: ParsableCommand {
             if case .invalid = error {
                 Terminal.failDiagnostics(error.description)
             }
-            fail(error.description)
+            throw CommandLineError(error.description)
         }
     }
 }
@@ -72,7 +72,7 @@ extension TestbedCommand {
         func run() throws {
             let engine = TestbedEngine(prefix: prefix)
             let loaded = try TestbedCommand.reporting { try TestbedFile.read(file) }
-            guard let testbed = name ?? loaded.spec.name else { fail("\(file) has no `name:`: give the testbed one with --name") }
+            guard let testbed = name ?? loaded.spec.name else { throw CommandLineError("\(file) has no `name:`: give the testbed one with --name") }
             TestbedInterrupt.install(name: testbed)
             let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? "hike"
             let shell = Command.findShell()
@@ -117,7 +117,7 @@ extension TestbedCommand {
                     let words: [String] = ["tmux", "attach-session", "-t", session]
                     var argv: [UnsafeMutablePointer<CChar>?] = words.map { strdup($0) } + [nil]
                     execv(tmuxPath, &argv)
-                    fail("could not attach to tmux session \(session): \(String(cString: strerror(errno)))")
+                    throw CommandLineError("could not attach to tmux session \(session): \(String(cString: strerror(errno)))")
                 }
                 Terminal.line("tmux session \(session): attach with tmux attach -t \(session)")
             }

@@ -4,6 +4,7 @@
 import Testing
 import ECLAT
 import HikeVM
+import HikeVMTestSupport
 
 struct ExpressionGenerator<T: FixedWidthInteger> {
     var rng: SplitMix64

@@ -6,6 +6,7 @@ import Foundation
 import Testing
 import ECLAT
 import HikeVM
+import HikeVMTestSupport
 
 @Suite struct Fuzz {
     static let seeds: [String] = [

@@ -3,6 +3,7 @@
 
 import ECLAT
 import HikeVM
+import HikeVMTestSupport
 
 enum Support {
     /// The reference programs, with the arities of their models.

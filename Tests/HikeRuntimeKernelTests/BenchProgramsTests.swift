@@ -45,8 +45,7 @@ import Testing
         var chain: [BPFInstruction] = []
         for _ in 0..<calls { chain += [.mov64(.r1, imm: noop), .call(helper: ABI.fnCall)] }
         chain += [.mov64(.r1, imm: drop), .call(helper: ABI.fnCall)]
-        let symbols = try hike.symbols(addingChains: ["bench"])
-        try hike.installChains([(name: "bench", id: try #require(symbols["bench"]), instructions: chain, source: nil)])
+        _ = try hike.install([AssembledChain(name: "bench", instructions: chain)], source: nil)
         // Default verdict PASS: only hike_drop at the end gives DROP.
         let loader = try hike.detachedLoader("ip6_classifier", chain: "bench", defaultVerdict: ABI.xdpPass)
         let before = try hike.lastResults()

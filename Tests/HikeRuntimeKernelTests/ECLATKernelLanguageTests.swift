@@ -3,9 +3,11 @@ import BPFObjects
 import BPFTestObjects
 import ECLAT
 import Foundation
+import HikeControl
 import HikeRuntime
 import HikeTestSupport
 import HikeVM
+import HikeVMTestSupport
 import Testing
 
 /// The language test suite on the kernel: every construct of eCLAT is compiled, installed and run

@@ -1,6 +1,7 @@
 import BPFKit
 import Foundation
 import ECLAT
+import HikeControl
 import HikeRuntime
 import HikeTestSupport
 import HikeVM
@@ -31,19 +32,12 @@ import Topology
         """.replacingOccurrences(of: "EVENT_BASE", with: String(eventBase))
     }
 
-    /// Compiles and installs the script's chains (the steps of `hike load`); returns the script.
+    /// Compiles the script and installs its chains through the service layer; returns the script.
     func load(_ hike: HikeInstance, eventBase: Int) throws -> CompiledScript {
-        let compiled = try ECLATCompiler.compile(Self.script(eventBase: eventBase), file: "filter.eclat",
-                                                 catalog: hike.catalog.compilerCatalog, defines: ["DEV": "veth0"])
-        for program in compiled.programs where try hike.registry().programs[program] == nil { try hike.loadProgram(program) }
-        let names = compiled.chains.map(\.name)
-        let symbols = try hike.symbols(addingChains: names)
-        let own = Set(names)
-        let linked = try compiled.link(programs: symbols.filter { !own.contains($0.key) }, chainIDs: symbols.filter { own.contains($0.key) })
-        try hike.installChains(compiled.chains.map { chain in
-            let id = linked.ids[chain.name] ?? 0
-            return (name: chain.name, id: id, instructions: linked.chains[id] ?? [], source: nil)
-        })
+        let dataPlane = DataPlane(instance: hike)
+        let compiled = try dataPlane.compile(SourceText(file: "filter.eclat", text: Self.script(eventBase: eventBase),
+                                                          defines: ["DEV": "veth0"])).compiled
+        _ = try dataPlane.installChains(compiled.chains, source: nil)
         return compiled
     }
 

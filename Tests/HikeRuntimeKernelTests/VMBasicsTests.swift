@@ -4,6 +4,7 @@ import BPFTestObjects
 import HikeRuntime
 import HikeTestSupport
 import HikeVM
+import HikeVMTestSupport
 import Testing
 
 /// The kernel VM on hand-built chains: arithmetic, program calls, chain calls, faults.

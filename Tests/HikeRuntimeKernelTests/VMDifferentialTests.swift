@@ -5,6 +5,7 @@ import Foundation
 import HikeRuntime
 import HikeTestSupport
 import HikeVM
+import HikeVMTestSupport
 import Testing
 
 /// The kernel VM and the Swift reference interpreter run the same random chains on the same

@@ -3,6 +3,7 @@
 import BPFInstructions
 import Testing
 @testable import HikeVM
+import HikeVMTestSupport
 
 @Suite("Generator, chain disassembler and fuzzing")
 struct GeneratorAndRoundTripTests {

@@ -3,6 +3,7 @@
 import BPFInstructions
 import Testing
 @testable import HikeVM
+import HikeVMTestSupport
 
 @Suite("Reference interpreter")
 struct InterpreterTests {

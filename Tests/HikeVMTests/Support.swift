@@ -2,6 +2,7 @@
 
 import BPFInstructions
 @testable import HikeVM
+import HikeVMTestSupport
 
 enum TestSupport {
     /// Assembles `source`, links it with the reference programs (default IDs) and its own chains

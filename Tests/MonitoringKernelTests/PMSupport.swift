@@ -22,11 +22,7 @@ struct PMHarness {
     }
 
     func install(_ source: String) throws {
-        let assembled = try ChainAssembler.assemble(source, file: "test")
-        let symbols = try hike.symbols(addingChains: assembled.map(\.name))
-        try hike.installChains(try assembled.map { chain in
-            (name: chain.name, id: symbols[chain.name] ?? 0, instructions: try chain.link(symbols: symbols), source: String?.none)
-        })
+        _ = try hike.install(try ChainAssembler.assemble(source, file: "test"), source: nil)
     }
 
     /// Runs packet through the chain: the test run and the VM's result.

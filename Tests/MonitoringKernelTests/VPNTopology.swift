@@ -105,11 +105,7 @@ final class VPNTopology: @unchecked Sendable {  // used by one test at a time
     }
 
     static func install(_ hike: HikeInstance, _ source: String) throws {
-        let assembled = try ChainAssembler.assemble(source, file: "test")
-        let symbols = try hike.symbols(addingChains: assembled.map(\.name))
-        try hike.installChains(try assembled.map { chain in
-            (name: chain.name, id: symbols[chain.name] ?? 0, instructions: try chain.link(symbols: symbols), source: String?.none)
-        })
+        _ = try hike.install(try ChainAssembler.assemble(source, file: "test"), source: nil)
     }
 
     /// Packets of the flow marked at r1 and counted (or dropped) at r2, both colours.

@@ -48,10 +48,7 @@ import Testing
                         "hike_drop", "hike_pass"] {
             try hike.loadProgram(program)
         }
-        let chain = try #require(try ChainAssembler.assemble(Self.source).first)
-        let symbols = try hike.symbols(addingChains: ["ddos_tb_2_lev"])
-        try hike.installChains([(name: "ddos_tb_2_lev", id: try #require(symbols["ddos_tb_2_lev"]),
-                                 instructions: try chain.link(symbols: symbols), source: Self.source)])
+        _ = try hike.install(try ChainAssembler.assemble(Self.source), source: nil)
         let loader = try hike.detachedLoader("ip6_classifier", chain: "ddos_tb_2_lev")
         func map(_ object: String, _ name: String) throws -> BPFMap {
             try BPFMap.openPinned("\(hike.pinRoot)/maps/\(object)/\(name)")

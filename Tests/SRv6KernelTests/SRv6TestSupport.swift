@@ -180,8 +180,7 @@ final class SRv6Dataplane {
             code.append(.call(helper: ABI.fnCall))
         }
         code.append(.exit)
-        let chainIDs = try hike.symbols(addingChains: [name])
-        try hike.installChains([(name: name, id: try #require(chainIDs[name]), instructions: code, source: nil)])
+        _ = try hike.install([AssembledChain(name: name, instructions: code)], source: nil)
         loaders[name] = try hike.detachedLoader("ip46_classifier", chain: name, defaultVerdict: ABI.xdpAborted)
     }
 

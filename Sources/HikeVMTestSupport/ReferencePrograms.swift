@@ -1,6 +1,9 @@
 // Models of the eBPF programs the tests install in the program table. The C programs (written by
 // hand next to the kernel VM) must do exactly what these do; the differential tests compare them.
 
+import BPFInstructions
+import HikeVM
+
 /// Models of `hike_pass`, `hike_drop` and the `test_*` programs.
 public enum ReferencePrograms {
     /// The value `test_verdict` returns for an argument that is neither a verdict nor 104:

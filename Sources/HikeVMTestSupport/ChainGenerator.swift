@@ -9,6 +9,7 @@
 // refuse (unknown opcodes, bad registers, jumps out of the chain, …) to test the VM's run-time guards.
 
 import BPFInstructions
+import HikeVM
 
 /// SplitMix64: a tiny, good, seedable generator (Steele, Lea, Flood 2014).
 public struct SplitMix64: RandomNumberGenerator, Hashable, Sendable {

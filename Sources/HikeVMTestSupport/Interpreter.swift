@@ -5,6 +5,7 @@
 // whatever the bytes: arithmetic wraps, every index is checked, every loop is bounded by the budget.
 
 import BPFInstructions
+import HikeVM
 
 /// The five argument registers a program sees: r1 (its own ID) and r2–r5.
 public struct ProgramArguments: Hashable, Sendable {

@@ -1,4 +1,5 @@
 import ECLAT
+import HikeRuntime
 
 extension ProgramCatalog {
     /// The eCLAT compiler's view of the catalog: each program's package, arity and finality, each

@@ -1,5 +1,7 @@
 import BPFKit
 import ECLAT
+import HikeErrors
+import HikeRuntime
 import HikeVM
 
 /// How a compiled eCLAT script's loaders attach (`loader[cfg] = …` and `loader.attach(DEV, MODE)`):
@@ -75,4 +77,8 @@ public struct LoaderPlan: Sendable {
         }
         return plans
     }
+}
+
+extension LoaderPlan.Problem: HikeError {
+    public var code: String { "script.loader" }
 }
