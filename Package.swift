@@ -62,9 +62,11 @@ let package = Package(
         .target(name: "Doctor", dependencies: ["BPFKit", "BPFObjects", "Topology", "HikeErrors"]),
         // Helpers shared by kernel tests: unique topologies, packet senders, counters.
         .target(name: "HikeTestSupport", dependencies: ["BPFKit", "BPFObjects", "Topology", "HikeRuntime"]),
+        // Figures as SVG text (bench bar charts, the demo's loss and delay).
+        .target(name: "Plot"),
         // Benchmarks (`hike bench`): raw tail-call chains against HIKe chains, timed with test runs;
         // packet rates through generator → DUT → sink namespaces (`hike bench run`).
-        .target(name: "Bench", dependencies: ["BPFKit", "BPFObjects", "ECLAT", "HikeControl", "HikeRuntime", "HikeVM", "Topology", "HikeErrors"]),
+        .target(name: "Bench", dependencies: ["BPFKit", "BPFObjects", "ECLAT", "HikeControl", "HikeRuntime", "HikeVM", "Plot", "Topology", "HikeErrors"]),
         // SRv6: SRH, SID and uSID types and codecs; YAML configuration → srv6 package maps and chains.
         .target(name: "SRv6", dependencies: ["BPFKit", "BPFObjects", "HikeErrors", "HikeRuntime", "HikeVM", "Topology", "Yams"]),
         // Performance monitoring: alternate-marking collector, STAMP sender, Prometheus exposition.
@@ -72,7 +74,7 @@ let package = Package(
         // Declarative testbeds: YAML topologies → namespaces, links, routes, hike configurations.
         .target(name: "Testbed", dependencies: ["BPFKit", "Topology", "HikeControl", "HikeRuntime", "ECLAT", "HikeErrors", "SRv6", "Yams"]),
         // `hike demo vpn`: the VPN testbed with loss and delay monitoring, reported and plotted.
-        .target(name: "Demo", dependencies: ["BPFKit", "Testbed", "Monitoring", "HikeErrors", "HikeRuntime", "Topology", "Bench"]),
+        .target(name: "Demo", dependencies: ["BPFKit", "Testbed", "Monitoring", "HikeErrors", "HikeRuntime", "Plot", "Topology"]),
 
         .executableTarget(
             name: "hike",
@@ -121,7 +123,7 @@ let package = Package(
         .testTarget(
             name: "HikeRuntimeKernelTests",
             dependencies: ["BPFKit", "BPFObjects", "BPFTestObjects", "Topology", "HikeTestSupport", "HikeRuntime", "HikeVM", "HikeVMTestSupport",
-                           "ECLAT", "HikeControl", "Bench"]
+                           "ECLAT", "HikeControl", "Bench", "Plot"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -1,7 +1,7 @@
 import Foundation
 
 /// The output formats of `hike bench run`: the terminal table (`TrafficReport.table()`), and
-/// Markdown, CSV and JSON here; a PNG bar chart per scenario in BenchReportPlot.swift.
+/// Markdown, CSV and JSON here; an SVG bar chart per scenario in BenchReportPlot.swift.
 public enum BenchReportFormat: String, CaseIterable, Sendable {
     case table, markdown, csv, json
 }

@@ -249,7 +249,7 @@ public struct VPNDemo: Sendable {
                                    drop: o.drop, dropPeriod: o.drop > 0 ? o.dropPeriod : nil, ping: ping, periods: periods,
                                    stamp: allStamp, dataSent: sender.sent, dataDelivered: receiver.received, injectedDrops: dropped,
                                    plot: nil, kept: o.keep)
-        let plot = try VPNDemoPlot.write(report, to: o.outputDirectory, name: "vpn-\(Self.timestamp()).png")
+        let plot = try VPNDemoPlot.write(report, to: o.outputDirectory, name: "vpn-\(Self.timestamp()).svg")
         report = report.with(plot: plot)
         try hooks.beforeDown?(session, report)
         return report

@@ -30,7 +30,7 @@ public struct VPNDemoReport: Codable, Sendable {
     public let dataSent: Int
     public let dataDelivered: Int
     public let injectedDrops: UInt64
-    /// The PNG of loss and delay per period.
+    /// The SVG figure of loss and delay per period.
     public let plot: String?
     /// Left up for exploration (--keep).
     public let kept: Bool

@@ -25,7 +25,7 @@ extension BenchCommand {
                 repetitions, and its cost per packet over the no-DUT baseline; the NDR (zero loss) is \
                 bisected after the PDR. Scenarios that need an issue not yet landed are listed as \
                 skipped. Progress goes to stderr, the report (--format table, markdown, csv or json) \
-                to stdout; --plot DIR writes DIR/<scenario>.png. The namespaces (hikeb-<pid>-…) are removed at the end, also on \
+                to stdout; --plot DIR writes DIR/<scenario>.svg. The namespaces (hikeb-<pid>-…) are removed at the end, also on \
                 error or Ctrl-C. See docs/benchmarks.md.
                 """
         )
@@ -89,8 +89,8 @@ extension BenchCommand {
                 help: ArgumentHelp("Also write the whole report as JSON to this file (whatever --format prints).", valueName: "file"))
         var saveJSON: String?
 
-        @Option(help: ArgumentHelp("Write a PNG bar chart per scenario (PDR and NDR per DUT) into this directory, and "
-                                   + "tailcalls-by-length.png (rate against N, Fig. 7.9) for tailcalls.",
+        @Option(help: ArgumentHelp("Write an SVG bar chart per scenario (PDR and NDR per DUT) into this directory, and "
+                                   + "tailcalls-by-length.svg (rate against N, Fig. 7.9) for tailcalls.",
                                    valueName: "dir"))
         var plot: String?
 

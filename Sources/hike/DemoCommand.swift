@@ -32,7 +32,7 @@ extension DemoCommand {
                 seconds while the loss collector flips the colour every period and reads both ends \
                 half a period later, a STAMP session per period measures delay against h2's XDP \
                 reflector, and pm_loss at r2 drops exactly --drop packets in period --drop-period. \
-                Prints the report (ping, per-period sent/received/lost, STAMP delays), writes a PNG \
+                Prints the report (ping, per-period sent/received/lost, STAMP delays), writes an SVG \
                 of loss and delay per period under --output, and brings the testbed down, also on \
                 failure or Ctrl-C. Needs root. Takes about 10 s plus the periods.
                 """
@@ -53,7 +53,7 @@ extension DemoCommand {
         @Option(help: ArgumentHelp("Rate of the UDP flow h1 → h2, packets per second (10–20000).", valueName: "pps"))
         var rate = 200
 
-        @Option(help: ArgumentHelp("Directory of the PNG plot (made if missing).", valueName: "dir"))
+        @Option(help: ArgumentHelp("Directory of the SVG plot (made if missing).", valueName: "dir"))
         var output = "demo-out"
 
         @Option(help: ArgumentHelp("The testbed topology (default: the repository's, found from here or from hike's build directory).",

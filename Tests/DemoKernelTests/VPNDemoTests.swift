@@ -49,10 +49,11 @@ import Topology
         let report = try VPNDemo(options: o).run(progress: { _ in }, hooks: hooks)
         #expect(leftovers(o).isEmpty, "left behind: \(leftovers(o))")
         if let plot = report.plot {
-            // A real PNG, written where the options said.
-            let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: plot)))
-            #expect(bytes.starts(with: [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]))
-            #expect(plot.hasPrefix(o.outputDirectory + "/"))
+            // An SVG figure with both panels, written where the options said.
+            let svg = try String(contentsOfFile: plot, encoding: .utf8)
+            #expect(svg.hasPrefix("<svg xmlns=\"http://www.w3.org/2000/svg\"") && svg.hasSuffix("</svg>\n"))
+            #expect(svg.contains(">lost packets</text>") && svg.contains(">STAMP round trip (us): median, min-p99</text>"))
+            #expect(plot.hasPrefix(o.outputDirectory + "/") && plot.hasSuffix(".svg"))
         } else {
             Issue.record("the report names no plot")
         }

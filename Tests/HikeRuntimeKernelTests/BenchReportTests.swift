@@ -1,8 +1,9 @@
 @testable import Bench
 import Foundation
+import Plot
 import Testing
 
-/// The report formats and the PNG plots of `hike bench run`, from hand-made results (pure: no
+/// The report formats and the SVG plots of `hike bench run`, from hand-made results (pure: no
 /// kernel, no namespaces).
 struct BenchReportTests {
     /// A report with a baseline and a kernel DUT, and one skipped scenario.
@@ -72,91 +73,50 @@ struct BenchReportTests {
         #expect(try Self.report().rendered(.table) == Self.report().table())
     }
 
-    @Test func checksumsMatchKnownVectors() {
-        #expect(PNGEncoder.crc32(Array("123456789".utf8)) == 0xCBF4_3926)
-        #expect(PNGEncoder.adler32(Array("Wikipedia".utf8)) == 0x11E6_0398)
-        #expect(PNGEncoder.adler32([UInt8](repeating: 0xFF, count: 100_000)) == Self.referenceAdler([UInt8](repeating: 0xFF, count: 100_000)))
+    /// What an independent XML parser (Python's ElementTree) reads in an SVG document: its size,
+    /// the fill colours of its rectangles and its texts.
+    static func parseSVG(_ svg: String) throws -> (width: Int, height: Int, fills: Set<String>, texts: [String]) {
+        let script = """
+            import sys, json, xml.etree.ElementTree as E
+            root = E.fromstring(sys.stdin.read())
+            ns = '{http://www.w3.org/2000/svg}'
+            assert root.tag == ns + 'svg', root.tag
+            print(json.dumps({'width': int(root.get('width')), 'height': int(root.get('height')),
+                              'fills': sorted({r.get('fill') for r in root.iter(ns + 'rect')}),
+                              'texts': [t.text or '' for t in root.iter(ns + 'text')]}))
+            """
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        process.arguments = ["-c", script]
+        let input = Pipe(), output = Pipe(), errors = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+        input.fileHandleForWriting.write(Data(svg.utf8))
+        try input.fileHandleForWriting.close()
+        let printed = output.fileHandleForReading.readDataToEndOfFile()
+        let said = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        struct Parsed: Decodable { var width: Int; var height: Int; var fills: [String]; var texts: [String] }
+        guard process.terminationStatus == 0 else { throw SVGRejected(reason: said) }
+        let parsed = try JSONDecoder().decode(Parsed.self, from: printed)
+        return (parsed.width, parsed.height, Set(parsed.fills), parsed.texts)
     }
 
-    /// Adler-32 the slow way (a modulo every byte).
-    static func referenceAdler(_ bytes: [UInt8]) -> UInt32 {
-        var a: UInt32 = 1, b: UInt32 = 0
-        for byte in bytes { a = (a + UInt32(byte)) % 65521; b = (b + a) % 65521 }
-        return b << 16 | a
-    }
+    struct SVGRejected: Error { var reason: String }
 
-    /// Reads a PNG back: checks the signature and every chunk's CRC, inflates the stored zlib
-    /// stream and checks its Adler-32; returns the size and the RGB pixels.
-    static func decode(_ png: [UInt8]) throws -> (width: Int, height: Int, rgb: [UInt8]) {
-        struct Bad: Error { var what: String }
-        func be32(_ at: Int) -> Int { Int(png[at]) << 24 | Int(png[at + 1]) << 16 | Int(png[at + 2]) << 8 | Int(png[at + 3]) }
-        guard Array(png.prefix(8)) == PNGEncoder.signature else { throw Bad(what: "signature") }
-        var offset = 8, width = 0, height = 0, idat: [UInt8] = [], types: [String] = []
-        while offset < png.count {
-            let length = be32(offset)
-            let type = String(decoding: png[offset + 4..<offset + 8], as: UTF8.self)
-            let body = Array(png[offset + 8..<offset + 8 + length])
-            let crc = UInt32(be32(offset + 8 + length))
-            guard crc == PNGEncoder.crc32(png[offset + 4..<offset + 8 + length]) else { throw Bad(what: "CRC of \(type)") }
-            types.append(type)
-            if type == "IHDR" {
-                width = Int(body[0]) << 24 | Int(body[1]) << 16 | Int(body[2]) << 8 | Int(body[3])
-                height = Int(body[4]) << 24 | Int(body[5]) << 16 | Int(body[6]) << 8 | Int(body[7])
-                guard Array(body[8...]) == [8, 2, 0, 0, 0] else { throw Bad(what: "IHDR depth/colour") }
-            }
-            if type == "IDAT" { idat += body }
-            offset += 12 + length
-        }
-        guard types.first == "IHDR", types.last == "IEND" else { throw Bad(what: "chunk order \(types)") }
-        // zlib: header, stored blocks, Adler-32.
-        guard idat[0] == 0x78, (UInt16(idat[0]) << 8 | UInt16(idat[1])) % 31 == 0 else { throw Bad(what: "zlib header") }
-        var at = 2, raw: [UInt8] = []
-        while true {
-            let header = idat[at]
-            guard header & 0x06 == 0 else { throw Bad(what: "not a stored block") }
-            let len = Int(idat[at + 1]) | Int(idat[at + 2]) << 8, nlen = Int(idat[at + 3]) | Int(idat[at + 4]) << 8
-            guard len ^ nlen == 0xFFFF else { throw Bad(what: "LEN/NLEN") }
-            raw += idat[at + 5..<at + 5 + len]
-            at += 5 + len
-            if header & 1 == 1 { break }
-        }
-        let adler = UInt32(idat[at]) << 24 | UInt32(idat[at + 1]) << 16 | UInt32(idat[at + 2]) << 8 | UInt32(idat[at + 3])
-        guard adler == referenceAdler(raw), at + 4 == idat.count else { throw Bad(what: "Adler-32") }
-        let stride: Int = 1 + 3 * width
-        guard raw.count == height * stride else { throw Bad(what: "scanline bytes") }
-        var rgb: [UInt8] = []
-        for row in 0..<height {
-            let start: Int = row * stride
-            guard raw[start] == 0 else { throw Bad(what: "filter type") }
-            rgb += raw[(start + 1)..<(start + stride)]
-        }
-        return (width, height, rgb)
-    }
-
-    @Test func pngDecodesBack() throws {
-        var canvas = Canvas(width: 300, height: 250)  // 225 751 raw bytes: four stored blocks
-        canvas.fill(10, 20, 30, 40, Canvas.Color(1, 2, 3))
-        canvas.text("PDR 1.5", x: 50, y: 50, scale: 2)
-        let decoded = try Self.decode(canvas.png())
-        #expect(decoded.width == 300 && decoded.height == 250)
-        #expect(decoded.rgb == canvas.pixels)
-        #expect(canvas.pixel(10, 20) == Canvas.Color(1, 2, 3) && canvas.pixel(31, 41) == .white)
-        #expect(canvas.pixels.contains(0), "the text drew black pixels")
-    }
-
-    @Test func plotIsAValidPNGForEveryScenarioThatRan() throws {
+    @Test func plotIsWellFormedSVGForEveryScenarioThatRan() throws {
         let report = Self.report()
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hike-plot-\(getpid())")
         defer { try? FileManager.default.removeItem(at: directory) }
         let written = try report.writePlots(to: directory)
-        #expect(written == [directory.appendingPathComponent("ipv6-forwarding.png").path])
-        let png = try [UInt8](Data(contentsOf: URL(fileURLWithPath: written[0])))
-        let decoded = try Self.decode(png)
-        #expect(decoded.width >= 480 && decoded.height == 420)
-        // Both bar colours are drawn.
-        let canvas = try #require(report.plot(report.scenarios[0]))
-        let reds = Set(Swift.stride(from: 0, to: canvas.pixels.count, by: 3).map { (i: Int) -> UInt8 in canvas.pixels[i] })
-        #expect(reds.contains(TrafficReport.pdrColor.r) && reds.contains(TrafficReport.ndrColor.r))
+        #expect(written == [directory.appendingPathComponent("ipv6-forwarding.svg").path])
+        let svg = try Self.parseSVG(String(contentsOfFile: written[0], encoding: .utf8))
+        #expect(svg.width >= 480 && svg.height == 420)
+        // Both bar colours are drawn, and the title and the DUTs are written.
+        #expect(svg.fills.isSuperset(of: [TrafficReport.pdrColor.hex, TrafficReport.ndrColor.hex]), "\(svg.fills)")
+        #expect(svg.texts.contains("ipv6-forwarding") && svg.texts.contains("baseline") && svg.texts.contains("kernel"), "\(svg.texts)")
         #expect(report.plot(report.scenarios[1]) == nil)
         // To look at the plot: HIKE_TEST_PLOT_DIR=/tmp/x swift test --filter BenchReportTests
         if let keep = ProcessInfo.processInfo.environment["HIKE_TEST_PLOT_DIR"] {
@@ -164,38 +124,11 @@ struct BenchReportTests {
         }
     }
 
-    /// An independent check: Python's zlib verifies the chunk CRCs and inflates the IDAT.
-    @Test func pythonZlibAcceptsThePNG() throws {
-        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/python3") else { return }
-        let canvas = try #require(Self.report(searched: false).plot(Self.report(searched: false).scenarios[0]))
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("hike-plot-\(getpid()).png")
-        defer { try? FileManager.default.removeItem(at: path) }
-        try Data(canvas.png()).write(to: path)
-        let script = """
-            import sys, struct, zlib
-            d = open(sys.argv[1], 'rb').read()
-            assert d[:8] == b'\\x89PNG\\r\\n\\x1a\\n'
-            i, idat = 8, b''
-            while i < len(d):
-                n, = struct.unpack('>I', d[i:i+4]); t = d[i+4:i+8]; body = d[i+8:i+8+n]
-                assert struct.unpack('>I', d[i+8+n:i+12+n])[0] == zlib.crc32(t + body), t
-                if t == b'IHDR': w, h = struct.unpack('>II', body[:8])
-                if t == b'IDAT': idat += body
-                i += 12 + n
-            raw = zlib.decompress(idat)
-            assert len(raw) == h * (1 + 3 * w)
-            print(w, h)
-            """
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        process.arguments = ["-c", script, path.path]
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        process.waitUntilExit()
-        let printed = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        #expect(process.terminationStatus == 0)
-        #expect(printed == "\(canvas.width) \(canvas.height)\n")
+    /// Text is escaped: a label with XML's special characters reads back as written.
+    @Test func textIsEscaped() throws {
+        var drawing = SVGDrawing(width: 100, height: 50)
+        drawing.text("a < b & \"c\" > d", x: 1, y: 20)
+        #expect(try Self.parseSVG(drawing.svg).texts == ["a < b & \"c\" > d"])
     }
 
     /// NDR's "no drop": every sent packet counted (one batch of slack), at the requested rate.
@@ -215,8 +148,8 @@ struct BenchReportTests {
     }
 
     @Test func tickSteps() {
-        #expect(TrafficReport.tickStep(maximum: 20) == 5)
-        #expect(TrafficReport.tickStep(maximum: 4.2) == 1)
-        #expect(TrafficReport.tickStep(maximum: 0.9) == 0.2)
+        #expect(PlotAxis.tickStep(maximum: 20) == 5)
+        #expect(PlotAxis.tickStep(maximum: 4.2) == 1)
+        #expect(PlotAxis.tickStep(maximum: 0.9) == 0.2)
     }
 }

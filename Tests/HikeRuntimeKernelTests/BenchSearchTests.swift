@@ -137,16 +137,17 @@ struct BenchSearchTests {
         #expect(report.comparisonLines(results[0]).contains { $0.hasPrefix("hike/xdp: rate 80 %, DUT cost 1.50 (150 / 100 ns)") })
     }
 
-    @Test func theTailcallFigureIsAPNG() throws {
+    @Test func theTailcallFigureIsAnSVG() throws {
         var options = Self.options
         options.tailcallLengths = [1, 2, 4, 8]
         let rows = [TrafficPipeline.DUT.baseline] + options.tailcallLengths.flatMap { [TrafficPipeline.DUT.raw($0), .hike($0)] }
         let results = rows.enumerated().map { Self.measured($0.element, rate: 6e6 - Double($0.offset) * 2e5) }
         let setup = TrafficReport.Setup(date: "2026-11-23T00:00:00Z", kernel: "6.18", cpus: 2, options: options, frameBytes: 64)
         let report = TrafficReport(setup: setup, scenarios: [.init(scenario: "tailcalls", skipped: nil, results: results)])
-        let canvas = try #require(report.tailcallPlot(report.scenarios[0]))
-        let decoded = try BenchReportTests.decode(canvas.png())
-        #expect(decoded.width == 760 && decoded.height == 460)
+        let figure = try #require(report.tailcallPlot(report.scenarios[0]))
+        let svg = try BenchReportTests.parseSVG(figure.svg)
+        #expect(svg.width == 760 && svg.height == 460)
+        #expect(svg.texts.contains("tailcalls: N no-op programs, then forwarding"))
         #expect(report.tailcallRows(report.scenarios[0]).map(\.calls) == [1, 2, 4, 8])
     }
 }
