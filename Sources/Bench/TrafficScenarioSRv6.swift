@@ -3,6 +3,7 @@ import BPFObjects
 import HikeControl
 import HikeRuntime
 import HikeVM
+import SRv6
 import Foundation
 import Topology
 
@@ -106,20 +107,14 @@ final class SRv6ScenarioState: @unchecked Sendable {  // used from one thread
 extension SRv6BenchPlan {
     /// Indexes in srv6_policies and srv6_sids.
     static let encapPolicy: UInt32 = 0, endIndex: UInt32 = 1, endDT6Index: UInt32 = 2
-    /// srv6.h: SRV6_HEADEND_ENCAPS, SRV6_END, SRV6_END_DT6; srv6_reasons slots.
-    static let headendEncaps: UInt8 = 1, behaviourEnd: UInt32 = 1, behaviourEndDT6: UInt32 = 7
-    static let reasonCount = 17
-
-    /// struct srv6_policy: mode, nsegs, flags, hop_limit, tag, fallback, src, segments[8], pm_flow.
-    static func policy(segments: [[UInt8]], source: [UInt8], pmFlow: UInt32 = 0) -> [UInt8] {
-        var bytes: [UInt8] = [headendEncaps, UInt8(segments.count), 0, 0, 0, 0, 0, 0] + source
-        for index in 0..<8 { bytes += index < segments.count ? segments[index] : [UInt8](repeating: 0, count: 16) }
-        return bytes + BPFMap.bytesOf(pmFlow)
+    /// The srv6 package's map values, from SRv6's encoders (which the ABI mirror tests check).
+    static func policy(segments: [[UInt8]], source: [UInt8], pmFlow: UInt32 = 0) throws -> [UInt8] {
+        SRv6ABI.encodePolicy(mode: .encaps, segments: try segments.map { try IPv6Address(bytes: $0) }, flags: 0, hopLimit: 0,
+                             tag: 0, source: try IPv6Address(bytes: source), pmFlow: pmFlow)
     }
 
-    /// struct srv6_sid: behaviour, flavours, table, oif, lblen, nflen, reserved, nh4, nh6.
-    static func sid(behaviour: UInt32, table: UInt32 = 0) -> [UInt8] {
-        [behaviour, 0, table, 0].flatMap { BPFMap.bytesOf($0) } + [0, 0, 0, 0] + [0, 0, 0, 0] + [UInt8](repeating: 0, count: 16)
+    static func sid(_ behaviour: EndpointBehaviour, table: UInt32 = 0) -> [UInt8] {
+        SRv6ABI.encodeSID(behaviour: behaviour, flavours: [], table: table, oif: 0, lblen: 0, nflen: 0, nh4: nil, nh6: nil)
     }
 
     /// struct srv6_lpm6_key.
@@ -148,16 +143,16 @@ extension TrafficScenarioPrograms {
         switch scenario {
         case .srv6Encap:
             try map("srv6_policies").update(key: BPFMap.bytesOf(SRv6BenchPlan.encapPolicy),
-                                            value: SRv6BenchPlan.policy(segments: SRv6BenchPlan.encapSegments(options.segments),
+                                            value: try SRv6BenchPlan.policy(segments: SRv6BenchPlan.encapSegments(options.segments),
                                                                         source: SRv6BenchPlan.tunnelSource, pmFlow: pmFlow))
-            (program, argument, prefix, forward) = ("srv6_h_encaps", SRv6BenchPlan.encapPolicy, (SRv6BenchPlan.encapDestination, 64), true)
+            (program, argument, prefix, forward) = (HeadendMode.encaps.program, SRv6BenchPlan.encapPolicy, (SRv6BenchPlan.encapDestination, 64), true)
         case .srv6End:
-            try map("srv6_sids").update(key: BPFMap.bytesOf(SRv6BenchPlan.endIndex), value: SRv6BenchPlan.sid(behaviour: SRv6BenchPlan.behaviourEnd))
-            (program, argument, prefix, forward) = ("srv6_end", SRv6BenchPlan.endIndex, (SRv6BenchPlan.endSID, 128), false)
+            try map("srv6_sids").update(key: BPFMap.bytesOf(SRv6BenchPlan.endIndex), value: SRv6BenchPlan.sid(.end))
+            (program, argument, prefix, forward) = (EndpointBehaviour.end.program, SRv6BenchPlan.endIndex, (SRv6BenchPlan.endSID, 128), false)
         case .srv6EndDT6:
             try map("srv6_sids").update(key: BPFMap.bytesOf(SRv6BenchPlan.endDT6Index),
-                                        value: SRv6BenchPlan.sid(behaviour: SRv6BenchPlan.behaviourEndDT6, table: 254))
-            (program, argument, prefix, forward) = ("srv6_end_dt6", SRv6BenchPlan.endDT6Index, (SRv6BenchPlan.endDT6SID, 128), false)
+                                        value: SRv6BenchPlan.sid(.endDT6, table: 254))
+            (program, argument, prefix, forward) = (EndpointBehaviour.endDT6.program, SRv6BenchPlan.endDT6Index, (SRv6BenchPlan.endDT6SID, 128), false)
         default:
             throw BenchError.chainFailed(what: "hike \(scenario.rawValue)", detail: "not an SRv6 scenario")
         }
@@ -224,22 +219,17 @@ extension TrafficScenarioPrograms {
     func verifySRv6(_ scenario: TrafficScenario, hike: HikeInstance, delivered: UInt64) throws {
         let object = try hike.catalog.entry("srv6_end").object
         func map(_ name: String) throws -> BPFMap { try BPFMap.openPinned("\(hike.pinRoot)/maps/\(object)/\(name)") }
-        func sum(_ map: BPFMap, _ key: UInt32, word: Int) throws -> UInt64 {
-            let raw = try map.lookup(key: BPFMap.bytesOf(key)) ?? []
-            let stride = (map.valueSize + 7) & ~7
-            return stride == 0 ? 0 : (0..<(raw.count / stride)).reduce(UInt64(0)) { total, cpu in
-                let at = cpu * stride + word * 8
-                return total &+ raw[at..<at + 8].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
-            }
+        func packets(_ map: BPFMap, _ key: UInt32) throws -> UInt64 {
+            try map.lookup(key: BPFMap.bytesOf(key)).map { SRv6ABI.sumStats($0).packets } ?? 0
         }
         let processed = scenario == .srv6Encap
-            ? try sum(map("srv6_policy_stats"), SRv6BenchPlan.encapPolicy, word: 0)
-            : try sum(map("srv6_sid_stats"), scenario == .srv6End ? SRv6BenchPlan.endIndex : SRv6BenchPlan.endDT6Index, word: 0)
-        let reasons = try map("srv6_reasons")
+            ? try packets(map(SRv6ABI.policyStatsMap), SRv6BenchPlan.encapPolicy)
+            : try packets(map(SRv6ABI.sidStatsMap), scenario == .srv6End ? SRv6BenchPlan.endIndex : SRv6BenchPlan.endDT6Index)
+        let reasons = try map(SRv6ABI.reasonsMap)
         var leftFastPath: [String] = []
-        for reason in 1..<UInt32(SRv6BenchPlan.reasonCount) {
-            let count = try sum(reasons, reason, word: 0)
-            if count > 0 { leftFastPath.append("reason \(reason): \(count)") }
+        for reason in SRv6ABI.reasons where reason.value != 0 {
+            let count = try reasons.lookupSum(UInt32(reason.value), as: UInt64.self) ?? 0
+            if count > 0 { leftFastPath.append("\(reason.name): \(count)") }
         }
         guard processed >= delivered, leftFastPath.isEmpty else {
             throw BenchError.chainFailed(what: "hike \(scenario.rawValue)", detail: "the behaviour processed \(processed) packets "
