@@ -1,8 +1,7 @@
-/// What stopped a benchmark, said so that the person knows what to fix.
-
 import HikeErrors
+
+/// What stopped a benchmark, said so that the person knows what to fix.
 public enum BenchError: Error, CustomStringConvertible, Sendable {
-    case affinity(String)
     case missingObject(String)
     case wrongVerdict(what: String, got: UInt32, expected: UInt32)
     case chainFailed(what: String, detail: String)
@@ -13,7 +12,6 @@ public enum BenchError: Error, CustomStringConvertible, Sendable {
 
     public var description: String {
         switch self {
-        case .affinity(let why): "--cpu: \(why)"
         case .missingObject(let name): "no embedded object '\(name)': hike was built without bpf/bench"
         case .wrongVerdict(let what, let got, let expected):
             "\(what) returned \(got), not \(expected): the chain did not run to its end, so its time means nothing"
@@ -30,7 +28,6 @@ public enum BenchError: Error, CustomStringConvertible, Sendable {
 extension BenchError: HikeError {
     public var code: String {
         switch self {
-        case .affinity: "bench.affinity"
         case .missingObject: "bench.missing-object"
         case .wrongVerdict: "bench.wrong-verdict"
         case .chainFailed: "bench.chain-failed"

@@ -1,9 +1,9 @@
+import HikeErrors
+
 /// What the live-frames generator sends: Ethernet + IPv6/UDP, IPv4/UDP, or an SRv6 packet (outer
 /// IPv6 + SRH with N segments + inner IPv6/UDP), built to a chosen frame length. The UDP
 /// destination port is always `PacketTemplate.udpDestinationPort`: that is how the sink tells the
 /// generator's frames from the kernel's own (ND, MLD).
-
-import HikeErrors
 public enum PacketTemplate: Sendable, Hashable, Codable {
     case ipv6UDP
     case ipv4UDP

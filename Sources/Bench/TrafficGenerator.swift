@@ -1,6 +1,7 @@
 import BPFKit
 import BPFObjects
 import Foundation
+import Topology
 
 /// The programs of bpf/bench/gen.bpf.c, loaded privately (nothing pinned): the live-frames
 /// generator, the counting sink, an XDP_PASS program for veth peers and an IPv6 forwarder.

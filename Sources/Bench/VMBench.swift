@@ -2,6 +2,7 @@ import BPFKit
 import Foundation
 import HikeRuntime
 import HikeVM
+import Topology
 
 /// `hike bench vm`: what a HIKe program call costs next to a raw tail call.
 public enum VMBench {

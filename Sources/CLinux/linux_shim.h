@@ -63,4 +63,19 @@ static inline int clinux_gro_enabled(const char *name)
 	return rc < 0 ? -1 : (value.data ? 1 : 0);
 }
 
+/* Pins the calling thread to one CPU: sched_setaffinity(0, …) by its system call (the libc
+ * wrapper and its CPU_SET macros need _GNU_SOURCE). */
+static inline int clinux_pin_thread(int cpu)
+{
+	unsigned long mask[16] = { 0 }; /* 1024 CPUs */
+	const int bits = 8 * (int)sizeof(unsigned long);
+
+	if (cpu < 0 || cpu >= 16 * bits) {
+		errno = EINVAL;
+		return -1;
+	}
+	mask[cpu / bits] = 1UL << (cpu % bits);
+	return syscall(SYS_sched_setaffinity, 0, sizeof(mask), mask) < 0 ? -1 : 0;
+}
+
 #endif

@@ -1,4 +1,5 @@
 import HikeErrors
+
 /// What went wrong in the HIKe runtime, said so that the person knows what to fix.
 public enum RuntimeError: Error, CustomStringConvertible, Sendable {
     case catalog(String)

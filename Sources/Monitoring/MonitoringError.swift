@@ -1,6 +1,6 @@
-/// What went wrong in monitoring, said so that the person knows what to fix.
-
 import HikeErrors
+
+/// What went wrong in monitoring, said so that the person knows what to fix.
 public enum MonitoringError: Error, CustomStringConvertible, Sendable, Equatable {
     case notLoaded(instance: String)
     case invalidFlow(String)

@@ -10,35 +10,55 @@ public enum EndpointBehaviour: UInt32, Sendable, CaseIterable, CustomStringConve
     case endDT4 = 8
     case endDT46 = 16
 
-    /// The RFC 8986 name, which is also `ip … seg6local action NAME`.
-    public var name: String {
-        switch self {
-        case .end: "End"
-        case .endX: "End.X"
-        case .endT: "End.T"
-        case .endDX6: "End.DX6"
-        case .endDX4: "End.DX4"
-        case .endDT6: "End.DT6"
-        case .endDT4: "End.DT4"
-        case .endDT46: "End.DT46"
+    /// What a behaviour is, in one row, as the kernel's `seg6_action_table[]`
+    /// (net/ipv6/seg6_local.c): validation, the kernel mirror routes, `show` and the bench read
+    /// it from here.
+    public struct Row: Sendable {
+        /// The RFC 8986 name, which is also `ip … seg6local action NAME`.
+        public let name: String
+        /// The srv6 package's program that runs it (argument: the SID index).
+        public let program: String
+        /// What a local SID with this behaviour must give, and may give.
+        public let required: SIDAttributes
+        public let optional: SIDAttributes
+        /// The flavours RFC 8986 §4.16 and RFC 9800 define for it.
+        public let flavours: Flavours
+        /// The flavours Linux's seg6local takes on this action (an older kernel may take fewer).
+        public let kernelFlavours: Flavours
+        /// Whether the kernel can run the same behaviour without a VRF (the mirror route hike
+        /// installs for the packets that the fast path hands to the kernel).
+        public let kernelMirrorable: Bool
+    }
+
+    /// The behaviour table: one row each.
+    public var row: Row {
+        let transit: Flavours = [.psp, .usp, .usd]
+        return switch self {
+        case .end: Row(name: "End", program: "srv6_end", required: [], optional: [], flavours: transit.union(.nextCSID),
+                       kernelFlavours: [.psp, .nextCSID], kernelMirrorable: true)
+        case .endX: Row(name: "End.X", program: "srv6_end_x", required: .nextHop6, optional: .interface,
+                        flavours: transit.union(.nextCSID), kernelFlavours: .nextCSID, kernelMirrorable: true)
+        case .endT: Row(name: "End.T", program: "srv6_end_t", required: .table, optional: [], flavours: transit,
+                        kernelFlavours: [], kernelMirrorable: true)
+        case .endDX6: Row(name: "End.DX6", program: "srv6_end_dx6", required: .nextHop6, optional: .interface, flavours: [],
+                          kernelFlavours: [], kernelMirrorable: true)
+        case .endDX4: Row(name: "End.DX4", program: "srv6_end_dx4", required: .nextHop4, optional: .interface, flavours: [],
+                          kernelFlavours: [], kernelMirrorable: true)
+        case .endDT6: Row(name: "End.DT6", program: "srv6_end_dt6", required: .table, optional: [], flavours: [],
+                          kernelFlavours: [], kernelMirrorable: true)
+        // The kernel's End.DT4 and End.DT46 need a VRF device.
+        case .endDT4: Row(name: "End.DT4", program: "srv6_end_dt4", required: .table, optional: [], flavours: [],
+                          kernelFlavours: [], kernelMirrorable: false)
+        case .endDT46: Row(name: "End.DT46", program: "srv6_end_dt46", required: .table, optional: [], flavours: [],
+                           kernelFlavours: [], kernelMirrorable: false)
         }
     }
 
+    public var name: String { row.name }
     public var description: String { name }
-
-    /// The srv6 package's program that runs it (argument: the SID index).
-    public var program: String {
-        switch self {
-        case .end: "srv6_end"
-        case .endX: "srv6_end_x"
-        case .endT: "srv6_end_t"
-        case .endDX6: "srv6_end_dx6"
-        case .endDX4: "srv6_end_dx4"
-        case .endDT6: "srv6_end_dt6"
-        case .endDT4: "srv6_end_dt4"
-        case .endDT46: "srv6_end_dt46"
-        }
-    }
+    public var program: String { row.program }
+    public var allowedFlavours: Flavours { row.flavours }
+    public var kernelMirrorable: Bool { row.kernelMirrorable }
 
     /// Parses a name as written in configurations: RFC 8986 names (any case), and uN / uA,
     /// which are End / End.X with the NEXT-C-SID flavour (RFC 9800).
@@ -49,19 +69,22 @@ public enum EndpointBehaviour: UInt32, Sendable, CaseIterable, CustomStringConve
         default: return allCases.first { $0.name.lowercased() == text.lowercased() }.map { ($0, []) }
         }
     }
+}
 
-    /// The flavours RFC 8986 §4.16 and RFC 9800 define for it.
-    public var allowedFlavours: Flavours {
-        switch self {
-        case .end, .endX: [.psp, .usp, .usd, .nextCSID]
-        case .endT: [.psp, .usp, .usd]
-        default: []
-        }
-    }
+/// What a local SID carries besides its behaviour and flavours.
+public struct SIDAttributes: OptionSet, Sendable, Hashable {
+    public let rawValue: UInt8
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
 
-    /// Whether the kernel can run the same behaviour without a VRF (the mirror route hike
-    /// installs for the packets that the fast path hands to the kernel).
-    public var kernelMirrorable: Bool { self != .endDT4 && self != .endDT46 }
+    /// The FIB table (End.T, End.DT*).
+    public static let table = SIDAttributes(rawValue: 1 << 0)
+    /// The IPv6 next hop (End.X, End.DX6) or the IPv4 one (End.DX4).
+    public static let nextHop6 = SIDAttributes(rawValue: 1 << 1)
+    public static let nextHop4 = SIDAttributes(rawValue: 1 << 2)
+    /// The egress interface.
+    public static let interface = SIDAttributes(rawValue: 1 << 3)
+
+    public var nextHop: SIDAttributes { intersection([.nextHop6, .nextHop4]) }
 }
 
 /// SRv6 flavours as srv6.h's SRV6_FLV_* bits.

@@ -330,9 +330,9 @@ struct Validator {
                     at: at + [K("sid")]))
             }
         }
-        // Arguments: each behaviour takes exactly those RFC 8986 gives it.
-        let takesTable: Set<EndpointBehaviour> = [.endT, .endDT6, .endDT4, .endDT46]
-        if takesTable.contains(behaviour) {
+        // Arguments: each behaviour takes exactly those RFC 8986 gives it (its row).
+        let row = behaviour.row, takes = row.required.union(row.optional)
+        if row.required.contains(.table) {
             if entry.table == nil {
                 diagnostics.append(document.diagnostic("\(behaviour.name) needs 'table' (254 is the main table)", at: at))
             } else if entry.table == 0 {
@@ -343,23 +343,22 @@ struct Validator {
         }
         var nh6: IPv6Address?, nh4: IPv4Address?
         if let text = entry.nextHop {
-            switch behaviour {
-            case .endX, .endDX6:
+            if takes.contains(.nextHop6) {
                 do { nh6 = try IPv6Address(parsing: text) } catch {
                     diagnostics.append(document.diagnostic(error.description, at: at + [K("next-hop")]))
                 }
-            case .endDX4:
+            } else if takes.contains(.nextHop4) {
                 do { nh4 = try IPv4Address(parsing: text) } catch {
                     diagnostics.append(document.diagnostic(error.description, at: at + [K("next-hop")]))
                 }
-            default:
+            } else {
                 diagnostics.append(document.diagnostic("\(behaviour.name) takes no next-hop", at: at + [K("next-hop")]))
             }
-        } else if [.endX, .endDX6, .endDX4].contains(behaviour) {
+        } else if !row.required.nextHop.isEmpty {
             diagnostics.append(document.diagnostic("\(behaviour.name) needs 'next-hop'", at: at))
         }
         if let interface = entry.interface {
-            if ![.endX, .endDX6, .endDX4].contains(behaviour) {
+            if !takes.contains(.interface) {
                 diagnostics.append(document.diagnostic("\(behaviour.name) takes no interface", at: at + [K("interface")]))
             } else if !Self.isInterfaceName(interface) {
                 diagnostics.append(document.diagnostic("'\(interface)' is not an interface name", at: at + [K("interface")]))

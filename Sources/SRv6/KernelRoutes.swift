@@ -10,19 +10,12 @@ enum KernelRoutes {
     /// which takes PSP and NEXT-C-SID on End — not both together, see the validation — and
     /// only NEXT-C-SID on End.X; an older kernel fewer: kernelEndFlavours, what its End takes).
     static func mirror(_ sid: LocalSID, device: String, kernelEndFlavours: Flavours = [.psp, .nextCSID]) -> [String]? {
-        let kernelFlavours: Flavours = switch sid.behaviour {
-        case .end: kernelEndFlavours.intersection([.psp, .nextCSID])
-        case .endX: kernelEndFlavours.intersection([.nextCSID])
-        default: []
-        }
-        guard sid.behaviour.kernelMirrorable, sid.flavours.isSubset(of: kernelFlavours) else { return nil }
-        var words = ["encap", "seg6local", "action", sid.behaviour.name]
-        switch sid.behaviour {
-        case .endT, .endDT6: words += ["table", String(sid.table ?? 254)]
-        case .endX, .endDX6: words += ["nh6", sid.nextHop6?.description ?? "::"]
-        case .endDX4: words += ["nh4", sid.nextHop4?.description ?? "0.0.0.0"]
-        default: break
-        }
+        let row = sid.behaviour.row
+        guard row.kernelMirrorable, sid.flavours.isSubset(of: row.kernelFlavours.intersection(kernelEndFlavours)) else { return nil }
+        var words = ["encap", "seg6local", "action", row.name]
+        if row.required.contains(.table) { words += ["table", String(sid.table ?? 254)] }
+        if row.required.contains(.nextHop6) { words += ["nh6", sid.nextHop6?.description ?? "::"] }
+        if row.required.contains(.nextHop4) { words += ["nh4", sid.nextHop4?.description ?? "0.0.0.0"] }
         if !sid.flavours.isEmpty {
             words += ["flavors", sid.flavours.description]
             if let format = sid.microSID {

@@ -1,6 +1,6 @@
-/// What went wrong in the SRv6 module, said so that the user knows what to fix.
-
 import HikeErrors
+
+/// What went wrong in the SRv6 module, said so that the user knows what to fix.
 public enum SRv6Error: Error, Sendable, Equatable, CustomStringConvertible {
     /// A value that does not parse or is out of range (an address, a prefix, a length).
     case invalidValue(String)

@@ -1,5 +1,6 @@
 import BPFKit
 import BPFTestObjects
+import HikeRuntime
 import SRv6
 import Testing
 
@@ -74,4 +75,14 @@ import Testing
         #expect(Array(key[try at("offsetof(srv6_lpm6_key, addr)")...]) == (try IPv6Address(parsing: "fc00::")).bytes)
         #expect(try IPv4Network(parsing: "10.0.0.0/8").lpmKey.count == Int(try #require(c["sizeof(struct srv6_lpm4_key)"])))
     }
+
+    /// Every row of the behaviour table names a program the srv6 object exports.
+    @Test func theBehaviourTablesProgramsAreTheSRv6Objects() throws {
+        let catalog = try ProgramCatalog()
+        for behaviour in EndpointBehaviour.allCases {
+            let entry = try catalog.entry(behaviour.program)
+            #expect(entry.object == "srv6" && entry.kind == .program, "\(behaviour): \(entry.object)")
+        }
+    }
+
 }
