@@ -1,5 +1,4 @@
 import HikeErrors
-import HikeVM
 
 /// The one error the service layer throws: what a caller (the CLI, the daemon, a test) reports
 /// or maps to a status. Errors of the layers below keep their code, message and position.
@@ -9,13 +8,13 @@ public struct ControlError: HikeError {
     public var position: SourcePosition?
     /// The compiler's text for errors in a source file (`file:line:col: error: …`, the line and a
     /// caret, a count): printed as it is.
-    public var diagnostics: String?
+    public var diagnosticText: String?
 
-    public init(code: String, message: String, position: SourcePosition? = nil, diagnostics: String? = nil) {
+    public init(code: String, message: String, position: SourcePosition? = nil, diagnosticText: String? = nil) {
         self.code = code
         self.message = message
         self.position = position
-        self.diagnostics = diagnostics
+        self.diagnosticText = diagnosticText
     }
 
     /// Bad input that the request itself shows (no chain in the script, a device that is not
@@ -28,16 +27,15 @@ public struct ControlError: HikeError {
     public init(_ error: any Error) {
         switch error {
         case let error as ControlError: self = error
-        case let error as AssemblerError:
-            self.init(code: error.code, message: error.message, position: error.position, diagnostics: error.description)
         case let error as any HikeError:
-            self.init(code: error.code, message: error.description, position: error.position)
+            self.init(code: error.code, message: error.diagnosticText == nil ? error.description : error.message, position: error.position,
+                      diagnosticText: error.diagnosticText)
         default:
             self.init(code: "internal", message: String(describing: error))
         }
     }
 
-    public var description: String { diagnostics ?? message }
+    public var description: String { diagnosticText ?? message }
 
     /// Runs body; whatever it throws comes out as a ControlError.
     static func wrapping<T>(_ body: () throws -> T) throws(ControlError) -> T {

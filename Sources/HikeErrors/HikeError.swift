@@ -14,15 +14,19 @@ public struct SourcePosition: Sendable, Hashable, Codable, CustomStringConvertib
     public var description: String { "\(file):\(line)" + (column.map { ":\($0)" } ?? "") }
 }
 
-/// What every error hike reports says: a stable code a program can match on (`eclat.source`,
+/// What every error hike reports says: a stable code a program can match on (`source`,
 /// `runtime.no-free-slot`, …: dotted, the area first), a message for people, and the place in
 /// the input where there is one. The daemon sends these three; the CLI prints the description.
 public protocol HikeError: Error, Sendable, CustomStringConvertible {
     var code: String { get }
     var message: String { get }
     var position: SourcePosition? { get }
+    /// For errors in an input file, the compiler-style text (`file:line:col: error: …`, the line
+    /// and a caret) that is printed as it is, without an `error:` prefix.
+    var diagnosticText: String? { get }
 }
 
 extension HikeError {
     public var position: SourcePosition? { nil }
+    public var diagnosticText: String? { nil }
 }

@@ -45,6 +45,7 @@ public struct AssemblerError: Error, Hashable, Sendable, CustomStringConvertible
 
 extension AssemblerError: HikeError {
     public var code: String { "source" }
+    public var diagnosticText: String? { description }
     public var message: String { diagnostics.map(\.message).joined(separator: "\n") }
     /// The first error's place.
     public var position: SourcePosition? {

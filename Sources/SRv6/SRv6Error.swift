@@ -54,6 +54,10 @@ extension SRv6Error: HikeError {
         }
     }
     public var message: String { description }
+    public var diagnosticText: String? {
+        if case .configuration = self { return description }
+        return nil
+    }
     /// The first configuration error's place.
     public var position: SourcePosition? {
         guard case .configuration(let diagnostics) = self, let first = diagnostics.first, first.line > 0 else { return nil }

@@ -1,5 +1,6 @@
 import BPFKit
 import Foundation
+import HikeControl
 import HikeRuntime
 import SRv6
 import Topology
@@ -197,14 +198,14 @@ public struct TestbedEngine: Sendable {
                     try begin("node \(node.name): srv6 \(srv6)")
                     // The node's namespace, whatever the file says: testbed names are generated.
                     configuration.namespace = namespace.name
-                    try SRv6Node(instance: hike).apply(configuration)
+                    _ = try DataPlane(instance: hike).applySRv6(configuration)
                 }
             }
             // Each node's apply judged its neighbours before they had their XDP programs.
             for node in spec.nodes where node.srv6 != nil {
                 let namespace = try namespace(node.name)
                 try begin("node \(node.name): interfaces XDP can redirect to")
-                try SRv6Node(instance: try HikeInstance(name: namespace.name, catalog: catalog)).refreshRedirectMarks()
+                try DataPlane(instance: try HikeInstance(name: namespace.name, catalog: catalog)).refreshRedirectMarks()
             }
             for node in spec.nodes {
                 let namespace = try namespace(node.name)

@@ -49,7 +49,7 @@ struct Hike: ParsableCommand {
         } catch let error as CommandLineError {
             Terminal.fail(error.message)
         } catch let error as ControlError {
-            if let diagnostics = error.diagnostics { Terminal.failDiagnostics(diagnostics) }
+            if let text = error.diagnosticText { Terminal.failDiagnostics(text) }
             Terminal.fail(error.message)
         } catch {
             exit(withError: error)

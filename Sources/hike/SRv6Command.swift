@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import HikeControl
 import HikeRuntime
 import SRv6
 
@@ -66,8 +67,7 @@ extension SRv6Command {
 
         func run() throws {
             let configuration = try SRv6Configuration.load(file: file)
-            let node = SRv6Node(instance: try instance.open())
-            let plan = try node.apply(configuration, dryRun: dryRun)
+            let plan = try DataPlane(instance: try instance.open()).applySRv6(configuration, dryRun: dryRun)
             if output.json {
                 Terminal.line(try Terminal.json(Report(dryRun: dryRun, plan: plan)))
                 return
@@ -110,7 +110,7 @@ extension SRv6Command {
         @OptionGroup var output: JSONOption
 
         func run() throws {
-            let status = try SRv6Node(instance: try instance.open()).status()
+            let status = try DataPlane(instance: try instance.open()).srv6Status()
             if output.json {
                 Terminal.line(try Terminal.json(status))
                 return
