@@ -1,5 +1,6 @@
 import BPFKit
 import Foundation
+import Synchronization
 import Topology
 import HikeRuntime
 import BPFObjects
@@ -111,14 +112,10 @@ public enum KernelTest {
 /// A directory of its own on the bpffs for one test's pins; deleted with everything in it.
 public final class PinDirectory: @unchecked Sendable {  // path is immutable
     public let path: String
-    nonisolated(unsafe) private static var counter = 0
-    private static let lock = NSLock()
+    private static let counter = Atomic<Int>(0)
 
     public init() throws {
-        Self.lock.lock()
-        Self.counter += 1
-        let n = Self.counter
-        Self.lock.unlock()
+        let n = Self.counter.add(1, ordering: .relaxed).newValue
         path = "\(BPFFileSystem.defaultMountPoint)/\(KernelTest.prefix)-\(getpid())-\(n)"
         try BPFFileSystem.makeDirectories(path)
     }
@@ -145,14 +142,10 @@ extension KernelTest {
 /// A HIKe instance whose pins and registry are removed on deinit, also when the test fails.
 public final class TestInstance: @unchecked Sendable {  // used by one test at a time
     public let instance: HikeInstance
-    nonisolated(unsafe) private static var counter = 0
-    private static let lock = NSLock()
+    private static let counter = Atomic<Int>(0)
 
     init(objects: [EmbeddedObject]) throws {
-        Self.lock.lock()
-        Self.counter += 1
-        let n = Self.counter
-        Self.lock.unlock()
+        let n = Self.counter.add(1, ordering: .relaxed).newValue
         instance = try HikeInstance(name: "\(KernelTest.prefix)-\(getpid())-\(n)",
                                     catalog: ProgramCatalog(objects: objects))
     }

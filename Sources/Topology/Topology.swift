@@ -1,5 +1,6 @@
 import BPFKit
 import Foundation
+import Synchronization
 
 /// Network namespaces joined by veth pairs, with addresses and routes.
 ///
@@ -12,14 +13,10 @@ public final class Topology: @unchecked Sendable {  // mutated only by its owner
     public private(set) var namespaces: [NetworkNamespace] = []
     private let tag: String
 
-    nonisolated(unsafe) private static var counter = 0
-    private static let counterLock = NSLock()
+    private static let counter = Atomic<Int>(0)
 
     public init(prefix: String = "hike") {
-        Self.counterLock.lock()
-        Self.counter += 1
-        let n = Self.counter
-        Self.counterLock.unlock()
+        let n = Self.counter.add(1, ordering: .relaxed).newValue
         self.prefix = prefix
         self.tag = "\(prefix)-\(getpid())-\(n)"
     }

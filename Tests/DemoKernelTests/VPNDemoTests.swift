@@ -4,6 +4,7 @@ import Foundation
 import HikeRuntime
 import HikeTestSupport
 import Monitoring
+import Synchronization
 import Testbed
 import Testing
 import Topology
@@ -12,7 +13,7 @@ import Topology
 /// (`hiket-<pid>-d<n>-<node>`), each removed by the demo itself: the tests check that nothing is
 /// left behind.
 @Suite(.serialized) struct VPNDemoTests {
-    nonisolated(unsafe) static var counter = 0  // the suite is serialized
+    static let counter = Atomic<Int>(0)
 
     /// Options for a fresh, uniquely named testbed from the repository's topology for the
     /// placement (auto: examples/vpn/demo.yaml where the kernel has seg6, else demo-xdp.yaml).
@@ -20,11 +21,11 @@ import Topology
                         srv6: VPNDemoSRv6 = .auto) throws -> VPNDemoOptions {
         try KernelTest.prepare()
         let placement = try srv6.resolved()
-        counter += 1
+        let n = counter.add(1, ordering: .relaxed).newValue
         let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let output = FileManager.default.temporaryDirectory.appendingPathComponent("hike-demo-test-\(getpid())-\(counter)").path
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent("hike-demo-test-\(getpid())-\(n)").path
         var options = VPNDemoOptions(testbedFile: repository.appendingPathComponent(placement.testbed).path,
-                                     name: "\(getpid())-d\(counter)", prefix: KernelTest.prefix, periods: periods, period: period,
+                                     name: "\(getpid())-d\(n)", prefix: KernelTest.prefix, periods: periods, period: period,
                                      drop: drop, dropPeriod: dropPeriod, rate: rate, outputDirectory: output,
                                      // Generous: on a loaded 2-core CI a reply later than T/5 is not lost.
                                      stampTimeout: .seconds(2))
@@ -132,7 +133,7 @@ import Topology
     @Test func theKernelsHybridCarriesAltMarkAndSTAMPThatTsharkDissects() throws {
         try KernelTest.requireKernelSRv6()
         let o = try Self.options(periods: 2, period: .milliseconds(400), drop: 0, rate: 50, srv6: .kernel)
-        let pcap = FileManager.default.temporaryDirectory.appendingPathComponent("hike-demo-\(getpid())-\(Self.counter).pcap").path
+        let pcap = FileManager.default.temporaryDirectory.appendingPathComponent("hike-demo-\(o.name).pcap").path
         defer { try? FileManager.default.removeItem(atPath: pcap) }
         let capture = CaptureBox()
         let hooks = VPNDemo.Hooks(afterUp: { session in

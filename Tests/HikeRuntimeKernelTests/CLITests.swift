@@ -1,6 +1,7 @@
 import BPFKit
 import Foundation
 import HikeTestSupport
+import Synchronization
 import Testing
 import Topology
 
@@ -376,16 +377,12 @@ struct HikeCLI {
         return root.appendingPathComponent(".build/debug/hike").path
     }()
 
-    nonisolated(unsafe) private static var counter = 0
-    private static let lock = NSLock()
+    private static let counter = Atomic<Int>(0)
 
     /// Runs body with a fresh instance and a temporary directory; resets the instance and
     /// deletes the directory afterwards, whatever happens.
     static func withInstance(_ body: (HikeCLI) throws -> Void) throws {
-        lock.lock()
-        counter += 1
-        let n = counter
-        lock.unlock()
+        let n = counter.add(1, ordering: .relaxed).newValue
         let instance = "\(KernelTest.prefix)-\(getpid())-cli-\(n)"
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(instance).path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)

@@ -1,6 +1,7 @@
 import BPFKit
 import Foundation
 import HikeTestSupport
+import Synchronization
 import Testbed
 import Testing
 import Topology
@@ -9,14 +10,10 @@ import Topology
 /// (what KernelTest.prepare sweeps when a test process died) and never meets another test's.
 enum TestbedHarness {
     static let engine = TestbedEngine(prefix: KernelTest.prefix)
-    nonisolated(unsafe) private static var counter = 0
-    private static let lock = NSLock()
+    private static let counter = Atomic<Int>(0)
 
     static func uniqueName() -> String {
-        lock.lock()
-        defer { lock.unlock() }
-        counter += 1
-        return "\(getpid())-tb\(counter)"
+        "\(getpid())-tb\(counter.add(1, ordering: .relaxed).newValue)"
     }
 
     /// A directory of its own for topology and script files; removed afterwards.
