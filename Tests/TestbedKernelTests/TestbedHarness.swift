@@ -64,15 +64,16 @@ enum TestbedHarness {
     /// The SRv6 packets tshark sees on a node's interface while h1 pings h2: one line per packet
     /// with the outer and inner addresses, the routing type and the segment list.
     static func capturedSRv6(_ name: String, node: String, interface: String, packets: Int = 4) throws -> [String] {
-        // A ping that runs until the capture has its packets, so no start-up race matters.
-        let ping = try NodeShell.start(["ping", "-n", "-q", "-c", "600", "-i", "0.05", "cafe::2"],
+        // A ping that runs until the capture has its packets (it is interrupted then), so no
+        // start-up race matters: tshark may take half a minute to start in a loaded reference VM.
+        let ping = try NodeShell.start(["ping", "-n", "-q", "-i", "0.05", "cafe::2"],
                                        in: engine.namespace(testbed: name, node: "h1"))
         defer {
             ping.interrupt()
             _ = ping.wait()
         }
         let capture = try engine.run(testbed: name, node: node, [
-            "tshark", "-n", "-i", interface, "-c", String(packets), "-a", "duration:30", "-f", "ip6 proto 43",
+            "tshark", "-n", "-i", interface, "-c", String(packets), "-a", "duration:120", "-f", "ip6 proto 43",
             "-T", "fields", "-E", "separator=|", "-e", "ipv6.src", "-e", "ipv6.dst", "-e", "ipv6.routing.type",
             "-e", "ipv6.routing.segleft", "-e", "ipv6.routing.srh.addr", "-e", "icmpv6.type", "-e", "_ws.malformed",
         ])
