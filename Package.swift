@@ -118,7 +118,7 @@ let package = Package(
         ),
         .testTarget(
             name: "HikeControlKernelTests",
-            dependencies: ["BPFKit", "HikeControl", "HikeErrors", "HikeRuntime", "HikeTestSupport", "Topology"]
+            dependencies: ["BPFKit", "HikeControl", "HikeErrors", "HikeRuntime", "HikeTestSupport", "HikeVM", "Topology"]
         ),
         .testTarget(
             name: "HikeRuntimeKernelTests",

@@ -207,16 +207,11 @@ extension ChainCommand {
         }
 
         func run() throws {
-            let hike = try instance.open()
-            let registry = try hike.registry()
-            // Every name first: a typo removes nothing.
-            for name in names where registry.chains[name] == nil {
-                throw RuntimeError.unknownChain(name, known: registry.chains.keys.sorted().joined(separator: ", "))
-            }
+            let orphaned = try DataPlane(instance: try instance.open()).removeChains(names)
             for name in names {
-                try hike.removeChain(name)
                 Terminal.line("removed chain \(name)")
-                for attachment in registry.attachments where attachment.chain == name {
+                for entry in orphaned where entry.chain == name {
+                    let attachment = entry.attachment
                     Terminal.warning("\(attachment.loader) on \(attachment.place) starts chain \(name): its packets now get "
                         + "the default verdict (\(Format.verdict(attachment.defaultVerdict))) until a chain \(name) is loaded again")
                 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import BPFKit
 import Foundation
+import HikeControl
 import HikeRuntime
 import HikeVM
 
@@ -175,10 +176,9 @@ extension LoaderCommand {
         }
 
         func run() throws {
-            let hike = try instance.open()
-            let namespace = try netns.map { try NetworkNamespace(existing: $0) }
-            let record = try hike.attach(loader: loader, interface: device, namespace: namespace, mode: mode.mode,
-                                         chain: chain, defaultVerdict: defaultVerdict.value, routes: try routes())
+            let record = try DataPlane(instance: try instance.open()).attachLoader(LoaderAttachRequest(
+                loader: loader, device: device, namespace: netns, mode: mode.mode, chain: chain, defaultVerdict: defaultVerdict.value,
+                routes: try routes()))
             let row = AttachmentRow(record)
             if output.json {
                 Terminal.line(try Terminal.json(row))
@@ -207,21 +207,8 @@ extension LoaderCommand {
         var netns: String?
 
         func run() throws {
-            let hike = try instance.open()
-            let attachments = try hike.attachments()
-            let record = attachments.first { $0.interface == device && $0.namespace == netns }
-            if record == nil {
-                let place = device + (netns.map { " in namespace \($0)" } ?? "")
-                let sameName = attachments.filter { $0.interface == device }
-                if let other = sameName.first {
-                    throw CommandLineError("nothing attached to \(place); \(other.loader) is attached to \(other.place)"
-                        + (other.namespace.map { ": add --netns \($0)" } ?? ": leave out --netns"))
-                }
-                throw CommandLineError("nothing attached to \(place)" + (attachments.isEmpty ? " (instance '\(hike.name)' has no attachments)"
-                    : "; attached: " + attachments.map(\.place).joined(separator: ", ")))
-            }
-            try hike.detach(interface: device, namespace: netns)
-            Terminal.line("detached \(record?.loader ?? "the loader") from \(device)" + (netns.map { " in namespace \($0)" } ?? ""))
+            let record = try DataPlane(instance: try instance.open()).detachLoader(device: device, namespace: netns)
+            Terminal.line("detached \(record.loader) from \(device)" + (netns.map { " in namespace \($0)" } ?? ""))
         }
     }
 }
