@@ -1,7 +1,7 @@
 import ArgumentParser
 import BPFKit
-import CBPF
 import Foundation
+import HikeControl
 import HikeRuntime
 import HikeVM
 
@@ -13,76 +13,11 @@ struct MapCommand: ParsableCommand {
         subcommands: [List.self, Dump.self, Update.self, Delete.self]
     )
 
-    /// Every pinned map under the instance's directory, by path relative to it (sorted).
-    static func pinnedMaps(under root: String) -> [String] {
-        guard let enumerator = FileManager.default.enumerator(atPath: root) else { return [] }
-        var paths: [String] = []
-        while let relative = enumerator.nextObject() as? String {
-            var status = stat()
-            let path = "\(root)/\(relative)"
-            guard lstat(path, &status) == 0, (status.st_mode & S_IFMT) == S_IFREG else { continue }
-            if kind(ofPin: path) == "bpf-map" { paths.append(relative) }
-        }
-        return paths.sorted()
-    }
-
-    /// What a pin holds: `bpf-map`, `bpf-prog`, `bpf_link`, … (the anonymous inode's name).
-    static func kind(ofPin path: String) -> String? {
-        let fd = bpfObjectGet(path)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var buffer = [CChar](repeating: 0, count: 256)
-        let count = readlink("/proc/self/fd/\(fd)", &buffer, buffer.count - 1)
-        guard count > 0 else { return nil }
-        let target = String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        return target.hasPrefix("anon_inode:") ? String(target.dropFirst("anon_inode:".count)) : target
-    }
-
-    /// `BPF_OBJ_GET` on a pin, whatever it holds (BPFKit opens pins only as a known kind).
-    static func bpfObjectGet(_ path: String) -> Int32 {
-        bpf_obj_get(path)
-    }
-
-    /// The pinned path for what the person typed: a path relative to the instance, an absolute
-    /// path, or the unique pin whose path ends with it (`monitor_events`).
-    static func resolve(_ text: String, root: String) throws -> String {
-        if text.hasPrefix("/") { return text }
-        if FileManager.default.fileExists(atPath: "\(root)/\(text)") { return "\(root)/\(text)" }
-        let maps = pinnedMaps(under: root)
-        if maps.contains(text) { return "\(root)/\(text)" }
-        let matches = maps.filter { $0.hasSuffix("/" + text) }
-        if matches.count == 1 { return "\(root)/\(matches[0])" }
-        if matches.isEmpty {
-            throw CommandLineError("no map '\(text)' pinned under \(root)" + (maps.isEmpty ? " (the instance has no maps: nothing is loaded)"
-                                                                        : "; maps: " + maps.joined(separator: ", ")))
-        }
-        throw CommandLineError("'\(text)' is ambiguous: " + matches.joined(separator: ", ") + "; give the path")
-    }
-
-    /// The map pinned at what the person typed, checked to be a map.
-    static func open(_ text: String, in hike: HikeInstance) throws -> (map: BPFMap, pin: String, relative: String) {
-        let pin = try resolve(text, root: hike.pinRoot)
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: pin, isDirectory: &isDirectory) else { throw CommandLineError("no pin \(pin)") }
-        if isDirectory.boolValue {
-            let inside = pinnedMaps(under: pin)
-            throw CommandLineError("\(pin) is a directory" + (inside.isEmpty ? " without maps" : "; its maps: " + inside.joined(separator: ", ")))
-        }
-        if let kind = kind(ofPin: pin), kind != "bpf-map" {
-            throw CommandLineError("\(pin) is a \(kind == "bpf-prog" ? "program" : kind == "bpf_link" ? "link" : kind), not a map (see hike map list)")
-        }
-        let map = try BPFMap.openPinned(pin)
-        let relative = pin.hasPrefix(hike.pinRoot + "/") ? String(pin.dropFirst(hike.pinRoot.count + 1)) : pin
-        return (map, pin, relative)
-    }
-
-    /// The JSON codecs for a map's keys and values (integers and hex when it has no BTF).
-    static func codec(for map: BPFMap) throws -> MapJSON {
-        let codec = try MapJSON(map: map)
-        if let problem = codec.btfError {
-            Terminal.warning("cannot read the BTF of map '\(map.info.name)' (\(problem)): keys and values are integers and hex")
-        }
-        return codec
+    /// The map a command names, its warnings (unreadable BTF) printed.
+    static func open(_ text: String, in dataPlane: DataPlane) throws -> PinnedMap {
+        let pinned = try dataPlane.openMap(text)
+        for warning in pinned.warnings { Terminal.warning(warning) }
+        return pinned
     }
 
     /// Parses a KEY or VALUE argument, failing with the reason.
@@ -92,13 +27,6 @@ struct MapCommand: ParsableCommand {
         } catch {
             throw CommandLineError("\(what) '\(text)': \(error)")
         }
-    }
-
-    /// What the map's key and value look like, for error messages.
-    static func shape(_ codec: MapJSON, _ map: BPFMap) -> String {
-        let key = codec.btf.key?.cName ?? "\(map.keySize) bytes"
-        let value = codec.btf.value?.cName ?? "\(map.valueSize) bytes"
-        return "map '\(map.info.name)' has key \(key), value \(value)"
     }
 }
 
@@ -125,7 +53,7 @@ extension MapCommand {
 
         func run() throws {
             let hike = try instance.open()
-            let rows = try MapCommand.pinnedMaps(under: hike.pinRoot).map { relative in
+            let rows = try DataPlane(instance: hike).pinnedMaps().map { relative in
                 let map = try BPFMap.openPinned("\(hike.pinRoot)/\(relative)")
                 return Row(path: relative, name: map.info.name, type: map.type.description, keySize: map.info.keySize,
                            valueSize: map.info.valueSize, maxEntries: map.info.maxEntries, perCPU: map.isPerCPU, id: map.info.id)
@@ -172,13 +100,12 @@ extension MapCommand {
         var path: String
 
         func run() throws {
-            let hike = try instance.open()
-            let (map, _, relative) = try MapCommand.open(path, in: hike)
+            let pinned = try MapCommand.open(path, in: DataPlane(instance: try instance.open()))
+            let map = pinned.map, relative = pinned.relative, codec = pinned.codec
             if map.type == .ringbuf {
                 throw CommandLineError("\(path) is a ring buffer: its records are read once, not looked up"
                     + (map.info.name == "hvm_events" ? "; read fault events with: hike faults --events" : ""))
             }
-            let codec = try MapCommand.codec(for: map)
             let raw: [(key: [UInt8], value: [UInt8])]
             do {
                 raw = try map.lookupBatch()
@@ -223,23 +150,6 @@ extension MapCommand {
         }
     }
 
-    /// Map types whose values are kernel objects (file descriptors in, IDs out), which other
-    /// commands manage.
-    static func checkPlainValues(_ map: BPFMap, _ path: String) throws {
-        switch map.type {
-        case .ringbuf:
-            throw CommandLineError("\(path) is a ring buffer: it has no keys")
-        case .progArray:
-            throw CommandLineError("\(path) is a program array: its values are programs; load programs and chains with hike prog load and hike chain load")
-        default:
-            let name = map.type.description
-            if name.contains("of_maps") || name.contains("sockmap") || name.contains("sockhash") || name.contains("xskmap")
-                || name.contains("perf_event") || name.contains("cgroup_array") {
-                throw CommandLineError("\(path) is a \(name) map: its values are kernel objects, not data hike map update can write")
-            }
-        }
-    }
-
     struct Update: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "update",
@@ -271,33 +181,11 @@ extension MapCommand {
         var flags: UpdateFlag = .any
 
         func run() throws {
-            let hike = try instance.open()
-            let (map, _, relative) = try MapCommand.open(path, in: hike)
-            try MapCommand.checkPlainValues(map, path)
-            let codec = try MapCommand.codec(for: map)
-            let keyJSON = try MapCommand.argument(key, "key")
-            let valueJSON = try MapCommand.argument(value, "value")
-            let keyBytes: [UInt8]
-            let valueBytes: [UInt8]
-            do {
-                keyBytes = try codec.encodeKey(keyJSON)
-                valueBytes = try codec.encodeValue(valueJSON)
-            } catch {
-                throw CommandLineError("\(error) (\(MapCommand.shape(codec, map)))")
-            }
-            do {
-                try map.update(key: keyBytes, value: valueBytes, flags: flags.flags)
-            } catch let error as BPFError where error.errno == EEXIST && flags == .noexist {
-                throw CommandLineError("\(relative) already has key \(codec.decodeKey(keyBytes)) (--flags noexist)")
-            } catch let error as BPFError where error.errno == ENOENT && flags == .exist {
-                throw CommandLineError("\(relative) has no key \(codec.decodeKey(keyBytes)) (--flags exist)")
-            } catch let error as BPFError where error.errno == E2BIG {
-                if map.type.description.contains("array") {
-                    throw CommandLineError("\(relative) is an array of \(map.info.maxEntries) entries: key \(codec.decodeKey(keyBytes)) is out of range (keys 0…\(Int(map.info.maxEntries) - 1))")
-                }
-                throw CommandLineError("\(relative) is full (\(map.info.maxEntries) entries): \(error)")
-            }
-            Terminal.line("updated \(relative): key \(codec.decodeKey(keyBytes))")
+            let dataPlane = DataPlane(instance: try instance.open())
+            let pinned = try MapCommand.open(path, in: dataPlane)
+            let change = try dataPlane.updateMap(pinned, key: try MapCommand.argument(key, "key"), value: try MapCommand.argument(value, "value"),
+                                                 flags: flags.flags)
+            Terminal.line("updated \(change.relative): key \(change.key)")
         }
     }
 
@@ -317,25 +205,10 @@ extension MapCommand {
         var key: String
 
         func run() throws {
-            let hike = try instance.open()
-            let (map, _, relative) = try MapCommand.open(path, in: hike)
-            if map.type == .ringbuf { throw CommandLineError("\(path) is a ring buffer: it has no keys") }
-            let codec = try MapCommand.codec(for: map)
-            let keyJSON = try MapCommand.argument(key, "key")
-            let keyBytes: [UInt8]
-            do {
-                keyBytes = try codec.encodeKey(keyJSON)
-            } catch {
-                throw CommandLineError("\(error) (\(MapCommand.shape(codec, map)))")
-            }
-            let deleted: Bool
-            do {
-                deleted = try map.delete(key: keyBytes)
-            } catch let error as BPFError where error.errno == EINVAL && map.type.description.contains("array") {
-                throw CommandLineError("\(relative) is an array: its entries cannot be deleted, only overwritten (hike map update)")
-            }
-            guard deleted else { throw CommandLineError("\(relative) has no key \(codec.decodeKey(keyBytes))") }
-            Terminal.line("deleted key \(codec.decodeKey(keyBytes)) from \(relative)")
+            let dataPlane = DataPlane(instance: try instance.open())
+            let pinned = try MapCommand.open(path, in: dataPlane)
+            let change = try dataPlane.deleteMapEntry(pinned, key: try MapCommand.argument(key, "key"))
+            Terminal.line("deleted key \(change.key) from \(change.relative)")
         }
     }
 }
