@@ -55,7 +55,7 @@ let package = Package(
         // The HIKe runtime: program registry, chain store, loaders, faults; pinned under bpffs.
         .target(name: "HikeRuntime", dependencies: ["BPFKit", "BPFObjects", "HikeVM", "HikeErrors"]),
         // The service layer: every change to a data plane as one typed, checked, transactional call.
-        .target(name: "HikeControl", dependencies: ["BPFKit", "CBPF", "HikeRuntime", "HikeVM", "ECLAT", "HikeErrors", "SRv6"]),
+        .target(name: "HikeControl", dependencies: ["BPFKit", "CBPF", "HikeRuntime", "HikeVM", "ECLAT", "HikeErrors", "Monitoring", "SRv6"]),
         // Network namespaces joined by veth pairs, with addresses and routes (iproute2).
         .target(name: "Topology", dependencies: ["BPFKit", "CLinux", "HikeErrors"]),
         // What hike needs from the kernel and the machine.

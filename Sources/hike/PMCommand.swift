@@ -1,6 +1,7 @@
 import ArgumentParser
 import BPFKit
 import Foundation
+import HikeControl
 import HikeRuntime
 import Monitoring
 
@@ -97,12 +98,11 @@ struct PMCommand: ParsableCommand {
 
             func run() throws {
                 try PMCommand.reporting {
-                    let node = try PMCommand.node(instance)
                     let id = try PMCommand.flowID(flow)
                     let parsed = try mode.map(MarkingMode.init(parsing:))
-                    try node.loadPackage()
-                    try node.addFlow(id, mode: parsed, destination: destination)
-                    Terminal.line("flow \(id) on \(node.name): " + (parsed.map { "marked with \($0.rawValue)" } ?? "counted at the egress"))
+                    let dataPlane = DataPlane(instance: try instance.open())
+                    try dataPlane.addMonitoringFlow(id, mode: parsed, destination: destination)
+                    Terminal.line("flow \(id) on \(dataPlane.instance.name): " + (parsed.map { "marked with \($0.rawValue)" } ?? "counted at the egress"))
                 }
             }
         }
@@ -117,7 +117,7 @@ struct PMCommand: ParsableCommand {
 
             func run() throws {
                 try PMCommand.reporting {
-                    try PMCommand.node(instance).removeFlow(try PMCommand.flowID(flow))
+                    try DataPlane(instance: try instance.open()).removeMonitoringFlow(try PMCommand.flowID(flow))
                 }
             }
         }
