@@ -1,6 +1,7 @@
 import ArgumentParser
 import BPFKit
 import Foundation
+import HikeControl
 import HikeRuntime
 import HikeVM
 
@@ -139,21 +140,10 @@ extension ProgCommand {
         }
 
         func run() throws {
-            let hike = try instance.open()
-            // Check every name first, so that a typo in the last one loads nothing.
-            for name in names {
-                let entry = try hike.catalog.entry(name)
-                if entry.kind == .loader {
-                    throw CommandLineError("'\(name)' is a loader, not a program: chains do not call it, it starts them; "
-                        + "attach it with: hike loader attach \(name) DEV --chain CHAIN")
-                }
+            let rows = try DataPlane(instance: try instance.open()).loadPrograms(names).map { loaded in
+                Loaded(name: loaded.record.name, package: loaded.record.package, id: loaded.record.id, object: loaded.record.object,
+                       pin: loaded.record.pin, new: loaded.new)
             }
-            let before = try hike.registry().programs
-            for name in names { try hike.loadProgram(name) }
-            let after = try hike.registry().programs
-            let rows = after.values.filter { names.contains($0.name) || before[$0.name] == nil }
-                .sorted { $0.id < $1.id }
-                .map { Loaded(name: $0.name, package: $0.package, id: $0.id, object: $0.object, pin: $0.pin, new: before[$0.name] == nil) }
             if output.json {
                 Terminal.line(try Terminal.json(rows))
                 return

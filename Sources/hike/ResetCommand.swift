@@ -1,6 +1,7 @@
 import ArgumentParser
 import BPFKit
 import Foundation
+import HikeControl
 import HikeRuntime
 
 /// `hike reset`: removes everything an instance holds in the kernel and on disk.
@@ -28,14 +29,10 @@ struct ResetCommand: ParsableCommand {
 
     func run() throws {
         let hike = try instance.open()
-        let registry = (try? hike.registry()) ?? Registry()
-        let attachments = registry.attachments.map(AttachmentRow.init)
-        let pins = Self.countPins(under: hike.pinRoot)
-        let directories = [hike.pinRoot, hike.stateDirectory].filter { FileManager.default.fileExists(atPath: $0) }
-        try hike.reset()
-        let removed = Removed(instance: hike.name, detached: attachments, chains: registry.chains.keys.sorted(),
-                              programs: registry.programs.values.sorted { $0.id < $1.id }.map(\.name),
-                              pins: pins, directories: directories)
+        let report = try DataPlane(instance: hike).reset()
+        let directories = report.directories
+        let removed = Removed(instance: hike.name, detached: report.attachments.map(AttachmentRow.init), chains: report.chains,
+                              programs: report.programs, pins: report.pins, directories: directories)
         if output.json {
             Terminal.line(try Terminal.json(removed))
             return
@@ -44,7 +41,7 @@ struct ResetCommand: ParsableCommand {
             Terminal.line("instance '\(hike.name)' has no state: nothing to remove")
             return
         }
-        for row in attachments {
+        for row in removed.detached {
             Terminal.line("detached \(row.loader) from \(row.place)")
         }
         if !removed.chains.isEmpty {
@@ -54,19 +51,8 @@ struct ResetCommand: ParsableCommand {
             Terminal.line("unloaded \(Format.plural(removed.programs.count, "program")): \(removed.programs.joined(separator: ", "))")
         }
         for directory in directories {
-            Terminal.line(directory == hike.pinRoot ? "removed \(directory) (\(Format.plural(pins, "pin")))"
+            Terminal.line(directory == hike.pinRoot ? "removed \(directory) (\(Format.plural(removed.pins, "pin")))"
                                                     : "removed \(directory) (the registry)")
         }
-    }
-
-    /// Pinned objects (files) under root, recursively.
-    static func countPins(under root: String) -> Int {
-        guard let enumerator = FileManager.default.enumerator(atPath: root) else { return 0 }
-        var count = 0
-        while let relative = enumerator.nextObject() as? String {
-            var status = stat()
-            if lstat("\(root)/\(relative)", &status) == 0, (status.st_mode & S_IFMT) == S_IFREG { count += 1 }
-        }
-        return count
     }
 }
