@@ -133,8 +133,9 @@ import Topology
         let output = FileManager.default.temporaryDirectory.appendingPathComponent("hike-demo-cli-\(getpid())-cc").path
         defer { try? FileManager.default.removeItem(atPath: output) }
         let run = try Run(["demo", "vpn", "--name", name, "--periods", "30", "--drop", "0", "--output", output])
-        // Interrupted in the middle of the periods, with everything up and running.
-        try KernelTest.waitUntil("the demo reports its first period", timeout: .seconds(60)) {
+        // Interrupted in the middle of the periods, with everything up and running. Bringing the
+        // testbed up took over a minute in a loaded reference VM.
+        try KernelTest.waitUntil("the demo reports its first period", timeout: .seconds(180)) {
             run.stdout.contains("period 1: sent") || !run.process.isRunning
         }
         run.process.interrupt()
