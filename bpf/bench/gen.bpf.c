@@ -18,6 +18,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 #include "hike/counter.h"
+#include "hike/fib.h"
 
 #define GEN_TMPL_MAX 256 /* bytes of the template rewritten into every frame (every header) */
 #define GEN_BURST 256    /* the token bucket holds at least this many frames (one veth ring) */
@@ -342,7 +343,7 @@ int gen_pass(struct xdp_md *ctx)
 	return XDP_PASS;
 }
 
-/* A plain XDP IPv6 forwarder: FIB lookup, hop limit, MACs, redirect. */
+/* A plain XDP IPv6 forwarder (hike/fib.h), counting what it forwards and what it passes. */
 SEC("xdp")
 int gen_fwd6(struct xdp_md *ctx)
 {
@@ -350,29 +351,13 @@ int gen_fwd6(struct xdp_md *ctx)
 	void *data_end = (void *)(long)ctx->data_end;
 	struct ethhdr *eth = data;
 	struct ipv6hdr *ip6 = data + sizeof(*eth);
-	struct bpf_fib_lookup fib = {};
+	struct bpf_fib_lookup fib;
 	__u64 len = data_end - data;
-	long rc;
 
-	if ((void *)(ip6 + 1) > data_end || eth->h_proto != bpf_htons(ETH_P_IPV6) || ip6->hop_limit <= 1)
+	if ((void *)(ip6 + 1) > data_end || eth->h_proto != bpf_htons(ETH_P_IPV6) || !hike_fib_lookup6(ctx, ip6, &fib))
 		goto pass;
-
-	fib.family = 10; /* AF_INET6 */
-	fib.l4_protocol = ip6->nexthdr;
-	fib.tot_len = bpf_ntohs(ip6->payload_len);
-	__builtin_memcpy(fib.ipv6_src, &ip6->saddr, sizeof(fib.ipv6_src));
-	__builtin_memcpy(fib.ipv6_dst, &ip6->daddr, sizeof(fib.ipv6_dst));
-	fib.ifindex = ctx->ingress_ifindex;
-
-	rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), 0);
-	if (rc != BPF_FIB_LKUP_RET_SUCCESS)
-		goto pass;
-
-	ip6->hop_limit--;
-	__builtin_memcpy(eth->h_dest, fib.dmac, ETH_ALEN);
-	__builtin_memcpy(eth->h_source, fib.smac, ETH_ALEN);
 	hike_count(&fwd_stats, 0, len);
-	return bpf_redirect(fib.ifindex, 0);
+	return hike_fib_redirect6(eth, ip6, &fib);
 pass:
 	hike_count(&fwd_stats, 1, len);
 	return XDP_PASS;

@@ -5,11 +5,7 @@
 #include "hike/ip6.h"
 #include "hike/tx.h"
 #include "hike/counter.h"
-
-#ifndef AF_INET6
-#define AF_INET6 10
-#endif
-#define IPV6_FLOWINFO_MASK bpf_htonl(0x0fffffff)
+#include "hike/fib.h"
 
 /* Packets handed to the kernel because their interface cannot take redirected frames. */
 HIKE_COUNTER_MAP(ip6_kroute_tx_unready, 1);
@@ -22,34 +18,17 @@ HIKE_COUNTER_MAP(ip6_kroute_tx_unready, 1);
  * redirected frames (hike/tx.h; counted). */
 HIKE_PROG(ip6_kroute)
 {
-	struct bpf_fib_lookup fib = {};
+	struct bpf_fib_lookup fib;
 	struct ethhdr *eth = NULL;
 	struct ipv6hdr *ip6 = hike_ip6(ctx, &eth);
-	long rc;
 
-	if (!ip6 || !eth || ip6->hop_limit <= 1)
-		return XDP_PASS;
-
-	fib.family = AF_INET6;
-	fib.flowinfo = *(__be32 *)ip6 & IPV6_FLOWINFO_MASK;
-	fib.l4_protocol = ip6->nexthdr;
-	fib.tot_len = bpf_ntohs(ip6->payload_len);
-	*(struct in6_addr *)fib.ipv6_src = ip6->saddr;
-	*(struct in6_addr *)fib.ipv6_dst = ip6->daddr;
-	fib.ifindex = ctx->ingress_ifindex;
-
-	rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), 0);
-	if (rc != BPF_FIB_LKUP_RET_SUCCESS)
+	if (!ip6 || !eth || !hike_fib_lookup6(ctx, ip6, &fib))
 		return XDP_PASS;
 	if (!hike_tx_ready(fib.ifindex)) {
 		hike_count(&ip6_kroute_tx_unready, 0, ctx->data_end - ctx->data);
 		return XDP_PASS;
 	}
-
-	ip6->hop_limit--;
-	__builtin_memcpy(eth->h_dest, fib.dmac, ETH_ALEN);
-	__builtin_memcpy(eth->h_source, fib.smac, ETH_ALEN);
-	return bpf_redirect(fib.ifindex, 0);
+	return hike_fib_redirect6(eth, ip6, &fib);
 }
 EXPORT_HIKE_PROG(ip6_kroute);
 HIKE_PROG_FINAL(ip6_kroute);
