@@ -1,6 +1,7 @@
 import BPFKit
 import BPFTestObjects
 import HikeRuntime
+import NetKit
 import SRv6
 import Testing
 
@@ -19,7 +20,7 @@ import Testing
 
     @Test func everyConstantEqualsTheHeader() throws {
         let c = try exported()
-        let macros = c.filter { !$0.key.hasPrefix("sizeof") && !$0.key.hasPrefix("offsetof") }
+        let macros = c.filter { !$0.key.hasPrefix("sizeof") && !$0.key.hasPrefix("offsetof") && !$0.key.hasPrefix("row ") }
         #expect(macros.count == 43)
         for (name, value) in SRv6.SRv6ABI.constants.sorted(by: { $0.key < $1.key }) {
             #expect(c[name] == value, "\(name): Swift \(value), C \(c[name].map(String.init) ?? "not exported")")
@@ -74,6 +75,31 @@ import Testing
         #expect(key.count == Int(try #require(c["sizeof(struct srv6_lpm6_key)"])))
         #expect(Array(key[try at("offsetof(srv6_lpm6_key, addr)")...]) == (try IPv6Address(parsing: "fc00::")).bytes)
         #expect(try IPv4Network(parsing: "10.0.0.0/8").lpmKey.count == Int(try #require(c["sizeof(struct srv6_lpm4_key)"])))
+    }
+
+    /// The C dispatch's behaviour table (SRV6_BEHAVIOURS in srv6.h) and the Swift one agree: a
+    /// row each, transit exactly where flavours apply (RFC 8986 §4.16), the SID's table looked
+    /// up exactly where the row requires a table, its next hop exactly where it requires one.
+    @Test func theCBehaviourTableMatchesTheSwiftOne() throws {
+        let c = try exported()
+        let rows = c.filter { $0.key.hasPrefix("row ") }
+        #expect(rows.count == EndpointBehaviour.allCases.count)
+        let names = ["End": "SRV6_END", "End.X": "SRV6_END_X", "End.T": "SRV6_END_T", "End.DX6": "SRV6_END_DX6",
+                     "End.DX4": "SRV6_END_DX4", "End.DT6": "SRV6_END_DT6", "End.DT4": "SRV6_END_DT4", "End.DT46": "SRV6_END_DT46"]
+        for behaviour in EndpointBehaviour.allCases {
+            let macro = try #require(names[behaviour.name], "\(behaviour) has no srv6.h name here")
+            #expect(c[macro] == UInt64(behaviour.rawValue), "\(behaviour)")
+            let row = try #require(rows["row " + macro], "no C row for \(behaviour)")
+            let (kind, inner, lookup) = (row >> 16, row >> 8 & 0xff, row & 0xff)
+            let swift = behaviour.row
+            #expect((kind == 1) == !swift.flavours.isEmpty, "\(behaviour): kind \(kind)")
+            #expect(kind == 1 || kind == 2, "\(behaviour): kind \(kind)")
+            #expect((lookup == 1) == swift.required.contains(.table), "\(behaviour): lookup \(lookup)")
+            #expect((lookup == 2) == (swift.required.contains(.nextHop6) || swift.required.contains(.nextHop4)), "\(behaviour): lookup \(lookup)")
+            if kind == 2 && lookup == 2 {
+                #expect(inner == (swift.required.contains(.nextHop4) ? 2 : 1), "\(behaviour): inner \(inner)")
+            }
+        }
     }
 
     /// Every row of the behaviour table names a program the srv6 object exports.

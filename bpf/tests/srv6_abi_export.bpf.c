@@ -11,6 +11,7 @@ struct abi_constant {
 };
 
 #define C(x) { #x, (__u64)(x) }
+#define ROW(b, kind, inner, lookup) { "row " #b, (__u64)(kind) << 16 | (__u64)(inner) << 8 | (lookup) },
 #define OFF(s, f) { "offsetof(" #s ", " #f ")", __builtin_offsetof(struct s, f) }
 
 static const struct abi_constant abi_constants[] SEC(".hike.abi") __attribute__((used)) = {
@@ -34,6 +35,8 @@ static const struct abi_constant abi_constants[] SEC(".hike.abi") __attribute__(
 	OFF(srv6_sid, lblen), OFF(srv6_sid, nflen), OFF(srv6_sid, fallback), OFF(srv6_sid, nh4), OFF(srv6_sid, nh6),
 	OFF(srv6_stats, packets), OFF(srv6_stats, bytes), OFF(srv6_stats, errors),
 	OFF(srv6_lpm6_key, addr), OFF(srv6_lpm4_key, addr),
+	/* The behaviour table, a row each: kind << 16 | inner << 8 | lookup. */
+	SRV6_BEHAVIOURS(ROW)
 };
 
 /* A program, so the object is a loadable eBPF object like the others. */

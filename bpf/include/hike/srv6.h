@@ -96,6 +96,29 @@ struct srv6_policy {
 #define SRV6_END_DT4 8
 #define SRV6_END_DT46 16
 
+/* The behaviour table (as the kernel's seg6_action_table): one row per endpoint behaviour —
+ * whether the SRH advances (TRANSIT) or the packet is decapsulated (DECAP), the inner packets a
+ * decapsulation takes, and where its next lookup goes: the main table, the SID's table, or the
+ * SID's next hop and interface. The dispatch in srv6.bpf.c reads it; SRv6's Swift behaviour
+ * table is checked against it (SRv6ABIMirrorTests). */
+#define SRV6_KIND_TRANSIT 1
+#define SRV6_KIND_DECAP 2
+#define SRV6_INNER_V6 (1u << 0)
+#define SRV6_INNER_V4 (1u << 1)
+#define SRV6_LOOKUP_MAIN 0
+#define SRV6_LOOKUP_TABLE 1
+#define SRV6_LOOKUP_NEXTHOP 2
+
+#define SRV6_BEHAVIOURS(ROW)                                                                      \
+	ROW(SRV6_END, SRV6_KIND_TRANSIT, 0, SRV6_LOOKUP_MAIN)                                     \
+	ROW(SRV6_END_X, SRV6_KIND_TRANSIT, 0, SRV6_LOOKUP_NEXTHOP)                                \
+	ROW(SRV6_END_T, SRV6_KIND_TRANSIT, 0, SRV6_LOOKUP_TABLE)                                  \
+	ROW(SRV6_END_DX6, SRV6_KIND_DECAP, SRV6_INNER_V6, SRV6_LOOKUP_NEXTHOP)                    \
+	ROW(SRV6_END_DX4, SRV6_KIND_DECAP, SRV6_INNER_V4, SRV6_LOOKUP_NEXTHOP)                    \
+	ROW(SRV6_END_DT6, SRV6_KIND_DECAP, SRV6_INNER_V6, SRV6_LOOKUP_TABLE)                      \
+	ROW(SRV6_END_DT4, SRV6_KIND_DECAP, SRV6_INNER_V4, SRV6_LOOKUP_TABLE)                      \
+	ROW(SRV6_END_DT46, SRV6_KIND_DECAP, SRV6_INNER_V6 | SRV6_INNER_V4, SRV6_LOOKUP_TABLE)
+
 /* Flavours (bit set). */
 #define SRV6_FLV_PSP (1u << 0)       /* pop the SRH when SL becomes 0 (penultimate segment) */
 #define SRV6_FLV_USP (1u << 1)       /* pop the SRH on arrival with SL = 0 (ultimate segment) */

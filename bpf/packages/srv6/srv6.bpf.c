@@ -631,6 +631,17 @@ static __always_inline int srv6_upper_is_ip(struct srv6_pkt *p)
 	return p->upper == SRV6_NH_IPV6 || p->upper == SRV6_NH_IPIP;
 }
 
+/* The behaviour table of srv6.h as an array indexed by behaviour. Every program passes its
+ * behaviour as a constant, so clang reads the row at compile time: no map, no verifier cost. */
+struct srv6_behaviour_row {
+	__u8 kind;   /* SRV6_KIND_*; 0: not an endpoint behaviour */
+	__u8 inner;  /* SRV6_INNER_* a decapsulation takes */
+	__u8 lookup; /* SRV6_LOOKUP_* */
+};
+
+#define SRV6_ROW(b, k, i, l) [b] = { .kind = (k), .inner = (i), .lookup = (l) },
+static const struct srv6_behaviour_row srv6_behaviours[SRV6_END_DT46 + 1] = { SRV6_BEHAVIOURS(SRV6_ROW) };
+
 /* End, End.X, End.T with their flavours (PSP, USP, USD, NEXT-C-SID). */
 static __always_inline __u32 srv6_transit(struct xdp_md *ctx, const struct srv6_sid *sid, __u32 behaviour,
 					 struct srv6_pkt *p, struct bpf_fib_lookup *fib, int *verdict)
@@ -647,9 +658,9 @@ static __always_inline __u32 srv6_transit(struct xdp_md *ctx, const struct srv6_
 
 	if ((void *)(ip6 + 1) > data_end)
 		return SRV6_R_NOT_IP;
-	if (behaviour == SRV6_END_T)
+	if (srv6_behaviours[behaviour].lookup == SRV6_LOOKUP_TABLE)
 		rt.table = sid->table;
-	if (behaviour == SRV6_END_X) {
+	if (srv6_behaviours[behaviour].lookup == SRV6_LOOKUP_NEXTHOP) {
 		rt.oif = sid->oif;
 		if (!srv6_addr_is_zero(&sid->nh6))
 			nh = &sid->nh6;
@@ -703,6 +714,7 @@ static __always_inline __u32 srv6_transit(struct xdp_md *ctx, const struct srv6_
 static __always_inline __u32 srv6_decap(struct xdp_md *ctx, const struct srv6_sid *sid, __u32 behaviour,
 				       struct srv6_pkt *p, struct bpf_fib_lookup *fib, int *verdict)
 {
+	const struct srv6_behaviour_row *row;
 	struct srv6_route rt = {};
 	const struct in6_addr *nh6 = NULL;
 	__be32 nh4 = 0;
@@ -715,34 +727,18 @@ static __always_inline __u32 srv6_decap(struct xdp_md *ctx, const struct srv6_si
 		if (p->flags & SRV6_SR6_FLAG_HMAC)
 			return SRV6_R_TLV;
 	}
-	switch (behaviour) {
-	case SRV6_END_DT6:
-		if (p->upper != SRV6_NH_IPV6)
-			return SRV6_R_BAD_NEXT_HEADER;
+	row = &srv6_behaviours[behaviour];
+	if (!((row->inner & SRV6_INNER_V6) && p->upper == SRV6_NH_IPV6) &&
+	    !((row->inner & SRV6_INNER_V4) && p->upper == SRV6_NH_IPIP))
+		return SRV6_R_BAD_NEXT_HEADER;
+	if (row->lookup == SRV6_LOOKUP_TABLE) {
 		rt.table = sid->table;
-		break;
-	case SRV6_END_DT4:
-		if (p->upper != SRV6_NH_IPIP)
-			return SRV6_R_BAD_NEXT_HEADER;
-		rt.table = sid->table;
-		break;
-	case SRV6_END_DT46:
-		if (!srv6_upper_is_ip(p))
-			return SRV6_R_BAD_NEXT_HEADER;
-		rt.table = sid->table;
-		break;
-	case SRV6_END_DX6:
-		if (p->upper != SRV6_NH_IPV6)
-			return SRV6_R_BAD_NEXT_HEADER;
+	} else { /* SRV6_LOOKUP_NEXTHOP: End.DX6, End.DX4 */
 		rt.oif = sid->oif;
-		nh6 = &sid->nh6;
-		break;
-	default: /* SRV6_END_DX4 */
-		if (p->upper != SRV6_NH_IPIP)
-			return SRV6_R_BAD_NEXT_HEADER;
-		rt.oif = sid->oif;
-		nh4 = sid->nh4;
-		break;
+		if (p->upper == SRV6_NH_IPV6)
+			nh6 = &sid->nh6;
+		else
+			nh4 = sid->nh4;
 	}
 	return srv6_decap_forward(ctx, p, fib, &rt, nh6, nh4, sid->fallback == SRV6_FALLBACK_NONE, verdict);
 }
@@ -768,7 +764,7 @@ static __always_inline int srv6_endpoint(struct xdp_md *ctx, __u64 *regs, __u32 
 	else
 		reason = srv6_parse(ctx, &p);
 	if (sid && reason == SRV6_R_OK) {
-		if (behaviour == SRV6_END || behaviour == SRV6_END_X || behaviour == SRV6_END_T)
+		if (srv6_behaviours[behaviour].kind == SRV6_KIND_TRANSIT)
 			reason = srv6_transit(ctx, sid, behaviour, &p, &fib, &verdict);
 		else
 			reason = srv6_decap(ctx, sid, behaviour, &p, &fib, &verdict);
