@@ -58,23 +58,10 @@ extension BenchCommand {
             Terminal.line(json ? try Terminal.json(report) : report.table())
         }
 
-        // Dispatch sources must stay alive to fire; written once from the main thread.
-        nonisolated(unsafe) private static var sources: [any DispatchSourceSignal] = []
-
         /// On Ctrl-C or SIGTERM, removes the bench instance before the process exits (its own
         /// clean-up does not run when a signal ends it).
         static func resetOnSignal(instance name: String) {
-            for number in [SIGINT, SIGTERM] {
-                signal(number, SIG_IGN)
-                let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-                source.setEventHandler {
-                    let removed = HikeBenchInstance.remove(named: name)
-                    Terminal.errorLine("\ninterrupted" + (removed ? ": removed instance \(name)" : ""))
-                    Foundation.exit(128 + number)
-                }
-                source.resume()
-                sources.append(source)
-            }
+            SignalWatch.exitAfter { HikeBenchInstance.remove(named: name) ? ": removed instance \(name)" : "" }
         }
     }
 }

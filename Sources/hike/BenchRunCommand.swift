@@ -191,21 +191,11 @@ extension BenchCommand {
             }
         }
 
-        // Dispatch sources must stay alive to fire; written once from the main thread.
-        nonisolated(unsafe) private static var sources: [any DispatchSourceSignal] = []
-
         /// On Ctrl-C or SIGTERM, deletes this process's namespaces before it exits.
         static func cleanUpOnSignal() {
-            for number in [SIGINT, SIGTERM] {
-                signal(number, SIG_IGN)
-                let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-                source.setEventHandler {
-                    let removed = TrafficPipeline.removeOwn()
-                    Terminal.errorLine("\ninterrupted" + (removed.isEmpty ? "" : ": removed \(removed.joined(separator: ", "))"))
-                    Foundation.exit(128 + number)
-                }
-                source.resume()
-                sources.append(source)
+            SignalWatch.exitAfter {
+                let removed = TrafficPipeline.removeOwn()
+                return removed.isEmpty ? "" : ": removed \(removed.joined(separator: ", "))"
             }
         }
     }

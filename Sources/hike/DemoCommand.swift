@@ -138,7 +138,7 @@ extension DemoCommand {
                 }
             } catch VPNDemoError.interrupted {
                 Self.write("interrupted: testbed \(name) removed", to: STDERR_FILENO)
-                Glibc.exit(128 + DemoInterrupt.signalNumber)
+                Glibc.exit(128 + SignalWatch.signalNumber)
             } catch {
                 Terminal.fail(String(describing: error))
             }
@@ -276,43 +276,21 @@ extension DemoCommand {
 /// running demo); a second one, for a demo that does not stop, removes the testbed from here and
 /// exits at once.
 enum DemoInterrupt {
-    // Dispatch sources must stay alive to fire; written once from the main thread.
-    nonisolated(unsafe) private static var sources: [any DispatchSourceSignal] = []
-    nonisolated(unsafe) private static var received: Int32 = 0
-    private static let lock = NSLock()
-
-    /// The signal that stopped the demo (SIGINT unless SIGTERM came).
-    static var signalNumber: Int32 {
-        lock.lock()
-        defer { lock.unlock() }
-        return received == 0 ? SIGINT : received
-    }
-
     static func install(_ demo: VPNDemo, name: String) {
-        for number in [SIGINT, SIGTERM] {
-            signal(number, SIG_IGN)  // let the dispatch source take it instead of the default
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler {
-                lock.lock()
-                let first = received == 0
-                if first { received = number }
-                lock.unlock()
-                if first {
-                    FileHandle.standardError.write(Data("\nstopping: bringing testbed \(name) down (again to force)\n".utf8))
-                    demo.cancellation.request()
-                    return
-                }
-                // Forced: exit without touching the testbed (a down from here would race with the
-                // demo's own); its state file records everything, and once this process is gone
-                // `hike testbed down` removes it.
-                let left = FileManager.default.fileExists(atPath: demo.engine.store.path(name))
-                FileHandle.standardError.write(Data(("interrupted: " + (left
-                    ? "testbed \(name) may be left up: remove it with hike testbed down \(name)"
-                    : "testbed \(name) is not up")) .utf8 + Data("\n".utf8)))
-                exit(128 + number)
+        SignalWatch.install { number, isFirst in
+            if isFirst {
+                FileHandle.standardError.write(Data("\nstopping: bringing testbed \(name) down (again to force)\n".utf8))
+                demo.cancellation.request()
+                return
             }
-            source.resume()
-            sources.append(source)
+            // Forced: exit without touching the testbed (a down from here would race with the
+            // demo's own); its state file records everything, and once this process is gone
+            // `hike testbed down` removes it.
+            let left = FileManager.default.fileExists(atPath: demo.engine.store.path(name))
+            FileHandle.standardError.write(Data(("interrupted: " + (left
+                ? "testbed \(name) may be left up: remove it with hike testbed down \(name)"
+                : "testbed \(name) is not up")).utf8 + Data("\n".utf8)))
+            exit(128 + number)
         }
     }
 }

@@ -83,21 +83,10 @@ enum Terminal {
 /// On Ctrl-C or SIGTERM, deletes the namespaces this process made before it exits: the
 /// commands' own clean-up (defer, deinit) does not run when a signal ends the process.
 enum InterruptCleanup {
-    // Dispatch sources must stay alive to fire; written once from the main thread.
-    nonisolated(unsafe) private static var sources: [any DispatchSourceSignal] = []
-
     static func install(prefixes: [String]) {
-        for number in [SIGINT, SIGTERM] {
-            signal(number, SIG_IGN)  // let the dispatch source take it instead of the default
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler {
-                let deleted = prefixes.flatMap { PingCountDemo.deleteOwnNamespaces(prefix: $0) }
-                let what = deleted.isEmpty ? "" : ": deleted " + deleted.joined(separator: ", ")
-                Terminal.errorLine("\ninterrupted\(what)")
-                exit(128 + number)
-            }
-            source.resume()
-            sources.append(source)
+        SignalWatch.exitAfter {
+            let deleted = prefixes.flatMap { PingCountDemo.deleteOwnNamespaces(prefix: $0) }
+            return deleted.isEmpty ? "" : ": deleted " + deleted.joined(separator: ", ")
         }
     }
 }

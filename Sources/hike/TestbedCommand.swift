@@ -77,7 +77,7 @@ extension TestbedCommand {
             let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? "hike"
             let shell = Command.findShell()
             var options = TestbedEngine.UpOptions(progress: { step in if verbose { Terminal.errorLine("  \(step)") } },
-                                                  shouldStop: { TestbedInterrupt.isRequested })
+                                                  shouldStop: { SignalWatch.isRequested })
             if tmux {
                 options.tmuxShell = { node in [executable, "testbed", "exec", testbed, node, "--", shell] }
             }
@@ -87,21 +87,21 @@ extension TestbedCommand {
             } catch TestbedError.interrupted(_, let leftovers) {
                 Terminal.errorLine("interrupted: " + (leftovers.isEmpty ? "testbed \(testbed) removed"
                     : "could not remove: " + leftovers.joined(separator: "; ") + " (run `hike testbed down \(testbed)`)"))
-                Glibc.exit(128 + TestbedInterrupt.signalNumber)
+                Glibc.exit(128 + SignalWatch.signalNumber)
             } catch {
                 try TestbedCommand.reporting { () throws -> Void in throw error }
                 return
             }
-            TestbedInterrupt.remove()
+            SignalWatch.remove()
             // Ctrl-C after up's last check: the testbed is complete, and is removed here, on this thread.
-            if TestbedInterrupt.isRequested {
+            if SignalWatch.isRequested {
                 do {
                     let removed = try engine.down(testbed)
                     Terminal.errorLine("interrupted: removed " + (removed.isEmpty ? "nothing" : removed.joined(separator: ", ")))
                 } catch {
                     Terminal.errorLine("interrupted, and could not remove testbed \(testbed): \(error)")
                 }
-                Glibc.exit(128 + TestbedInterrupt.signalNumber)
+                Glibc.exit(128 + SignalWatch.signalNumber)
             }
             if json {
                 Terminal.line(try Terminal.json(engine.status(testbed)))
@@ -304,50 +304,15 @@ extension Command {
     }
 }
 
-/// Ctrl-C or SIGTERM during `up` only sets a flag: `up` checks it before each step and removes
-/// what it made on its own thread (a handler tearing down meanwhile would race with it and could
-/// leave namespaces without a state file). A second one does not force anything: up still owns the
-/// testbed, and says so.
+/// Ctrl-C or SIGTERM during `up` only sets a flag (SignalWatch): `up` checks it before each step
+/// and removes what it made on its own thread (a handler tearing down meanwhile would race with
+/// it and could leave namespaces without a state file). A second one does not force anything: up
+/// still owns the testbed, and says so.
 enum TestbedInterrupt {
-    // Dispatch sources must stay alive to fire; written from the main thread only.
-    nonisolated(unsafe) private static var sources: [any DispatchSourceSignal] = []
-    nonisolated(unsafe) private static var received: Int32 = 0
-    private static let lock = NSLock()
-
-    static var isRequested: Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        return received != 0
-    }
-
-    /// The signal that stopped `up` (SIGINT unless SIGTERM came).
-    static var signalNumber: Int32 {
-        lock.lock()
-        defer { lock.unlock() }
-        return received == 0 ? SIGINT : received
-    }
-
     static func install(name: String) {
-        for number in [SIGINT, SIGTERM] {
-            signal(number, SIG_IGN)  // let the dispatch source take it instead of the default
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler {
-                lock.lock()
-                let first = received == 0
-                if first { received = number }
-                lock.unlock()
-                Terminal.errorLine(first ? "\nstopping: removing what testbed \(name) made so far"
-                                         : "still removing testbed \(name); wait for it")
-            }
-            source.resume()
-            sources.append(source)
+        SignalWatch.install { _, isFirst in
+            Terminal.errorLine(isFirst ? "\nstopping: removing what testbed \(name) made so far"
+                                       : "still removing testbed \(name); wait for it")
         }
-    }
-
-    static func remove() {
-        for source in sources { source.cancel() }
-        sources.removeAll()
-        signal(SIGINT, SIG_DFL)
-        signal(SIGTERM, SIG_DFL)
     }
 }
