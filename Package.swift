@@ -56,25 +56,28 @@ let package = Package(
         .target(name: "HikeRuntime", dependencies: ["BPFKit", "BPFObjects", "HikeVM", "HikeErrors"]),
         // The service layer: every change to a data plane as one typed, checked, transactional call.
         .target(name: "HikeControl", dependencies: ["BPFKit", "CBPF", "HikeRuntime", "HikeVM", "ECLAT", "HikeErrors", "Monitoring", "SRv6"]),
-        // Network namespaces joined by veth pairs, with addresses and routes (iproute2).
-        .target(name: "Topology", dependencies: ["BPFKit", "CLinux", "HikeErrors"]),
+        // The kernel's network stack over rtnetlink: links, addresses, routes (seg6, seg6local);
+        // typed addresses and prefixes.
+        .target(name: "NetKit", dependencies: ["BPFKit", "CLinux", "HikeErrors"]),
+        // Network namespaces joined by veth pairs, with addresses and routes, for tests and testbeds.
+        .target(name: "Topology", dependencies: ["BPFKit", "CLinux", "HikeErrors", "NetKit"]),
         // What hike needs from the kernel and the machine.
-        .target(name: "Doctor", dependencies: ["BPFKit", "BPFObjects", "Topology", "HikeErrors"]),
+        .target(name: "Doctor", dependencies: ["BPFKit", "BPFObjects", "NetKit", "Topology", "HikeErrors"]),
         // Helpers shared by kernel tests: unique topologies, packet senders, counters.
-        .target(name: "HikeTestSupport", dependencies: ["BPFKit", "BPFObjects", "Topology", "HikeRuntime"]),
+        .target(name: "HikeTestSupport", dependencies: ["BPFKit", "BPFObjects", "NetKit", "Topology", "HikeRuntime"]),
         // Figures as SVG text (bench bar charts, the demo's loss and delay).
         .target(name: "Plot"),
         // Benchmarks (`hike bench`): raw tail-call chains against HIKe chains, timed with test runs;
         // packet rates through generator → DUT → sink namespaces (`hike bench run`).
-        .target(name: "Bench", dependencies: ["BPFKit", "BPFObjects", "ECLAT", "HikeControl", "HikeRuntime", "HikeVM", "Plot", "SRv6", "Topology", "HikeErrors"]),
+        .target(name: "Bench", dependencies: ["BPFKit", "BPFObjects", "ECLAT", "HikeControl", "HikeRuntime", "HikeVM", "NetKit", "Plot", "SRv6", "Topology", "HikeErrors"]),
         // SRv6: SRH, SID and uSID types and codecs; YAML configuration → srv6 package maps and chains.
-        .target(name: "SRv6", dependencies: ["BPFKit", "BPFObjects", "HikeErrors", "HikeRuntime", "HikeVM", "Topology", "Yams"]),
+        .target(name: "SRv6", dependencies: ["BPFKit", "BPFObjects", "HikeErrors", "HikeRuntime", "HikeVM", "NetKit", "Yams"]),
         // Performance monitoring: alternate-marking collector, STAMP sender, Prometheus exposition.
         .target(name: "Monitoring", dependencies: ["BPFKit", "BPFObjects", "HikeErrors", "HikeRuntime", "Topology"]),
         // Declarative testbeds: YAML topologies → namespaces, links, routes, hike configurations.
-        .target(name: "Testbed", dependencies: ["BPFKit", "Topology", "HikeControl", "HikeRuntime", "ECLAT", "HikeErrors", "SRv6", "Yams"]),
+        .target(name: "Testbed", dependencies: ["BPFKit", "NetKit", "Topology", "HikeControl", "HikeRuntime", "ECLAT", "HikeErrors", "SRv6", "Yams"]),
         // `hike demo vpn`: the VPN testbed with loss and delay monitoring, reported and plotted.
-        .target(name: "Demo", dependencies: ["BPFKit", "Testbed", "Monitoring", "HikeErrors", "HikeRuntime", "Plot", "Topology"]),
+        .target(name: "Demo", dependencies: ["BPFKit", "Testbed", "Monitoring", "HikeErrors", "HikeRuntime", "NetKit", "Plot", "Topology"]),
 
         .executableTarget(
             name: "hike",
@@ -87,22 +90,24 @@ let package = Package(
 
         .testTarget(name: "HikeVMTests", dependencies: ["HikeVM", "HikeVMTestSupport"]),
         .testTarget(name: "ECLATTests", dependencies: ["ECLAT", "HikeVM", "HikeVMTestSupport"]),
-        .testTarget(name: "SRv6Tests", dependencies: ["SRv6"]),
+        .testTarget(name: "SRv6Tests", dependencies: ["NetKit", "SRv6"]),
+        .testTarget(name: "BenchTests", dependencies: ["Bench", "Plot"]),
+        .testTarget(name: "TestbedTests", dependencies: ["HikeTestSupport", "Testbed"]),
         .testTarget(
             name: "SRv6KernelTests",
-            dependencies: ["BPFKit", "BPFObjects", "BPFTestObjects", "Topology", "HikeTestSupport", "HikeRuntime", "HikeVM", "SRv6"]
+            dependencies: ["BPFKit", "BPFObjects", "BPFTestObjects", "Topology", "HikeTestSupport", "HikeRuntime", "HikeVM", "NetKit", "SRv6"]
         ),
         .testTarget(
             name: "MonitoringKernelTests",
-            dependencies: ["BPFKit", "BPFObjects", "Topology", "HikeTestSupport", "HikeRuntime", "HikeVM", "ECLAT", "HikeControl", "Monitoring", "SRv6"]
+            dependencies: ["BPFKit", "BPFObjects", "Topology", "HikeTestSupport", "HikeRuntime", "HikeVM", "ECLAT", "HikeControl", "Monitoring", "NetKit", "SRv6"]
         ),
         .testTarget(
             name: "TestbedKernelTests",
-            dependencies: ["BPFKit", "Topology", "HikeTestSupport", "HikeRuntime", "Testbed"]
+            dependencies: ["BPFKit", "NetKit", "Topology", "HikeTestSupport", "HikeRuntime", "Testbed"]
         ),
         .testTarget(
             name: "DemoKernelTests",
-            dependencies: ["BPFKit", "Topology", "HikeTestSupport", "HikeRuntime", "Monitoring", "Testbed", "Demo"]
+            dependencies: ["BPFKit", "NetKit", "Topology", "HikeTestSupport", "HikeRuntime", "Monitoring", "Testbed", "Demo"]
         ),
         .testTarget(
             name: "PackagesKernelTests",
@@ -114,7 +119,12 @@ let package = Package(
         ),
         .testTarget(
             name: "BPFKitKernelTests",
-            dependencies: ["BPFKit", "BPFObjects", "BPFTestObjects", "Topology", "HikeTestSupport", "Doctor"]
+            dependencies: ["BPFKit", "BPFObjects", "BPFTestObjects", "NetKit", "Topology", "HikeTestSupport", "Doctor"]
+        ),
+        .testTarget(name: "NetKitTests", dependencies: ["NetKit"]),
+        .testTarget(
+            name: "NetKitKernelTests",
+            dependencies: ["BPFKit", "HikeErrors", "HikeTestSupport", "NetKit", "Topology"]
         ),
         .testTarget(
             name: "HikeControlKernelTests",
@@ -122,7 +132,7 @@ let package = Package(
         ),
         .testTarget(
             name: "HikeRuntimeKernelTests",
-            dependencies: ["BPFKit", "BPFObjects", "BPFTestObjects", "Topology", "HikeTestSupport", "HikeRuntime", "HikeVM", "HikeVMTestSupport",
+            dependencies: ["BPFKit", "BPFObjects", "BPFTestObjects", "NetKit", "Topology", "HikeTestSupport", "HikeRuntime", "HikeVM", "HikeVMTestSupport",
                            "ECLAT", "HikeControl", "Bench", "Plot"]
         ),
     ],

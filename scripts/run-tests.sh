@@ -37,6 +37,7 @@ kernel_peer=(
   'MonitoringKernelTests\.STAMPAndMetricsTests/'
   'TestbedKernelTests\.TestbedKernelTests/kernel'
   'DemoKernelTests\.VPNDemoTests/theKernelsHybrid'
+  'NetKitKernelTests\.SegmentRoutingRouteTests/'
 )
 
 # Whether this kernel takes a seg6local route (CONFIG_IPV6_SEG6_LWTUNNEL): ask it, in a

@@ -1,5 +1,6 @@
 import BPFKit
 import Foundation
+import NetKit
 import Topology
 
 /// Three namespaces on one machine: generator → DUT → sink.

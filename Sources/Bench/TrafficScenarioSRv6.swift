@@ -3,6 +3,7 @@ import BPFObjects
 import HikeControl
 import HikeRuntime
 import HikeVM
+import NetKit
 import SRv6
 import Foundation
 import Topology

@@ -2,7 +2,18 @@
 #ifndef HIKE_CLINUX_SHIM_H
 #define HIKE_CLINUX_SHIM_H
 
+#include <netinet/in.h> /* before the uapi headers: their libc-compat then skips in6_addr */
 #include <linux/sched.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/if_link.h>
+#include <linux/if_addr.h>
+#include <linux/veth.h>
+#include <linux/net_namespace.h>
+#include <linux/lwtunnel.h>
+#include <linux/seg6.h>
+#include <linux/seg6_iptunnel.h>
+#include <linux/seg6_local.h>
 #include <linux/if_packet.h>
 #include <linux/ethtool.h>
 #include <linux/sockios.h>

@@ -1,4 +1,5 @@
 import Foundation
+import NetKit
 import Topology
 
 /// Where the demo's SRv6 behaviours run: the seed's hybrid (HIKe encapsulates at r1, the

@@ -1,6 +1,7 @@
 import BPFKit
 import BPFObjects
 import Foundation
+import NetKit
 import Topology
 
 /// The bodies of the doctor's checks. Each returns a one-line account of what it did and saw,

@@ -22,8 +22,10 @@ extension DataPlane {
         try ControlError.wrapping { try SRv6Node(instance: instance).status() }
     }
 
-    /// Looks again at which veths cannot take XDP-redirected frames, once the peers are up.
-    public func refreshRedirectMarks() throws(ControlError) {
+    /// Looks again at which veths cannot take XDP-redirected frames, once the peers are up;
+    /// returns the warnings, as applySRv6's.
+    @discardableResult
+    public func refreshRedirectMarks() throws(ControlError) -> [String] {
         try ControlError.wrapping { try SRv6Node(instance: instance).refreshRedirectMarks() }
     }
 }

@@ -1,5 +1,6 @@
 import BPFKit
 import Foundation
+import NetKit
 import Synchronization
 import Topology
 import HikeRuntime

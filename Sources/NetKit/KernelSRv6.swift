@@ -38,27 +38,32 @@ public enum KernelSRv6 {
         if NetworkNamespace.list().contains(name) { try NetworkNamespace(existing: name).delete() }
         let namespace = try NetworkNamespace.create(name)
         defer { try? namespace.delete() }  // a failed delete leaves a namespace that the next probe removes
+        let stack = NetworkStack(namespace: namespace)
         // A kernel with seg6 refuses a route through a device that is down.
-        try Command.check(["ip", "-n", name, "link", "set", "lo", "up"])
-        let result = try Command.run(["ip", "-n", name, "-6", "route", "add", "fc00:5e96::1/128",
-                                      "encap", "seg6local", "action", "End", "dev", "lo"])
-        if result.status == 0 {
-            var flavours: Set<String> = []
-            for (n, flavour) in probedFlavours.enumerated() {
-                let added = try Command.run(["ip", "-n", name, "-6", "route", "add", "fc00:5e96::\(n + 2)/128",
-                                             "encap", "seg6local", "action", "End", "flavors", flavour, "dev", "lo"])
-                if added.status == 0 { flavours.insert(flavour) }
+        try stack.setUp("lo")
+        func endRoute(_ n: Int, _ flavours: SegmentRoutingLocal.Flavours) throws -> Route {
+            Route(destination: .v6(try IPv6Network(parsing: "fc00:5e96::\(n)/128")), device: "lo",
+                  encap: .seg6local(SegmentRoutingLocal(action: .end, flavours: flavours)))
+        }
+        do {
+            try stack.add(endRoute(1, []))
+        } catch let error as NetworkError where error.isUnsupported {
+            // Anything but "not supported" is not an answer, and is thrown.
+            return Support(available: false, reason: "the kernel has no seg6/seg6local routes (CONFIG_IPV6_SEG6_LWTUNNEL): \(error.kernelMessage ?? error.message)")
+        }
+        var flavours: Set<String> = []
+        for (n, name) in probedFlavours.enumerated() {
+            guard let flavour = SegmentRoutingLocal.Flavours.names.first(where: { $0.0 == name })?.1 else { continue }
+            do {
+                try stack.add(endRoute(n + 2, flavour))
+                flavours.insert(name)
+            } catch let error as NetworkError where error.isUnsupported {
+                continue  // "Unsupported Flavor operation(s)"
             }
-            let missing = probedFlavours.filter { !flavours.contains($0) }
-            return Support(available: true, reason: "seg6 and seg6local routes work"
-                               + (missing.isEmpty ? "" : "; End takes no flavour \(missing.joined(separator: ", "))"),
-                           endFlavours: flavours)
         }
-        let said = (result.stderr + result.stdout).trimmingCharacters(in: .whitespacesAndNewlines)
-        guard said.contains("not supported") else {
-            // Anything but the kernel's "lwt encapsulation type not supported" is not an answer.
-            throw CommandError(command: result.command, status: result.status, stderr: result.stderr, stdout: result.stdout)
-        }
-        return Support(available: false, reason: "the kernel has no seg6/seg6local routes (CONFIG_IPV6_SEG6_LWTUNNEL): \(said)")
+        let missing = probedFlavours.filter { !flavours.contains($0) }
+        return Support(available: true, reason: "seg6 and seg6local routes work"
+                           + (missing.isEmpty ? "" : "; End takes no flavour \(missing.joined(separator: ", "))"),
+                       endFlavours: flavours)
     }
 }

@@ -18,72 +18,54 @@ public enum RedirectReadiness {
     /// The veths of `namespace` (nil: this process's) whose peer cannot receive redirected
     /// frames. A peer in a namespace without a name (a container's) cannot be inspected and is
     /// taken as ready.
-    public static func unready(in namespace: String?) throws -> [Unready] {
-        let links = try self.links(in: namespace)
-        var names: [Int: String] = [:]  // nsid → namespace name, as seen from `namespace`
-        if links.contains(where: { $0.peerNamespaceID != nil }) {
-            let listed = try JSONDecoder().decode([NamespaceID].self, from: Data(try ip(["-j", "netns", "list-id"], in: namespace).utf8))
-            for entry in listed { if let name = entry.name { names[entry.nsid] = name } }
+    public static func unready(in namespace: String?) throws(NetworkError) -> [Unready] {
+        let stack = try NetworkStack(namespaceNamed: namespace)
+        let links = try stack.links()
+        var names: [Int32: String] = [:]  // nsid → namespace name, as seen from `namespace`
+        if links.contains(where: { $0.kind == "veth" && $0.peerNamespaceID != nil }) {
+            for name in NetworkNamespace.list() where name != namespace {
+                guard let other = try? NetworkNamespace(existing: name) else { continue }  // deleted meanwhile
+                if let id = try stack.namespaceID(of: other) { names[id] = name }
+            }
         }
         var result: [Unready] = []
-        for link in links where link.linkinfo?.info_kind == "veth" {
-            let peer: Link?, peerNamespace: String?
-            if let nsid = link.peerNamespaceID {
-                guard let name = names[nsid] else { continue }
+        for link in links where link.kind == "veth" {
+            guard let peerIndex = link.peerIndex else { continue }
+            let peer: LinkState?, peerNamespace: String?
+            if let id = link.peerNamespaceID {
+                guard let name = names[id] else { continue }
                 peerNamespace = name
-                peer = try self.links(in: name).first { $0.ifindex == link.link_index }
+                peer = try NetworkStack(namespaceNamed: name).links().first { $0.index == peerIndex }
             } else {
                 peerNamespace = namespace
-                peer = links.first { $0.ifname == link.link }
+                peer = links.first { $0.index == peerIndex }
             }
             guard let peer else { continue }
-            let place = peer.ifname + (peerNamespace.map { " (namespace \($0))" } ?? "")
-            if !peer.flags.contains("UP") {
-                result.append(Unready(interface: link.ifname, ifindex: UInt32(link.ifindex), why: "its veth peer \(place) is down"))
-            } else if peer.xdp == nil, try !groEnabled(peer.ifname, in: peerNamespace) {
-                result.append(Unready(interface: link.ifname, ifindex: UInt32(link.ifindex),
+            let place = peer.name + (peerNamespace.map { " (namespace \($0))" } ?? "")
+            if !peer.isUp {
+                result.append(Unready(interface: link.name, ifindex: UInt32(link.index), why: "its veth peer \(place) is down"))
+            } else if !peer.hasXDP, try !groEnabled(peer.name, in: peerNamespace) {
+                result.append(Unready(interface: link.name, ifindex: UInt32(link.index),
                                       why: "its veth peer \(place) has no XDP program and GRO off"))
             }
         }
         return result
     }
 
-    /// What `ip -d -j link show` says of a link that matters here.
-    struct Link: Decodable {
-        struct Info: Decodable { var info_kind: String? }
-        struct XDP: Decodable {}
-        var ifindex: Int
-        var ifname: String
-        var flags: [String]
-        var link: String?             // the peer's name, when it is in the same namespace
-        var link_index: Int?          // the peer's ifindex, in its namespace
-        var link_netnsid: Int?
-        var linkinfo: Info?
-        var xdp: XDP?
-        var peerNamespaceID: Int? { link == nil ? link_netnsid : nil }
-    }
-
-    struct NamespaceID: Decodable {
-        var nsid: Int
-        var name: String?
-    }
-
-    static func links(in namespace: String?) throws -> [Link] {
-        try JSONDecoder().decode([Link].self, from: Data(try ip(["-d", "-j", "link", "show"], in: namespace).utf8))
-    }
-
-    static func ip(_ arguments: [String], in namespace: String?) throws -> String {
-        try Command.check(["ip"] + (namespace.map { ["-n", $0] } ?? []) + arguments)
-    }
-
     /// ETHTOOL_GGRO on the interface, inside its namespace.
-    static func groEnabled(_ interface: String, in namespace: String?) throws -> Bool {
-        let query = { () throws -> Bool in
+    static func groEnabled(_ interface: String, in namespace: String?) throws(NetworkError) -> Bool {
+        let query = { () throws(NetworkError) -> Bool in
             let enabled = clinux_gro_enabled(interface)
-            if enabled < 0 { throw BPFError(operation: "read GRO of \(interface) (ETHTOOL_GGRO)", errno: errno) }
+            if enabled < 0 { throw NetworkError(operation: "read GRO of \(interface) (ETHTOOL_GGRO)", errno: errno) }
             return enabled == 1
         }
         guard let namespace else { return try query() }
-        return try NetworkNamespace(existing: namespace).run(query)
+        do {
+            return try NetworkNamespace(existing: namespace).run(query)
+        } catch let error as NetworkError {
+            throw error
+        } catch {
+            throw NetworkError(operation: "read GRO of \(interface) in namespace \(namespace)", errno: ENOENT, kernelMessage: "\(error)")
+        }
     }
 }

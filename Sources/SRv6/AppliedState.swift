@@ -1,4 +1,5 @@
 import Foundation
+import NetKit
 
 /// What `hike srv6 apply` last installed in an instance, kept beside the instance's registry
 /// (`/run/hike/<instance>/srv6.json`) so that the next apply changes only what differs and
@@ -17,8 +18,8 @@ public struct AppliedState: Codable, Sendable, Equatable {
         public var value: String
         /// The behaviour and its arguments, for people.
         public var summary: String
-        /// The kernel mirror route (`ip -6 route replace PREFIX …` arguments), if any.
-        public var kernelRoute: [String]?
+        /// The kernel mirror route, if any.
+        public var kernelRoute: Route?
     }
 
     public var namespace: String?

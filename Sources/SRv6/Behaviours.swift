@@ -1,3 +1,5 @@
+import NetKit
+
 /// The endpoint behaviours of RFC 8986 that the srv6 package runs in XDP, numbered as the
 /// kernel's SEG6_LOCAL_ACTION_* (and srv6.h's SRV6_END…).
 public enum EndpointBehaviour: UInt32, Sendable, CaseIterable, CustomStringConvertible, Codable {
@@ -25,9 +27,10 @@ public enum EndpointBehaviour: UInt32, Sendable, CaseIterable, CustomStringConve
         public let flavours: Flavours
         /// The flavours Linux's seg6local takes on this action (an older kernel may take fewer).
         public let kernelFlavours: Flavours
-        /// Whether the kernel can run the same behaviour without a VRF (the mirror route hike
-        /// installs for the packets that the fast path hands to the kernel).
-        public let kernelMirrorable: Bool
+        /// The kernel's seg6local action that runs the same behaviour without a VRF (the mirror
+        /// route hike installs for the packets that the fast path hands to the kernel), or nil.
+        public let kernelAction: SegmentRoutingLocal.Action?
+        public var kernelMirrorable: Bool { kernelAction != nil }
     }
 
     /// The behaviour table: one row each.
@@ -35,22 +38,22 @@ public enum EndpointBehaviour: UInt32, Sendable, CaseIterable, CustomStringConve
         let transit: Flavours = [.psp, .usp, .usd]
         return switch self {
         case .end: Row(name: "End", program: "srv6_end", required: [], optional: [], flavours: transit.union(.nextCSID),
-                       kernelFlavours: [.psp, .nextCSID], kernelMirrorable: true)
+                       kernelFlavours: [.psp, .nextCSID], kernelAction: .end)
         case .endX: Row(name: "End.X", program: "srv6_end_x", required: .nextHop6, optional: .interface,
-                        flavours: transit.union(.nextCSID), kernelFlavours: .nextCSID, kernelMirrorable: true)
+                        flavours: transit.union(.nextCSID), kernelFlavours: .nextCSID, kernelAction: .endX)
         case .endT: Row(name: "End.T", program: "srv6_end_t", required: .table, optional: [], flavours: transit,
-                        kernelFlavours: [], kernelMirrorable: true)
+                        kernelFlavours: [], kernelAction: .endT)
         case .endDX6: Row(name: "End.DX6", program: "srv6_end_dx6", required: .nextHop6, optional: .interface, flavours: [],
-                          kernelFlavours: [], kernelMirrorable: true)
+                          kernelFlavours: [], kernelAction: .endDX6)
         case .endDX4: Row(name: "End.DX4", program: "srv6_end_dx4", required: .nextHop4, optional: .interface, flavours: [],
-                          kernelFlavours: [], kernelMirrorable: true)
+                          kernelFlavours: [], kernelAction: .endDX4)
         case .endDT6: Row(name: "End.DT6", program: "srv6_end_dt6", required: .table, optional: [], flavours: [],
-                          kernelFlavours: [], kernelMirrorable: true)
+                          kernelFlavours: [], kernelAction: .endDT6)
         // The kernel's End.DT4 and End.DT46 need a VRF device.
         case .endDT4: Row(name: "End.DT4", program: "srv6_end_dt4", required: .table, optional: [], flavours: [],
-                          kernelFlavours: [], kernelMirrorable: false)
+                          kernelFlavours: [], kernelAction: nil)
         case .endDT46: Row(name: "End.DT46", program: "srv6_end_dt46", required: .table, optional: [], flavours: [],
-                           kernelFlavours: [], kernelMirrorable: false)
+                           kernelFlavours: [], kernelAction: nil)
         }
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import NetKit
 import Yams
 
 /// A locator: the prefix a node's SIDs come from, and for uSIDs its block and node lengths.

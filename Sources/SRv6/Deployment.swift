@@ -2,7 +2,7 @@ import BPFKit
 import Foundation
 import HikeRuntime
 import HikeVM
-import Topology
+import NetKit
 
 /// What an apply changes, entry by entry (LPM keys), and where the loader goes.
 public struct ApplyPlan: Sendable, Equatable, Codable {
@@ -59,7 +59,7 @@ public final class SRv6Node {
         var program: String
         var value: [UInt8]
         var summary: String
-        var kernelRoute: [String]?
+        var kernelRoute: Route?
     }
 
     // MARK: Planning
@@ -461,12 +461,11 @@ public final class SRv6Node {
         let sameNamespace = state.namespace == configuration.namespace
         for (entry, _) in fresh {
             guard let route = entry.kernelRoute else { continue }
-            let prefix = try DestinationPrefix(parsing: entry.prefix)
-            try KernelRoutes.replace(prefix, route, namespace: configuration.namespace)
+            try KernelRoutes.replace(route, namespace: configuration.namespace)
             let old = sameNamespace ? oldRoutes[entry.prefix] ?? nil : nil
             let where_ = configuration.namespace
             undo.append {
-                if let old { try KernelRoutes.replace(prefix, old, namespace: where_) } else { try KernelRoutes.delete(prefix, namespace: where_) }
+                if let old { try KernelRoutes.replace(old, namespace: where_) } else { try KernelRoutes.delete(route.destination, namespace: where_) }
             }
         }
 
@@ -501,7 +500,7 @@ public final class SRv6Node {
             let lpm4 = try BPFMap.openPinned("\(attachment.directory)/\(SRv6ABI.lpm4Map)")
             for prefix in removedKeys {
                 let (map, key): (BPFMap, [UInt8])
-                switch try DestinationPrefix(parsing: prefix) {
+                switch try SRv6Error.parsing({ () throws(AddressError) in try DestinationPrefix(parsing: prefix) }) {
                 case .v6(let network): (map, key) = (lpm6, network.lpmKey)
                 case .v4(let network): (map, key) = (lpm4, network.lpmKey)
                 }
@@ -517,11 +516,12 @@ public final class SRv6Node {
             var leftovers: [String] = []
             // Mirror routes of entries that are gone, or whose new behaviour has none, or that moved.
             for (old, new) in [(state.sids, next.sids), (state.policies, next.policies)] {
-                for entry in old where entry.kernelRoute != nil {
+                for entry in old {
+                    guard let route = entry.kernelRoute else { continue }
                     let kept = sameNamespace && new.contains { $0.prefix == entry.prefix && $0.kernelRoute != nil }
                     if kept { continue }
                     do {
-                        try KernelRoutes.delete(try DestinationPrefix(parsing: entry.prefix), namespace: oldNamespace)
+                        try KernelRoutes.delete(route.destination, namespace: oldNamespace)
                     } catch { leftovers.append("\(error)") }
                 }
             }

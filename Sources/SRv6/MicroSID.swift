@@ -1,3 +1,4 @@
+import NetKit
 /// The NEXT-C-SID (uSID) format of RFC 9800 §4.1: a locator block of `blockBits` followed by
 /// compressed SIDs (locator-node + function) of `nodeBits` each, packed in one IPv6 address
 /// (a container). Linux and hike take byte-aligned lengths (`lblen 32 nflen 16` by default).
@@ -95,7 +96,7 @@ public struct MicroSIDFormat: Sendable, Hashable, CustomStringConvertible {
     public func parseContainer(_ text: String) throws(SRv6Error) -> IPv6Address {
         let words = text.split(separator: " ").map(String.init)
         guard let first = words.first else { throw .invalidValue("an empty uSID container") }
-        let block = try IPv6Network(parsing: first)
+        let block = try SRv6Error.parsing { () throws(AddressError) in try IPv6Network(parsing: first) }
         var csids: [UInt64] = []
         for word in words.dropFirst() {
             guard let value = UInt64(word, radix: 16) else { throw .invalidValue("'\(word)' is not a hexadecimal C-SID") }

@@ -1,3 +1,4 @@
+import NetKit
 /// The Swift mirror of bpf/include/hike/srv6.h: constants and the byte layouts of the map
 /// values hike writes and reads. A test compares it with bpf/tests/srv6_abi_export.bpf.c.
 public enum SRv6ABI {
@@ -126,5 +127,19 @@ public enum SRv6ABI {
 
     static func u64(_ bytes: [UInt8], _ at: Int) -> UInt64 {
         (0..<8).reduce(UInt64(0)) { $0 | UInt64(bytes[at + $1]) << UInt64(8 * $1) }
+    }
+}
+
+extension IPv6Network {
+    /// `struct srv6_lpm6_key`: prefixlen (host order u32), then the address.
+    public var lpmKey: [UInt8] {
+        withUnsafeBytes(of: UInt32(length)) { Array($0) } + address.bytes
+    }
+}
+
+extension IPv4Network {
+    /// `struct srv6_lpm4_key`.
+    public var lpmKey: [UInt8] {
+        withUnsafeBytes(of: UInt32(length)) { Array($0) } + address.bytes
     }
 }

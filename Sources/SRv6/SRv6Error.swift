@@ -1,4 +1,5 @@
 import HikeErrors
+import NetKit
 
 /// What went wrong in the SRv6 module, said so that the user knows what to fix.
 public enum SRv6Error: Error, Sendable, Equatable, CustomStringConvertible {
@@ -62,5 +63,12 @@ extension SRv6Error: HikeError {
     public var position: SourcePosition? {
         guard case .configuration(let diagnostics) = self, let first = diagnostics.first, first.line > 0 else { return nil }
         return SourcePosition(file: first.file, line: first.line, column: first.column)
+    }
+}
+
+extension SRv6Error {
+    /// An address or prefix parsed inside the SRv6 module: its error becomes invalidValue.
+    static func parsing<T>(_ body: () throws(AddressError) -> T) throws(SRv6Error) -> T {
+        do { return try body() } catch { throw .invalidValue(error.message) }
     }
 }

@@ -1,3 +1,4 @@
+import NetKit
 /// One TLV of an SRH (RFC 8754 §2.1). Pad1 and PadN are padding; HMAC is carried opaque (hike
 /// neither computes nor checks it); any other type is kept as it came.
 public enum SRHTLV: Sendable, Hashable, CustomStringConvertible {
@@ -173,7 +174,7 @@ public struct SegmentRoutingHeader: Sendable, Hashable, CustomStringConvertible 
         let parts = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
         guard !parts.isEmpty, !text.isEmpty else { throw .invalidValue("an empty segment list") }
         var path: [IPv6Address] = []
-        for part in parts { path.append(try IPv6Address(parsing: part)) }
+        for part in parts { path.append(try SRv6Error.parsing { () throws(AddressError) in try IPv6Address(parsing: part) }) }
         return path
     }
 }

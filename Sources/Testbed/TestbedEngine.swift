@@ -2,6 +2,7 @@ import BPFKit
 import Foundation
 import HikeControl
 import HikeRuntime
+import NetKit
 import SRv6
 import Topology
 
@@ -135,7 +136,7 @@ public struct TestbedEngine: Sendable {
                 state.namespaces.append(namespaceName)
                 namespaces[node.name] = namespace
                 try store.write(state)
-                try NodeShell.ip(["link", "set", "lo", "up"], in: namespace)
+                try NetworkStack(namespace: namespace).setUp("lo")
                 // Addresses are usable at once: no duplicate address detection (link-local ones included).
                 for scope in ["all", "default"] { try NodeShell.sysctl("net.ipv6.conf.\(scope).accept_dad", "0", in: namespace) }
             }
@@ -146,14 +147,13 @@ public struct TestbedEngine: Sendable {
             for link in spec.links {
                 try begin("link \(link.a) — \(link.b)")
                 let a = try namespace(link.a.node), b = try namespace(link.b.node)
-                func attributes(_ end: LinkSpec.Endpoint) -> [String] {
-                    guard let interface = spec.node(end.node)?.interface(end.interface) else { return [] }
-                    return (interface.mac.map { ["address", $0] } ?? []) + (interface.mtu.map { ["mtu", String($0)] } ?? [])
+                func end(_ end: LinkSpec.Endpoint, in namespace: NetworkNamespace) throws -> NetworkStack.VethEnd {
+                    let interface = spec.node(end.node)?.interface(end.interface)
+                    return .init(end.interface, in: namespace, mtu: interface?.mtu, mac: try interface?.mac.map(MACAddress.init(parsing:)))
                 }
-                try Command.check(["ip", "link", "add", "name", link.a.interface] + attributes(link.a) + ["netns", a.name,
-                                   "type", "veth", "peer", "name", link.b.interface] + attributes(link.b) + ["netns", b.name])
-                try NodeShell.ip(["link", "set", link.a.interface, "up"], in: a)
-                try NodeShell.ip(["link", "set", link.b.interface, "up"], in: b)
+                try NetworkStack().addVethPair(end(link.a, in: a), end(link.b, in: b))
+                try NetworkStack(namespace: a).setUp(link.a.interface)
+                try NetworkStack(namespace: b).setUp(link.b.interface)
             }
             for node in spec.nodes {
                 let namespace = try namespace(node.name)
@@ -163,12 +163,11 @@ public struct TestbedEngine: Sendable {
                 }
                 for interface in node.interfaces {
                     if interface.name == "lo", let mtu = interface.mtu {
-                        try NodeShell.ip(["link", "set", "lo", "mtu", String(mtu)], in: namespace)
+                        try NetworkStack(namespace: namespace).setMTU("lo", mtu)
                     }
                     for address in interface.addresses {
                         try begin("node \(node.name): address \(address) on \(interface.name)")
-                        try NodeShell.ip(["address", "add", address, "dev", interface.name] + (address.contains(":") ? ["nodad"] : []),
-                                         in: namespace)
+                        try NetworkStack(namespace: namespace).addAddress(InterfaceAddress(parsing: address), interface: interface.name)
                     }
                 }
                 for neighbour in node.neighbours {

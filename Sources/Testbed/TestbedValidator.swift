@@ -1,4 +1,5 @@
 import Foundation
+import NetKit
 
 /// The checks a topology must pass before anything is made: every name, address and reference,
 /// each reported at its place in the file.
@@ -207,26 +208,20 @@ struct TestbedValidator {
     }
 }
 
-/// Address syntax, checked with the C library's parser.
+/// Address syntax, by NetKit's parsers (what the engine later hands the kernel).
 enum Address {
     /// 4 or 6 for an IPv4 or IPv6 address, nil otherwise.
     static func family(_ text: String) -> Int? {
-        var v6 = in6_addr()
-        if inet_pton(AF_INET6, text, &v6) == 1 { return 6 }
-        var v4 = in_addr()
-        if inet_pton(AF_INET, text, &v4) == 1 { return 4 }
+        if (try? IPv6Address(parsing: text)) != nil { return 6 }
+        if (try? IPv4Address(parsing: text)) != nil { return 4 }
         return nil
     }
 
     /// The family of `address/length`, or nil when it is not one.
     static func prefix(_ text: String) -> Int? {
-        let parts = text.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
-        guard parts.count == 2, let family = family(parts[0]), let length = Int(parts[1]) else { return nil }
-        return (0...(family == 6 ? 128 : 32)).contains(length) ? family : nil
+        guard text.contains("/"), let address = try? InterfaceAddress(parsing: text) else { return nil }
+        return address.family == AF_INET6 ? 6 : 4
     }
 
-    static func isMAC(_ text: String) -> Bool {
-        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
-        return parts.count == 6 && parts.allSatisfy { $0.count == 2 && UInt8($0, radix: 16) != nil }
-    }
+    static func isMAC(_ text: String) -> Bool { (try? MACAddress(parsing: text)) != nil }
 }

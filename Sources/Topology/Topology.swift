@@ -1,5 +1,6 @@
 import BPFKit
 import Foundation
+import NetKit
 import Synchronization
 
 /// Network namespaces joined by veth pairs, with addresses and routes.
@@ -28,7 +29,7 @@ public final class Topology: @unchecked Sendable {  // mutated only by its owner
     public func addNamespace(_ label: String) throws -> NetworkNamespace {
         let namespace = try NetworkNamespace.create("\(tag)-\(label)")
         namespaces.append(namespace)
-        try ip(["link", "set", "lo", "up"], in: namespace)
+        try NetworkStack(namespace: namespace).setUp("lo")
         // `nodad` covers the addresses we add, not the link-local ones the kernel makes: without
         // this, traffic through a router waits on duplicate address detection of its fe80::.
         for scope in ["all", "default"] {
@@ -41,20 +42,15 @@ public final class Topology: @unchecked Sendable {  // mutated only by its owner
     /// names are per namespace) and brings both ends up.
     public func addVethPair(_ a: NetworkNamespace, _ aName: String, _ b: NetworkNamespace, _ bName: String,
                             mtu: Int? = nil) throws {
-        var command = ["link", "add", "name", aName, "netns", a.name, "type", "veth",
-                       "peer", "name", bName, "netns", b.name]
-        if let mtu { command.insert(contentsOf: ["mtu", String(mtu)], at: 4) }
-        try Command.check(["ip"] + command)
-        try ip(["link", "set", aName, "up"], in: a)
-        try ip(["link", "set", bName, "up"], in: b)
+        try NetworkStack().addVethPair(.init(aName, in: a, mtu: mtu), .init(bName, in: b, mtu: mtu))
+        try NetworkStack(namespace: a).setUp(aName)
+        try NetworkStack(namespace: b).setUp(bName)
     }
 
     /// Adds an address (`fc00::1/64`, `10.0.0.1/24`). IPv6 addresses skip duplicate address
     /// detection so they are usable at once.
     public func addAddress(_ cidr: String, interface: String, in namespace: NetworkNamespace) throws {
-        var command = ["address", "add", cidr, "dev", interface]
-        if cidr.contains(":") { command.append("nodad") }
-        try ip(command, in: namespace)
+        try NetworkStack(namespace: namespace).addAddress(InterfaceAddress(parsing: cidr), interface: interface)
     }
 
     /// Adds a route, written as after `ip route add` (`-6` is added for IPv6 destinations).

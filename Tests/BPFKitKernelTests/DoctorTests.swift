@@ -2,6 +2,7 @@ import BPFKit
 import Doctor
 import Foundation
 import HikeTestSupport
+import NetKit
 import Topology
 import Testing
 

@@ -1,6 +1,7 @@
 import Demo
 import Foundation
 import HikeTestSupport
+import NetKit
 import Testing
 import Topology
 

@@ -4,6 +4,7 @@ import Foundation
 import HikeRuntime
 import HikeTestSupport
 import Monitoring
+import NetKit
 import Synchronization
 import Testbed
 import Testing

@@ -2,6 +2,7 @@ import BPFKit
 @testable import Bench
 import Foundation
 import HikeTestSupport
+import NetKit
 import Testing
 import Topology
 

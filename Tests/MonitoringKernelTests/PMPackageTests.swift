@@ -5,6 +5,7 @@ import HikeRuntime
 import HikeTestSupport
 import HikeVM
 import Monitoring
+import NetKit
 import SRv6
 import Testing
 
@@ -109,12 +110,12 @@ import Testing
                 call srv6_h_encaps
                 exit
             """)
-        let segments = try Self.path.map { try SRv6.IPv6Address(parsing: $0) }
+        let segments = try Self.path.map { try NetKit.IPv6Address(parsing: $0) }
         func policy(pmFlow: UInt32) throws {
             try BPFMap.openPinned("\(h.hike.pinRoot)/maps/srv6/\(SRv6.SRv6ABI.policiesMap)").update(
                 key: BPFMap.bytesOf(UInt32(0)),
                 value: SRv6.SRv6ABI.encodePolicy(mode: .encaps, segments: segments, flags: 0, hopLimit: 64, tag: 0,
-                                                 source: try SRv6.IPv6Address(parsing: "fd00:12::1"), pmFlow: pmFlow))
+                                                 source: try NetKit.IPv6Address(parsing: "fd00:12::1"), pmFlow: pmFlow))
         }
         let input = PacketBuilder.udp6(source: SRv6Packet.innerSource, destination: SRv6Packet.innerDestination, sourcePort: 5000,
                                        destinationPort: 6000, payload: Array(repeating: 0x5a, count: 20))
@@ -163,7 +164,7 @@ import Testing
                 call srv6_h_encaps_red
                 exit
             """)
-        let sid = try SRv6.IPv6Address(parsing: "fd00:12::2"), source = try SRv6.IPv6Address(parsing: "fd00:12::1")
+        let sid = try NetKit.IPv6Address(parsing: "fd00:12::2"), source = try NetKit.IPv6Address(parsing: "fd00:12::1")
         try BPFMap.openPinned("\(h.hike.pinRoot)/maps/srv6/\(SRv6.SRv6ABI.policiesMap)").update(
             key: BPFMap.bytesOf(UInt32(1)),
             value: SRv6.SRv6ABI.encodePolicy(mode: .encapsRed, segments: [sid], flags: 0, hopLimit: 64, tag: 0, source: source, pmFlow: 9))

@@ -4,6 +4,7 @@ import HikeRuntime
 import HikeTestSupport
 import HikeVM
 import Monitoring
+import NetKit
 import Testing
 import Topology
 

@@ -20,6 +20,9 @@ import Topology
         try topology.addAddress("fc00::2/64", interface: "veth0", in: h2)
         // No bridge, no forwarding in x: without the cross-connect nothing crosses.
         #expect(try Traffic.ping(from: h1, to: "fc00::2", count: 2, interval: 0.05).received == 0)
+        // That ping left fc00::2 INCOMPLETE in h1, to be probed again only at the next retransmit
+        // timer (1 s): forget it, so the next ping solicits at once.
+        try topology.ip(["-6", "neigh", "flush", "dev", "veth0"], in: h1)
 
         let test = try KernelTest.instance()
         let hike = test.instance

@@ -1,3 +1,4 @@
+import NetKit
 import Testing
 @testable import SRv6
 
@@ -37,10 +38,13 @@ import Testing
         let sid = try #require(try SRv6Configuration.parse(configuration([])).localSIDs.first)
         let mirror = KernelRoutes.mirror(sid, device: "veth0")
         #expect((mirror != nil) == row.kernelMirrorable)
-        if let mirror {
-            #expect(mirror.contains("table") == row.required.contains(.table))
-            #expect(mirror.contains("nh6") == row.required.contains(.nextHop6))
-            #expect(mirror.contains("nh4") == row.required.contains(.nextHop4))
+        if case .seg6local(let local) = mirror?.encap {
+            #expect(local.action == row.kernelAction)
+            #expect((local.table != nil) == row.required.contains(.table))
+            #expect((local.nextHop6 != nil) == row.required.contains(.nextHop6))
+            #expect((local.nextHop4 != nil) == row.required.contains(.nextHop4))
+        } else if mirror != nil {
+            Issue.record("the mirror of a local SID is not a seg6local route: \(String(describing: mirror))")
         }
         if !row.required.union(row.optional).contains(.interface) {
             #expect(throws: SRv6Error.self) { try SRv6Configuration.parse(configuration(["interface: veth1"])) }

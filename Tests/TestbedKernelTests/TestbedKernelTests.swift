@@ -2,6 +2,7 @@ import BPFKit
 import Foundation
 import HikeRuntime
 import HikeTestSupport
+import NetKit
 import SRv6
 import Testbed
 import Testing

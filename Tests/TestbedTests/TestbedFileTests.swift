@@ -1,5 +1,5 @@
-import BPFKit
 import Foundation
+import HikeTestSupport
 import Testbed
 import Testing
 
@@ -174,14 +174,5 @@ import Testing
     @Test func anEmptyFileAsksForNodes() {
         expectInvalid("", line: 1, containing: "empty")
         expectInvalid("name: x\nnodes: {}\n", line: 2, containing: "at least one node")
-    }
-}
-
-/// Paths of the repository's examples.
-enum Examples {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-
-    static func path(_ name: String) -> String {
-        root.appendingPathComponent("examples/vpn/\(name)").path
     }
 }
