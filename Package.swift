@@ -93,6 +93,7 @@ let package = Package(
         .testTarget(name: "SRv6Tests", dependencies: ["NetKit", "SRv6"]),
         .testTarget(name: "BenchTests", dependencies: ["Bench", "Plot"]),
         .testTarget(name: "TestbedTests", dependencies: ["HikeTestSupport", "Testbed"]),
+        .testTarget(name: "HikeControlTests", dependencies: ["HikeControl", "HikeErrors", "HikeRuntime", "HikeTestSupport"]),
         .testTarget(
             name: "SRv6KernelTests",
             dependencies: ["BPFKit", "BPFObjects", "BPFTestObjects", "Topology", "HikeTestSupport", "HikeRuntime", "HikeVM", "NetKit", "SRv6"]
