@@ -257,3 +257,36 @@ extension NetworkStack {
         return id.flatMap { $0 < 0 ? nil : $0 }
     }
 }
+
+/// Interface counters as the kernel keeps them (`ip -s link`: IFLA_STATS64).
+public struct InterfaceCounters: Sendable, Hashable {
+    public var rxPackets: UInt64
+    public var rxBytes: UInt64
+    public var rxDropped: UInt64
+    public var txPackets: UInt64
+    public var txBytes: UInt64
+    public var txDropped: UInt64
+
+    /// Reads the counters of an interface in a namespace.
+    public static func read(_ interface: String, in namespace: NetworkNamespace) throws(NetworkError) -> InterfaceCounters {
+        try NetworkStack(namespace: namespace).counters(of: interface)
+    }
+}
+
+extension NetworkStack {
+    /// The interface's counters (`ip -s link show NAME`).
+    public func counters(of name: String) throws(NetworkError) -> InterfaceCounters {
+        let operation = "read the counters of \(name)"
+        let socket = try NetlinkSocket(namespace: namespace)
+        var request = NetlinkRequest(type: Int32(RTM_GETLINK), flags: NLM_F_REQUEST, header: ifinfomsg())
+        request.add(Int32(IFLA_IFNAME), string: name)
+        let replies = try socket.perform(request, operation)
+        guard let bytes = replies.lazy.compactMap({ $0.parse(ifinfomsg.self)?.attributes[Int32(IFLA_STATS64)] }).first,
+              bytes.count >= MemoryLayout<rtnl_link_stats64>.size else {
+            throw NetworkError(operation: operation, errno: ENODATA, kernelMessage: "the kernel sent no 64-bit link statistics")
+        }
+        let stats = bytes.withUnsafeBytes { $0.loadUnaligned(as: rtnl_link_stats64.self) }
+        return InterfaceCounters(rxPackets: stats.rx_packets, rxBytes: stats.rx_bytes, rxDropped: stats.rx_dropped,
+                                 txPackets: stats.tx_packets, txBytes: stats.tx_bytes, txDropped: stats.tx_dropped)
+    }
+}

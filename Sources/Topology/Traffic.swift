@@ -88,31 +88,6 @@ public struct BackgroundPing: Sendable {
     }
 }
 
-/// Interface counters as the kernel keeps them (`ip -s link`).
-public struct InterfaceCounters: Sendable, Hashable {
-    public var rxPackets: UInt64
-    public var rxBytes: UInt64
-    public var rxDropped: UInt64
-    public var txPackets: UInt64
-    public var txBytes: UInt64
-    public var txDropped: UInt64
-
-    /// Reads the counters of an interface in a namespace.
-    public static func read(_ interface: String, in namespace: NetworkNamespace) throws -> InterfaceCounters {
-        let json = try Command.check(["ip", "-n", namespace.name, "-j", "-s", "link", "show", "dev", interface])
-        guard let entries = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [[String: Any]],
-              let stats = entries.first?["stats64"] as? [String: Any],
-              let rx = stats["rx"] as? [String: Any], let tx = stats["tx"] as? [String: Any] else {
-            throw CommandError(command: ["ip", "-j", "-s", "link", "show", interface], status: -1,
-                               stderr: "unexpected JSON from ip", stdout: json)
-        }
-        func number(_ dict: [String: Any], _ key: String) -> UInt64 { (dict[key] as? NSNumber)?.uint64Value ?? 0 }
-        return InterfaceCounters(rxPackets: number(rx, "packets"), rxBytes: number(rx, "bytes"),
-                                 rxDropped: number(rx, "dropped"), txPackets: number(tx, "packets"),
-                                 txBytes: number(tx, "bytes"), txDropped: number(tx, "dropped"))
-    }
-}
-
 /// A socket made inside a namespace (it stays in that namespace wherever it is used).
 final class Socket {
     private let fd: Int32

@@ -1,6 +1,7 @@
 import BPFKit
 import BPFObjects
 import HikeTestSupport
+import NetKit
 import Testing
 import Topology
 

@@ -2,6 +2,7 @@ import BPFKit
 import BPFObjects
 import Foundation
 import HikeTestSupport
+import NetKit
 import Testing
 import Topology
 
