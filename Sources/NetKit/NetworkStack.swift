@@ -184,6 +184,13 @@ public struct InterfaceAddress: Sendable, Hashable, CustomStringConvertible {
         length = value
     }
 
+    /// From 16 or 4 network-order bytes and a length in range; nil otherwise.
+    public init?(bytes: [UInt8], length: Int) {
+        guard bytes.count == 16 || bytes.count == 4, (0...(bytes.count * 8)).contains(length) else { return nil }
+        self.bytes = bytes
+        self.length = length
+    }
+
     public var description: String {
         (bytes.count == 16 ? IPv6Address(unchecked: bytes).description : IPv4Address(unchecked: bytes).description) + "/\(length)"
     }
@@ -199,6 +206,12 @@ public struct MACAddress: Sendable, Hashable, CustomStringConvertible {
         guard parts.count == 6, bytes.count == 6 else {
             throw AddressError("'\(text)' is not a MAC address (like 02:00:00:00:00:01)")
         }
+        self.bytes = bytes
+    }
+
+    /// bytes must be 6.
+    public init(unchecked bytes: [UInt8]) {
+        precondition(bytes.count == 6, "a MAC address has 6 bytes")
         self.bytes = bytes
     }
 
@@ -221,6 +234,9 @@ public struct LinkState: Sendable, Equatable {
     public var peerNamespaceID: Int32?
     /// Whether an XDP program is attached, in any mode.
     public var hasXDP: Bool
+    /// RFC 2863's operational state as `ip` names it (UP, DOWN, LOWERLAYERDOWN, UNKNOWN …).
+    public var operationalState: String
+    public var mac: MACAddress?
 }
 
 extension NetworkStack {
@@ -237,8 +253,30 @@ extension NetworkStack {
                              kind: attributes.nested(Int32(IFLA_LINKINFO))?.string(Int32(IFLA_INFO_KIND)),
                              peerIndex: attributes.integer(Int32(IFLA_LINK), as: Int32.self),
                              peerNamespaceID: attributes.integer(Int32(IFLA_LINK_NETNSID), as: Int32.self),
-                             hasXDP: xdp != 0)
+                             hasXDP: xdp != 0,
+                             operationalState: Self.operationalStates[Int(attributes.integer(Int32(IFLA_OPERSTATE), as: UInt8.self) ?? 0)] ?? "UNKNOWN",
+                             mac: attributes[Int32(IFLA_ADDRESS)].flatMap { $0.count == 6 ? MACAddress(unchecked: Array($0)) : nil })
         }
+    }
+
+    /// IF_OPER_* (include/uapi/linux/if.h), as `ip` prints them.
+    static let operationalStates = [0: "UNKNOWN", 1: "NOTPRESENT", 2: "DOWN", 3: "LOWERLAYERDOWN", 4: "TESTING", 5: "DORMANT", 6: "UP"]
+
+    /// Every address of every interface, by interface name (`ip address show`).
+    public func addresses() throws(NetworkError) -> [String: [InterfaceAddress]] {
+        let socket = try NetlinkSocket(namespace: namespace)
+        var names: [Int32: String] = [:]
+        for link in try links() { names[link.index] = link.name }
+        let replies = try socket.dump(NetlinkRequest(type: Int32(RTM_GETADDR), flags: NLM_F_REQUEST, header: ifaddrmsg()),
+                                      "list addresses")
+        var result: [String: [InterfaceAddress]] = [:]
+        for reply in replies where reply.type == UInt16(RTM_NEWADDR) {
+            guard let (header, attributes) = reply.parse(ifaddrmsg.self), let name = names[Int32(header.ifa_index)],
+                  let bytes = attributes[Int32(IFA_LOCAL)] ?? attributes[Int32(IFA_ADDRESS)],
+                  let address = InterfaceAddress(bytes: Array(bytes), length: Int(header.ifa_prefixlen)) else { continue }
+            result[name, default: []].append(address)
+        }
+        return result
     }
 
     /// The ID this namespace gives other (`ip netns list-id`), or nil when it gave it none.

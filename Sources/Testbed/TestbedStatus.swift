@@ -1,6 +1,7 @@
 import BPFKit
 import Foundation
 import HikeRuntime
+import NetKit
 import Topology
 
 /// What is up of a testbed, read from the kernel against what its state file says was made.
@@ -150,35 +151,28 @@ extension TestbedEngine {
         var addresses: [String]
     }
 
-    /// The interfaces of a namespace as `ip -j address show` reports them.
+    /// The interfaces of a namespace with their state, MAC and addresses; none when the
+    /// namespace cannot be read (status then shows every interface as missing).
     static func interfaces(namespace: String) -> [String: LiveInterface] {
-        guard let output = try? Command.check(["ip", "-n", namespace, "-j", "address", "show"]),
-              let list = try? JSONSerialization.jsonObject(with: Data(output.utf8)) as? [[String: Any]] else { return [:] }
+        let stack: NetworkStack, links: [LinkState], addresses: [String: [InterfaceAddress]]
+        do {
+            stack = try NetworkStack(namespaceNamed: namespace)
+            links = try stack.links()
+            addresses = try stack.addresses()
+        } catch {
+            return [:]
+        }
         var result: [String: LiveInterface] = [:]
-        for item in list {
-            guard let name = item["ifname"] as? String else { continue }
-            let addresses = (item["addr_info"] as? [[String: Any]] ?? []).compactMap { info -> String? in
-                guard let local = info["local"] as? String, let length = info["prefixlen"] as? Int else { return nil }
-                return "\(local)/\(length)"
-            }
-            result[name] = LiveInterface(state: item["operstate"] as? String ?? "UNKNOWN", mac: item["address"] as? String,
-                                         addresses: addresses)
+        for link in links {
+            result[link.name] = LiveInterface(state: link.operationalState, mac: link.mac?.description,
+                                              addresses: (addresses[link.name] ?? []).map(\.description))
         }
         return result
     }
 
-    /// Whether two `address/length` texts name the same prefix (IPv6 has many spellings).
+    /// Whether two `address/length` texts name the same address (IPv6 has many spellings).
     static func sameAddress(_ a: String, _ b: String) -> Bool {
-        func canonical(_ text: String) -> String {
-            let parts = text.split(separator: "/").map(String.init)
-            guard let address = parts.first else { return text }
-            var v6 = in6_addr()
-            guard inet_pton(AF_INET6, address, &v6) == 1 else { return text }
-            var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
-            inet_ntop(AF_INET6, &v6, &buffer, socklen_t(buffer.count))
-            return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-                + (parts.count > 1 ? "/" + parts[1] : "")
-        }
-        return canonical(a) == canonical(b)
+        guard let first = try? InterfaceAddress(parsing: a), let second = try? InterfaceAddress(parsing: b) else { return a == b }
+        return first == second
     }
 }
