@@ -14,8 +14,12 @@ final class NetlinkSocket {
     /// A socket in namespace (nil: the caller's own).
     init(namespace: NetworkNamespace?) throws(NetworkError) {
         place = namespace.map { " in namespace \($0.name)" } ?? ""
-        let open = { () -> Int32 in socket(AF_NETLINK, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue), NETLINK_ROUTE) }
-        var created: Int32
+        // errno is per thread: read it on the thread that made the call.
+        let open = { () -> (fd: Int32, errno: Int32) in
+            let fd = socket(AF_NETLINK, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue), NETLINK_ROUTE)
+            return (fd, errno)
+        }
+        let created: (fd: Int32, errno: Int32)
         if let namespace {
             do { created = try namespace.run(open) } catch {
                 throw NetworkError(operation: "enter network namespace \(namespace.name)", errno: ENOENT, kernelMessage: "\(error)")
@@ -23,10 +27,11 @@ final class NetlinkSocket {
         } else {
             created = open()
         }
-        guard created >= 0 else { throw NetworkError(operation: "open an rtnetlink socket" + place, errno: errno) }
-        fd = created
+        guard created.fd >= 0 else { throw NetworkError(operation: "open an rtnetlink socket" + place, errno: created.errno) }
+        fd = created.fd
         var on: Int32 = 1
         // Extended acks carry the kernel's message; capped acks leave the request out of them.
+        // Both are optional: without them a refusal is its errno alone.
         for option in [NETLINK_EXT_ACK, NETLINK_CAP_ACK] {
             _ = setsockopt(fd, SOL_NETLINK, option, &on, socklen_t(MemoryLayout<Int32>.size))
         }
