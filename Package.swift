@@ -53,12 +53,12 @@ let package = Package(
         ),
 
         // The HIKe runtime: program registry, chain store, loaders, faults; pinned under bpffs.
-        .target(name: "HikeRuntime", dependencies: ["BPFKit", "BPFObjects", "HikeVM", "HikeErrors"]),
+        .target(name: "HikeRuntime", dependencies: ["BPFKit", "BPFObjects", "HikeVM", "HikeErrors", "NetKit"]),
         // The service layer: every change to a data plane as one typed, checked, transactional call.
-        .target(name: "HikeControl", dependencies: ["BPFKit", "CBPF", "HikeRuntime", "HikeVM", "ECLAT", "HikeErrors", "Monitoring", "SRv6"]),
+        .target(name: "HikeControl", dependencies: ["BPFKit", "CBPF", "HikeRuntime", "HikeVM", "ECLAT", "HikeErrors", "Monitoring", "NetKit", "SRv6"]),
         // The kernel's network stack over rtnetlink: links, addresses, routes (seg6, seg6local);
         // typed addresses and prefixes.
-        .target(name: "NetKit", dependencies: ["BPFKit", "CLinux", "HikeErrors"]),
+        .target(name: "NetKit", dependencies: ["CLinux", "HikeErrors"]),
         // Network namespaces joined by veth pairs, with addresses and routes, for tests and testbeds.
         .target(name: "Topology", dependencies: ["BPFKit", "CLinux", "HikeErrors", "NetKit"]),
         // What hike needs from the kernel and the machine.
@@ -73,7 +73,7 @@ let package = Package(
         // SRv6: SRH, SID and uSID types and codecs; YAML configuration → srv6 package maps and chains.
         .target(name: "SRv6", dependencies: ["BPFKit", "BPFObjects", "HikeErrors", "HikeRuntime", "HikeVM", "NetKit", "Yams"]),
         // Performance monitoring: alternate-marking collector, STAMP sender, Prometheus exposition.
-        .target(name: "Monitoring", dependencies: ["BPFKit", "BPFObjects", "HikeErrors", "HikeRuntime", "Topology"]),
+        .target(name: "Monitoring", dependencies: ["BPFKit", "BPFObjects", "HikeErrors", "HikeRuntime", "NetKit", "Topology"]),
         // Declarative testbeds: YAML topologies → namespaces, links, routes, hike configurations.
         .target(name: "Testbed", dependencies: ["BPFKit", "NetKit", "Topology", "HikeControl", "HikeRuntime", "ECLAT", "HikeErrors", "SRv6", "Yams"]),
         // `hike demo vpn`: the VPN testbed with loss and delay monitoring, reported and plotted.
@@ -82,7 +82,7 @@ let package = Package(
         .executableTarget(
             name: "hike",
             dependencies: [
-                "BPFKit", "BPFObjects", "Topology", "Doctor", "Bench", "HikeControl", "HikeErrors", "HikeRuntime", "HikeVM", "ECLAT",
+                "BPFKit", "BPFObjects", "NetKit", "Topology", "Doctor", "Bench", "HikeControl", "HikeErrors", "HikeRuntime", "HikeVM", "ECLAT",
                 "SRv6", "Monitoring", "Testbed", "Demo",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -112,7 +112,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PackagesKernelTests",
-            dependencies: ["BPFKit", "BPFObjects", "BPFTestObjects", "Topology", "HikeTestSupport", "HikeRuntime", "HikeVM"]
+            dependencies: ["BPFKit", "BPFObjects", "BPFTestObjects", "NetKit", "Topology", "HikeTestSupport", "HikeRuntime", "HikeVM"]
         ),
         .testTarget(
             name: "BPFKitTests",

@@ -1,6 +1,7 @@
 import BPFKit
 import BPFObjects
 import Foundation
+import NetKit
 import Topology
 
 /// The programs of bpf/bench/gen.bpf.c, loaded privately (nothing pinned): the live-frames

@@ -1,6 +1,7 @@
 import Foundation
 import Monitoring
 import BPFKit
+import NetKit
 import Topology
 
 /// One STAMP session per period from h1 to h2's reflector, on a thread of its own: each starts

@@ -1,5 +1,6 @@
 import Foundation
 import BPFKit
+import NetKit
 import Topology
 
 /// The data traffic of the demo: UDP datagrams from h1 to h2 at a steady rate, sent from a

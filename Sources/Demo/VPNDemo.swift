@@ -1,6 +1,7 @@
 import Foundation
 import HikeRuntime
 import Monitoring
+import NetKit
 import Testbed
 import BPFKit
 import Topology

@@ -1,5 +1,6 @@
 import BPFKit
 import Foundation
+import NetKit
 import Topology
 
 /// What hike needs from the kernel and the machine, each checked by doing it for real: loading
@@ -127,7 +128,8 @@ struct Probe: Sendable {
     private func hint(for error: any Error) -> String {
         if let failure = error as? CheckFailure, let hint = failure.hint { return hint }
         // Without privileges every kernel check fails the same way: say the one thing to do.
-        if let error = error as? BPFError, error.errno == EPERM, geteuid() != 0 {
+        let errno = (error as? BPFError)?.errno ?? (error as? NetworkError)?.errno
+        if errno == EPERM, geteuid() != 0 {
             return "not permitted: run hike as root (sudo hike doctor)"
         }
         if let error = error as? CommandError, error.status == 127 {

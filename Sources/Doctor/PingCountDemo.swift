@@ -1,6 +1,7 @@
 import BPFKit
 import BPFObjects
 import Foundation
+import NetKit
 import Topology
 import HikeErrors
 

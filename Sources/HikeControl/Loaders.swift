@@ -1,6 +1,7 @@
 import BPFKit
 import HikeErrors
 import HikeRuntime
+import NetKit
 
 /// Where to attach a loader and how it starts packets.
 public struct LoaderAttachRequest: Sendable {

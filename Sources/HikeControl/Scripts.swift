@@ -4,6 +4,7 @@ import Foundation
 import HikeErrors
 import HikeRuntime
 import HikeVM
+import NetKit
 
 /// A source a request brings — an eCLAT script or a chain assembler file: its text, the file its
 /// errors point at, and the `-D NAME VALUE` replacements.

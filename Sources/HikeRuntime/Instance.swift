@@ -1,6 +1,7 @@
 import BPFKit
 import Foundation
 import HikeVM
+import NetKit
 
 /// One running HIKe data plane: everything it needs is pinned under
 /// `/sys/fs/bpf/hike/<name>/` and described by a registry under `/run/hike/<name>/`, so it keeps

@@ -1,5 +1,6 @@
 import BPFKit
 import Foundation
+import NetKit
 
 /// Delay figures over a set of samples, in seconds: nearest-rank quantiles (RFC-free, simple to
 /// check by hand).

@@ -1,4 +1,3 @@
-import BPFKit
 import Foundation
 
 /// Whether the running kernel has its own SRv6 routes (seg6 encap and seg6local, both behind

@@ -1,4 +1,3 @@
-import BPFKit
 import CLinux
 import Foundation
 

@@ -3,6 +3,7 @@ import ECLAT
 import Foundation
 import HikeControl
 import HikeRuntime
+import NetKit
 
 /// A node's eCLAT script compiled before anything is made, with how its loaders attach.
 struct PreparedScript {

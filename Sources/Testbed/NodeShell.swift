@@ -1,5 +1,6 @@
 import BPFKit
 import Foundation
+import NetKit
 import Topology
 
 /// Commands inside a node's namespace. Processes are started from a thread that entered the

@@ -1,6 +1,7 @@
 import BPFKit
 import CLinux
 import Foundation
+import NetKit
 
 /// What `ping` reported.
 public struct PingResult: Sendable, CustomStringConvertible {

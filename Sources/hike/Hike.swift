@@ -2,6 +2,7 @@ import ArgumentParser
 import BPFKit
 import Doctor
 import HikeControl
+import HikeErrors
 import Foundation
 import HikeRuntime
 import HikeVM
@@ -51,6 +52,9 @@ struct Hike: ParsableCommand {
         } catch let error as ControlError {
             if let text = error.diagnosticText { Terminal.failDiagnostics(text) }
             Terminal.fail(error.message)
+        } catch let error as any HikeError {
+            if let text = error.diagnosticText { Terminal.failDiagnostics(text) }
+            Terminal.fail(error.description)
         } catch {
             exit(withError: error)
         }

@@ -4,6 +4,7 @@ import Foundation
 import HikeControl
 import HikeRuntime
 import Monitoring
+import NetKit
 
 /// `hike pm …`: per-flow loss by alternate marking (the pm package), delay by STAMP, metrics.
 struct PMCommand: ParsableCommand {

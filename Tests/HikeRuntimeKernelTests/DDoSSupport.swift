@@ -1,6 +1,7 @@
 import BPFKit
 import Foundation
 import HikeTestSupport
+import NetKit
 import Topology
 
 /// The DDoS script's chain (examples/ddos/ddos.eclat) written from the packages' documented

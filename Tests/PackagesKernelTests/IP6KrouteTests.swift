@@ -4,6 +4,7 @@ import Foundation
 import HikeRuntime
 import HikeTestSupport
 import HikeVM
+import NetKit
 import Testing
 import Topology
 

@@ -3,6 +3,7 @@ import Foundation
 import HikeRuntime
 import HikeTestSupport
 import HikeVM
+import NetKit
 import Testing
 import Topology
 

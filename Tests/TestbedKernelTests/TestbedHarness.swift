@@ -1,6 +1,7 @@
 import BPFKit
 import Foundation
 import HikeTestSupport
+import NetKit
 import Synchronization
 import Testbed
 import Testing

@@ -1,6 +1,7 @@
 import BPFKit
 import Foundation
 import HikeTestSupport
+import NetKit
 import Testing
 import Topology
 
@@ -28,17 +29,17 @@ import Topology
         try namespace.delete()
         deleted = true
         #expect(!NetworkNamespace.list().contains(name))
-        #expect(throws: BPFError.self) { _ = try NetworkNamespace(existing: name) }
+        #expect(throws: NetworkError.self) { _ = try NetworkNamespace(existing: name) }
     }
 
     @Test func duplicateAndInvalidNamesAreRefused() throws {
         let name = "\(KernelTest.prefix)-\(getpid())-ns-dup"
         let namespace = try NetworkNamespace.create(name)
         defer { try? namespace.delete() }
-        let duplicate = #expect(throws: BPFError.self) { _ = try NetworkNamespace.create(name) }
+        let duplicate = #expect(throws: NetworkError.self) { _ = try NetworkNamespace.create(name) }
         #expect(duplicate?.errno == EEXIST)
-        #expect(throws: BPFError.self) { _ = try NetworkNamespace.create("a/b") }
-        #expect(throws: BPFError.self) { _ = try NetworkNamespace.create("") }
+        #expect(throws: NetworkError.self) { _ = try NetworkNamespace.create("a/b") }
+        #expect(throws: NetworkError.self) { _ = try NetworkNamespace.create("") }
     }
 
     @Test func pinsStayVisibleInsideANamespace() throws {

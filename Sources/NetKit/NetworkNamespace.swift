@@ -18,8 +18,8 @@ public struct NetworkNamespace: Sendable, Hashable, CustomStringConvertible {
         try Self.validate(name)
         self.name = name
         guard FileManager.default.fileExists(atPath: path) else {
-            throw BPFError(operation: "open network namespace '\(name)'", errno: ENOENT,
-                           message: "no \(path): create it first (ip netns add \(name))")
+            throw NetworkError(operation: "open network namespace '\(name)'", errno: ENOENT,
+                               kernelMessage: "no \(path): create it first (ip netns add \(name))")
         }
     }
 
@@ -40,18 +40,18 @@ public struct NetworkNamespace: Sendable, Hashable, CustomStringConvertible {
         try prepareDirectory()
         let fd = open(namespace.path, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0)
         if fd < 0 {
-            throw BPFError(operation: operation, errno: errno,
-                           message: errno == EEXIST ? "\(namespace.path) already exists" : "")
+            throw NetworkError(operation: operation, errno: errno,
+                               kernelMessage: errno == EEXIST ? "\(namespace.path) already exists" : nil)
         }
         close(fd)
         do {
             try onNewThread {
                 // A fresh namespace for this thread only, then a bind mount that keeps it alive
                 // after the thread exits.
-                if clinux_unshare_net() != 0 { throw BPFError(operation: operation + ": unshare", errno: errno) }
+                if clinux_unshare_net() != 0 { throw NetworkError(operation: operation + ": unshare", errno: errno) }
                 let own = "/proc/self/task/\(clinux_gettid())/ns/net"
                 if mount(own, namespace.path, "none", UInt(MS_BIND), nil) != 0 {
-                    throw BPFError(operation: operation + ": bind mount \(own)", errno: errno)
+                    throw NetworkError(operation: operation + ": bind mount \(own)", errno: errno)
                 }
             }
         } catch {
@@ -64,10 +64,10 @@ public struct NetworkNamespace: Sendable, Hashable, CustomStringConvertible {
     /// Deletes the namespace: its interfaces go away with it once no process is inside.
     public func delete() throws {
         if umount2(path, Int32(MNT_DETACH)) != 0 && errno != EINVAL && errno != ENOENT {
-            throw BPFError(operation: "unmount network namespace \(path)", errno: errno)
+            throw NetworkError(operation: "unmount network namespace \(path)", errno: errno)
         }
         if unlink(path) != 0 && errno != ENOENT {
-            throw BPFError(operation: "remove \(path)", errno: errno)
+            throw NetworkError(operation: "remove \(path)", errno: errno)
         }
     }
 
@@ -75,18 +75,20 @@ public struct NetworkNamespace: Sendable, Hashable, CustomStringConvertible {
     /// Sockets, links and netlink requests made in body belong to this namespace.
     public func run<T>(_ body: () throws -> T) throws -> T {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 { throw BPFError(operation: "open network namespace \(path)", errno: errno) }
+        if fd < 0 { throw NetworkError(operation: "open network namespace \(path)", errno: errno) }
         defer { close(fd) }
         var result: Result<T, Error>?
         try withoutActuallyEscaping(body) { body in
             try Self.onNewThread {
                 if clinux_setns_net(fd) != 0 {
-                    throw BPFError(operation: "enter network namespace '\(name)'", errno: errno)
+                    throw NetworkError(operation: "enter network namespace '\(name)'", errno: errno)
                 }
                 result = Result { try body() }
             }
         }
-        guard let result else { throw BPFError.invalid("run in namespace '\(name)'", "the thread returned nothing") }
+        guard let result else {
+            throw NetworkError(operation: "run in namespace '\(name)'", errno: EINVAL, kernelMessage: "the thread returned nothing")
+        }
         return try result.get()
     }
 
@@ -95,17 +97,17 @@ public struct NetworkNamespace: Sendable, Hashable, CustomStringConvertible {
     private static func prepareDirectory() throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         if mount("", directory, "none", UInt(MS_SHARED | MS_REC), nil) == 0 { return }
-        guard errno == EINVAL else { throw BPFError(operation: "make \(directory) shared", errno: errno) }
+        guard errno == EINVAL else { throw NetworkError(operation: "make \(directory) shared", errno: errno) }
         // Not a mount point yet: bind it onto itself, then share it.
         if mount(directory, directory, "none", UInt(MS_BIND | MS_REC), nil) != 0
             || mount("", directory, "none", UInt(MS_SHARED | MS_REC), nil) != 0 {
-            throw BPFError(operation: "make \(directory) a shared mount", errno: errno)
+            throw NetworkError(operation: "make \(directory) a shared mount", errno: errno)
         }
     }
 
     private static func validate(_ name: String) throws {
         if name.isEmpty || name.count > 200 || name.contains("/") || name == "." || name == ".." {
-            throw BPFError.invalid("name a network namespace", "'\(name)' is not a valid namespace name")
+            throw NetworkError(operation: "name a network namespace", errno: EINVAL, kernelMessage: "'\(name)' is not a valid namespace name")
         }
     }
 
@@ -129,7 +131,7 @@ public struct NetworkNamespace: Sendable, Hashable, CustomStringConvertible {
             }, context)
             if code != 0 {
                 Unmanaged<Job>.fromOpaque(context).release()
-                throw BPFError(operation: "start a thread", errno: code)
+                throw NetworkError(operation: "start a thread", errno: code)
             }
             pthread_join(thread, nil)
             if let error = job.error { throw error }
