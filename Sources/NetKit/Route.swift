@@ -95,7 +95,11 @@ extension NetworkStack {
             if let prefix, prefix != destination { continue }
             var device: String?
             if let index = attributes.integer(Int32(RTA_OIF.rawValue), as: Int32.self) {
-                if names[index] == nil { names[index] = try? interfaceName(index: index, socket: socket) }
+                if names[index] == nil {
+                    do { names[index] = try interfaceName(index: index, socket: socket) } catch where error.errno == ENODEV {
+                        names[index] = nil  // gone since the dump: the route goes with it
+                    }
+                }
                 device = names[index]
             }
             let kind: Route.Kind = switch Int32(message.rtm_type) {
@@ -153,6 +157,7 @@ extension NetworkStack {
 
     private static func prefix(_ bytes: [UInt8], length: Int, family: Int32) -> DestinationPrefix? {
         if family == AF_INET6, bytes.count == 16 {
+            // The kernel keeps prefixes masked; one that is not is not ours to read.
             return (try? IPv6Network(address: IPv6Address(unchecked: bytes), length: length)).map(DestinationPrefix.v6)
         }
         if family == AF_INET, bytes.count == 4 {
