@@ -81,7 +81,14 @@ import Topology
         let route = try example.route()
         let family = example.words.hasPrefix("10.") ? "-4" : "-6"
         let destination = String(example.words.prefix { $0 != " " })
-        try topology.ip([family, "route", "add"] + example.words.split(separator: " ").map(String.init), in: byIP)
+        let words = [family, "route", "add"] + example.words.split(separator: " ").map(String.init)
+        // 6.1's End takes no psp (6.3+): there both must be refused, as unsupported.
+        if case .seg6local(let local) = route.encap, local.flavours.contains(.psp), try !KernelSRv6.support.endFlavours.contains("psp") {
+            #expect(try Command.run(["ip", "-n", byIP.name] + words).status != 0)
+            #expect { try NetworkStack(namespace: byNetKit).add(route) } throws: { ($0 as? NetworkError)?.isUnsupported == true }
+            return
+        }
+        try topology.ip(words, in: byIP)
         try NetworkStack(namespace: byNetKit).add(route)
 
         let shown = try [byIP, byNetKit].map { try topology.ip([family, "route", "show", "exact", destination], in: $0) }
