@@ -23,6 +23,12 @@ import Topology
             try topology.addVethPair(r, "veth2", b, "veth0")
             try topology.addAddress("fc00:12::2/64", interface: "veth1", in: r)
             try topology.addAddress("fc00:23::2/64", interface: "veth2", in: r)
+            // Snapshots compare r's routes: wait until the kernel has seen both carriers (in a
+            // loaded VM it marks the prefix routes `linkdown` for a while).
+            try KernelTest.waitUntil("r's veths are up and its routes not linkdown") {
+                try NetworkStack(namespace: r).links().filter { $0.kind == "veth" }.allSatisfy { $0.operationalState == "UP" }
+                    && !(try topology.ip(["-6", "route", "show"], in: r)).contains("linkdown")
+            }
             return (topology, r)
         } catch {
             topology.destroy()
