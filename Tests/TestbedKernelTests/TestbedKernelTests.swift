@@ -309,8 +309,8 @@ import Topology
                 #expect(throws: TestbedError.alreadyUp(name: name, stateFile: TestbedHarness.engine.store.path(name))) {
                     try TestbedHarness.engine.up(try TestbedFile.read(path), name: name)
                 }
-                let healthy = try TestbedHarness.engine.status(name).healthy
-                #expect(healthy)
+                // Healthy once the kernel reports both ends UP (late in a loaded VM).
+                try KernelTest.waitUntil("testbed \(name) is healthy") { try TestbedHarness.engine.status(name).healthy }
             }
         }
     }
