@@ -28,13 +28,15 @@ public enum RedirectReadiness {
             }
         }
         var result: [Unready] = []
+        var peerLinks: [String: [LinkState]] = [:]  // one dump per peer namespace
         for link in links where link.kind == "veth" {
             guard let peerIndex = link.peerIndex else { continue }
             let peer: LinkState?, peerNamespace: String?
             if let id = link.peerNamespaceID {
                 guard let name = names[id] else { continue }
                 peerNamespace = name
-                peer = try NetworkStack(namespaceNamed: name).links().first { $0.index == peerIndex }
+                if peerLinks[name] == nil { peerLinks[name] = try NetworkStack(namespaceNamed: name).links() }
+                peer = peerLinks[name]?.first { $0.index == peerIndex }
             } else {
                 peerNamespace = namespace
                 peer = links.first { $0.index == peerIndex }
