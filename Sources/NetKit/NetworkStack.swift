@@ -278,13 +278,25 @@ extension NetworkStack {
         return result
     }
 
+    /// NSFS_MAGIC (linux/magic.h): the file system of namespace files.
+    static let nsfsMagic = 0x6e73_6673
+
     /// The ID this namespace gives other (`ip netns list-id`), or nil when it gave it none.
+    /// Throws network.not-found when other is being created or deleted.
     public func namespaceID(of other: NetworkNamespace) throws(NetworkError) -> Int32? {
         let socket = try NetlinkSocket(namespace: namespace)
         let operation = "find the ID of namespace \(other.name)"
         let fd = open(other.path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw NetworkError(operation: operation + ": open \(other.path)", errno: errno) }
         defer { close(fd) }
+        // `ip netns delete` unmounts the namespace before it unlinks the name: in between, the
+        // path opens as an empty file, which the kernel refuses as "Peer netns reference is
+        // invalid". Say it is gone.
+        var fileSystem = statfs()
+        guard fstatfs(fd, &fileSystem) == 0 else { throw NetworkError(operation: operation + ": fstatfs \(other.path)", errno: errno) }
+        guard fileSystem.f_type == Self.nsfsMagic else {
+            throw NetworkError(operation: operation, errno: ENOENT, kernelMessage: "\(other.path) is no longer a namespace (being deleted)")
+        }
         var header = rtgenmsg()
         header.rtgen_family = UInt8(AF_UNSPEC)
         var request = NetlinkRequest(type: Int32(RTM_GETNSID), flags: NLM_F_REQUEST, header: header)

@@ -23,8 +23,13 @@ public enum RedirectReadiness {
         var names: [Int32: String] = [:]  // nsid → namespace name, as seen from `namespace`
         if links.contains(where: { $0.kind == "veth" && $0.peerNamespaceID != nil }) {
             for name in NetworkNamespace.list() where name != namespace {
-                guard let other = try? NetworkNamespace(existing: name) else { continue }  // deleted meanwhile
-                if let id = try stack.namespaceID(of: other) { names[id] = name }
+                // Another process may delete its namespaces while we look: those are not peers.
+                guard let other = try? NetworkNamespace(existing: name) else { continue }
+                do {
+                    if let id = try stack.namespaceID(of: other) { names[id] = name }
+                } catch where error.code == "network.not-found" {
+                    continue
+                }
             }
         }
         var result: [Unready] = []

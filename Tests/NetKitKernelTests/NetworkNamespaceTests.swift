@@ -59,6 +59,26 @@ import Topology
         #expect(error?.operation.contains("eth-missing") == true)
     }
 
+    /// `ip netns delete` unmounts a namespace before it unlinks its name, and `ip netns add`
+    /// creates the name before it mounts: in between, the name is an empty file. Another
+    /// process's namespace in that state is "gone", not an error of ours.
+    @Test func aNamespaceBeingDeletedIsNotAnError() throws {
+        let (topology, a, _) = try KernelTest.pair()
+        defer { topology.destroy() }
+        let dying = "\(KernelTest.prefix)-\(getpid())-ns-dying"
+        let path = "\(NetworkNamespace.directory)/\(dying)"
+        #expect(FileManager.default.createFile(atPath: path, contents: nil))
+        defer { unlink(path) }
+
+        let error = #expect(throws: NetworkError.self) {
+            _ = try NetworkStack(namespace: a).namespaceID(of: NetworkNamespace(existing: dying))
+        }
+        #expect(error?.code == "network.not-found")
+        let whileDying = try RedirectReadiness.unready(in: a.name)
+        unlink(path)
+        #expect(whileDying == (try RedirectReadiness.unready(in: a.name)))
+    }
+
     @Test func staleNamespacesOfDeadProcessesAreSwept() throws {
         // pid 2^22+1 is above pid_max's default ceiling: never a live process.
         let name = "\(KernelTest.prefix)-4194305-1-stale"
