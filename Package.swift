@@ -69,7 +69,7 @@ let package = Package(
         .target(name: "Plot"),
         // Benchmarks (`hike bench`): raw tail-call chains against HIKe chains, timed with test runs;
         // packet rates through generator → DUT → sink namespaces (`hike bench run`).
-        .target(name: "Bench", dependencies: ["BPFKit", "BPFObjects", "ECLAT", "HikeControl", "HikeRuntime", "HikeVM", "NetKit", "Plot", "SRv6", "Topology", "HikeErrors"]),
+        .target(name: "Bench", dependencies: ["BPFKit", "BPFObjects", "ECLAT", "HikeControl", "HikeRuntime", "HikeVM", "Monitoring", "NetKit", "Plot", "SRv6", "Topology", "HikeErrors"]),
         // SRv6: SRH, SID and uSID types and codecs; YAML configuration → srv6 package maps and chains.
         .target(name: "SRv6", dependencies: ["BPFKit", "BPFObjects", "HikeErrors", "HikeRuntime", "HikeVM", "NetKit", "Yams"]),
         // Performance monitoring: alternate-marking collector, STAMP sender, Prometheus exposition.
@@ -90,10 +90,15 @@ let package = Package(
 
         .testTarget(name: "HikeVMTests", dependencies: ["HikeVM", "HikeVMTestSupport"]),
         .testTarget(name: "ECLATTests", dependencies: ["ECLAT", "HikeVM", "HikeVMTestSupport"]),
-        .testTarget(name: "SRv6Tests", dependencies: ["NetKit", "SRv6"]),
+        .testTarget(name: "SRv6Tests", dependencies: ["BPFKit", "NetKit", "SRv6"]),
         .testTarget(name: "BenchTests", dependencies: ["Bench", "Plot"]),
         .testTarget(name: "TestbedTests", dependencies: ["HikeTestSupport", "Testbed"]),
         .testTarget(name: "HikeControlTests", dependencies: ["HikeControl", "HikeErrors", "HikeRuntime", "HikeTestSupport"]),
+        .testTarget(name: "HikeRuntimeTests", dependencies: ["BPFKit", "BPFObjects", "BPFTestObjects", "HikeRuntime", "HikeTestSupport", "HikeVM"]),
+        .testTarget(name: "MonitoringTests", dependencies: ["Monitoring"]),
+        .testTarget(name: "TopologyTests", dependencies: ["Topology"]),
+        .testTarget(name: "DoctorTests", dependencies: ["Doctor"]),
+        .testTarget(name: "PlotTests", dependencies: ["Plot"]),
         .testTarget(
             name: "SRv6KernelTests",
             dependencies: ["BPFKit", "BPFObjects", "BPFTestObjects", "Topology", "HikeTestSupport", "HikeRuntime", "HikeVM", "NetKit", "SRv6"]

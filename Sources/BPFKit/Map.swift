@@ -30,9 +30,10 @@ public struct MapUpdateFlags: OptionSet, Sendable {
 
 /// A kernel map, reached through its file descriptor.
 ///
-/// Keys and values are bytes in the kernel's layout. The typed methods take any fixed-layout
-/// Swift value (`BitwiseCopyable`) whose size equals the map's key or value size. For per-CPU
-/// maps a value is one slot per possible CPU, each padded to 8 bytes, as the kernel returns it.
+/// Keys and values are bytes in the kernel's layout. The integer methods take fixed-width
+/// integers whose size equals the map's key or value size; structs go through ``TypedMap``.
+/// For per-CPU maps a value is one slot per possible CPU, each padded to 8 bytes, as the kernel
+/// returns it.
 public final class BPFMap: @unchecked Sendable {  // immutable after init; the kernel serializes access
     public let fd: Int32
     /// The name libbpf knows it by (the ELF name) or the kernel's name for maps opened by pin or id.
@@ -206,27 +207,30 @@ public final class BPFMap: @unchecked Sendable {  // immutable after init; the k
         }
     }
 
-    // MARK: Typed
+    // MARK: Integers
 
-    public func lookup<Key: BitwiseCopyable, Value: BitwiseCopyable>(_ key: Key, as: Value.Type) throws -> Value? {
+    // Integer keys and values by their bytes. Structs go through TypedMap: the map's BTF lays
+    // them out, so no Swift struct mirrors a C layout by accident of its field order.
+
+    public func lookup<Key: MapScalar, Value: MapScalar>(_ key: Key, as: Value.Type) throws -> Value? {
         try checkNotPerCPU("lookup")
         try checkSize(MemoryLayout<Value>.size, valueSize, "value type \(Value.self)", "lookup")
         return try lookup(key: Self.bytes(of: key)).map { Self.load(Value.self, from: $0, at: 0) }
     }
 
-    public func update<Key: BitwiseCopyable, Value: BitwiseCopyable>(_ key: Key, _ value: Value,
+    public func update<Key: MapScalar, Value: MapScalar>(_ key: Key, _ value: Value,
                                                                      flags: MapUpdateFlags = .any) throws {
         try checkNotPerCPU("update")
         try update(key: Self.bytes(of: key), value: Self.bytes(of: value), flags: flags)
     }
 
     @discardableResult
-    public func delete<Key: BitwiseCopyable>(_ key: Key) throws -> Bool {
+    public func delete<Key: MapScalar>(_ key: Key) throws -> Bool {
         try delete(key: Self.bytes(of: key))
     }
 
     /// Every entry, typed.
-    public func entries<Key: BitwiseCopyable, Value: BitwiseCopyable>(
+    public func entries<Key: MapScalar, Value: MapScalar>(
         as: (Key.Type, Value.Type)
     ) throws -> [(key: Key, value: Value)] {
         try checkNotPerCPU("read entries")
@@ -238,7 +242,7 @@ public final class BPFMap: @unchecked Sendable {  // immutable after init; the k
     // MARK: Per-CPU
 
     /// One value per possible CPU, or nil when the key is missing.
-    public func lookupPerCPU<Key: BitwiseCopyable, Value: BitwiseCopyable>(_ key: Key, as: Value.Type) throws -> [Value]? {
+    public func lookupPerCPU<Key: MapScalar, Value: MapScalar>(_ key: Key, as: Value.Type) throws -> [Value]? {
         try checkPerCPU("per-CPU lookup")
         try checkSize(MemoryLayout<Value>.size, valueSize, "value type \(Value.self)", "per-CPU lookup")
         guard let raw = try lookup(key: Self.bytes(of: key)) else { return nil }
@@ -246,14 +250,14 @@ public final class BPFMap: @unchecked Sendable {  // immutable after init; the k
     }
 
     /// The per-CPU values of key added up, or nil when the key is missing.
-    public func lookupSum<Key: BitwiseCopyable, Value: BitwiseCopyable & AdditiveArithmetic>(
+    public func lookupSum<Key: MapScalar, Value: MapScalar>(
         _ key: Key, as type: Value.Type
     ) throws -> Value? {
         try lookupPerCPU(key, as: type).map { $0.reduce(.zero, +) }
     }
 
     /// Sets each CPU's value; `values` has one element per possible CPU.
-    public func updatePerCPU<Key: BitwiseCopyable, Value: BitwiseCopyable>(_ key: Key, _ values: [Value],
+    public func updatePerCPU<Key: MapScalar, Value: MapScalar>(_ key: Key, _ values: [Value],
                                                                           flags: MapUpdateFlags = .any) throws {
         try checkPerCPU("per-CPU update")
         try checkSize(MemoryLayout<Value>.size, valueSize, "value type \(Value.self)", "per-CPU update")
@@ -281,12 +285,12 @@ public final class BPFMap: @unchecked Sendable {  // immutable after init; the k
 
     // MARK: Helpers
 
-    /// The bytes of a fixed-layout value, as the kernel stores it (host byte order).
-    public static func bytesOf<T: BitwiseCopyable>(_ value: T) -> [UInt8] {
+    /// An integer's bytes, as the kernel stores it (host byte order).
+    public static func bytesOf<T: MapScalar>(_ value: T) -> [UInt8] {
         withUnsafeBytes(of: value) { Array($0) }
     }
 
-    static func bytes<T: BitwiseCopyable>(of value: T) -> [UInt8] { bytesOf(value) }
+    static func bytes<T: MapScalar>(of value: T) -> [UInt8] { bytesOf(value) }
 
     static func load<T: BitwiseCopyable>(_: T.Type, from bytes: [UInt8], at offset: Int) -> T {
         bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset, as: T.self) }
@@ -311,3 +315,6 @@ public final class BPFMap: @unchecked Sendable {  // immutable after init; the k
         }
     }
 }
+
+/// What BPFMap's integer API takes: a fixed-width integer, stored as its bytes.
+public typealias MapScalar = FixedWidthInteger & BitwiseCopyable

@@ -12,7 +12,7 @@ import Foundation
 ///   the value); floats are numbers;
 /// - `struct in6_addr`, and a 16-byte union, byte array or `__be16/__be32` array whose member
 ///   name contains `addr` (`saddr`, `daddr`, `addr`, …) or `src`, `dst`, `sender`, `ip6`,
-///   `nexthop`, `gateway`, is IPv6 text (`"fc00::1"`); `struct in_addr`, and a 4-byte `__be32`
+///   `nexthop`, `gateway`, `nh4`, `nh6`, is IPv6 text (`"fc00::1"`); `struct in_addr`, and a 4-byte `__be32`
 ///   or byte array named like that, is IPv4 text;
 /// - a 6-byte byte array named like `mac`, `h_dest`, `h_source`, `dmac`, `smac`, `hwaddr`
 ///   (or like an address, above) is MAC text (`"02:00:00:00:00:01"`);
@@ -37,11 +37,13 @@ public struct MapJSONCodec: Sendable {
     }
 
     /// Decodes exactly `size` bytes (shorter input is zero-padded, longer truncated).
-    public func decode(_ bytes: [UInt8]) -> MapJSONValue {
+    /// `exactIntegers` keeps integers beyond ±2^53 as numbers (for Swift types, not for JSON
+    /// readers that hold numbers in doubles).
+    public func decode(_ bytes: [UInt8], exactIntegers: Bool = false) -> MapJSONValue {
         var padded = Array(bytes.prefix(size))
         if padded.count < size { padded += [UInt8](repeating: 0, count: size - padded.count) }
         guard let type else { return Self.fallbackDecode(padded) }
-        return Self.decode(padded[...], type, name: "", depth: 0)
+        return Self.decode(padded[...], type, name: "", depth: 0, exact: exactIntegers)
     }
 
     /// Encodes a JSON value into `size` bytes; `path` names the whole in errors (`key`, `value`).
@@ -81,12 +83,13 @@ public struct MapJSONCodec: Sendable {
     enum Address { case ipv4, ipv6, mac }
 
     /// What the name of a field holding an IP address contains (`saddr`, `dst_addr`, `sender`, …).
-    static let addressNames = ["addr", "sender", "src", "dst", "ip4", "ip6", "ipv4", "ipv6", "nexthop", "gateway"]
+    static let addressNames = ["addr", "sender", "src", "dst", "ip4", "ip6", "ipv4", "ipv6", "nexthop", "gateway", "nh4", "nh6"]
 
     static let macNames = ["mac", "h_dest", "h_source", "hwaddr", "lladdr", "ether"]
 
     /// Whether a field of type t called name holds an address.
     static func address(_ type: BTFType, name: String) -> Address? {
+        guard [4, 6, 16].contains(type.size) else { return nil }  // before the names: this runs per member
         let lower = name.lowercased()
         let named = addressNames.contains { lower.contains($0) }
         switch type.size {
@@ -134,7 +137,9 @@ public struct MapJSONCodec: Sendable {
 
     // MARK: Decoding
 
-    static func decode(_ bytes: ArraySlice<UInt8>, _ type: BTFType, name: String, depth: Int) -> MapJSONValue {
+    static func decode(_ bytes: ArraySlice<UInt8>, _ type: BTFType, name: String, depth: Int, exact: Bool = false) -> MapJSONValue {
+        func number(_ value: UInt64) -> MapJSONValue { exact ? .uint(value) : Self.number(value) }
+        func signedNumber(_ value: Int64) -> MapJSONValue { exact ? .int(value) : Self.signedNumber(value) }
         guard depth < 64, bytes.count == type.size else { return .string(hex(bytes)) }
         if let address = address(type, name: name) { return .string(format(address, bytes)) }
         switch type.kind {
@@ -172,18 +177,21 @@ public struct MapJSONCodec: Sendable {
             guard element.size > 0 else { return .array([]) }
             return .array((0..<count).map { index in
                 let start = bytes.startIndex + index * element.size
-                return decode(bytes[start..<start + element.size], element, name: name, depth: depth + 1)
+                return decode(bytes[start..<start + element.size], element, name: name, depth: depth + 1, exact: exact)
             })
         case .structure(let members), .union(let members):
             var fields: [MapJSONValue.Field] = []
-            decodeMembers(members, bytes, depth: depth, into: &fields)
+            decodeMembers(members, bytes, depth: depth, into: &fields, exact: exact)
             return .object(fields)
         case .opaque:
             return .string(hex(bytes))
         }
     }
 
-    static func decodeMembers(_ members: [BTFMember], _ bytes: ArraySlice<UInt8>, depth: Int, into fields: inout [MapJSONValue.Field]) {
+    static func decodeMembers(_ members: [BTFMember], _ bytes: ArraySlice<UInt8>, depth: Int, into fields: inout [MapJSONValue.Field],
+                              exact: Bool = false) {
+        func number(_ value: UInt64) -> MapJSONValue { exact ? .uint(value) : Self.number(value) }
+        func signedNumber(_ value: Int64) -> MapJSONValue { exact ? .int(value) : Self.signedNumber(value) }
         for member in members {
             if member.bitfieldSize > 0 {
                 let value = bitfield(bytes, member)
@@ -202,11 +210,11 @@ public struct MapJSONCodec: Sendable {
                 // An anonymous struct or union: its members are the parent's.
                 let before = fields.count
                 var inner: [MapJSONValue.Field] = []
-                decodeMembers(member.type.members, slice, depth: depth + 1, into: &inner)
+                decodeMembers(member.type.members, slice, depth: depth + 1, into: &inner, exact: exact)
                 fields.append(contentsOf: inner.filter { field in !fields[..<before].contains { $0.key == field.key } })
                 continue
             }
-            fields.append(MapJSONValue.Field(member.name, decode(slice, member.type, name: member.name, depth: depth + 1)))
+            fields.append(MapJSONValue.Field(member.name, decode(slice, member.type, name: member.name, depth: depth + 1, exact: exact)))
         }
     }
 

@@ -18,6 +18,8 @@ public final class GeneratorObject: @unchecked Sendable {  // maps are written b
     public let forwarder: BPFProgram
     /// gen_sink that also counts frames per shape (tests only: a hash update per frame).
     public let inspector: BPFProgram
+    let generatorStats: TypedMap<UInt32, PacketCounter>, sinkStats: TypedMap<UInt32, PacketCounter>
+    let forwarderStats: TypedMap<UInt32, PacketCounter>
 
     public init() throws {
         guard let embedded = EmbeddedObjects.named(Self.objectName) else { throw BenchError.missingObject(Self.objectName) }
@@ -27,6 +29,9 @@ public final class GeneratorObject: @unchecked Sendable {  // maps are written b
         pass = try object.program("gen_pass")
         forwarder = try object.program("gen_fwd6")
         inspector = try object.program("gen_inspect")
+        generatorStats = try TypedMap(object.map("gen_stats"))
+        sinkStats = try TypedMap(object.map("sink_stats"))
+        forwarderStats = try TypedMap(object.map("fwd_stats"))
     }
 
     /// What the generator sends: `frame` is the template (its length is the frame's length).
@@ -56,27 +61,16 @@ public final class GeneratorObject: @unchecked Sendable {  // maps are written b
             throw BenchError.chainFailed(what: "generator template",
                                          detail: "\(frame.headerLength) bytes of headers; gen_live rewrites at most \(Self.templateMax)")
         }
-        var value = [UInt8]()
-        func u32(_ v: Int) { withUnsafeBytes(of: UInt32(v).littleEndian) { value += $0 } }
-        func u64(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { value += $0 } }
-        // Every header is rewritten, so what a DUT changed in a recycled frame (hop limit, MACs,
-        // an SRH's Segments Left, a decapsulation) never shows in the next one.
-        u32(frame.headerLength)
-        u32(Int(config.redirectIndex))
-        u32(Int(config.flows))
-        u32(frame.flowWordOffset)
-        u32(frame.portOffset)
-        u32(frame.udpChecksumOffset)
-        u32(frame.ipv4ChecksumOffset ?? 0)
-        u32(0)
-        u64(config.ratePPS)
         var template = Array(frame.bytes.prefix(Self.templateMax))
         template += [UInt8](repeating: 0, count: Self.templateMax - template.count)
-        value += template
-        try object.map("gen_config").update(key: [0, 0, 0, 0], value: value)
-        let state = try object.map("gen_state")
-        let cpus = try state.valueBufferSize() / 24
-        try state.updatePerCPU(UInt32(0), [GenState](repeating: GenState(), count: max(cpus, 1)))
+        // Every header is rewritten, so what a DUT changed in a recycled frame (hop limit, MACs,
+        // an SRH's Segments Left, a decapsulation) never shows in the next one.
+        let entry = GeneratorConfigEntry(copyLen: UInt32(frame.headerLength), ifindex: config.redirectIndex, flows: config.flows,
+                                         srcOff: UInt32(frame.flowWordOffset), portOff: UInt32(frame.portOffset),
+                                         csumOff: UInt32(frame.udpChecksumOffset), l3csumOff: UInt32(frame.ipv4ChecksumOffset ?? 0),
+                                         ratePPS: config.ratePPS, tmpl: template)
+        try TypedMap<UInt32, GeneratorConfigEntry>(object.map("gen_config")).update(0, entry)
+        try TypedMap<UInt32, GeneratorStateEntry>(object.map("gen_state")).update(0, GeneratorStateEntry())
     }
 
     /// What gen_inspect saw (struct gen_shape): one kind of frame.
@@ -96,15 +90,15 @@ public final class GeneratorObject: @unchecked Sendable {  // maps are written b
             self.hopLimit = hopLimit
         }
 
-        init(key: [UInt8]) {
-            length = Int(key[0]) | Int(key[1]) << 8
-            destinationPort = UInt16(key[2]) | UInt16(key[3]) << 8
-            outer = Int(key[4])
-            hasSRH = key[5] != 0
-            lastEntry = Int(key[6])
-            segmentsLeft = Int(key[7])
-            inner = Int(key[8])
-            hopLimit = Int(key[9])
+        init(_ key: GeneratorShapeKey) {
+            length = Int(key.length)
+            destinationPort = key.dport
+            outer = Int(key.outer)
+            hasSRH = key.srh != 0
+            lastEntry = Int(key.lastEntry)
+            segmentsLeft = Int(key.segmentsLeft)
+            inner = Int(key.inner)
+            hopLimit = Int(key.hopLimit)
         }
 
         public var description: String {
@@ -115,53 +109,37 @@ public final class GeneratorObject: @unchecked Sendable {  // maps are written b
 
     /// gen_inspect's counts per shape, summed over CPUs.
     public func shapes() throws -> [Shape: UInt64] {
-        let map = try object.map("sink_shapes")
         var result: [Shape: UInt64] = [:]
-        for key in try map.keys() {
-            // One u64 per possible CPU (the per-CPU stride of an 8-byte value is 8).
-            let raw = try map.lookup(key: key) ?? []
-            let total = stride(from: 0, to: raw.count - 7, by: 8).reduce(UInt64(0)) { sum, at in
-                sum + raw[at..<(at + 8)].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
-            }
-            result[Shape(key: key), default: 0] += total
+        for entry in try TypedMap<GeneratorShapeKey, UInt64>(object.map("sink_shapes")).entries() {
+            result[Shape(entry.key), default: 0] += entry.values.reduce(0, +)
         }
         return result
     }
 
-    struct GenState: BitwiseCopyable { var seq: UInt64 = 0; var lastNS: UInt64 = 0; var tokens: UInt64 = 0 }
-
     /// Frames the generator sent (slot 0) and paced away (slot 1), summed over CPUs.
     public func generatorCounters() throws -> (sent: PacketCounter, paced: PacketCounter) {
-        let map = try object.map("gen_stats")
-        return (try map.lookupSum(UInt32(0), as: PacketCounter.self) ?? .zero,
-                try map.lookupSum(UInt32(1), as: PacketCounter.self) ?? .zero)
+        (try generatorStats.lookupSum(0) ?? .zero, try generatorStats.lookupSum(1) ?? .zero)
     }
 
     /// What gen_sink received, summed over CPUs.
     public func sinkCounter() throws -> PacketCounter {
-        try object.map("sink_stats").lookupSum(UInt32(0), as: PacketCounter.self) ?? .zero
+        try sinkStats.lookupSum(0) ?? .zero
     }
 
     /// What gen_sink received on each CPU.
     public func sinkCounterPerCPU() throws -> [PacketCounter] {
-        try object.map("sink_stats").lookupPerCPU(UInt32(0), as: PacketCounter.self) ?? []
+        try sinkStats.lookupPerCPU(0) ?? []
     }
 
     /// gen_fwd6: forwarded (slot 0) and passed to the kernel (slot 1).
     public func forwarderCounters() throws -> (forwarded: PacketCounter, passed: PacketCounter) {
-        let map = try object.map("fwd_stats")
-        return (try map.lookupSum(UInt32(0), as: PacketCounter.self) ?? .zero,
-                try map.lookupSum(UInt32(1), as: PacketCounter.self) ?? .zero)
+        (try forwarderStats.lookupSum(0) ?? .zero, try forwarderStats.lookupSum(1) ?? .zero)
     }
 
     /// Zeroes every counter.
     public func resetCounters() throws {
-        for name in ["gen_stats", "sink_stats", "fwd_stats"] {
-            let map = try object.map(name)
-            let cpus = try map.valueBufferSize() / MemoryLayout<PacketCounter>.stride
-            for key in 0..<UInt32(map.info.maxEntries) {
-                try map.updatePerCPU(key, [PacketCounter](repeating: .zero, count: max(cpus, 1)))
-            }
+        for map in [generatorStats, sinkStats, forwarderStats] {
+            for key in 0..<map.map.info.maxEntries { try map.update(key, .zero) }
         }
         let shapes = try object.map("sink_shapes")
         for key in try shapes.keys() { _ = try shapes.delete(key: key) }
@@ -264,5 +242,54 @@ public final class LiveGenerator: @unchecked Sendable {  // the flags are guarde
             if let thread = lock.withLock({ threadID }) { pthread_kill(thread, SIGUSR1) }
         }
         if let failure = lock.withLock({ failure }) { throw failure }
+    }
+}
+
+// gen.bpf.c's map entries. Their coding keys are the C member names; the object's BTF lays
+// them out (BTFCoding).
+
+/// `struct gen_cfg`: what gen_live sends.
+struct GeneratorConfigEntry: Codable, Sendable {
+    var copyLen: UInt32
+    var ifindex: UInt32
+    var flows: UInt32
+    var srcOff: UInt32
+    var portOff: UInt32
+    var csumOff: UInt32
+    var l3csumOff: UInt32
+    var pad: UInt32 = 0
+    var ratePPS: UInt64
+    /// All GEN_TMPL_MAX bytes.
+    var tmpl: [UInt8]
+
+    enum CodingKeys: String, CodingKey {
+        case copyLen = "copy_len", ifindex, flows, srcOff = "src_off", portOff = "port_off", csumOff = "csum_off"
+        case l3csumOff = "l3csum_off", pad, ratePPS = "rate_pps", tmpl
+    }
+}
+
+/// `struct gen_state`: gen_live's pacing state, per CPU.
+struct GeneratorStateEntry: Codable, Sendable {
+    var seq: UInt64 = 0
+    var lastNS: UInt64 = 0
+    var tokens: UInt64 = 0
+
+    enum CodingKeys: String, CodingKey { case seq, lastNS = "last_ns", tokens }
+}
+
+/// `struct gen_shape`: the key gen_inspect counts frames by.
+struct GeneratorShapeKey: Codable, Sendable {
+    var length: UInt16
+    var dport: UInt16
+    var outer: UInt8
+    var srh: UInt8
+    var lastEntry: UInt8
+    var segmentsLeft: UInt8
+    var inner: UInt8
+    var hopLimit: UInt8
+    var pad: UInt16 = 0
+
+    enum CodingKeys: String, CodingKey {
+        case length, dport, outer, srh, lastEntry = "last_entry", segmentsLeft = "segments_left", inner, hopLimit = "hop_limit", pad
     }
 }

@@ -2,6 +2,7 @@ import BPFKit
 import Foundation
 import HikeRuntime
 import HikeVM
+import Monitoring
 
 /// loss-monitoring (issue 8's overhead): the VPN ingress chain of `examples/vpn/demo.yaml`'s r1,
 /// `srv6_h_encaps(0); ip6_kroute()` on srv6-encap's input (IPv6/UDP → H.Encaps with --segments
@@ -75,17 +76,12 @@ extension TrafficScenarioPrograms {
     /// pm_stats zeroed.
     func configureFlow(mode: UInt32?, in hike: HikeInstance) throws {
         let flow = LossMonitoringScenario.flow
-        try pmMap("pm_flows", in: hike).update(flow, PMFlow(mode: mode ?? 0, reserved: 0))
-        let sent = try pmMap("pm_sent", in: hike)
-        let cpus = max(try sent.valueBufferSize() / MemoryLayout<PacketCounter>.stride, 1)
-        for colour: UInt32 in [0, 1] {
-            try sent.updatePerCPU(flow * 2 + colour, [PacketCounter](repeating: .zero, count: cpus))
-        }
+        try TypedMap<UInt32, PMFlowEntry>(pmMap(PMABI.flowsMap, in: hike)).update(flow, PMFlowEntry(mode: mode ?? 0))
+        let sent = try TypedMap<UInt32, PacketCounter>(pmMap(PMABI.sentMap, in: hike))
+        for colour in Colour.allCases { try sent.update(PMABI.counterIndex(flow: flow, colour: colour), .zero) }
         try pmMap("pm_colour", in: hike).update(UInt32(0), UInt32(0))
-        let stats = try pmMap("pm_stats", in: hike)
-        for reason in 0..<UInt32(stats.info.maxEntries) {
-            try stats.updatePerCPU(reason, [UInt64](repeating: 0, count: cpus))
-        }
+        let stats = try TypedMap<UInt32, UInt64>(pmMap(PMABI.statsMap, in: hike))
+        for reason in 0..<stats.map.info.maxEntries { try stats.update(reason, 0) }
     }
 
     /// After a DUT's measurement: the headend encapsulated every packet the sink counted (as
@@ -95,10 +91,10 @@ extension TrafficScenarioPrograms {
         guard dut != .baseline, let hike = hike?.instance else { return }
         try verifySRv6(.srv6Encap, hike: hike, delivered: delivered)
         guard LossMonitoringScenario.mode(dut) != nil else { return }
-        let sent = try pmMap("pm_sent", in: hike)
+        let sent = try TypedMap<UInt32, PacketCounter>(pmMap(PMABI.sentMap, in: hike))
         var marked: UInt64 = 0
-        for colour: UInt32 in [0, 1] {
-            marked += try sent.lookupSum(LossMonitoringScenario.flow * 2 + colour, as: PacketCounter.self)?.packets ?? 0
+        for colour in Colour.allCases {
+            marked += try sent.lookupSum(PMABI.counterIndex(flow: LossMonitoringScenario.flow, colour: colour))?.packets ?? 0
         }
         let stats = try pmMap("pm_stats", in: hike)
         var errors: UInt64 = 0
@@ -109,6 +105,3 @@ extension TrafficScenarioPrograms {
         }
     }
 }
-
-/// struct pm_flow of pm.h.
-struct PMFlow: BitwiseCopyable { var mode: UInt32; var reserved: UInt32 }

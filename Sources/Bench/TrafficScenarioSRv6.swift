@@ -108,18 +108,15 @@ final class SRv6ScenarioState: @unchecked Sendable {  // used from one thread
 extension SRv6BenchPlan {
     /// Indexes in srv6_policies and srv6_sids.
     static let encapPolicy: UInt32 = 0, endIndex: UInt32 = 1, endDT6Index: UInt32 = 2
-    /// The srv6 package's map values, from SRv6's encoders (which the ABI mirror tests check).
-    static func policy(segments: [[UInt8]], source: [UInt8], pmFlow: UInt32 = 0) throws -> [UInt8] {
-        SRv6ABI.encodePolicy(mode: .encaps, segments: try segments.map { try IPv6Address(bytes: $0) }, flags: 0, hopLimit: 0,
-                             tag: 0, source: try IPv6Address(bytes: source), pmFlow: pmFlow)
+    /// The srv6 package's map values (SRv6's entries, laid out by BTF).
+    static func policy(segments: [[UInt8]], source: [UInt8], pmFlow: UInt32 = 0) throws -> SRv6PolicyEntry {
+        SRv6PolicyEntry(mode: .encaps, segments: try segments.map { try IPv6Address(bytes: $0) }, flags: 0, hopLimit: 0,
+                        tag: 0, source: try IPv6Address(bytes: source), pmFlow: pmFlow)
     }
 
-    static func sid(_ behaviour: EndpointBehaviour, table: UInt32 = 0) -> [UInt8] {
-        SRv6ABI.encodeSID(behaviour: behaviour, flavours: [], table: table, oif: 0, lblen: 0, nflen: 0, nh4: nil, nh6: nil)
+    static func sid(_ behaviour: EndpointBehaviour, table: UInt32 = 0) -> SRv6SIDEntry {
+        SRv6SIDEntry(behaviour: behaviour, flavours: [], table: table, oif: 0, lblen: 0, nflen: 0, nh4: nil, nh6: nil)
     }
-
-    /// struct srv6_lpm6_key.
-    static func lpmKey(_ address: [UInt8], prefix: UInt32) -> [UInt8] { BPFMap.bytesOf(prefix) + address }
 }
 
 extension TrafficScenarioPrograms {
@@ -143,16 +140,15 @@ extension TrafficScenarioPrograms {
         let program: String, argument: UInt32, prefix: (address: [UInt8], length: UInt32), forward: Bool
         switch scenario {
         case .srv6Encap:
-            try map("srv6_policies").update(key: BPFMap.bytesOf(SRv6BenchPlan.encapPolicy),
-                                            value: try SRv6BenchPlan.policy(segments: SRv6BenchPlan.encapSegments(options.segments),
-                                                                        source: SRv6BenchPlan.tunnelSource, pmFlow: pmFlow))
+            try TypedMap<UInt32, SRv6PolicyEntry>(map(SRv6ABI.policiesMap)).update(
+                SRv6BenchPlan.encapPolicy,
+                try SRv6BenchPlan.policy(segments: SRv6BenchPlan.encapSegments(options.segments), source: SRv6BenchPlan.tunnelSource, pmFlow: pmFlow))
             (program, argument, prefix, forward) = (HeadendMode.encaps.program, SRv6BenchPlan.encapPolicy, (SRv6BenchPlan.encapDestination, 64), true)
         case .srv6End:
-            try map("srv6_sids").update(key: BPFMap.bytesOf(SRv6BenchPlan.endIndex), value: SRv6BenchPlan.sid(.end))
+            try TypedMap<UInt32, SRv6SIDEntry>(map(SRv6ABI.sidsMap)).update(SRv6BenchPlan.endIndex, SRv6BenchPlan.sid(.end))
             (program, argument, prefix, forward) = (EndpointBehaviour.end.program, SRv6BenchPlan.endIndex, (SRv6BenchPlan.endSID, 128), false)
         case .srv6EndDT6:
-            try map("srv6_sids").update(key: BPFMap.bytesOf(SRv6BenchPlan.endDT6Index),
-                                        value: SRv6BenchPlan.sid(.endDT6, table: 254))
+            try TypedMap<UInt32, SRv6SIDEntry>(map(SRv6ABI.sidsMap)).update(SRv6BenchPlan.endDT6Index, SRv6BenchPlan.sid(.endDT6, table: 254))
             (program, argument, prefix, forward) = (EndpointBehaviour.endDT6.program, SRv6BenchPlan.endDT6Index, (SRv6BenchPlan.endDT6SID, 128), false)
         default:
             throw BenchError.chainFailed(what: "hike \(scenario.rawValue)", detail: "not an SRv6 scenario")
@@ -181,7 +177,8 @@ extension TrafficScenarioPrograms {
             state.chains[key] = chainID
         }
         let loader = try localsidLoader(state, hike: hike)
-        try loader.map("srv6_lpm6").update(key: SRv6BenchPlan.lpmKey(prefix.address, prefix: prefix.length), value: BPFMap.bytesOf(chainID))
+        let key = LPMKey(prefixlen: prefix.length, addr: try IPv6Address(bytes: prefix.address))
+        try TypedMap<LPMKey<IPv6Address>, UInt32>(loader.map(SRv6ABI.lpm6Map)).update(key, chainID)
         return try loader.program("srv6_localsid")
     }
 
@@ -206,9 +203,8 @@ extension TrafficScenarioPrograms {
             ($0, "\(hike.pinRoot)/vm/\($0)")
         })
         let object = try BPFObject(spec: spec, options: ObjectOptions(pinnedMaps: pins))
-        // struct hvm_loader_config: chain_id (unused: the routes choose), default_verdict.
-        try object.map("srv6_localsid_cfg").update(key: BPFMap.bytesOf(UInt32(0)),
-                                                   value: BPFMap.bytesOf(UInt32(0)) + BPFMap.bytesOf(ABI.xdpDrop))
+        // chain_id unused: the routes choose.
+        try TypedMap<UInt32, LoaderConfigEntry>(object.map("srv6_localsid_cfg")).update(0, LoaderConfigEntry(chainID: 0, defaultVerdict: ABI.xdpDrop))
         state.localsid = object
         return object
     }
@@ -221,7 +217,7 @@ extension TrafficScenarioPrograms {
         let object = try hike.catalog.entry("srv6_end").object
         func map(_ name: String) throws -> BPFMap { try BPFMap.openPinned("\(hike.pinRoot)/maps/\(object)/\(name)") }
         func packets(_ map: BPFMap, _ key: UInt32) throws -> UInt64 {
-            try map.lookup(key: BPFMap.bytesOf(key)).map { SRv6ABI.sumStats($0).packets } ?? 0
+            try TypedMap<UInt32, SRv6Stats>(map).lookupPerCPU(key)?.reduce(.zero, +).packets ?? 0
         }
         let processed = scenario == .srv6Encap
             ? try packets(map(SRv6ABI.policyStatsMap), SRv6BenchPlan.encapPolicy)

@@ -128,11 +128,11 @@ public enum PingCountDemo {
         let ping = try Traffic.ping(from: sender, to: address, count: count, interval: interval)
 
         progress("reading the per-CPU counters…")
-        let counters = try object.map("kind_counters")
+        let counters = try TypedMap<UInt32, PacketCounter>(object.map("kind_counters"))
         var rows: [PingCountReport.Row] = []
         var cpuCount = 0
-        for kind in 0..<UInt32(counters.info.maxEntries) {
-            let perCPU = try counters.lookupPerCPU(kind, as: PacketCounter.self) ?? []
+        for kind in 0..<counters.map.info.maxEntries {
+            let perCPU = try counters.lookupPerCPU(kind) ?? []
             cpuCount = max(cpuCount, perCPU.count)
             // Unnamed kinds are reserved: show them only if something landed there.
             let name = Kind.names[kind]

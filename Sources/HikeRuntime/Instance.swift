@@ -201,8 +201,9 @@ public final class HikeInstance: @unchecked Sendable {  // state lives in the ke
             let slotsMap = try systemMap("hvm_chains")
             let idsMap = try systemMap("hvm_chain_ids")
             let slots = try freeSlots(count: chains.count, registry: registry)
+            let typedSlots = try TypedMap<UInt32, VMChainSlot>(slotsMap)
             for (chain, slot) in zip(chains, slots) {
-                try slotsMap.update(key: BPFMap.bytesOf(slot), value: Layout.encodeChain(id: chain.id, instructions: chain.instructions))
+                try typedSlots.update(slot, VMChainSlot(id: chain.id, instructions: chain.instructions))
             }
             var switched: [(id: UInt32, previous: UInt32?)] = []
             do {
@@ -282,10 +283,10 @@ public final class HikeInstance: @unchecked Sendable {  // state lives in the ke
         guard let record = registry.chains[name] else {
             throw RuntimeError.unknownChain(name, known: registry.chains.keys.sorted().joined(separator: ", "))
         }
-        guard let value = try systemMap("hvm_chains").lookup(key: BPFMap.bytesOf(record.slot)) else {
+        guard let value = try TypedMap<UInt32, VMChainSlot>(systemMap("hvm_chains")).lookup(record.slot) else {
             throw RuntimeError.registry("slot \(record.slot) of chain '\(name)' is empty")
         }
-        return try Layout.decodeChain(value).instructions
+        return try value.instructions
     }
 
     // MARK: Loaders
@@ -331,16 +332,16 @@ public final class HikeInstance: @unchecked Sendable {  // state lives in the ke
                                        options: objectOptions(object: description, ownMapsDirectory: directory))
             let program = try object.program(loader)
             for map in entry.maps where map.hasSuffix("_cfg") {
-                let config = Layout.encodeLoaderConfig(chainID: chainValue, defaultVerdict: defaultVerdict)
-                let cfg = try object.map(map)
-                for key in 0..<cfg.info.maxEntries { try cfg.update(key: BPFMap.bytesOf(key), value: config) }
+                let cfg = try TypedMap<UInt32, LoaderConfigEntry>(object.map(map))
+                let config = LoaderConfigEntry(chainID: chainValue, defaultVerdict: defaultVerdict)
+                for key in 0..<cfg.map.info.maxEntries { try cfg.update(key, config) }
             }
             if !resolvedRoutes.isEmpty {
                 guard let routeMap = entry.maps.first(where: { $0.hasSuffix("_routes") }) else {
                     throw RuntimeError.invalidChain("loader \(loader) takes no routes")
                 }
-                let map = try object.map(routeMap)
-                for (prefix, id) in resolvedRoutes { try map.update(key: prefix.lpmKey, value: BPFMap.bytesOf(id)) }
+                let map = try TypedMap<LPMKey<IPv6Address>, UInt32>(object.map(routeMap))
+                for (prefix, id) in resolvedRoutes { try map.update(prefix.lpmKey, id) }
             }
             try program.pin(at: "\(directory)/prog")
             let link = try (namespace.map { namespace in
@@ -387,13 +388,10 @@ public final class HikeInstance: @unchecked Sendable {  // state lives in the ke
 
     /// Fault counters over all CPUs, by chain and reason.
     public func faultCounts() throws -> [FaultCount] {
-        let map = try systemMap("hvm_faults")
-        var totals: [[UInt32]: UInt64] = [:]
-        for key in try map.keys() {
-            guard key.count == 8, let sum = try map.lookupSum(key.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }, as: UInt64.self) else { continue }
-            totals[[Layout.u32(key, 0), Layout.u32(key, 4)]] = sum
-        }
-        return totals.map { FaultCount(chainID: $0.key[0], reason: $0.key[1], count: $0.value) }
+        let map = try TypedMap<FaultKey, UInt64>(systemMap("hvm_faults"))
+        var totals: [FaultKey: UInt64] = [:]
+        for entry in try map.entries() { totals[entry.key, default: 0] &+= entry.values.reduce(0, &+) }
+        return totals.map { FaultCount(chainID: $0.key.chainID, reason: $0.key.reason, count: $0.value) }
             .sorted { ($0.chainID, $0.reason) < ($1.chainID, $1.reason) }
     }
 
@@ -405,13 +403,16 @@ public final class HikeInstance: @unchecked Sendable {  // state lives in the ke
     /// How the last packet on each CPU left the VM.
     public func lastResults() throws -> [VMResult] {
         let map = try systemMap("hvm_state")
+        guard let (offset, codec) = try MapJSON(map: map).value.member("last") else {
+            throw RuntimeError.registry("hvm_state has no BTF for its member 'last': reload the VM (hike reset)")
+        }
         guard let raw = try map.lookup(key: BPFMap.bytesOf(UInt32(0))) else { return [] }
         let stride = (map.valueSize + 7) & ~7
-        return (0..<(raw.count / stride)).map { cpu in
-            let at = cpu * stride + Layout.resultOffset
-            return VMResult(cpu: cpu, r0: Layout.u64(raw, at), verdict: Layout.u32(raw, at + 8),
-                            fault: Layout.u32(raw, at + 12), chainID: Layout.u32(raw, at + 16),
-                            pc: Layout.u32(raw, at + 20), sequence: Layout.u64(raw, at + 24))
+        return try (0..<(raw.count / stride)).map { cpu in
+            let start = cpu * stride + offset
+            let last = try BTFCoding.decode(VMResultEntry.self, from: Array(raw[start..<start + codec.size]), with: codec, path: "hvm_state.last")
+            return VMResult(cpu: cpu, r0: last.r0, verdict: last.verdict, fault: last.fault, chainID: last.chainID,
+                            pc: last.pc, sequence: last.sequence)
         }
     }
 
@@ -433,9 +434,9 @@ public final class HikeInstance: @unchecked Sendable {  // state lives in the ke
         let object = try BPFObject(spec: description.spec,
                                    options: ObjectOptions(pinnedMaps: systemMapPins.filter { description.maps.contains($0.key) }))
         for map in entry.maps where map.hasSuffix("_cfg") {
-            let cfg = try object.map(map)
-            let config = Layout.encodeLoaderConfig(chainID: record.id, defaultVerdict: defaultVerdict)
-            for key in 0..<cfg.info.maxEntries { try cfg.update(key: BPFMap.bytesOf(key), value: config) }
+            let cfg = try TypedMap<UInt32, LoaderConfigEntry>(object.map(map))
+            let config = LoaderConfigEntry(chainID: record.id, defaultVerdict: defaultVerdict)
+            for key in 0..<cfg.map.info.maxEntries { try cfg.update(key, config) }
         }
         return try object.program(loader)
     }
@@ -479,8 +480,8 @@ public struct IPv6Prefix: Sendable, Hashable, CustomStringConvertible {
         self.length = length
     }
 
-    /// `struct ip6_lpm_key`: the prefix length, then the address.
-    var lpmKey: [UInt8] { BPFMap.bytesOf(length) + address }
+    /// `struct ip6_lpm_key`.
+    var lpmKey: LPMKey<IPv6Address> { LPMKey(prefixlen: length, addr: IPv6Address(unchecked: address)) }
 
     public var description: String {
         var raw = in6_addr()

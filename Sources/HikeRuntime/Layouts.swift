@@ -1,41 +1,122 @@
+import BPFInstructions
 import BPFKit
 import HikeVM
+import NetKit
 
-/// Byte layouts of vm_abi.h's structs, for the maps the runtime reads and writes.
+/// vm_abi.h's map values as Swift values. Their coding keys are the C member names; the map's
+/// BTF lays them out (BTFCoding), so no offset is written here.
+
+/// `struct hvm_insn`: one 8-byte instruction slot, the kernel's `struct bpf_insn`.
+struct VMInstructionSlot: Codable, Sendable {
+    var code: UInt8
+    var regs: UInt8
+    var off: Int16
+    var imm: Int32
+
+    static let empty = VMInstructionSlot(code: 0, regs: 0, off: 0, imm: 0)
+
+    /// The slot's 8 bytes (little-endian off and imm, as bpf_insn).
+    var bytes: [UInt8] {
+        var out = [code, regs]
+        withUnsafeBytes(of: off.littleEndian) { out += $0 }
+        withUnsafeBytes(of: imm.littleEndian) { out += $0 }
+        return out
+    }
+}
+
+/// `struct hvm_chain`: a chain in its slot of hvm_chains.
+struct VMChainSlot: Codable, Sendable {
+    var id: UInt32
+    var ninsn: UInt16
+    var flags: UInt16 = 0
+    var reserved: UInt64 = 0
+    /// All HVM_CHAIN_INSNS_MAX slots, bpf_insn's wire form (BPFInstructions' codec); those from
+    /// ninsn on are zero. A wide LD_IMM64 takes two slots.
+    var code: [UInt8]
+
+    enum CodingKeys: String, CodingKey { case id, ninsn, flags, reserved, insns }
+
+    init(id: UInt32, instructions: [BPFInstruction]) {
+        let used = instructions.encoded()
+        self.id = id
+        self.ninsn = UInt16(used.count / 8)
+        self.code = used + [UInt8](repeating: 0, count: max(Int(ABI.chainInsnsMax) * 8 - used.count, 0))
+    }
+
+    var instructions: [BPFInstruction] {
+        get throws { try BPFInstruction.decode(Array(code.prefix(Int(ninsn) * 8))) }
+    }
+
+    /// The slots go out as one hex string of the array's exact size, which the BTF codec takes
+    /// for any array: 512 instruction objects would cost a chain install more than its syscalls.
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(id, forKey: .id)
+        try container.encode(ninsn, forKey: .ninsn)
+        try container.encode(flags, forKey: .flags)
+        try container.encode(reserved, forKey: .reserved)
+        try container.encode(Layout.hex(code), forKey: .insns)
+    }
+
+    /// They come back as the codec reads `struct hvm_insn`: one object per slot.
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        id = try container.decode(UInt32.self, forKey: .id)
+        ninsn = try container.decode(UInt16.self, forKey: .ninsn)
+        flags = try container.decode(UInt16.self, forKey: .flags)
+        reserved = try container.decode(UInt64.self, forKey: .reserved)
+        code = try container.decode([VMInstructionSlot].self, forKey: .insns).flatMap(\.bytes)
+    }
+}
+
+/// `struct hvm_loader_config`: value 0 of a loader's `<loader>_cfg` map.
+public struct LoaderConfigEntry: Codable, Sendable {
+    public var chainID: UInt32
+    public var defaultVerdict: UInt32
+
+    public init(chainID: UInt32, defaultVerdict: UInt32) {
+        self.chainID = chainID
+        self.defaultVerdict = defaultVerdict
+    }
+
+    enum CodingKeys: String, CodingKey { case chainID = "chain_id", defaultVerdict = "default_verdict" }
+}
+
+/// `struct hvm_fault_key`: hvm_faults counts by chain and reason.
+struct FaultKey: Codable, Sendable, Hashable {
+    var chainID: UInt32
+    var reason: UInt32
+
+    enum CodingKeys: String, CodingKey { case chainID = "chain_id", reason }
+}
+
+/// `struct hvm_result`, the `last` member of `struct hvm_state`.
+struct VMResultEntry: Codable, Sendable {
+    var r0: UInt64
+    var verdict: UInt32
+    var fault: UInt32
+    var chainID: UInt32
+    var pc: UInt32
+    var sequence: UInt64
+
+    enum CodingKeys: String, CodingKey { case r0, verdict, fault, chainID = "chain_id", pc, sequence }
+}
+
+/// An LPM trie key of the loaders (`struct ip6_lpm_key`, `struct srv6_lpm6_key`,
+/// `struct srv6_lpm4_key`): the prefix length, then the address.
+public struct LPMKey<Address: AddressText & Sendable>: Codable, Sendable {
+    public var prefixlen: UInt32
+    public var addr: Address
+
+    public init(prefixlen: UInt32, addr: Address) {
+        self.prefixlen = prefixlen
+        self.addr = addr
+    }
+}
+
+/// Little-endian reads of ring-buffer records (not map values: they carry no BTF of their
+/// own).
 enum Layout {
-    /// `struct hvm_chain`: id, ninsn, flags, reserved, then HVM_CHAIN_INSNS_MAX instruction slots.
-    static let chainHeaderSize = 16
-    static var chainValueSize: Int { chainHeaderSize + Int(ABI.chainInsnsMax) * 8 }
-
-    static func encodeChain(id: UInt32, instructions: [BPFInstruction]) -> [UInt8] {
-        let code = instructions.encoded()
-        let slots = code.count / 8
-        var value = [UInt8](repeating: 0, count: chainValueSize)
-        put(id, into: &value, at: 0)
-        put(UInt16(slots), into: &value, at: 4)
-        value.replaceSubrange(chainHeaderSize..<chainHeaderSize + code.count, with: code)
-        return value
-    }
-
-    static func decodeChain(_ value: [UInt8]) throws -> (id: UInt32, instructions: [BPFInstruction]) {
-        guard value.count >= chainHeaderSize else { throw RuntimeError.registry("a chain slot is \(value.count) bytes") }
-        let id = u32(value, 0)
-        let slots = min(Int(UInt16(value[4]) | UInt16(value[5]) << 8), Int(ABI.chainInsnsMax))
-        let code = Array(value[chainHeaderSize..<chainHeaderSize + slots * 8])
-        return (id, try BPFInstruction.decode(code))
-    }
-
-    /// `struct hvm_loader_config`.
-    static func encodeLoaderConfig(chainID: UInt32, defaultVerdict: UInt32) -> [UInt8] {
-        var value = [UInt8](repeating: 0, count: 8)
-        put(chainID, into: &value, at: 0)
-        put(defaultVerdict, into: &value, at: 4)
-        return value
-    }
-
-    /// `struct hvm_result` sits after six u32 fields of `struct hvm_state`.
-    static let resultOffset = 24
-
     static func u16(_ bytes: [UInt8], _ at: Int) -> UInt16 {
         UInt16(bytes[at]) | UInt16(bytes[at + 1]) << 8
     }
@@ -48,8 +129,16 @@ enum Layout {
         UInt64(u32(bytes, at)) | UInt64(u32(bytes, at + 4)) << 32
     }
 
-    static func put<T: FixedWidthInteger>(_ value: T, into bytes: inout [UInt8], at: Int) {
-        for i in 0..<MemoryLayout<T>.size { bytes[at + i] = UInt8(truncatingIfNeeded: value >> (8 * i)) }
+    /// Lower-case hex digits of bytes.
+    static func hex(_ bytes: [UInt8]) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out = [UInt8]()
+        out.reserveCapacity(bytes.count * 2)
+        for byte in bytes {
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 0x0f)])
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 }
 

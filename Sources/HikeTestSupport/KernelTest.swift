@@ -108,6 +108,20 @@ public enum KernelTest {
             usleep(2_000)
         }
     }
+
+    /// waitUntil for async tests: between polls it gives its thread back to the pool.
+    public static func waitUntil(_ what: String, timeout: Duration = .seconds(10),
+                                 _ condition: () throws -> Bool) async throws {
+        let clock = ContinuousClock()
+        let deadline = clock.now + timeout
+        while true {
+            if try condition() { return }
+            if clock.now >= deadline {
+                throw BPFError(operation: "wait until \(what)", errno: ETIMEDOUT, message: "still not true after \(timeout)")
+            }
+            try await Task.sleep(for: .milliseconds(2))
+        }
+    }
 }
 
 /// A directory of its own on the bpffs for one test's pins; deleted with everything in it.

@@ -50,10 +50,10 @@ public struct LocalMonitoredNode: MonitoredNode {
             throw MonitoringError.invalidFlow("\(flow) is out of range: flow IDs (FlowMonIDs) are 1–\(PMABI.flowMax)")
         }
         let address = try destination.map(Self.address)
-        let flows = try map(PMABI.flowsMap)
-        let counterMaps = [try map(PMABI.sentMap), try map(PMABI.receivedMap)]
+        let flows = try TypedMap<UInt32, PMFlowEntry>(map(PMABI.flowsMap))
+        let counterMaps = [try TypedMap<UInt32, PacketCounter>(map(PMABI.sentMap)), try TypedMap<UInt32, PacketCounter>(map(PMABI.receivedMap))]
         let destinations = try map(PMABI.destinationFlowMap)
-        let previous = try flows.lookup(flow, as: PMFlowEntry.self) ?? PMFlowEntry(mode: 0)
+        let previous = try flows.lookup(flow) ?? PMFlowEntry(mode: 0)
         var undo: [(String, () throws -> Void)] = []
         do {
             if previous.mode == 0 { try Self.zeroCounters(of: flow, in: counterMaps, undo: &undo) }
@@ -71,12 +71,12 @@ public struct LocalMonitoredNode: MonitoredNode {
     /// Removes a flow: its entry, its destination entries; its counters are zeroed. What it
     /// changes is read first; a failure half-way puts it back.
     public func removeFlow(_ flow: UInt32) throws {
-        let flows = try map(PMABI.flowsMap)
-        guard flow >= 1, flow <= PMABI.flowMax, let entry = try flows.lookup(flow, as: PMFlowEntry.self), entry.mode != 0 else {
+        let flows = try TypedMap<UInt32, PMFlowEntry>(map(PMABI.flowsMap))
+        guard flow >= 1, flow <= PMABI.flowMax, let entry = try flows.lookup(flow), entry.mode != 0 else {
             throw MonitoringError.unknownFlow(flow, node: name)
         }
         let destinations = try map(PMABI.destinationFlowMap)
-        let counterMaps = [try map(PMABI.sentMap), try map(PMABI.receivedMap)]
+        let counterMaps = [try TypedMap<UInt32, PacketCounter>(map(PMABI.sentMap)), try TypedMap<UInt32, PacketCounter>(map(PMABI.receivedMap))]
         let routes = try destinations.entries().filter { $0.1 == BPFMap.bytesOf(flow) }
         var undo: [(String, () throws -> Void)] = []
         do {
@@ -94,13 +94,12 @@ public struct LocalMonitoredNode: MonitoredNode {
     }
 
     /// Zeroes both colours' counters of a flow in each map, each step's undo recorded.
-    static func zeroCounters(of flow: UInt32, in maps: [BPFMap], undo: inout [(String, () throws -> Void)]) throws {
-        let cpus = try possibleCPUCount()
+    static func zeroCounters(of flow: UInt32, in maps: [TypedMap<UInt32, PacketCounter>], undo: inout [(String, () throws -> Void)]) throws {
         for counters in maps {
             for colour in Colour.allCases {
                 let index = PMABI.counterIndex(flow: flow, colour: colour)
-                let values = try counters.lookupPerCPU(index, as: PacketCounter.self) ?? []
-                try counters.updatePerCPU(index, Array(repeating: PacketCounter.zero, count: cpus))
+                let values = try counters.lookupPerCPU(index) ?? []
+                try counters.update(index, .zero)
                 undo.append(("restore counter (\(flow), \(colour.rawValue))", { try counters.updatePerCPU(index, values) }))
             }
         }
@@ -119,16 +118,14 @@ public struct LocalMonitoredNode: MonitoredNode {
 
     /// The configured flows, by ID.
     public func flows() throws -> [Flow] {
-        let flows = try map(PMABI.flowsMap)
+        let flows = try TypedMap<UInt32, PMFlowEntry>(map(PMABI.flowsMap))
         var destinations: [UInt32: String] = [:]
         for (key, value) in try map(PMABI.destinationFlowMap).entries() where value.count == 4 && key.count == 16 {
             destinations[value.withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) }] = Self.text(key)
         }
         // One batched read of the whole array: most of its 4096 entries are unconfigured.
-        return try flows.lookupBatch().compactMap { key, value -> Flow? in
-            guard key.count == 4, value.count >= MemoryLayout<PMFlowEntry>.size else { return nil }
-            let flow = key.withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) }
-            let mode = value.withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) }
+        return try flows.map.lookupBatch().compactMap { key, value -> Flow? in
+            let flow = try flows.decodeKey(key), mode = try flows.decodeValue(value).mode
             guard mode != 0 else { return nil }
             return Flow(flow: flow, mode: MarkingMode(raw: mode), destination: destinations[flow])
         }.sorted { $0.flow < $1.flow }
@@ -137,12 +134,11 @@ public struct LocalMonitoredNode: MonitoredNode {
     // MARK: MonitoredNode
 
     public func counters(at point: CountingPoint) throws -> [FlowCounter] {
-        let counters = try map(point == .ingress ? PMABI.sentMap : PMABI.receivedMap)
+        let counters = try TypedMap<UInt32, PacketCounter>(map(point == .ingress ? PMABI.sentMap : PMABI.receivedMap))
         var result: [FlowCounter] = []
         for flow in try flows() {
             for colour in Colour.allCases {
-                let perCPU = try counters.lookupPerCPU(PMABI.counterIndex(flow: flow.flow, colour: colour), as: PacketCounter.self) ?? []
-                let sum = perCPU.reduce(PacketCounter.zero, +)
+                let sum = try counters.lookupSum(PMABI.counterIndex(flow: flow.flow, colour: colour)) ?? .zero
                 result.append(FlowCounter(flow: flow.flow, colour: colour, point: point, packets: sum.packets, bytes: sum.bytes))
             }
         }
@@ -179,13 +175,13 @@ public struct LocalMonitoredNode: MonitoredNode {
         guard flow >= 1, flow <= PMABI.flowMax else {
             throw MonitoringError.invalidFlow("\(flow) is out of range: flow IDs (FlowMonIDs) are 1–\(PMABI.flowMax)")
         }
-        try map(PMABI.lossMap).update(UInt32(0), PMLossEntry(remaining: count, flow: flow, colour: colour.rawValue, dropped: 0))
+        try TypedMap<UInt32, PMLossEntry>(map(PMABI.lossMap)).update(0, PMLossEntry(remaining: count, flow: flow, colour: colour.rawValue, dropped: 0))
     }
 
     /// What pm_loss has left to drop, and what it has dropped in all (pm_stats "dropped": only
     /// the program writes it, so it never goes back when loss is armed again).
     public func lossInjection() throws -> (remaining: Int64, dropped: UInt64) {
-        let entry = try map(PMABI.lossMap).lookup(UInt32(0), as: PMLossEntry.self)
+        let entry = try TypedMap<UInt32, PMLossEntry>(map(PMABI.lossMap)).lookup(0)
         let dropped = try map(PMABI.statsMap).lookupSum(PMABI.statDropped, as: UInt64.self) ?? 0
         return (max(0, entry?.remaining ?? 0), dropped)
     }

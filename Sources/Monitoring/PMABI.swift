@@ -46,25 +46,16 @@ public enum PMABI {
     public static let notMarked: UInt64 = 1
 }
 
-/// A counter's (flow, colour): the pm_sent / pm_recv entry `PMABI.counterIndex`.
-public struct PMKey: BitwiseCopyable, Sendable, Hashable {
-    public var flow: UInt32
-    public var colour: UInt32
-    public init(flow: UInt32, colour: UInt32) {
-        self.flow = flow
-        self.colour = colour
-    }
-}
-
-/// `struct pm_flow`.
-public struct PMFlowEntry: BitwiseCopyable, Sendable {
+/// `struct pm_flow`: a flow's marking mode (its coding keys are the C member names; the map's
+/// BTF lays it out).
+public struct PMFlowEntry: Codable, Sendable {
     public var mode: UInt32
     public var reserved: UInt32 = 0
     public init(mode: UInt32) { self.mode = mode }
 }
 
-/// `struct pm_loss`.
-public struct PMLossEntry: BitwiseCopyable, Sendable {
+/// `struct pm_loss`: what pm_loss drops.
+public struct PMLossEntry: Codable, Sendable {
     public var remaining: Int64
     public var flow: UInt32
     public var colour: UInt32
@@ -74,5 +65,15 @@ public struct PMLossEntry: BitwiseCopyable, Sendable {
         self.flow = flow
         self.colour = colour
         self.dropped = dropped
+    }
+}
+
+/// A counter's (flow, colour): the pm_sent / pm_recv entry `PMABI.counterIndex`.
+public struct PMKey: Sendable, Hashable {
+    public var flow: UInt32
+    public var colour: UInt32
+    public init(flow: UInt32, colour: UInt32) {
+        self.flow = flow
+        self.colour = colour
     }
 }

@@ -79,6 +79,8 @@ public struct IPv4Address: Sendable, Hashable, Comparable, AddressText {
         self.bytes = bytes
     }
 
+    public static let zero = IPv4Address(unchecked: [0, 0, 0, 0])
+
     public var description: String { bytes.map(String.init).joined(separator: ".") }
 
     public func masked(to length: Int) -> IPv4Address {

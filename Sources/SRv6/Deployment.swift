@@ -87,6 +87,11 @@ public final class SRv6Node {
                 + "what XDP does not finish is dropped and counted, or handed to the kernel as plain IP once processed", [])
     }
 
+    /// A map value's bytes, laid out by the srv6 objects' BTF.
+    private func encoded(_ encode: () throws(MapJSONError) -> [UInt8]) throws(SRv6Error) -> [UInt8] {
+        do { return try encode() } catch { throw .apply("cannot lay out \(error)") }
+    }
+
     /// Checks what the configuration needs from the kernel (its namespace, its interfaces, its
     /// SRv6 routes) and turns it into map values. Changes nothing.
     func desired(_ configuration: SRv6Configuration) throws(SRv6Error) -> (sids: [Desired], policies: [Desired], kernelRoutes: String) {
@@ -122,18 +127,18 @@ public final class SRv6Node {
                              + "(ip addr add \(sid.prefix) dev lo, or ip -6 route add local \(sid.prefix) dev lo)")
             }
             let mirror = mirrors ? KernelRoutes.mirror(sid, device: device, kernelEndFlavours: kernelEndFlavours) : nil
-            let value = SRv6ABI.encodeSID(behaviour: sid.behaviour, flavours: sid.flavours, table: sid.table ?? 0, oif: oif,
-                                          lblen: UInt8(sid.microSID?.blockBits ?? 0), nflen: UInt8(sid.microSID?.nodeBits ?? 0),
-                                          nh4: sid.nextHop4, nh6: sid.nextHop6, fallback: mirror == nil ? .none : .kernelRoute)
+            let value = try encoded(SRv6SIDEntry(behaviour: sid.behaviour, flavours: sid.flavours, table: sid.table ?? 0, oif: oif,
+                                                 lblen: UInt8(sid.microSID?.blockBits ?? 0), nflen: UInt8(sid.microSID?.nodeBits ?? 0),
+                                                 nh4: sid.nextHop4, nh6: sid.nextHop6, fallback: mirror == nil ? .none : .kernelRoute).encoded)
             sids.append(Desired(prefix: sid.prefix.description, destination: .v6(sid.prefix), lpm6: sid.prefix,
                                 program: sid.behaviour.program, value: value, summary: sid.summary, kernelRoute: mirror))
         }
         var policies: [Desired] = []
         for policy in configuration.policies {
             let mirror = mirrors ? KernelRoutes.mirror(policy, device: device) : nil
-            let value = SRv6ABI.encodePolicy(mode: policy.mode, segments: policy.segments, flags: policy.flags,
-                                             hopLimit: policy.hopLimit, tag: policy.tag, source: policy.source,
-                                             fallback: mirror == nil ? .none : .kernelRoute, pmFlow: policy.pmFlow)
+            let value = try encoded(SRv6PolicyEntry(mode: policy.mode, segments: policy.segments, flags: policy.flags,
+                                                    hopLimit: policy.hopLimit, tag: policy.tag, source: policy.source,
+                                                    fallback: mirror == nil ? .none : .kernelRoute, pmFlow: policy.pmFlow).encoded)
             var entry = Desired(prefix: policy.destination.description, destination: policy.destination,
                                 program: policy.mode.program, value: value, summary: policy.summary, kernelRoute: mirror)
             switch policy.destination {
@@ -480,7 +485,7 @@ public final class SRv6Node {
             let lpm4 = try BPFMap.openPinned("\(attachment.directory)/\(SRv6ABI.lpm4Map)")
             for (entry, desired) in all {
                 guard let chain = ids[entry.chain] else { throw SRv6Error.apply("chain \(entry.chain) is not installed") }
-                let (map, key) = desired.lpm6.map { (lpm6, $0.lpmKey) } ?? (lpm4, desired.lpm4?.lpmKey ?? [])
+                let (map, key) = try desired.lpm6.map { (lpm6, try $0.lpmKey.encoded()) } ?? (lpm4, try desired.lpm4?.lpmKey.encoded() ?? [])
                 let previous = try map.lookup(key: key)
                 let value = BPFMap.bytesOf(chain.id)
                 if previous == value { continue }
@@ -501,8 +506,8 @@ public final class SRv6Node {
             for prefix in removedKeys {
                 let (map, key): (BPFMap, [UInt8])
                 switch try SRv6Error.parsing({ () throws(AddressError) in try DestinationPrefix(parsing: prefix) }) {
-                case .v6(let network): (map, key) = (lpm6, network.lpmKey)
-                case .v4(let network): (map, key) = (lpm4, network.lpmKey)
+                case .v6(let network): (map, key) = (lpm6, try network.lpmKey.encoded())
+                case .v4(let network): (map, key) = (lpm4, try network.lpmKey.encoded())
                 }
                 guard let previous = try map.lookup(key: key) else { continue }
                 _ = try map.delete(key: key)

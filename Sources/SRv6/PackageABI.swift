@@ -1,6 +1,6 @@
 import NetKit
-/// The Swift mirror of bpf/include/hike/srv6.h: constants and the byte layouts of the map
-/// values hike writes and reads. A test compares it with bpf/tests/srv6_abi_export.bpf.c.
+/// The Swift mirror of bpf/include/hike/srv6.h's constants (its structs are MapEntries.swift,
+/// laid out by BTF). A test compares it with bpf/tests/srv6_abi_export.bpf.c.
 public enum SRv6ABI {
     public static let maxSegments = 8
     public static let maxPolicies = 1024
@@ -9,13 +9,6 @@ public enum SRv6ABI {
     public static let routingType = 4
     /// hike/pm.h PM_FLOW_MAX: the pm flows a policy can be monitored as are 1…4095.
     public static let maxPMFlow = 4095
-
-    public static let policySize = 156
-    public static let sidSize = 40
-    public static let statsSize = 24
-    public static let srhSize = 8
-    public static let lpm6KeySize = 20
-    public static let lpm4KeySize = 8
 
     /// The srv6 package's maps and the loader's.
     public static let policiesMap = "srv6_policies", sidsMap = "srv6_sids"
@@ -71,75 +64,5 @@ public enum SRv6ABI {
         table["SRV6_FLV_NEXT_CSID"] = UInt64(Flavours.nextCSID.rawValue)
         for reason in reasons { table["SRV6_R_" + reason.name.uppercased()] = UInt64(reason.value) }
         return table
-    }
-
-    /// The struct sizes and field offsets the encoders below write, by the names the export uses.
-    public static let layouts: [String: UInt64] = [
-        "sizeof(struct srv6_srh)": UInt64(srhSize), "sizeof(struct srv6_policy)": UInt64(policySize),
-        "sizeof(struct srv6_sid)": UInt64(sidSize), "sizeof(struct srv6_stats)": UInt64(statsSize),
-        "sizeof(struct srv6_lpm6_key)": UInt64(lpm6KeySize), "sizeof(struct srv6_lpm4_key)": UInt64(lpm4KeySize),
-        "offsetof(srv6_policy, mode)": 0, "offsetof(srv6_policy, nsegs)": 1, "offsetof(srv6_policy, flags)": 2,
-        "offsetof(srv6_policy, hop_limit)": 3, "offsetof(srv6_policy, tag)": 4, "offsetof(srv6_policy, fallback)": 6, "offsetof(srv6_policy, src)": 8,
-        "offsetof(srv6_policy, segments)": 24, "offsetof(srv6_policy, pm_flow)": 152,
-        "offsetof(srv6_sid, behaviour)": 0, "offsetof(srv6_sid, flavours)": 4, "offsetof(srv6_sid, table)": 8,
-        "offsetof(srv6_sid, oif)": 12, "offsetof(srv6_sid, lblen)": 16, "offsetof(srv6_sid, nflen)": 17, "offsetof(srv6_sid, fallback)": 18,
-        "offsetof(srv6_sid, nh4)": 20, "offsetof(srv6_sid, nh6)": 24,
-        "offsetof(srv6_stats, packets)": 0, "offsetof(srv6_stats, bytes)": 8, "offsetof(srv6_stats, errors)": 16,
-        "offsetof(srv6_lpm6_key, addr)": 4, "offsetof(srv6_lpm4_key, addr)": 4,
-    ]
-
-    /// `struct srv6_policy`.
-    public static func encodePolicy(mode: HeadendMode, segments: [IPv6Address], flags: UInt8, hopLimit: UInt8,
-                                    tag: UInt16, source: IPv6Address, fallback: Fallback = .kernelRoute,
-                                    pmFlow: UInt32 = 0) -> [UInt8] {
-        var out: [UInt8] = [mode.rawValue, UInt8(segments.count), flags, hopLimit]
-        out += withUnsafeBytes(of: tag) { Array($0) } + withUnsafeBytes(of: fallback.rawValue) { Array($0) }
-        out += source.bytes
-        for index in 0..<maxSegments {
-            out += index < segments.count ? segments[index].bytes : [UInt8](repeating: 0, count: 16)
-        }
-        out += withUnsafeBytes(of: pmFlow) { Array($0) }
-        return out
-    }
-
-    /// `struct srv6_sid`.
-    public static func encodeSID(behaviour: EndpointBehaviour, flavours: Flavours, table: UInt32, oif: UInt32,
-                                 lblen: UInt8, nflen: UInt8, nh4: IPv4Address?, nh6: IPv6Address?,
-                                 fallback: Fallback = .kernelRoute) -> [UInt8] {
-        func le(_ value: UInt32) -> [UInt8] { withUnsafeBytes(of: value) { Array($0) } }
-        var out = le(behaviour.rawValue) + le(flavours.rawValue) + le(table) + le(oif)
-        out += [lblen, nflen] + withUnsafeBytes(of: fallback.rawValue) { Array($0) }
-        out += nh4?.bytes ?? [0, 0, 0, 0]
-        out += nh6?.bytes ?? IPv6Address.zero.bytes
-        return out
-    }
-
-    /// Sums `struct srv6_stats` over the CPUs of a per-CPU lookup.
-    public static func sumStats(_ raw: [UInt8]) -> (packets: UInt64, bytes: UInt64, errors: UInt64) {
-        var sums: (UInt64, UInt64, UInt64) = (0, 0, 0)
-        for start in stride(from: 0, to: raw.count - statsSize + 1, by: statsSize) {
-            sums.0 &+= u64(raw, start)
-            sums.1 &+= u64(raw, start + 8)
-            sums.2 &+= u64(raw, start + 16)
-        }
-        return sums
-    }
-
-    static func u64(_ bytes: [UInt8], _ at: Int) -> UInt64 {
-        (0..<8).reduce(UInt64(0)) { $0 | UInt64(bytes[at + $1]) << UInt64(8 * $1) }
-    }
-}
-
-extension IPv6Network {
-    /// `struct srv6_lpm6_key`: prefixlen (host order u32), then the address.
-    public var lpmKey: [UInt8] {
-        withUnsafeBytes(of: UInt32(length)) { Array($0) } + address.bytes
-    }
-}
-
-extension IPv4Network {
-    /// `struct srv6_lpm4_key`.
-    public var lpmKey: [UInt8] {
-        withUnsafeBytes(of: UInt32(length)) { Array($0) } + address.bytes
     }
 }

@@ -44,11 +44,11 @@ extension SRv6Node {
             let policyStats = try BPFMap.openPinned("\(directory)/\(SRv6ABI.policyStatsMap)")
             let reasons = try BPFMap.openPinned("\(directory)/\(SRv6ABI.reasonsMap)")
             func row(_ entry: AppliedState.Entry, _ map: BPFMap) throws -> EntryStatus {
-                guard let raw = try map.lookup(key: BPFMap.bytesOf(entry.index)) else {
+                guard let perCPU = try TypedMap<UInt32, SRv6Stats>(map).lookupPerCPU(entry.index) else {
                     throw SRv6Error.state("\(entry.prefix) has no counters at index \(entry.index) of \(map.name): "
                                           + "the state file does not match the maps; re-apply the configuration")
                 }
-                let sums = SRv6ABI.sumStats(raw)
+                let sums = perCPU.reduce(.zero, +)
                 return EntryStatus(prefix: entry.prefix, index: entry.index, chain: entry.chain, program: entry.program,
                                    summary: entry.summary, kernelRoute: entry.kernelRoute != nil,
                                    packets: sums.packets, bytes: sums.bytes, errors: sums.errors)
@@ -58,9 +58,9 @@ extension SRv6Node {
             for reason in SRv6ABI.reasons {
                 status.reasons[reason.name] = try reasons.lookupSum(UInt32(reason.value), as: UInt64.self) ?? 0
             }
-            let icmp = try BPFMap.openPinned("\(directory)/\(SRv6ABI.icmpMap)")
+            let icmp = try TypedMap<UInt32, PacketCounter>(BPFMap.openPinned("\(directory)/\(SRv6ABI.icmpMap)"))
             for (slot, name) in SRv6ABI.icmpSlots.enumerated() {
-                status.icmpErrors[name] = try icmp.lookupSum(UInt32(slot), as: PacketCounter.self)?.packets ?? 0
+                status.icmpErrors[name] = try icmp.lookupSum(UInt32(slot))?.packets ?? 0
             }
         } catch {
             throw .state("cannot read the srv6 counters of instance '\(hike.name)': \(error)")

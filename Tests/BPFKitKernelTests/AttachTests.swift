@@ -22,20 +22,20 @@ import Topology
         #expect(ping.transmitted == 5 && ping.received == 5)
 
         let counters = try object.map("kind_counters")
-        let requests = try #require(try counters.lookupSum(echoRequest, as: PacketCounter.self))
+        let requests = try #require(try TypedMap<UInt32, PacketCounter>(counters).lookupSum(echoRequest))
         #expect(requests.packets == 5)
         // Echo request: 14 Ethernet + 40 IPv6 + 8 ICMPv6 + 56 bytes of ping data.
         #expect(requests.bytes == 5 * 118)
         // b's replies leave through veth0 and are not seen by b's XDP.
-        #expect(try counters.lookupSum(echoReply, as: PacketCounter.self)?.packets == 0)
+        #expect(try TypedMap<UInt32, PacketCounter>(counters).lookupSum(echoReply)?.packets == 0)
         // Each CPU's share adds up to the total.
-        let perCPU = try #require(try counters.lookupPerCPU(echoRequest, as: PacketCounter.self))
+        let perCPU = try #require(try TypedMap<UInt32, PacketCounter>(counters).lookupPerCPU(echoRequest))
         #expect(perCPU.count == (try possibleCPUCount()))
         #expect(perCPU.reduce(.zero, +) == requests)
 
         try link.detach()
         _ = try Traffic.ping(from: a, to: "fc00::2", count: 2, interval: 0.05)
-        #expect(try counters.lookupSum(echoRequest, as: PacketCounter.self)?.packets == 5)
+        #expect(try TypedMap<UInt32, PacketCounter>(counters).lookupSum(echoRequest)?.packets == 5)
     }
 
     @Test func genericXDPAlsoWorks() throws {
@@ -46,7 +46,7 @@ import Topology
         #expect(link.mode == .generic)
         let ping = try Traffic.ping(from: a, to: "fc00::2", count: 3, interval: 0.05)
         #expect(ping.received == 3)
-        #expect(try object.map("kind_counters").lookupSum(echoRequest, as: PacketCounter.self)?.packets == 3)
+        #expect(try TypedMap<UInt32, PacketCounter>(object.map("kind_counters")).lookupSum(echoRequest)?.packets == 3)
         // The kernel reports the program as attached in generic mode.
         let shown = try topology.ip(["-j", "link", "show", "dev", "veth0"], in: b)
         #expect(shown.contains("\"mode\":2") || shown.contains("xdpgeneric"))
@@ -74,12 +74,12 @@ import Topology
         #expect(ping.received == 4)
         let counters = try object.map("tc_counters")
         // a sends the requests (egress) and receives the replies (not egress).
-        #expect(try counters.lookupSum(echoRequest, as: PacketCounter.self)?.packets == 4)
-        #expect(try counters.lookupSum(echoReply, as: PacketCounter.self)?.packets == 0)
+        #expect(try TypedMap<UInt32, PacketCounter>(counters).lookupSum(echoRequest)?.packets == 4)
+        #expect(try TypedMap<UInt32, PacketCounter>(counters).lookupSum(echoReply)?.packets == 0)
 
         try a.run { try attachment.detach() }
         _ = try Traffic.ping(from: a, to: "fc00::2", count: 2, interval: 0.05)
-        #expect(try counters.lookupSum(echoRequest, as: PacketCounter.self)?.packets == 4)
+        #expect(try TypedMap<UInt32, PacketCounter>(counters).lookupSum(echoRequest)?.packets == 4)
     }
 
     @Test func tcIngressCountsWhatArrives() throws {
@@ -89,7 +89,7 @@ import Topology
         _ = try b.run { try TCAttachment.attach(object.program("tc_count"), interface: "veth0", direction: .ingress) }
         let ping = try Traffic.ping(from: a, to: "fc00::2", count: 3, interval: 0.05)
         #expect(ping.received == 3)
-        #expect(try object.map("tc_counters").lookupSum(echoRequest, as: PacketCounter.self)?.packets == 3)
+        #expect(try TypedMap<UInt32, PacketCounter>(object.map("tc_counters")).lookupSum(echoRequest)?.packets == 3)
     }
 
     /// The link swaps programs atomically: a ping running through the swap loses nothing, and
@@ -103,7 +103,7 @@ import Topology
         let link = try b.run { try XDPLink.attach(original, interface: "veth0", mode: .native) }
         let byProgram = try object.map("prog_counters")
         func seen(by slot: UInt32) throws -> UInt64 {
-            try byProgram.lookupSum(slot, as: PacketCounter.self)?.packets ?? 0
+            try TypedMap<UInt32, PacketCounter>(byProgram).lookupSum(slot)?.packets ?? 0
         }
 
         let count = 300

@@ -39,21 +39,11 @@ import Testing
         #expect(leftNamespaces(prefix: Doctor.namespacePrefix).isEmpty)
     }
 
+    /// What this machine's checks say survives JSON (DoctorCheckTests checks the shape).
     @Test func checksRoundTripThroughJSON() throws {
-        let checks = Doctor.runAll() + [
-            DoctorCheck(name: "made-up", required: true, verdict: .failed, detail: "line one\nline two", hint: "do this"),
-            DoctorCheck(name: "made-up-optional", required: false, verdict: .warning, detail: "missing", hint: nil),
-        ]
-        let data = try JSONEncoder().encode(checks)
-        #expect(try JSONDecoder().decode([DoctorCheck].self, from: data) == checks)
-
-        // Scripts see the same five keys on every object, hint null when there is none.
-        let objects = try #require(try JSONSerialization.jsonObject(with: data) as? [[String: Any]])
-        for object in objects {
-            #expect(Set(object.keys) == ["name", "required", "verdict", "detail", "hint"])
-        }
-        #expect(objects.last?["hint"] is NSNull)
-        #expect(objects.dropLast().last?["verdict"] as? String == "failed")
+        let checks = Doctor.runAll()
+        #expect(!checks.isEmpty)
+        #expect(try JSONDecoder().decode([DoctorCheck].self, from: JSONEncoder().encode(checks)) == checks)
     }
 
     @Test func unknownCheckNameGivesNil() {

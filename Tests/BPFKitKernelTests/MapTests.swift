@@ -69,12 +69,20 @@ import Glibc
         #expect(try map.keys().count == 10)
     }
 
-    @Test func fixedLayoutValues() throws {
-        let map = try object.map("test_array")
-        try map.update(UInt32(3), PacketCounter(packets: 5, bytes: 500))
-        #expect(try map.lookup(UInt32(3), as: PacketCounter.self) == PacketCounter(packets: 5, bytes: 500))
+    /// A struct value laid out by the map's BTF (struct hike_counter), read back from the
+    /// kernel's bytes.
+    @Test func structValuesGoThroughTheMapsBTF() throws {
+        let raw = try object.map("test_array")
+        let map = try TypedMap<UInt32, PacketCounter>(raw)
+        try map.update(3, PacketCounter(packets: 5, bytes: 1 << 60))
+        #expect(try map.lookup(3) == PacketCounter(packets: 5, bytes: 1 << 60))
+        #expect(try raw.lookup(key: BPFMap.bytesOf(UInt32(3))) == BPFMap.bytesOf(UInt64(5)) + BPFMap.bytesOf(UInt64(1) << 60))
         // Arrays have every key; unset ones read as zero.
-        #expect(try map.lookup(UInt32(4), as: PacketCounter.self) == .zero)
+        #expect(try map.lookup(4) == .zero)
+        // A member the C struct lacks is refused before the kernel.
+        struct Stray: Codable { var packets: UInt64; var drops: UInt64 }
+        #expect(throws: MapJSONError.self) { try TypedMap<UInt32, Stray>(raw).update(3, Stray(packets: 1, drops: 2)) }
+        #expect(try map.lookup(3)?.packets == 5)
     }
 
     @Test func perCPUValuesPerCPUAndSummed() throws {

@@ -15,13 +15,13 @@ import Testing
         let written = (0..<cpus).map { PacketCounter(packets: UInt64(10 + $0), bytes: UInt64(1000 + $0)) }
 
         let first = try BPFObject(bytes: EmbeddedObjects.xdpCount.bytes, name: "xdp_count", options: options)
-        try first.map("kind_counters").updatePerCPU(UInt32(2), written)
+        try TypedMap<UInt32, PacketCounter>(first.map("kind_counters")).updatePerCPU(2, written)
         let firstID = try first.map("kind_counters").info.id
 
         let second = try BPFObject(bytes: EmbeddedObjects.xdpCount.bytes, name: "xdp_count", options: options)
         let reused = try second.map("kind_counters")
         #expect(reused.info.id == firstID)
-        #expect(try reused.lookupPerCPU(UInt32(2), as: PacketCounter.self) == written)
+        #expect(try TypedMap<UInt32, PacketCounter>(reused).lookupPerCPU(UInt32(2)) == written)
         // The map not named in the options is new in each object.
         #expect(try second.map("prog_counters").info.id != first.map("prog_counters").info.id)
 
@@ -29,7 +29,7 @@ import Testing
         let frame = PacketBuilder.ethernet(destination: [2, 0, 0, 0, 0, 2], source: [2, 0, 0, 0, 0, 1], etherType: 0x86dd)
             + [UInt8](repeating: 0, count: 40)
         _ = try second.program("xdp_count").testRun(TestRunOptions(data: frame))
-        let total = try first.map("kind_counters").lookupSum(UInt32(2), as: PacketCounter.self)
+        let total = try TypedMap<UInt32, PacketCounter>(first.map("kind_counters")).lookupSum(UInt32(2))
         #expect(total?.packets == written.reduce(0) { $0 + $1.packets } + 1)
     }
 
@@ -39,12 +39,12 @@ import Testing
         do {
             let object = try BPFObject(bytes: EmbeddedObjects.xdpCount.bytes, name: "xdp_count")
             let map = try object.map("prog_counters")
-            try map.updatePerCPU(UInt32(1), Array(repeating: PacketCounter(packets: 4, bytes: 44), count: try possibleCPUCount()))
+            try TypedMap<UInt32, PacketCounter>(map).update(1, PacketCounter(packets: 4, bytes: 44))
             try map.pin(at: path)
         }
         let reopened = try BPFMap.openPinned(path)
         #expect(reopened.info.name == "prog_counters")
-        #expect(try reopened.lookupSum(UInt32(1), as: PacketCounter.self)?.bytes == UInt64(44 * (try possibleCPUCount())))
+        #expect(try TypedMap<UInt32, PacketCounter>(reopened).lookupSum(UInt32(1))?.bytes == UInt64(44 * (try possibleCPUCount())))
         try BPFMap.unpin(path)
         #expect(throws: BPFError.self) { _ = try BPFMap.openPinned(path) }
     }

@@ -28,7 +28,7 @@ import Testing
         expected.replaceSubrange(38..<54, with: source)
         #expect(result.data == expected)
 
-        let counted = try object.map("reflect_counters").lookupSum(UInt32(0), as: PacketCounter.self)
+        let counted = try TypedMap<UInt32, PacketCounter>(object.map("reflect_counters")).lookupSum(UInt32(0))
         #expect(counted == PacketCounter(packets: 1, bytes: UInt64(packet.count)))
     }
 
@@ -48,7 +48,7 @@ import Testing
         #expect(result.duration > .zero)
         let counters = try object.map("kind_counters")
         // Kind 1 = IPv4 (bpf/include/hike/packet.h).
-        #expect(try counters.lookupSum(UInt32(1), as: PacketCounter.self) == PacketCounter(packets: 1000, bytes: 60_000))
+        #expect(try TypedMap<UInt32, PacketCounter>(counters).lookupSum(UInt32(1)) == PacketCounter(packets: 1000, bytes: 60_000))
     }
 
     @Test func liveFramesAreAccepted() throws {

@@ -47,14 +47,14 @@ import Topology
         let counters = try object.map("kind_counters")
         // Neighbour discovery first, so that the UDP datagrams below are not queued behind it.
         #expect(try Traffic.ping(from: a, to: "fc00::2", count: 1).received == 1)
-        let ipv6Before = try counters.lookupSum(UInt32(2), as: PacketCounter.self) ?? .zero
+        let ipv6Before = try TypedMap<UInt32, PacketCounter>(counters).lookupSum(UInt32(2)) ?? .zero
         let interfaceBefore = try InterfaceCounters.read("veth0", in: b)
 
         try Traffic.sendUDP(from: a, to: "fc00::2", port: 9, payload: Array(repeating: 7, count: 100), count: 10)
         try KernelTest.waitUntil("b's XDP has counted 10 UDP datagrams") {
-            (try counters.lookupSum(UInt32(2), as: PacketCounter.self) ?? .zero).packets >= ipv6Before.packets + 10
+            (try TypedMap<UInt32, PacketCounter>(counters).lookupSum(UInt32(2)) ?? .zero).packets >= ipv6Before.packets + 10
         }
-        let udp = try #require(try counters.lookupSum(UInt32(2), as: PacketCounter.self)) - ipv6Before
+        let udp = try #require(try TypedMap<UInt32, PacketCounter>(counters).lookupSum(UInt32(2))) - ipv6Before
         #expect(udp == PacketCounter(packets: 10, bytes: 10 * (14 + 40 + 8 + 100)))
 
         // Raw IPv4-typed frames: XDP sees them as kind 1 whatever their payload.
@@ -63,9 +63,9 @@ import Topology
             + [UInt8](repeating: 0, count: 50)
         try Traffic.sendFrames(Array(repeating: frame, count: 4), interface: "veth0", in: a)
         try KernelTest.waitUntil("b's XDP has counted 4 raw frames") {
-            (try counters.lookupSum(UInt32(1), as: PacketCounter.self))?.packets == 4
+            (try TypedMap<UInt32, PacketCounter>(counters).lookupSum(UInt32(1)))?.packets == 4
         }
-        #expect(try counters.lookupSum(UInt32(1), as: PacketCounter.self)?.bytes == 4 * 64)
+        #expect(try TypedMap<UInt32, PacketCounter>(counters).lookupSum(UInt32(1))?.bytes == 4 * 64)
 
         let interfaceAfter = try InterfaceCounters.read("veth0", in: b)
         #expect(interfaceAfter.rxPackets - interfaceBefore.rxPackets >= 14)

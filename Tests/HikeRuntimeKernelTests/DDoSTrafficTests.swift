@@ -57,7 +57,7 @@ import Topology
         let counterLink = try collector.run { try XDPLink.attach(try counter.program("xdp_count"), interface: "col0", mode: .native) }
         defer { try? counterLink.detach() }
         let kinds = try counter.map("kind_counters")
-        func collected() throws -> UInt64 { try kinds.lookupSum(UInt32(2), as: PacketCounter.self)?.packets ?? 0 }  // IPv6, not ICMPv6
+        func collected() throws -> UInt64 { try TypedMap<UInt32, PacketCounter>(kinds).lookupSum(UInt32(2))?.packets ?? 0 }  // IPv6, not ICMPv6
 
         let floodedReceiver = try UDPReceiver(in: dut, port: Self.floodedPort)
         let gentleReceiver = try UDPReceiver(in: dut, port: Self.gentlePort)
@@ -180,7 +180,7 @@ import Topology
             #expect(try event(Self.redirect) == UInt64(predictedTotal(.redirect)))
 
             // The samples arrived whole.
-            #expect(try kinds.lookupSum(UInt32(2), as: PacketCounter.self)?.bytes == redirected * UInt64(frame(Self.flooded).count))
+            #expect(try TypedMap<UInt32, PacketCounter>(kinds).lookupSum(UInt32(2))?.bytes == redirected * UInt64(frame(Self.flooded).count))
 
             // Every frame was seen on the sending CPU, and none was lost on the way. The flooded
             // pair's countdown on that CPU is the model's: 1,191 blacklisted, then 11, since the

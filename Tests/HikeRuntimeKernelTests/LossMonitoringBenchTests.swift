@@ -29,7 +29,7 @@ import Testing
             try TrafficBench.verify(.lossMonitoring, dut: dut, pipeline: pipeline)
             let hike = try #require(pipeline.scenarioPrograms.hike?.instance)
             let sent = try pipeline.scenarioPrograms.pmMap("pm_sent", in: hike)
-            let counted = try [UInt32(2), 3].reduce(UInt64(0)) { $0 + (try sent.lookupSum($1, as: PacketCounter.self)?.packets ?? 0) }
+            let counted = try [UInt32(2), 3].reduce(UInt64(0)) { $0 + (try TypedMap<UInt32, PacketCounter>(sent).lookupSum($1)?.packets ?? 0) }
             #expect(counted == (dut == .hike ? 0 : 256), "\(dut.rawValue)")
         }
     }

@@ -55,14 +55,20 @@ import Testing
         #expect(try spec(PMABI.sentMap).valueSize == UInt32(MemoryLayout<PacketCounter>.size))
         #expect(try spec(PMABI.receivedMap).keySize == 4)
         #expect(try spec(PMABI.receivedMap).maxEntries == UInt32(2 * PMABI.maxFlows))
-        #expect(try spec(PMABI.flowsMap).valueSize == UInt32(MemoryLayout<PMFlowEntry>.size))
         #expect(try spec(PMABI.flowsMap).maxEntries == UInt32(PMABI.maxFlows))
         #expect(try spec(PMABI.sentMap).maxEntries == UInt32(2 * PMABI.maxFlows))
-        #expect(try spec(PMABI.lossMap).valueSize == UInt32(MemoryLayout<PMLossEntry>.size))
         #expect(try spec(PMABI.statsMap).maxEntries == UInt32(PMABI.statNames.count))
         #expect(PMABI.statNames[Int(PMABI.statDropped)] == "dropped")
         #expect(try spec(PMABI.destinationFlowMap).keySize == 16)
         #expect(try spec(PMABI.colourMap).valueSize == 4)
+        // The Swift entries name every member of their structs (the BTF lays them out).
+        let entries: [(String, any Encodable)] = [
+            ("pm_flow", PMFlowEntry(mode: 1)), ("pm_loss", PMLossEntry(remaining: 1, flow: 2, colour: 0, dropped: 0)),
+            ("pm_counter", PacketCounter.zero),
+        ]
+        for (name, entry) in entries {
+            #expect(try BTFMirror.unshared(entry, BTFMirror.structNamed(name, in: [EmbeddedObjects.pm])) == [], "\(name): members only one side has")
+        }
     }
 
     @Test func altMarkOptionIsInsertedBeforeTheSRH() throws {
@@ -114,8 +120,8 @@ import Testing
         func policy(pmFlow: UInt32) throws {
             try BPFMap.openPinned("\(h.hike.pinRoot)/maps/srv6/\(SRv6.SRv6ABI.policiesMap)").update(
                 key: BPFMap.bytesOf(UInt32(0)),
-                value: SRv6.SRv6ABI.encodePolicy(mode: .encaps, segments: segments, flags: 0, hopLimit: 64, tag: 0,
-                                                 source: try NetKit.IPv6Address(parsing: "fd00:12::1"), pmFlow: pmFlow))
+                value: try SRv6.SRv6PolicyEntry(mode: .encaps, segments: segments, flags: 0, hopLimit: 64, tag: 0,
+                                                 source: try NetKit.IPv6Address(parsing: "fd00:12::1"), pmFlow: pmFlow).encoded())
         }
         let input = PacketBuilder.udp6(source: SRv6Packet.innerSource, destination: SRv6Packet.innerDestination, sourcePort: 5000,
                                        destinationPort: 6000, payload: Array(repeating: 0x5a, count: 20))
@@ -167,7 +173,7 @@ import Testing
         let sid = try NetKit.IPv6Address(parsing: "fd00:12::2"), source = try NetKit.IPv6Address(parsing: "fd00:12::1")
         try BPFMap.openPinned("\(h.hike.pinRoot)/maps/srv6/\(SRv6.SRv6ABI.policiesMap)").update(
             key: BPFMap.bytesOf(UInt32(1)),
-            value: SRv6.SRv6ABI.encodePolicy(mode: .encapsRed, segments: [sid], flags: 0, hopLimit: 64, tag: 0, source: source, pmFlow: 9))
+            value: try SRv6.SRv6PolicyEntry(mode: .encapsRed, segments: [sid], flags: 0, hopLimit: 64, tag: 0, source: source, pmFlow: 9).encoded())
         try h.node.addFlow(9, mode: .altmark)
         try h.node.setActiveColour(.one)
         let input = PacketBuilder.udp6(source: SRv6Packet.innerSource, destination: SRv6Packet.innerDestination, sourcePort: 5000,
@@ -263,10 +269,8 @@ import Testing
     @Test func aFlowThatFailsHalfWayLeavesNothing() throws {
         let cpus = try possibleCPUCount(), sentinel = PacketCounter(packets: 5, bytes: 500)
         for map in [PMABI.sentMap, PMABI.receivedMap] {
-            let counters = try BPFMap.openPinned("\(h.hike.pinRoot)/maps/\(PMABI.object)/\(map)")
-            for colour in Colour.allCases {
-                try counters.updatePerCPU(PMABI.counterIndex(flow: 9, colour: colour), Array(repeating: sentinel, count: cpus))
-            }
+            let counters = try TypedMap<UInt32, PacketCounter>(BPFMap.openPinned("\(h.hike.pinRoot)/maps/\(PMABI.object)/\(map)"))
+            for colour in Colour.allCases { try counters.update(PMABI.counterIndex(flow: 9, colour: colour), sentinel) }
         }
         let destinations = try BPFMap.openPinned("\(h.hike.pinRoot)/maps/\(PMABI.object)/\(PMABI.destinationFlowMap)")
         for i in 0..<PMABI.maxFlows {
@@ -281,7 +285,7 @@ import Testing
         for map in [PMABI.sentMap, PMABI.receivedMap] {
             let counters = try BPFMap.openPinned("\(h.hike.pinRoot)/maps/\(PMABI.object)/\(map)")
             for colour in Colour.allCases {
-                #expect(try counters.lookupPerCPU(PMABI.counterIndex(flow: 9, colour: colour), as: PacketCounter.self)
+                #expect(try TypedMap<UInt32, PacketCounter>(counters).lookupPerCPU(PMABI.counterIndex(flow: 9, colour: colour))
                     == Array(repeating: sentinel, count: cpus), "\(map)")
             }
         }

@@ -24,22 +24,20 @@ import Testing
     }
 
     /// struct alt_mark_counters.
-    struct RawCounters: BitwiseCopyable {
-        var packets0, packets1, bytes0, bytes1, doubleMarked: UInt64
-    }
-
-    struct Counters: Equatable {
+    struct Counters: Codable, Equatable {
         var packets: [UInt64]
         var bytes: [UInt64]
         var doubleMarked: UInt64
+
+        enum CodingKeys: String, CodingKey { case packets, bytes, doubleMarked = "double_marked" }
     }
 
     func counters(flow: UInt32) throws -> Counters? {
-        let map = try h.map("alt_mark", "alt_mark_flows")
-        guard let perCPU = try map.lookupPerCPU(flow, as: RawCounters.self) else { return nil }
+        let map = try TypedMap<UInt32, Counters>(h.map("alt_mark", "alt_mark_flows"))
+        guard let perCPU = try map.lookupPerCPU(flow) else { return nil }
         return perCPU.reduce(Counters(packets: [0, 0], bytes: [0, 0], doubleMarked: 0)) { sum, v in
-            Counters(packets: [sum.packets[0] + v.packets0, sum.packets[1] + v.packets1],
-                     bytes: [sum.bytes[0] + v.bytes0, sum.bytes[1] + v.bytes1], doubleMarked: sum.doubleMarked + v.doubleMarked)
+            Counters(packets: [sum.packets[0] + v.packets[0], sum.packets[1] + v.packets[1]],
+                     bytes: [sum.bytes[0] + v.bytes[0], sum.bytes[1] + v.bytes[1]], doubleMarked: sum.doubleMarked + v.doubleMarked)
         }
     }
 

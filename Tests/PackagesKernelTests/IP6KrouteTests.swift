@@ -83,7 +83,7 @@ import Topology
         #expect(out.returnValue == ABI.xdpPass)
         #expect(out.data == packet)
         let object = try runner.hike.catalog.entry("ip6_kroute").object
-        let counted = try runner.map(object, "ip6_kroute_tx_unready").lookupSum(UInt32(0), as: PacketCounter.self)
+        let counted = try TypedMap<UInt32, PacketCounter>(runner.map(object, "ip6_kroute_tx_unready")).lookupSum(UInt32(0))
         #expect(counted == PacketCounter(packets: 1, bytes: UInt64(packet.count)))
     }
 

@@ -1,12 +1,14 @@
+import Foundation
 import BPFKit
 import BPFTestObjects
+import HikeTestSupport
 import HikeRuntime
 import NetKit
 import SRv6
 import Testing
 
-/// srv6.h is the single source of truth: SRv6ABI's constants and the layouts its encoders write
-/// must equal what the C compiler makes of the header (bpf/tests/srv6_abi_export.bpf.c).
+/// srv6.h is the single source of truth: SRv6ABI's constants, and the entries the objects' BTF
+/// lays out, must equal what the C compiler makes of the header (bpf/tests/srv6_abi_export.bpf.c).
 @Suite struct SRv6ABIMirrorTests {
     func exported() throws -> [String: UInt64] {
         let section = try #require(try ELFSections(bytes: EmbeddedTestObjects.srv6AbiExport.bytes)[".hike.abi"])
@@ -28,22 +30,33 @@ import Testing
         #expect(Set(macros.keys) == Set(SRv6.SRv6ABI.constants.keys), "only on one side: \(Set(macros.keys).symmetricDifference(SRv6.SRv6ABI.constants.keys).sorted())")
     }
 
-    @Test func layoutsEqualTheStructs() throws {
+    /// Each Swift entry names every member of its C struct (a member added in C and not in
+    /// Swift fails here), and the BTF the entries are laid out by has the C compiler's sizes.
+    @Test func theEntriesMirrorEveryMemberOfTheirStructs() throws {
         let c = try exported()
-        let layouts = c.filter { $0.key.hasPrefix("sizeof") || $0.key.hasPrefix("offsetof") }
-        #expect(Set(layouts.keys) == Set(SRv6.SRv6ABI.layouts.keys), "only on one side: \(Set(layouts.keys).symmetricDifference(SRv6.SRv6ABI.layouts.keys).sorted())")
-        for (name, value) in layouts.sorted(by: { $0.key < $1.key }) {
-            #expect(SRv6.SRv6ABI.layouts[name] == value, "\(name): Swift \(SRv6.SRv6ABI.layouts[name].map(String.init) ?? "unknown"), C \(value)")
+        let zero = IPv6Address.zero
+        let entries: [(String, any Encodable)] = [
+            ("srv6_policy", SRv6PolicyEntry(mode: .encaps, segments: [zero], flags: 0, hopLimit: 0, tag: 0, source: zero)),
+            ("srv6_sid", SRv6SIDEntry(behaviour: .end, flavours: [], table: 0, oif: 0, lblen: 0, nflen: 0, nh4: nil, nh6: nil)),
+            ("srv6_stats", SRv6Stats.zero),
+            ("srv6_lpm6_key", try IPv6Network(parsing: "fc00::/16").lpmKey),
+            ("srv6_lpm4_key", try IPv4Network(parsing: "10.0.0.0/8").lpmKey),
+        ]
+        for (name, entry) in entries {
+            let codec = try SRv6.SRv6ABI.codec(name)
+            let size = c["sizeof(struct \(name))"]
+            #expect(UInt64(codec.size) == size, "\(name): BTF \(codec.size) bytes, C \(size.map(String.init) ?? "not exported")")
+            #expect(try BTFMirror.unshared(entry, try #require(codec.type)) == [], "\(name): members only one side has")
         }
     }
 
-    /// The encoders put each field where the C offsets say.
+    /// The entries, laid out by BTF, put each field where the C compiler's offsets say.
     @Test func encodersWriteFieldsAtTheCOffsets() throws {
         let c = try exported()
         func at(_ name: String) throws -> Int { Int(try #require(c[name], "\(name) not exported")) }
         let nh6 = try IPv6Address(parsing: "fc00::6"), nh4 = try IPv4Address(parsing: "10.0.0.4")
-        let sid = SRv6.SRv6ABI.encodeSID(behaviour: .endDX4, flavours: [.usd], table: 0x0a0b, oif: 0x33, lblen: 32, nflen: 16, nh4: nh4, nh6: nh6,
-                                         fallback: .none)
+        let sid = try SRv6SIDEntry(behaviour: .endDX4, flavours: [.usd], table: 0x0a0b, oif: 0x33, lblen: 32, nflen: 16, nh4: nh4, nh6: nh6,
+                                         fallback: .none).encoded()
         #expect(sid.count == Int(try #require(c["sizeof(struct srv6_sid)"])))
         #expect(sid[try at("offsetof(srv6_sid, behaviour)")] == 6)
         #expect(sid[try at("offsetof(srv6_sid, flavours)")] == 4)
@@ -57,8 +70,8 @@ import Testing
 
         let segments = [try IPv6Address(parsing: "fc00::a"), try IPv6Address(parsing: "fc00::b")]
         let source = try IPv6Address(parsing: "fc00::5")
-        let policy = SRv6.SRv6ABI.encodePolicy(mode: .insertRed, segments: segments, flags: 0x40, hopLimit: 9, tag: 0x0102, source: source,
-                                               fallback: .none, pmFlow: 0x0102_0304)
+        let policy = try SRv6PolicyEntry(mode: .insertRed, segments: segments, flags: 0x40, hopLimit: 9, tag: 0x0102, source: source,
+                                               fallback: .none, pmFlow: 0x0102_0304).encoded()
         #expect(policy.count == Int(try #require(c["sizeof(struct srv6_policy)"])))
         #expect(policy[try at("offsetof(srv6_policy, mode)")] == 4)
         #expect(policy[try at("offsetof(srv6_policy, nsegs)")] == 2)
@@ -71,10 +84,10 @@ import Testing
         #expect(Array(policy[segsAt + 16..<segsAt + 32]) == segments[1].bytes)
         let pmAt = try at("offsetof(srv6_policy, pm_flow)")
         #expect(Array(policy[pmAt..<pmAt + 4]) == [0x04, 0x03, 0x02, 0x01])
-        let key = try IPv6Network(parsing: "fc00::/16").lpmKey
+        let key = try IPv6Network(parsing: "fc00::/16").lpmKey.encoded()
         #expect(key.count == Int(try #require(c["sizeof(struct srv6_lpm6_key)"])))
         #expect(Array(key[try at("offsetof(srv6_lpm6_key, addr)")...]) == (try IPv6Address(parsing: "fc00::")).bytes)
-        #expect(try IPv4Network(parsing: "10.0.0.0/8").lpmKey.count == Int(try #require(c["sizeof(struct srv6_lpm4_key)"])))
+        #expect(try IPv4Network(parsing: "10.0.0.0/8").lpmKey.encoded().count == Int(try #require(c["sizeof(struct srv6_lpm4_key)"])))
     }
 
     /// The C dispatch's behaviour table (SRV6_BEHAVIOURS in srv6.h) and the Swift one agree: a

@@ -165,7 +165,7 @@ import Topology
             let lpm4 = try BPFMap.openPinned("\(attachment.directory)/srv6_lpm4")
             for entry in status.sids + status.policies {
                 let chain = try #require(chains[entry.chain])
-                let key = try entry.prefix.contains(":") ? IPv6Network(parsing: entry.prefix).lpmKey : IPv4Network(parsing: entry.prefix).lpmKey
+                let key = try entry.prefix.contains(":") ? IPv6Network(parsing: entry.prefix).lpmKey.encoded() : IPv4Network(parsing: entry.prefix).lpmKey.encoded()
                 let map = entry.prefix.contains(":") ? lpm6 : lpm4
                 #expect(try map.lookup(key: key) == BPFMap.bytesOf(chain.id), "\(attachment.interface) \(entry.prefix)")
             }
@@ -173,8 +173,8 @@ import Topology
         // The End.X entry: behaviour 2, the egress ifindex resolved in the namespace, nh6.
         let endX = try #require(status.sids.first { $0.program == "srv6_end_x" })
         let value = try #require(try sidsMap.lookup(key: BPFMap.bytesOf(endX.index)))
-        #expect(value == SRv6.SRv6ABI.encodeSID(behaviour: .endX, flavours: [], table: 0, oif: UInt32(oif), lblen: 0, nflen: 0,
-                                           nh4: nil, nh6: try IPv6Address(parsing: "fc00:23::3")))
+        #expect(value == (try SRv6SIDEntry(behaviour: .endX, flavours: [], table: 0, oif: UInt32(oif), lblen: 0, nflen: 0,
+                                           nh4: nil, nh6: try IPv6Address(parsing: "fc00:23::3")).encoded()))
         // A SID's chain calls its behaviour with its index; a policy's calls the headend, then ip6_kroute.
         let programs = try hike.registry().programs
         let endChain = try hike.chainInstructions(try #require(status.sids.first).chain)
@@ -266,15 +266,15 @@ import Topology
         #expect(newDT6.index != oldDT6.index && newDT6.chain != oldDT6.chain)
         let chains = try hike.registry().chains
         #expect(chains[oldDT6.chain] == nil && chains[first.sids[2].chain] == nil && chains[first.policies[1].chain] == nil)
-        let empty = [UInt8](repeating: 0, count: SRv6.SRv6ABI.sidSize)
+        let empty = [UInt8](repeating: 0, count: sidsMap.valueSize)
         #expect(try sidsMap.lookup(key: BPFMap.bytesOf(oldDT6.index)) == empty)
         #expect(try sidsMap.lookup(key: BPFMap.bytesOf(first.sids[2].index)) == empty)
         for attachment in try hike.attachments() {
             let lpm6 = try BPFMap.openPinned("\(attachment.directory)/srv6_lpm6")
             let lpm4 = try BPFMap.openPinned("\(attachment.directory)/srv6_lpm4")
-            #expect(try lpm6.lookup(key: try IPv6Network(parsing: "fc00:2::d6").lpmKey) == BPFMap.bytesOf(try #require(chains[newDT6.chain]).id))
-            #expect(try lpm6.lookup(key: try IPv6Network(parsing: "fc00:2::4").lpmKey) == nil)
-            #expect(try lpm4.lookup(key: try IPv4Network(parsing: "10.9.0.0/16").lpmKey) == nil)
+            #expect(try lpm6.lookup(key: try IPv6Network(parsing: "fc00:2::d6").lpmKey.encoded()) == BPFMap.bytesOf(try #require(chains[newDT6.chain]).id))
+            #expect(try lpm6.lookup(key: try IPv6Network(parsing: "fc00:2::4").lpmKey.encoded()) == nil)
+            #expect(try lpm4.lookup(key: try IPv4Network(parsing: "10.9.0.0/16").lpmKey.encoded()) == nil)
         }
         let routes = try Self.routes(r)
         #expect(routes.contains("fc00:2::d6 encap seg6local action End.DT6 table 100"), "\(routes)")

@@ -62,8 +62,8 @@ import Topology
         defer { line.tearDown() }
         let r1 = try Self.ourHeadendLine(line)
         let index = try #require(try r1.status().policies.first).index
-        try BPFMap.openPinned("\(r1.hike.pinRoot)/maps/srv6/srv6_policies")
-            .update(key: BPFMap.bytesOf(index), value: [UInt8](repeating: 0, count: SRv6.SRv6ABI.policySize))
+        let policies = try BPFMap.openPinned("\(r1.hike.pinRoot)/maps/srv6/srv6_policies")
+        try policies.update(key: BPFMap.bytesOf(index), value: [UInt8](repeating: 0, count: policies.valueSize))
         try line.ready()
 
         try KernelTest.waitUntil("h1 and h2 reach each other", timeout: .seconds(20)) {

@@ -1,3 +1,4 @@
+import BPFKit
 import NetKit
 import Testing
 @testable import SRv6
@@ -5,8 +6,8 @@ import Testing
 @Suite struct LPMKeyTests {
     @Test func prefixesGiveTheLPMKeyOfSrv6H() throws {
         let prefix = try IPv6Network(parsing: "fc00:2::/48")
-        #expect(prefix.lpmKey == [48, 0, 0, 0] + prefix.address.bytes)
-        #expect(try IPv4Network(parsing: "10.2.0.0/16").lpmKey == [16, 0, 0, 0, 10, 2, 0, 0])
+        #expect(try prefix.lpmKey.encoded() == [48, 0, 0, 0] + prefix.address.bytes)
+        #expect(try IPv4Network(parsing: "10.2.0.0/16").lpmKey.encoded() == [16, 0, 0, 0, 10, 2, 0, 0])
     }
 }
 
@@ -156,19 +157,34 @@ extension SegmentRoutingHeader {
         #expect(EndpointBehaviour.allCases.map(\.rawValue) == [1, 2, 3, 5, 6, 7, 8, 16])
     }
 
-    @Test func mapValuesHaveTheSizesOfTheStructs() throws {
-        let sid = SRv6ABI.encodeSID(behaviour: .endX, flavours: [.psp], table: 254, oif: 7, lblen: 32, nflen: 16,
-                                    nh4: nil, nh6: try IPv6Address(parsing: "fc00::9"))
-        #expect(sid.count == SRv6ABI.sidSize)
-        #expect(Array(sid[0..<20]) == [2, 0, 0, 0, 1, 0, 0, 0, 254, 0, 0, 0, 7, 0, 0, 0, 32, 16, 0, 0])
+    /// The srv6 objects' BTF lays the entries out as srv6.h declares them (the bytes below are
+    /// the header's struct read by hand).
+    @Test func mapValuesHaveTheLayoutsOfTheStructs() throws {
+        let sid = try SRv6SIDEntry(behaviour: .endX, flavours: [.psp], table: 254, oif: 7, lblen: 32, nflen: 16,
+                                   nh4: try IPv4Address(parsing: "10.1.2.3"), nh6: try IPv6Address(parsing: "fc00::9")).encoded()
+        #expect(sid.count == 40)
+        #expect(Array(sid[0..<24]) == [2, 0, 0, 0, 1, 0, 0, 0, 254, 0, 0, 0, 7, 0, 0, 0, 32, 16, 0, 0, 10, 1, 2, 3])
         #expect(Array(sid[24...]) == (try IPv6Address(parsing: "fc00::9")).bytes)
-        let policy = SRv6ABI.encodePolicy(mode: .encaps, segments: [try IPv6Address(parsing: "fc00::1")], flags: 0,
-                                          hopLimit: 64, tag: 0x0102, source: try IPv6Address(parsing: "fc00::2"))
-        #expect(policy.count == SRv6ABI.policySize)
+        let policy = try SRv6PolicyEntry(mode: .encaps, segments: [try IPv6Address(parsing: "fc00::1")], flags: 0,
+                                         hopLimit: 64, tag: 0x0102, source: try IPv6Address(parsing: "fc00::2"), pmFlow: 0x0a0b).encoded()
+        #expect(policy.count == 156)
         #expect(Array(policy[0..<8]) == [1, 1, 0, 64, 2, 1, 0, 0])
+        #expect(Array(policy[8..<24]) == (try IPv6Address(parsing: "fc00::2")).bytes)
+        #expect(Array(policy[24..<40]) == (try IPv6Address(parsing: "fc00::1")).bytes)
+        #expect(policy[40..<152].allSatisfy { $0 == 0 } && Array(policy[152...]) == [0x0b, 0x0a, 0, 0])
+
         func le(_ value: UInt64) -> [UInt8] { (0..<8).map { UInt8(truncatingIfNeeded: value >> UInt64(8 * $0)) } }
-        let perCPU: [UInt8] = le(3) + le(100) + le(1) + le(4) + le(100) + le(1)
-        let sums = SRv6ABI.sumStats(perCPU)
-        #expect(sums.packets == 7 && sums.bytes == 200 && sums.errors == 2)
+        let codec = try SRv6ABI.codec("srv6_stats")
+        let cpus = [le(3) + le(100) + le(1), le(4) + le(1 << 60) + le(1)]
+        let sums = try cpus.map { try BTFCoding.decode(SRv6Stats.self, from: $0, with: codec, path: "stats") }.reduce(.zero, +)
+        #expect(sums == SRv6Stats(packets: 7, bytes: 100 + 1 << 60, errors: 2))
+    }
+
+    /// A Swift entry refuses what its C struct cannot hold, naming the struct's members.
+    @Test func aMemberTheStructLacksIsRefused() throws {
+        struct Stray: Encodable { var behaviour: UInt32 = 1; var weight: UInt32 = 2 }
+        let error = #expect(throws: MapJSONError.self) { try BTFCoding.encode(Stray(), with: try SRv6ABI.codec("srv6_sid"), path: "srv6_sid") }
+        #expect(error?.description.contains("no member 'weight'") == true)
+        #expect(error?.description.contains("nh6") == true)
     }
 }

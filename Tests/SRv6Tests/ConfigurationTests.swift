@@ -233,8 +233,8 @@ import Testing
         let parsed = try SRv6Configuration.parse(policy("encaps", "7"), file: "ok.yaml")
         #expect(parsed.policies.first?.pmFlow == 7)
         let first = try #require(parsed.policies.first)
-        let value = SRv6ABI.encodePolicy(mode: first.mode, segments: first.segments, flags: 0, hopLimit: 64, tag: 0,
-                                         source: first.source, pmFlow: first.pmFlow)
+        let value = try SRv6PolicyEntry(mode: first.mode, segments: first.segments, flags: 0, hopLimit: 64, tag: 0,
+                                        source: first.source, pmFlow: first.pmFlow).encoded()
         #expect(Array(value[152..<156]) == [7, 0, 0, 0])
         #expect(errors(policy("encaps", "4096")) == ["bad.yaml:7:14: error: pm-flow 4096 is not a pm flow ID (1–4095)"])
         #expect(errors(policy("encaps", "0")) == ["bad.yaml:7:14: error: pm-flow 0 is not a pm flow ID (1–4095)"])

@@ -29,7 +29,7 @@ static const struct abi_constant abi_constants[] SEC(".hike.abi") __attribute__(
 	C(HIKE_META_PROGRAM), C(HIKE_META_LOADER), C(HIKE_FACT_FINAL), C(HIKE_FACT_MAP), C(HIKE_FACT_CLOCK),
 	C(sizeof(struct hvm_insn)), C(sizeof(struct hvm_chain)), C(sizeof(struct hvm_frame)),
 	C(sizeof(struct hvm_result)), C(sizeof(struct hvm_state)), C(sizeof(struct hvm_event)),
-	C(sizeof(struct hvm_loader_config)), C(sizeof(struct hike_prog_meta)), C(sizeof(struct hike_prog_fact)),
+	C(sizeof(struct hvm_loader_config)), C(sizeof(struct hvm_fault_key)), C(sizeof(struct hike_prog_meta)), C(sizeof(struct hike_prog_fact)),
 	{ "offsetof(hvm_state, last)", __builtin_offsetof(struct hvm_state, last) },
 };
 

@@ -1,6 +1,9 @@
 import BPFKit
+import BPFObjects
+import Foundation
 import BPFTestObjects
 @testable import HikeRuntime
+import HikeTestSupport
 import HikeVM
 import Testing
 
@@ -31,12 +34,40 @@ struct ABITests {
 
     @Test func layoutsTheRuntimeUsesMatchTheStructs() throws {
         let c = try exported()
-        #expect(c["sizeof(struct hvm_chain)"] == UInt64(Layout.chainValueSize))
-        #expect(c["offsetof(hvm_state, last)"] == UInt64(Layout.resultOffset))
         #expect(c["sizeof(struct hvm_event)"] == 32)
         #expect(c["sizeof(struct hvm_loader_config)"] == 8)
         #expect(c["sizeof(struct hike_prog_meta)"] == UInt64(2 * ABI.nameLength + 8 + ABI.argsMax * (ABI.argTypeLength + ABI.argNameLength)))
         #expect(c["sizeof(struct hike_prog_fact)"] == UInt64(2 * ABI.nameLength + 4))
+    }
+
+    /// The Swift entries of the VM's maps name every member of their C structs, and a chain
+    /// laid out by the object's BTF reads back as written, at the C compiler's offsets.
+    @Test func theEntriesMirrorEveryMemberOfTheirStructs() throws {
+        let c = try exported()
+        let chain = VMChainSlot(id: 0x8000_0007, instructions: [.mov64(.r0, imm: 2), .ldImm64(dst: .r1, imm: 0x1122_3344_5566_7788), .exit])
+        let entries: [(String, any Encodable)] = [
+            ("hvm_chain", chain), ("hvm_insn", VMInstructionSlot.empty),
+            ("hvm_loader_config", LoaderConfigEntry(chainID: 1, defaultVerdict: 2)),
+            ("hvm_fault_key", FaultKey(chainID: 1, reason: 2)),
+            ("hvm_result", VMResultEntry(r0: 0, verdict: 0, fault: 0, chainID: 0, pc: 0, sequence: 0)),
+        ]
+        for (name, entry) in entries {
+            let type = try BTFMirror.structNamed(name)
+            let size = c["sizeof(struct \(name))"]
+            #expect(UInt64(type.size) == size, "\(name): BTF \(type.size) bytes, C \(size.map(String.init) ?? "not exported")")
+            #expect(try BTFMirror.unshared(entry, type) == [], "\(name): members only one side has")
+        }
+
+        let chainType = try BTFMirror.structNamed("hvm_chain")
+        let codec = MapJSONCodec(type: chainType, size: chainType.size)
+        let bytes = try BTFCoding.encode(chain, with: codec, path: "hvm_chain")
+        #expect(Array(bytes[0..<8]) == [7, 0, 0, 0x80, 4, 0, 0, 0])  // id, then ninsn: LD_IMM64 takes two slots
+        #expect(Array(bytes[16..<24]) == [0xb7, 0x00, 0, 0, 2, 0, 0, 0])  // mov64 r0, 2
+        let back = try BTFCoding.decode(VMChainSlot.self, from: bytes, with: codec, path: "hvm_chain")
+        #expect(try back.instructions == [.mov64(.r0, imm: 2), .ldImm64(dst: .r1, imm: 0x1122_3344_5566_7788), .exit])
+        // hike reads hvm_state's `last` only: it must be a struct hvm_result.
+        let state = try BTFMirror.structNamed("hvm_state")
+        #expect(state.members.first { $0.name == "last" }?.type.isNamed("hvm_result") == true)
     }
 
     @Test func catalogReadsTheDecorators() throws {

@@ -1,0 +1,27 @@
+import Dispatch
+import HikeRuntime
+
+/// The service layer for concurrent callers (the daemon's requests). A change to a data plane
+/// waits: for the instance's registry lock, which other hike processes hold while they change
+/// it, and for the kernel (the verifier, netlink). Each change runs on a serial queue of the
+/// instance's, never on Swift's cooperative pool, so a change that waits holds no pool thread;
+/// changes asked for in this process run one at a time, in the order asked.
+public struct DataPlaneService: Sendable {
+    public let plane: DataPlane
+    private let queue: DispatchQueue
+
+    public init(_ plane: DataPlane) {
+        self.plane = plane
+        queue = DispatchQueue(label: "hike.data-plane.\(plane.instance.name)")
+    }
+
+    /// Runs one change (a DataPlane call) and returns its report or its error.
+    public func perform<Report: Sendable>(_ change: @escaping @Sendable (DataPlane) throws(ControlError) -> Report)
+        async throws(ControlError) -> Report {
+        let plane = plane
+        let result: Result<Report, ControlError> = await withCheckedContinuation { continuation in
+            queue.async { continuation.resume(returning: Result { () throws(ControlError) -> Report in try change(plane) }) }
+        }
+        return try result.get()
+    }
+}
