@@ -5,27 +5,23 @@ import NetKit
 import Testbed
 import BPFKit
 import Topology
+import Synchronization
 
 /// A request to stop a running demo (Ctrl-C), honoured at the next step or within 50 ms of a
 /// wait: the demo then brings its testbed down as on any failure and throws `.interrupted`.
 /// Set from a signal handler's thread; the demo's own thread does all the tear-down, so the two
 /// never race over the testbed.
-public final class VPNDemoCancellation: @unchecked Sendable {  // the flag behind lock
-    private let lock = NSLock()
-    private var requested = false
+public final class VPNDemoCancellation: Sendable {
+    private let requested = Atomic<Bool>(false)
 
     public init() {}
 
     public func request() {
-        lock.lock()
-        requested = true
-        lock.unlock()
+        requested.store(true, ordering: .releasing)
     }
 
     public var isRequested: Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        return requested
+        requested.load(ordering: .acquiring)
     }
 
     func check() throws {
@@ -297,21 +293,12 @@ public struct VPNDemo: Sendable {
 }
 
 /// The metrics the endpoint serves: none until the demo has configured the flow.
-final class MetricsSlot: @unchecked Sendable {  // the value behind lock
-    private let lock = NSLock()
-    private var value: MonitoringMetrics?
+final class MetricsSlot: Sendable {
+    private let value = Mutex<MonitoringMetrics?>(nil)
 
     var metrics: MonitoringMetrics? {
-        get {
-            lock.lock()
-            defer { lock.unlock() }
-            return value
-        }
-        set {
-            lock.lock()
-            value = newValue
-            lock.unlock()
-        }
+        get { value.withLock { $0 } }
+        set { value.withLock { $0 = newValue } }
     }
 }
 

@@ -125,7 +125,7 @@ public enum KernelTest {
 }
 
 /// A directory of its own on the bpffs for one test's pins; deleted with everything in it.
-public final class PinDirectory: @unchecked Sendable {  // path is immutable
+public final class PinDirectory: Sendable {
     public let path: String
     private static let counter = Atomic<Int>(0)
 

@@ -75,7 +75,16 @@ extension TestbedEngine {
         for node in state.spec.nodes {
             let namespace = "\(state.prefix)-\(state.name)-\(node.name)"
             let exists = state.namespaces.contains(namespace) && FileManager.default.fileExists(atPath: "\(NetworkNamespace.directory)/\(namespace)")
-            let live = exists ? Self.interfaces(namespace: namespace) : [:]
+            var live: [String: LiveInterface] = [:]
+            if exists {
+                do {
+                    live = try Self.interfaces(namespace: namespace)
+                } catch {
+                    // Every interface then shows as missing; the problem says why.
+                    healthy = false
+                    problems.append("node \(node.name): cannot read the interfaces of namespace \(namespace): \(error)")
+                }
+            }
             let linked = state.spec.links.flatMap { [$0.a, $0.b] }.filter { $0.node == node.name }.map(\.interface)
             var names = linked
             for interface in node.interfaces where !names.contains(interface.name) { names.append(interface.name) }
@@ -151,17 +160,10 @@ extension TestbedEngine {
         var addresses: [String]
     }
 
-    /// The interfaces of a namespace with their state, MAC and addresses; none when the
-    /// namespace cannot be read (status then shows every interface as missing).
-    static func interfaces(namespace: String) -> [String: LiveInterface] {
-        let stack: NetworkStack, links: [LinkState], addresses: [String: [InterfaceAddress]]
-        do {
-            stack = try NetworkStack(namespaceNamed: namespace)
-            links = try stack.links()
-            addresses = try stack.addresses()
-        } catch {
-            return [:]
-        }
+    /// The interfaces of a namespace with their state, MAC and addresses.
+    static func interfaces(namespace: String) throws(NetworkError) -> [String: LiveInterface] {
+        let stack = try NetworkStack(namespaceNamed: namespace)
+        let links = try stack.links(), addresses = try stack.addresses()
         var result: [String: LiveInterface] = [:]
         for link in links {
             result[link.name] = LiveInterface(state: link.operationalState, mac: link.mac?.description,
