@@ -99,6 +99,8 @@ let package = Package(
         .testTarget(name: "TopologyTests", dependencies: ["Topology"]),
         .testTarget(name: "DoctorTests", dependencies: ["Doctor"]),
         .testTarget(name: "PlotTests", dependencies: ["Plot"]),
+        .testTarget(name: "DemoTests", dependencies: ["Demo"]),
+        .testTarget(name: "HikeErrorsTests", dependencies: ["HikeErrors"]),
         .testTarget(
             name: "SRv6KernelTests",
             dependencies: ["BPFKit", "BPFObjects", "BPFTestObjects", "Topology", "HikeTestSupport", "HikeRuntime", "HikeVM", "NetKit", "SRv6"]
