@@ -1,21 +1,24 @@
 import Foundation
 import BPFKit
+import Synchronization
 import NetKit
 import Topology
 
 /// The data traffic of the demo: UDP datagrams from h1 to h2 at a steady rate, sent from a
 /// socket opened inside h1's namespace by a thread of its own. The pace is a traffic profile
 /// (deadlines from the start, so no drift), not a synchronisation.
-final class UDPFlowSender: @unchecked Sendable {  // fd immutable; the counters and flags behind lock
+final class UDPFlowSender: Sendable {
     private let fd: Int32
     private let rate: Int
-    private let lock = NSLock()
-    private var stopped = false
-    private var paused = false
-    private var sentCount = 0
-    private var failureText: String?
+    private struct State {
+        var stopped = false
+        var paused = false
+        var started = false
+        var sent = 0
+        var failure: String?
+    }
+    private let state = Mutex(State())
     private let finished = DispatchSemaphore(value: 0)
-    private var started = false
 
     init(in namespace: NetworkNamespace, to address: String, port: UInt16, rate: Int) throws {
         var destination = sockaddr_in6()
@@ -45,12 +48,12 @@ final class UDPFlowSender: @unchecked Sendable {  // fd immutable; the counters 
         close(fd)
     }
 
-    var sent: Int { locked { sentCount } }
-    var failure: String? { locked { failureText } }
+    var sent: Int { state.withLock { $0.sent } }
+    var failure: String? { state.withLock { $0.failure } }
 
     /// Starts sending on a thread of its own.
     func start() {
-        locked { started = true }
+        state.withLock { $0.started = true }
         let thread = Thread { [self] in
             defer { finished.signal() }
             let clock = ContinuousClock()
@@ -62,24 +65,22 @@ final class UDPFlowSender: @unchecked Sendable {  // fd immutable; the counters 
             while true {
                 // The send happens under the lock: once pause() returns, no datagram is on its way
                 // out of h1 that the caller did not see counted.
-                lock.lock()
-                if stopped {
-                    lock.unlock()
-                    return
-                }
-                if !paused {
-                    for i in 0..<8 { payload[i] = UInt8(truncatingIfNeeded: sequence >> (56 - 8 * i)) }
-                    if send(fd, payload, payload.count, 0) >= 0 {
-                        sequence += 1
-                        sentCount += 1
-                    } else if errno != EINTR && errno != ECONNREFUSED {
-                        // ECONNREFUSED reports an ICMPv6 error for an earlier datagram, not this one's failure.
-                        failureText = "send: \(String(cString: strerror(errno)))"
-                        lock.unlock()
-                        return
+                let goOn = state.withLock { state -> Bool in
+                    if state.stopped { return false }
+                    if !state.paused {
+                        for i in 0..<8 { payload[i] = UInt8(truncatingIfNeeded: sequence >> (56 - 8 * i)) }
+                        if send(fd, payload, payload.count, 0) >= 0 {
+                            sequence += 1
+                            state.sent += 1
+                        } else if errno != EINTR && errno != ECONNREFUSED {
+                            // ECONNREFUSED reports an ICMPv6 error for an earlier datagram, not this one's failure.
+                            state.failure = "send: \(String(cString: strerror(errno)))"
+                            return false
+                        }
                     }
+                    return true
                 }
-                lock.unlock()
+                if !goOn { return }
                 next = next + gap
                 let left = clock.now.duration(to: next)
                 if left > .zero { Self.sleep(left) } else if left < .milliseconds(-100) { next = clock.now }  // no burst after a stall
@@ -89,22 +90,16 @@ final class UDPFlowSender: @unchecked Sendable {  // fd immutable; the counters 
     }
 
     /// Holds the traffic (the thread keeps its pace but sends nothing) until resume().
-    func pause() { locked { paused = true } }
-    func resume() { locked { paused = false } }
+    func pause() { state.withLock { $0.paused = true } }
+    func resume() { state.withLock { $0.paused = false } }
 
     /// Stops the thread and waits for it to end.
     func stop() {
-        let wasRunning = locked { () -> Bool in
-            defer { stopped = true }
-            return started && !stopped
+        let wasRunning = state.withLock { state -> Bool in
+            defer { state.stopped = true }
+            return state.started && !state.stopped
         }
         if wasRunning { finished.wait() }
-    }
-
-    private func locked<T>(_ body: () -> T) -> T {
-        lock.lock()
-        defer { lock.unlock() }
-        return body()
     }
 
     static func sleep(_ duration: Duration) {
@@ -117,11 +112,9 @@ final class UDPFlowSender: @unchecked Sendable {  // fd immutable; the counters 
 
 /// Counts the flow's datagrams that reach h2: a UDP socket bound inside h2's namespace, read by
 /// a thread of its own.
-final class UDPFlowReceiver: @unchecked Sendable {  // fd immutable; the count behind lock
+final class UDPFlowReceiver: Sendable {
     private let fd: Int32
-    private let lock = NSLock()
-    private var count = 0
-    private var stopped = false
+    private let state = Mutex((count: 0, stopped: false))
     private let finished = DispatchSemaphore(value: 0)
 
     init(in namespace: NetworkNamespace, port: UInt16) throws {
@@ -150,46 +143,38 @@ final class UDPFlowReceiver: @unchecked Sendable {  // fd immutable; the count b
                 var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
                 guard poll(&descriptor, 1, 50) > 0 else { continue }
                 // recv and count under one lock: isDrained then never sees a datagram taken but not counted.
-                while true {
-                    lock.lock()
+                while state.withLock({ state -> Bool in
                     let got = recv(fd, &buffer, buffer.count, Int32(MSG_DONTWAIT)) >= 0
-                    if got { count += 1 }
-                    lock.unlock()
-                    if !got { break }
-                }
+                    if got { state.count += 1 }
+                    return got
+                }) {}
             }
         }
         thread.start()
     }
 
-    var received: Int {
-        lock.lock()
-        defer { lock.unlock() }
-        return count
-    }
+    var received: Int { state.withLock { $0.count } }
 
     /// True when no datagram waits in the socket: every one the kernel delivered is counted.
     func isDrained() throws -> Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        var queued: Int32 = 0
-        guard ioctl(fd, UInt(FIONREAD), &queued) == 0 else {
-            throw VPNDemoError.measurement("cannot read the receive queue of h2's socket: \(String(cString: strerror(errno)))")
+        // Under the lock: a datagram taken but not yet counted would read as drained.
+        let (queued, error) = state.withLock { _ -> (Int32?, Int32) in
+            var queued: Int32 = 0
+            return ioctl(fd, UInt(FIONREAD), &queued) == 0 ? (queued, 0) : (nil, errno)
+        }
+        guard let queued else {
+            throw VPNDemoError.measurement("cannot read the receive queue of h2's socket: \(String(cString: strerror(error)))")
         }
         return queued == 0
     }
 
-    private var isStopped: Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        return stopped
-    }
+    private var isStopped: Bool { state.withLock { $0.stopped } }
 
     func stop() {
-        lock.lock()
-        let wasRunning = !stopped
-        stopped = true
-        lock.unlock()
+        let wasRunning = state.withLock { state -> Bool in
+            defer { state.stopped = true }
+            return !state.stopped
+        }
         if wasRunning { finished.wait() }
     }
 
