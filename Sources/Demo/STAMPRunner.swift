@@ -2,11 +2,12 @@ import Foundation
 import Monitoring
 import BPFKit
 import NetKit
+import Synchronization
 import Topology
 
 /// One STAMP session per period from h1 to h2's reflector, on a thread of its own: each starts
 /// when the demo says a period started, so session k measures period k.
-final class STAMPRunner: @unchecked Sendable {  // results and flags behind lock
+final class STAMPRunner: Sendable {
     struct Session: Sendable {
         let result: STAMPResult
         let samples: [STAMPTimestamps]
@@ -20,10 +21,12 @@ final class STAMPRunner: @unchecked Sendable {  // results and flags behind lock
     private let metrics: MonitoringMetrics
     private let started = DispatchSemaphore(value: 0)
     private let finished = DispatchSemaphore(value: 0)
-    private let lock = NSLock()
-    private var sessions: [Session] = []
-    private var failure: String?
-    private var cancelled = false
+    private struct State {
+        var sessions: [Session] = []
+        var failure: String?
+        var cancelled = false
+    }
+    private let state = Mutex(State())
 
     init(namespace: NetworkNamespace, count: Int, interval: Duration, timeout: Duration, periods: Int, metrics: MonitoringMetrics) {
         self.namespace = namespace
@@ -45,13 +48,9 @@ final class STAMPRunner: @unchecked Sendable {  // results and flags behind lock
                                                         namespace: namespace)
                     let (result, samples) = try sender.run(count: count, interval: interval, timeout: timeout)
                     metrics.record(result)
-                    lock.lock()
-                    sessions.append(Session(result: result, samples: samples))
-                    lock.unlock()
+                    state.withLock { $0.sessions.append(Session(result: result, samples: samples)) }
                 } catch {
-                    lock.lock()
-                    failure = String(describing: error)
-                    lock.unlock()
+                    state.withLock { $0.failure = String(describing: error) }
                     return
                 }
             }
@@ -61,17 +60,11 @@ final class STAMPRunner: @unchecked Sendable {  // results and flags behind lock
     /// A period started: the next session may run.
     func periodStarted() { started.signal() }
 
-    private var isCancelled: Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        return cancelled
-    }
+    private var isCancelled: Bool { state.withLock { $0.cancelled } }
 
     /// Ends the thread after its current session.
     func cancel() {
-        lock.lock()
-        cancelled = true
-        lock.unlock()
+        state.withLock { $0.cancelled = true }
         for _ in 0..<periods { started.signal() }
         finished.wait()
     }
@@ -79,8 +72,7 @@ final class STAMPRunner: @unchecked Sendable {  // results and flags behind lock
     /// Waits for the last session; the sessions in period order.
     func wait() throws -> [Session] {
         finished.wait()
-        lock.lock()
-        defer { lock.unlock() }
+        let (sessions, failure) = state.withLock { ($0.sessions, $0.failure) }
         if let failure { throw VPNDemoError.measurement("STAMP: \(failure)") }
         return sessions
     }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// The Prometheus text exposition format (version 0.0.4): metric families with HELP and TYPE
 /// lines, then one sample per line.
@@ -65,14 +66,16 @@ public struct PrometheusExposition: Sendable {
 /// What `hike pm serve` exposes: the nodes' counters (read at each scrape), the collector's
 /// per-period reports and the STAMP sessions' delays. Thread-safe: the collector and the STAMP
 /// sender write while the server reads.
-public final class MonitoringMetrics: @unchecked Sendable {  // state behind lock
-    private let lock = NSLock()
+public final class MonitoringMetrics: Sendable {
     private let nodes: [(node: any MonitoredNode, point: CountingPoint)]
-    private var lastPeriod: [UInt32: (period: Int, loss: FlowLoss)] = [:]
-    /// Sums over periods; lost and excess are kept apart so that both only grow (Prometheus
-    /// counters): a period with more received than sent adds to excess, never takes from lost.
-    private var totals: [UInt32: (sent: UInt64, received: UInt64, lost: UInt64, excess: UInt64, periods: Int)] = [:]
-    private var stamp: [UInt16: STAMPResult] = [:]
+    private struct State {
+        var lastPeriod: [UInt32: (period: Int, loss: FlowLoss)] = [:]
+        /// Sums over periods; lost and excess are kept apart so that both only grow (Prometheus
+        /// counters): a period with more received than sent adds to excess, never takes from lost.
+        var totals: [UInt32: (sent: UInt64, received: UInt64, lost: UInt64, excess: UInt64, periods: Int)] = [:]
+        var stamp: [UInt16: STAMPResult] = [:]
+    }
+    private let state = Mutex(State())
 
     /// nodes: the counting points whose counters each scrape reads.
     public init(nodes: [(node: any MonitoredNode, point: CountingPoint)]) {
@@ -82,23 +85,21 @@ public final class MonitoringMetrics: @unchecked Sendable {  // state behind loc
     /// Records a period's report: its figures become the "last period" gauges and are added to
     /// the totals.
     public func record(_ report: PeriodReport) {
-        lock.lock()
-        defer { lock.unlock() }
-        for loss in report.flows {
-            lastPeriod[loss.flow] = (report.period, loss)
-            var total = totals[loss.flow] ?? (0, 0, 0, 0, 0)
-            total.sent &+= loss.sent
-            total.received &+= loss.received
-            if loss.lost >= 0 { total.lost &+= UInt64(loss.lost) } else { total.excess &+= loss.lost.magnitude }
-            total.periods += 1
-            totals[loss.flow] = total
+        state.withLock { state in
+            for loss in report.flows {
+                state.lastPeriod[loss.flow] = (report.period, loss)
+                var total = state.totals[loss.flow] ?? (0, 0, 0, 0, 0)
+                total.sent &+= loss.sent
+                total.received &+= loss.received
+                if loss.lost >= 0 { total.lost &+= UInt64(loss.lost) } else { total.excess &+= loss.lost.magnitude }
+                total.periods += 1
+                state.totals[loss.flow] = total
+            }
         }
     }
 
     public func record(_ result: STAMPResult) {
-        lock.lock()
-        defer { lock.unlock() }
-        stamp[result.ssid] = result
+        state.withLock { $0.stamp[result.ssid] = result }
     }
 
     /// Metric names, for the documentation and the tests.
@@ -132,11 +133,7 @@ public final class MonitoringMetrics: @unchecked Sendable {  // state behind loc
                       type: .counter, labels: labels, value: c.bytes)
             }
         }
-        lock.lock()
-        let last = lastPeriod
-        let sums = totals
-        let sessions = stamp
-        lock.unlock()
+        let (last, sums, sessions) = state.withLock { ($0.lastPeriod, $0.totals, $0.stamp) }
         for flow in last.keys.sorted() {
             guard let (period, loss) = last[flow] else { continue }
             let labels = [("flow", String(flow))]
