@@ -1,10 +1,11 @@
 import Foundation
+import Synchronization
 
 /// A small HTTP/1.1 server over POSIX sockets for the Prometheus endpoint: `GET /metrics`
 /// answers with the body the closure gives, `Connection: close`. Each connection is served on a
 /// thread of its own (at most maxConnections at once) with a deadline for the request and
 /// timeouts on every receive and send, so a slow or idle client never holds up the others.
-public final class MetricsServer: @unchecked Sendable {  // fd immutable; the counters and the stop flag are behind lock
+public final class MetricsServer: Sendable {
     public static let contentType = "text/plain; version=0.0.4; charset=utf-8"
     /// Connections served at once; more are answered 503 and closed.
     public static let maxConnections = 16
@@ -14,10 +15,7 @@ public final class MetricsServer: @unchecked Sendable {  // fd immutable; the co
     public let port: UInt16
     private let fd: Int32
     private let body: @Sendable () throws -> String
-    private let lock = NSLock()
-    private var stopped = false
-    private var thread: Thread?
-    private var active = 0
+    private let state = Mutex((stopped: false, active: 0))
     /// How long a client has to send its request, and each send of the answer may block.
     public let clientTimeout: Duration
 
@@ -91,26 +89,17 @@ public final class MetricsServer: @unchecked Sendable {  // fd immutable; the co
         return (String(listen[..<colon]), String(listen[listen.index(after: colon)...]))
     }
 
-    private var isStopped: Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        return stopped
-    }
+    private var isStopped: Bool { state.withLock { $0.stopped } }
 
     /// Serves on a thread of its own until stop().
     public func start() {
         let thread = Thread { [self] in serve() }
         thread.name = "hike-metrics"
-        lock.lock()
-        self.thread = thread
-        lock.unlock()
         thread.start()
     }
 
     public func stop() {
-        lock.lock()
-        stopped = true
-        lock.unlock()
+        state.withLock { $0.stopped = true }
     }
 
     /// Accepts connections until stop() (checked every 200 ms) and serves each on a thread of its
@@ -133,10 +122,11 @@ public final class MetricsServer: @unchecked Sendable {  // fd immutable; the co
             }
             _ = fcntl(client, F_SETFD, FD_CLOEXEC)
             setTimeouts(client)
-            lock.lock()
-            let admitted = active < Self.maxConnections
-            if admitted { active += 1 }
-            lock.unlock()
+            let admitted = state.withLock { state -> Bool in
+                guard state.active < Self.maxConnections else { return false }
+                state.active += 1
+                return true
+            }
             guard admitted else {
                 respond(client, status: "503 Service Unavailable", text: "too many connections, retry\n", type: "text/plain", head: false)
                 close(client)
@@ -145,9 +135,7 @@ public final class MetricsServer: @unchecked Sendable {  // fd immutable; the co
             let worker = Thread { [self] in
                 answer(client)
                 close(client)
-                lock.lock()
-                active -= 1
-                lock.unlock()
+                state.withLock { $0.active -= 1 }
             }
             worker.name = "hike-metrics-client"
             worker.start()
@@ -155,11 +143,7 @@ public final class MetricsServer: @unchecked Sendable {  // fd immutable; the co
     }
 
     /// Connections being served now.
-    public var activeConnections: Int {
-        lock.lock()
-        defer { lock.unlock() }
-        return active
-    }
+    public var activeConnections: Int { state.withLock { $0.active } }
 
     private func setTimeouts(_ client: Int32) {
         let (seconds, attoseconds) = clientTimeout.components
