@@ -2,6 +2,7 @@ import BPFKit
 import BPFObjects
 import Foundation
 import NetKit
+import Synchronization
 import Topology
 
 /// The programs of bpf/bench/gen.bpf.c, loaded privately (nothing pinned): the live-frames
@@ -148,25 +149,26 @@ public final class GeneratorObject: @unchecked Sendable {  // maps are written b
 
 /// Runs gen_live with BPF_F_TEST_XDP_LIVE_FRAMES in a loop on a thread of its own, inside the
 /// generator's namespace and pinned to a CPU, until `stop()`.
-public final class LiveGenerator: @unchecked Sendable {  // the flags are guarded by lock
-    private let lock = NSLock()
-    private var stopping = false
-    private var finished = false
-    private var failure: Error?
-    private var runs = 0
+public final class LiveGenerator: Sendable {
+    private struct State {
+        var stopping = false
+        var finished = false
+        var failure: (any Error)?
+        var threadID: pthread_t?
+        var kernelThreadID: pid_t?
+    }
+    private let state = Mutex(State())
     private let done = DispatchSemaphore(value: 0)
 
     /// Test runs per syscall: each one sets up and tears down a page pool (≈30 ms, a gap in the
     /// traffic), so one syscall runs for the whole trial and `stop()` interrupts it with a signal
     /// (the kernel's test-run loop ends with EINTR when a signal is pending).
     public static let defaultRepeat: UInt32 = 1 << 30
-    private var threadID: pthread_t?
-    private var kernelThreadID: pid_t?
 
     /// The generator thread's CPU time so far (user + system, clock ticks), from
     /// /proc/self/task/<tid>/stat; nil before the thread runs or when unreadable.
     public var cpuTicks: UInt64? {
-        guard let tid = lock.withLock({ kernelThreadID }),
+        guard let tid = state.withLock({ $0.kernelThreadID }),
               let text = try? String(contentsOfFile: "/proc/self/task/\(tid)/stat", encoding: .utf8),
               let close = text.lastIndex(of: ")") else { return nil }
         // After "pid (comm)": state is field 3, utime 14 and stime 15.
@@ -197,7 +199,7 @@ public final class LiveGenerator: @unchecked Sendable {  // the flags are guarde
                     // /proc/thread-self links to "<pid>/task/<tid>" (Glibc's module has no gettid).
                     let link = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/thread-self")) ?? ""
                     let tid = link.split(separator: "/").last.flatMap { pid_t($0) }
-                    self.lock.withLock { self.threadID = pthread_self(); self.kernelThreadID = tid }
+                    self.state.withLock { $0.threadID = pthread_self(); $0.kernelThreadID = tid }
                     // A thread inherits its creator's signal mask, and threads of a dispatch or
                     // test runner pool block SIGUSR1: stop() could then never interrupt the syscall.
                     var usr1 = sigset_t()
@@ -216,32 +218,31 @@ public final class LiveGenerator: @unchecked Sendable {  // the flags are guarde
                         } catch where self.shouldStop() {
                             break  // EINTR from stop()
                         }
-                        self.lock.withLock { self.runs += 1 }
                     }
                 }
             } catch {
-                self.lock.withLock { self.failure = error }
+                self.state.withLock { $0.failure = error }
             }
-            self.lock.withLock { self.finished = true }
+            self.state.withLock { $0.finished = true }
             self.done.signal()
         }
         thread.name = "hike-bench-generator"
         thread.start()
     }
 
-    private func shouldStop() -> Bool { lock.withLock { stopping } }
+    private func shouldStop() -> Bool { state.withLock { $0.stopping } }
 
     /// Whether the generator thread has ended (an error ends it early).
-    public var hasFinished: Bool { lock.withLock { finished } }
+    public var hasFinished: Bool { state.withLock { $0.finished } }
 
     /// Asks the generator to stop after the current test run, waits for it and rethrows its error.
     public func stop() throws {
-        lock.withLock { stopping = true }
+        state.withLock { $0.stopping = true }
         // Signal until the thread has ended: it may be between two syscalls when a signal lands.
         while done.wait(timeout: .now() + .milliseconds(20)) == .timedOut {
-            if let thread = lock.withLock({ threadID }) { pthread_kill(thread, SIGUSR1) }
+            if let thread = state.withLock({ $0.threadID }) { pthread_kill(thread, SIGUSR1) }
         }
-        if let failure = lock.withLock({ failure }) { throw failure }
+        if let failure = state.withLock({ $0.failure }) { throw failure }
     }
 }
 
