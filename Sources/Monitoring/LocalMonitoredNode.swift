@@ -125,6 +125,8 @@ public struct LocalMonitoredNode: MonitoredNode {
         }
         // One batched read of the whole array: most of its 4096 entries are unconfigured.
         return try flows.map.lookupBatch().compactMap { key, value -> Flow? in
+            // An unconfigured entry is all zero: skip it undecoded (this runs at every period).
+            guard value.contains(where: { $0 != 0 }) else { return nil }
             let flow = try flows.decodeKey(key), mode = try flows.decodeValue(value).mode
             guard mode != 0 else { return nil }
             return Flow(flow: flow, mode: MarkingMode(raw: mode), destination: destinations[flow])
