@@ -123,7 +123,7 @@ let package = Package(
         ),
         .testTarget(
             name: "BPFKitTests",
-            dependencies: ["BPFKit", "BPFObjects", "BPFTestObjects", "Topology", "HikeTestSupport"]
+            dependencies: ["BPFKit", "BPFObjects", "BPFTestObjects", "HikeTestSupport"]
         ),
         .testTarget(
             name: "BPFKitKernelTests",

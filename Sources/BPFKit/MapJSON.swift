@@ -44,12 +44,12 @@ public struct MapJSON: Sendable {
     }
 
     /// A value as the kernel returns it: one element per CPU for per-CPU maps, else one.
-    public func decodeValues(_ buffer: [UInt8]) -> [MapJSONValue] {
-        guard perCPU else { return [value.decode(buffer)] }
+    public func decodeValues(_ buffer: [UInt8], exactIntegers: Bool = false) -> [MapJSONValue] {
+        guard perCPU else { return [value.decode(buffer, exactIntegers: exactIntegers)] }
         return (0..<cpuCount).map { cpu in
             let start = cpu * stride
-            guard start + value.size <= buffer.count else { return value.decode([]) }
-            return value.decode(Array(buffer[start..<start + value.size]))
+            guard start + value.size <= buffer.count else { return value.decode([], exactIntegers: exactIntegers) }
+            return value.decode(Array(buffer[start..<start + value.size]), exactIntegers: exactIntegers)
         }
     }
 

@@ -138,8 +138,6 @@ public struct MapJSONCodec: Sendable {
     // MARK: Decoding
 
     static func decode(_ bytes: ArraySlice<UInt8>, _ type: BTFType, name: String, depth: Int, exact: Bool = false) -> MapJSONValue {
-        func number(_ value: UInt64) -> MapJSONValue { exact ? .uint(value) : Self.number(value) }
-        func signedNumber(_ value: Int64) -> MapJSONValue { exact ? .int(value) : Self.signedNumber(value) }
         guard depth < 64, bytes.count == type.size else { return .string(hex(bytes)) }
         if let address = address(type, name: name) { return .string(format(address, bytes)) }
         switch type.kind {
@@ -147,9 +145,9 @@ public struct MapJSONCodec: Sendable {
             guard [1, 2, 4, 8].contains(type.size) else { return .string(hex(bytes)) }
             let bits = load(bytes, bigEndian: isBigEndian(type))
             if isBool && type.size == 1 && bits <= 1 { return .bool(bits == 1) }
-            return signed ? signedNumber(signExtend(bits, size: type.size)) : number(bits)
+            return signed ? signedNumber(signExtend(bits, size: type.size), exact: exact) : number(bits, exact: exact)
         case .pointer:
-            return number(load(bytes, bigEndian: false))
+            return number(load(bytes, bigEndian: false), exact: exact)
         case .float:
             let bits = load(bytes, bigEndian: false)
             switch type.size {
@@ -164,7 +162,7 @@ public struct MapJSONCodec: Sendable {
             if let match = cases.first(where: { truncate(UInt64(bitPattern: $0.value), size: type.size) == bits }) {
                 return .string(match.name)
             }
-            return signed ? signedNumber(value) : number(bits)
+            return signed ? signedNumber(value, exact: exact) : number(bits, exact: exact)
         case .array(let element, let count):
             if isCharArray(type) {
                 if let text = text(bytes) { return .string(text) }
@@ -190,16 +188,14 @@ public struct MapJSONCodec: Sendable {
 
     static func decodeMembers(_ members: [BTFMember], _ bytes: ArraySlice<UInt8>, depth: Int, into fields: inout [MapJSONValue.Field],
                               exact: Bool = false) {
-        func number(_ value: UInt64) -> MapJSONValue { exact ? .uint(value) : Self.number(value) }
-        func signedNumber(_ value: Int64) -> MapJSONValue { exact ? .int(value) : Self.signedNumber(value) }
         for member in members {
             if member.bitfieldSize > 0 {
                 let value = bitfield(bytes, member)
                 if case .int(let signed, _, _, _) = member.type.kind, signed {
                     let shift = 64 - member.bitfieldSize
-                    fields.append(MapJSONValue.Field(member.name, signedNumber(Int64(bitPattern: value << shift) >> shift)))
+                    fields.append(MapJSONValue.Field(member.name, signedNumber(Int64(bitPattern: value << shift) >> shift, exact: exact)))
                 } else {
-                    fields.append(MapJSONValue.Field(member.name, number(value)))
+                    fields.append(MapJSONValue.Field(member.name, number(value, exact: exact)))
                 }
                 continue
             }
@@ -255,13 +251,14 @@ public struct MapJSONCodec: Sendable {
         }
     }
 
-    /// An unsigned integer: a number up to 2^53, beyond as a decimal string.
-    static func number(_ value: UInt64) -> MapJSONValue {
-        value <= 1 << 53 ? .int(Int64(value)) : .string(String(value))
+    /// An unsigned integer: a number up to 2^53, beyond as a decimal string (what a JSON
+    /// double holds); `exact` keeps every integer a number, for Swift readers.
+    static func number(_ value: UInt64, exact: Bool = false) -> MapJSONValue {
+        exact ? .uint(value) : value <= 1 << 53 ? .int(Int64(value)) : .string(String(value))
     }
 
-    static func signedNumber(_ value: Int64) -> MapJSONValue {
-        value.magnitude <= 1 << 53 ? .int(value) : .string(String(value))
+    static func signedNumber(_ value: Int64, exact: Bool = false) -> MapJSONValue {
+        exact || value.magnitude <= 1 << 53 ? .int(value) : .string(String(value))
     }
 
     static func signExtend(_ bits: UInt64, size: Int) -> Int64 {

@@ -18,7 +18,12 @@ public enum BTFCoding {
     /// A value read back from bytes `codec`'s type lays out.
     public static func decode<Value: Decodable>(_: Value.Type, from bytes: [UInt8], with codec: MapJSONCodec,
                                                 path: String) throws(MapJSONError) -> Value {
-        let text = codec.decode(bytes, exactIntegers: true).jsonText()
+        try value(Value.self, from: codec.decode(bytes, exactIntegers: true), path: path)
+    }
+
+    /// A value from the JSON the codec decoded (with exact integers).
+    static func value<Value: Decodable>(_: Value.Type, from json: MapJSONValue, path: String) throws(MapJSONError) -> Value {
+        let text = json.jsonText()
         do {
             return try JSONDecoder().decode(Value.self, from: Data(text.utf8))
         } catch {
@@ -63,10 +68,6 @@ public struct TypedMap<Key: Codable & Sendable, Value: Codable & Sendable>: Send
         try BTFCoding.encode(key, with: codecs.key, path: "\(map.name) key")
     }
 
-    public func encodeValue(_ value: Value) throws(MapJSONError) -> [UInt8] {
-        try BTFCoding.encode(value, with: codecs.value, path: "\(map.name) value")
-    }
-
     public func decodeKey(_ bytes: [UInt8]) throws(MapJSONError) -> Key {
         try BTFCoding.decode(Key.self, from: bytes, with: codecs.key, path: "\(map.name) key")
     }
@@ -78,18 +79,14 @@ public struct TypedMap<Key: Codable & Sendable, Value: Codable & Sendable>: Send
 
     /// Writes one entry; a per-CPU map gets the value on every CPU.
     public func update(_ key: Key, _ value: Value, flags: MapUpdateFlags = .any) throws {
-        let bytes = try encodeValue(value)
-        let buffer = codecs.perCPU ? (0..<codecs.cpuCount).flatMap { _ in padded(bytes) } : bytes
-        try map.update(key: try encodeKey(key), value: buffer, flags: flags)
+        let json = try BTFCoding.json(of: value, path: "\(map.name) value")
+        try map.update(key: try encodeKey(key), value: try named { () throws(MapJSONError) in try codecs.encodeValue(json) }, flags: flags)
     }
 
-    /// Writes one value per possible CPU (a per-CPU map; `values.count` must be the CPU count).
+    /// Writes one value per possible CPU (a per-CPU map).
     public func updatePerCPU(_ key: Key, _ values: [Value], flags: MapUpdateFlags = .any) throws {
-        guard codecs.perCPU, values.count == codecs.cpuCount else {
-            throw MapJSONError(path: "\(map.name) value", "expected \(codecs.cpuCount) values (one per possible CPU) for a per-CPU map, got \(values.count)")
-        }
-        let buffer = try values.flatMap { value throws(MapJSONError) in padded(try encodeValue(value)) }
-        try map.update(key: try encodeKey(key), value: buffer, flags: flags)
+        let json = MapJSONValue.array(try values.map { value throws(MapJSONError) in try BTFCoding.json(of: value, path: "\(map.name) value") })
+        try map.update(key: try encodeKey(key), value: try named { () throws(MapJSONError) in try codecs.encodeValue(json) }, flags: flags)
     }
 
     /// A per-CPU value summed over the CPUs (the value itself for other maps).
@@ -119,20 +116,16 @@ public struct TypedMap<Key: Codable & Sendable, Value: Codable & Sendable>: Send
         }
     }
 
+    /// The values of a buffer as the kernel returns it (MapJSON splits the per-CPU slots).
     private func values(_ buffer: [UInt8]) throws(MapJSONError) -> [Value] {
-        let size = codecs.value.size, stride = codecs.perCPU ? (size + 7) & ~7 : size
-        var result: [Value] = []
-        for cpu in 0..<codecs.cpuCount {
-            guard cpu * stride + size <= buffer.count else { break }
-            let bytes = Array(buffer[cpu * stride..<cpu * stride + size])
-            result.append(try decodeValue(bytes))
+        try codecs.decodeValues(buffer, exactIntegers: true).map { json throws(MapJSONError) in
+            try BTFCoding.value(Value.self, from: json, path: "\(map.name) value")
         }
-        return result
     }
 
-    /// A per-CPU value's slot is rounded up to 8 bytes.
-    private func padded(_ bytes: [UInt8]) -> [UInt8] {
-        bytes + [UInt8](repeating: 0, count: ((bytes.count + 7) & ~7) - bytes.count)
+    /// MapJSON's errors name the part (`value`, `value[cpu 1]`); these add the map.
+    private func named(_ body: () throws(MapJSONError) -> [UInt8]) throws(MapJSONError) -> [UInt8] {
+        do { return try body() } catch { throw MapJSONError(path: "\(map.name) \(error.path)", error.message) }
     }
 }
 

@@ -1,7 +1,6 @@
 import BPFKit
 import HikeTestSupport
 import Testing
-import Topology
 
 struct PacketBuilderTests {
     /// RFC 1071's worked example: the sum of 0001 f203 f4f5 f6f7 is ddf2.
@@ -41,23 +40,5 @@ struct ErrorTextTests {
     @Test func misuseHasNoErrnoText() {
         let error = BPFError.invalid("update map 'm'", "key is 8 bytes, the map needs 4")
         #expect(error.description == "update map 'm' failed: Invalid argument (errno 22)\nkey is 8 bytes, the map needs 4")
-    }
-}
-
-struct PingParsingTests {
-    @Test func readsTheSummary() throws {
-        let output = """
-            PING fc00::2(fc00::2) 56 data bytes
-
-            --- fc00::2 ping statistics ---
-            5 packets transmitted, 4 received, 20% packet loss, time 4005ms
-            rtt min/avg/max/mdev = 0.030/0.041/0.057/0.009 ms
-            """
-        let result = try PingResult(output: output)
-        #expect(result.transmitted == 5 && result.received == 4 && result.lost == 1)
-    }
-
-    @Test func outputWithoutSummaryIsAnError() {
-        #expect(throws: CommandError.self) { _ = try PingResult(output: "ping: connect: Network is unreachable") }
     }
 }
