@@ -119,7 +119,8 @@ let package = Package(
         ),
         .testTarget(
             name: "PackagesKernelTests",
-            dependencies: ["BPFKit", "BPFObjects", "BPFTestObjects", "NetKit", "Topology", "HikeTestSupport", "HikeRuntime", "HikeVM"]
+            dependencies: ["BPFKit", "BPFObjects", "BPFTestObjects", "NetKit", "Topology", "HikeTestSupport", "HikeRuntime", "HikeVM",
+                           "HikeControl"]
         ),
         .testTarget(
             name: "BPFKitTests",

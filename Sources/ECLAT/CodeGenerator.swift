@@ -39,6 +39,8 @@ struct CodeGenerator {
     var homes: [String: Home] = [:]
     var variables: [String: Variable] = [:]
     var localConstants: [String: UInt64] = [:]
+    /// Chain-level string constants: names only (a string is no value in a chain).
+    var localStrings: Set<String> = []
     var stackVariables = 0
     var depth = 0
     var line: Int

@@ -12,7 +12,7 @@ extension CodeGenerator {
     mutating func call(object: String?, name: String, args: [Expr], location: SourceLocation) -> Value? {
         if let object {
             guard object == "Packet" else {
-                error(location, "unknown object '\(object)'; only Packet has methods (Packet.readU8(off), …)")
+                error(location, "unknown object '\(object)'; only Packet has methods (Packet.readU8(off), …), as in the original's mapper")
                 return nil
             }
             guard let method = Self.packetMethods[name] else {
@@ -48,15 +48,17 @@ extension CodeGenerator {
             calls.append((name, location))
             return emitCall(args: args, base: 2, helper: nil, symbol: name, location: location)
         }
-        if script.programs[name] != nil, let program = script.catalog.programs[name] {
+        if let key = script.programs[name]?.key, let program = script.catalog.programs[key] {
             guard args.count == program.argumentCount else {
                 error(location, "program '\(name)' takes \(program.argumentCount) argument\(program.argumentCount == 1 ? "" : "s"), not \(args.count)")
                 return nil
             }
-            if !script.calledPrograms.contains(name) { script.calledPrograms.append(name) }
-            return emitCall(args: args, base: 2, helper: nil, symbol: name, location: location)
+            let symbol = script.catalog.symbol(ofKey: key)
+            if !script.calledPrograms.contains(symbol) { script.calledPrograms.append(symbol) }
+            return emitCall(args: args, base: 2, helper: nil, symbol: symbol, location: location)
         }
-        if script.catalog.programs[name] != nil {
+        if script.failedImports.contains(name) { return nil }  // reported at the import
+        if script.catalog.programs.keys.contains(where: { script.catalog.name(ofKey: $0) == name }) {
             error(location, "program '\(name)' is not imported; add it to a 'from programs.PACKAGE import …' line")
         } else if let kind = kindOf(name) {
             error(location, "'\(name)' is \(kind), not something to call")

@@ -83,30 +83,72 @@ extension CodeGenerator {
         return .temp(index, .u64)
     }
 
-    /// The common type of two operands, or nil after an error.
-    mutating func unify(_ op: String, _ left: Value, _ right: Value, _ location: SourceLocation) -> IntType? {
+    /// The type C's usual arithmetic conversions give operands of types `a` and `b`: both
+    /// promoted (8- and 16-bit types to s32, C's int), then the wider, or the unsigned one of equal
+    /// width, or the signed one if it is wider (s64 holds every u32).
+    static func commonType(_ a: IntType, _ b: IntType) -> IntType {
+        func promoted(_ type: IntType) -> IntType { type.bits < 32 ? .s32 : type }
+        let x = promoted(a), y = promoted(b)
+        if x == y { return x }
+        if x.isSigned == y.isSigned { return x.bits >= y.bits ? x : y }
+        let (unsigned, signed) = x.isSigned ? (y, x) : (x, y)
+        return unsigned.bits >= signed.bits ? unsigned : signed
+    }
+
+    /// The C type of an untyped constant (its s64 form): int if it fits, else long.
+    static func constantType(_ bits: UInt64) -> IntType { Semantics.fits(bits, .s32) ? .s32 : .s64 }
+
+    /// A temporary converted to `type` as a C cast does (constants stay as they are).
+    mutating func convert(_ value: Value, to type: IntType) -> Value {
+        guard case .temp(let index, let from) = value, from != type else { return value }
+        let reg = loadTemp(index, .r0)
+        normalize(reg, type)
+        storeTemp(index, reg)
+        return .temp(index, type)
+    }
+
+    /// The type two operands meet at, with the operands converted to it, or nil after an error.
+    /// Mixed types convert as C does unless the script is compiled `strict`.
+    mutating func unify(_ op: String, _ left: Value, _ right: Value, _ location: SourceLocation) -> (IntType, Value, Value)? {
+        let common: IntType
         switch (left, right) {
         case (.temp(_, let a), .temp(_, let b)):
-            if a == b { return a }
-            error(location, "type mismatch: '\(op)' between \(a) and \(b); convert one side, e.g. \(a)(…)")
-            return nil
+            if a == b { return (a, left, right) }
+            guard !script.options.strict else {
+                error(location, "type mismatch: '\(op)' between \(a) and \(b); convert one side, e.g. \(a)(…)")
+                return nil
+            }
+            common = Self.commonType(a, b)
         case (.temp(_, let type), .constant(let bits)), (.constant(let bits), .temp(_, let type)):
-            if Semantics.fits(bits, type) { return type }
-            error(location, "the constant \(Int64(bitPattern: bits)) does not fit \(type)")
-            return nil
-        case (.constant, .constant): return .s64
+            if Semantics.fits(bits, type) { return (type, left, right) }
+            guard !script.options.strict else {
+                error(location, "the constant \(Int64(bitPattern: bits)) does not fit \(type)")
+                return nil
+            }
+            common = Self.commonType(type, Self.constantType(bits))
+        case (.constant, .constant): return (.s64, left, right)
         }
+        return (common, convert(left, to: common), convert(right, to: common))
     }
 
     mutating func arithmetic(_ op: String, _ leftExpr: Expr, _ rightExpr: Expr, _ location: SourceLocation) -> Value? {
         let leftValue = gen(leftExpr)
         let rightValue = gen(rightExpr)
-        guard let left = leftValue, let right = rightValue else {
+        guard var left = leftValue, var right = rightValue else {
             release(leftValue)
             release(rightValue)
             return nil
         }
         let isShift = op == "<<" || op == ">>"
+        if !isShift {
+            // Mixed operands meet at one type (C's conversions, or an error when strict).
+            guard let (_, l, r) = unify(op, left, right, location) else {
+                release(right)
+                release(left)
+                return nil
+            }
+            (left, right) = (l, r)
+        }
         switch (left, right) {
         case (.constant(let a), .constant(let b)):
             return .constant(Semantics.binary(op, a, b, type: .s64))
@@ -210,11 +252,7 @@ extension CodeGenerator {
     mutating func compare(_ op: String, written: String, _ leftExpr: Expr, _ rightExpr: Expr, _ location: SourceLocation, to label: Int) {
         // A variable in a register against a constant: compare the register itself.
         if case .name(let name, _) = leftExpr, let variable = variables[name], case .reg(let home) = variable.home,
-           let constant = tryConstant(rightExpr) {
-            guard Semantics.fits(constant, variable.type) else {
-                error(location, "the constant \(Int64(bitPattern: constant)) does not fit \(variable.type)")
-                return
-            }
+           let constant = tryConstant(rightExpr), Semantics.fits(constant, variable.type) {
             let pair = Self.jumpOps[op] ?? (.jeq, .jeq)
             emitCompare(variable.type.isSigned ? pair.signed : pair.unsigned, home,
                         operand(variable.type.normalize(constant), variable.type, is32: false), to: label)
@@ -231,12 +269,12 @@ extension CodeGenerator {
             release(right)
             release(left)
         }
-        guard let type = unify(written, left, right, location) else { return }
+        guard let (type, lhs, rhs) = unify(written, left, right, location) else { return }
         func jumpOp(_ op: String) -> BPFJumpOp {
             let pair = Self.jumpOps[op] ?? (.jeq, .jeq)
             return type.isSigned ? pair.signed : pair.unsigned
         }
-        switch (left, right) {
+        switch (lhs, rhs) {
         case (.constant(let a), .constant(let b)):
             if Semantics.binary(op, a, b, type: .s64) != 0 { jump(to: label) }
         case (.temp(let index, _), .constant(let bits)):

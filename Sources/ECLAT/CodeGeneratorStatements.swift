@@ -45,7 +45,7 @@ extension CodeGenerator {
 
     func kindOf(_ name: String) -> String? {
         if variables[name] != nil { return "a variable" }
-        if localConstants[name] != nil { return "a constant" }
+        if localConstants[name] != nil || localStrings.contains(name) { return "a constant" }
         return script.kindOf(name)
     }
 
@@ -72,6 +72,10 @@ extension CodeGenerator {
                 return
             }
             if op == nil && isConstantName(name) && kindOf(name) == nil {
+                if case .string = value {
+                    localStrings.insert(name)
+                    return
+                }
                 var evaluator = ConstantEvaluator(constants: allConstants)
                 if let constant = evaluator.evaluate(value) {
                     localConstants[name] = constant

@@ -62,7 +62,8 @@ public struct LoaderUse: Hashable, Sendable {
 public struct CompiledScript: Sendable {
     /// The chains in file order; program and chain IDs are relocations (see `AssembledChain.link`).
     public var chains: [AssembledChain]
-    /// Programs the chains call, in order of first call.
+    /// Programs the chains call, in order of first call, by the symbol they are called by
+    /// (`package.name`).
     public var programs: [String]
     public var loaders: [LoaderUse]
     /// `-D` names that appear nowhere in the script (probably a typo).
@@ -77,6 +78,17 @@ public struct CompiledScript: Sendable {
     }
 }
 
+/// How the compiler treats what the original left to C.
+public struct ECLATOptions: Hashable, Sendable {
+    /// Refuse operands of different types (convert with `u8(…)` …) instead of converting them by
+    /// C's usual arithmetic conversions, as the original did by compiling through C.
+    public var strict: Bool
+
+    public init(strict: Bool = false) {
+        self.strict = strict
+    }
+}
+
 public enum ECLATCompiler {
     /// Compiles a script.
     /// - Parameters:
@@ -84,13 +96,14 @@ public enum ECLATCompiler {
     ///     NAME) reads as VALUE.
     /// - Throws: `AssemblerError` with every error of the file, as `file:line:col: error: …`.
     public static func compile(_ source: String, file: String = "<input>", catalog: ECLATCatalog,
-                               defines: [String: String] = [:]) throws(AssemblerError) -> CompiledScript
+                               defines: [String: String] = [:], options: ECLATOptions = ECLATOptions())
+        throws(AssemblerError) -> CompiledScript
     {
         var sink = DiagnosticSink(file: file, source: source)
         let tokens = Lexer.tokens(source, defines: defines, sink: &sink)
         var parser = Parser(tokens: tokens, sink: sink)
         let items = parser.parseFile()
-        var checker = ScriptCompiler(catalog: catalog, sink: parser.sink)
+        var checker = ScriptCompiler(catalog: catalog, sink: parser.sink, options: options)
         let script = checker.compile(items)
         let diagnostics = checker.sink.diagnostics.sorted { ($0.line, $0.column) < ($1.line, $1.column) }
         if !diagnostics.isEmpty { throw AssemblerError(diagnostics: diagnostics) }
@@ -110,7 +123,13 @@ struct ChainSignature {
 struct ScriptCompiler {
     let catalog: ECLATCatalog
     var sink: DiagnosticSink
-    var programs: [String: SourceLocation] = [:]  // imported programs
+    /// Imported programs: the name the script calls → the catalog key.
+    var programs: [String: (key: String, location: SourceLocation)] = [:]
+    /// Names of imports that failed (reported once there, not again at every call).
+    var failedImports: Set<String> = []
+    /// Top-level string constants (`DEV = 'veth0'`), usable where strings are.
+    var strings: [String: String] = [:]
+    let options: ECLATOptions
     var loaders: [String: (use: LoaderUse, location: SourceLocation)] = [:]  // by written name
     var loaderOrder: [String] = []
     var constants: [String: UInt64] = [:]
@@ -119,15 +138,16 @@ struct ScriptCompiler {
     /// Chain → the chains it calls, with the call's place (recursion check).
     var callGraph: [String: [(String, SourceLocation)]] = [:]
 
-    init(catalog: ECLATCatalog, sink: DiagnosticSink) {
+    init(catalog: ECLATCatalog, sink: DiagnosticSink, options: ECLATOptions = ECLATOptions()) {
         self.catalog = catalog
         self.sink = sink
+        self.options = options
     }
 
     mutating func error(_ location: SourceLocation, _ message: String) { sink.error(location, message) }
 
     func kindOf(_ name: String) -> String? {
-        if constants[name] != nil { return "a constant" }
+        if constants[name] != nil || strings[name] != nil { return "a constant" }
         if programs[name] != nil { return "an imported program" }
         if loaders[name] != nil { return "a loader" }
         if chains[name] != nil { return "a chain" }
@@ -138,13 +158,18 @@ struct ScriptCompiler {
         // Names first, so chains may call chains defined later and maps may name them.
         for item in items {
             switch item {
-            case .importPrograms(let module, let names, let isLoader, _):
-                for (name, location) in names { declareImport(name, location, module: module, isLoader: isLoader) }
+            case .importPrograms(let package, let names, let isLoader, _, let packageLocation):
+                guard catalog.packages.contains(package) else {
+                    error(packageLocation, "unknown package '\(package)'; the packages are \(catalog.packages.joined(separator: ", "))")
+                    failedImports.formUnion(names.map(\.0))
+                    continue
+                }
+                for (name, location) in names { declareImport(name, location, package: package, isLoader: isLoader) }
             case .chain(let chain):
+                // A chain may be named like a program it does not import: chains call programs by
+                // `package.name`, which no chain name can shadow.
                 if let kind = kindOf(chain.name) {
                     error(chain.location, "redefinition of '\(chain.name)', already \(kind)")
-                } else if catalog.programs[chain.name] != nil {
-                    error(chain.location, "'\(chain.name)' is the name of a program in the catalog; give the chain another name")
                 } else if chain.parameters.count > 4 {
                     error(chain.parameters[4].location, "a chain takes at most 4 parameters (r2–r5)")
                     chains[chain.name] = ChainSignature(parameters: Array(chain.parameters.prefix(4)), location: chain.location)
@@ -154,6 +179,8 @@ struct ScriptCompiler {
             case .constant(let name, let expr, let location):
                 if let kind = kindOf(name) {
                     error(location, "redefinition of '\(name)', already \(kind)")
+                } else if case .string(let text, _) = expr {
+                    strings[name] = text
                 } else if let value = constantValue(expr) {
                     constants[name] = value
                 }
@@ -184,12 +211,20 @@ struct ScriptCompiler {
                               loaders: loaderOrder.compactMap { loaders[$0]?.use })
     }
 
-    mutating func declareImport(_ name: String, _ location: SourceLocation, module: String, isLoader: Bool) {
+    mutating func declareImport(_ name: String, _ location: SourceLocation, package: String, isLoader: Bool) {
+        let catalog = catalog
+        let packages = catalog.resolve(package: package)
         if isLoader {
             let canonical = catalog.loaderName(name)
-            guard let loader = catalog.loaders[canonical] else {
+            guard let loader = catalog.loaders[canonical], packages.contains(loader.package) else {
+                failedImports.insert(name)
+                if let loader = catalog.loaders[canonical] {
+                    error(location, "package '\(package)' has no loader '\(name)'; it is in '\(loader.package)': from loaders.\(loader.package) import \(name)")
+                    return
+                }
                 let known = catalog.loaders.keys.sorted().joined(separator: ", ")
-                let hint = catalog.programs[name] != nil ? " ('\(name)' is a program: import it from programs.PACKAGE)" : ""
+                let hint = catalog.programs.keys.contains(where: { catalog.name(ofKey: $0) == name })
+                    ? " ('\(name)' is a program: import it from programs.PACKAGE)" : ""
                 error(location, "unknown loader '\(name)'\(hint); known loaders: \(known.isEmpty ? "none" : known)")
                 return
             }
@@ -198,14 +233,35 @@ struct ScriptCompiler {
             loaderOrder.append(name)
             return
         }
-        guard catalog.programs[name] != nil else {
+        var target = name
+        if package == ECLATCatalog.reservedPackage {
+            guard let meaning = ECLATCatalog.reservedNames[name] else {
+                failedImports.insert(name)
+                error(location, "programs.hike has no '\(name)'; it has " + ECLATCatalog.reservedNames.keys.sorted().joined(separator: ", "))
+                return
+            }
+            guard let program = meaning else { return }  // Packet: always there
+            target = program
+        }
+        let everywhere = catalog.programs.keys.filter { catalog.name(ofKey: $0) == target }.sorted()
+        let resolved = package == ECLATCatalog.reservedPackage ? ["hike_default"] : packages
+        // In an alias's order: `mynet` takes hike_default's program before meter's.
+        guard let key = resolved.compactMap({ wanted in everywhere.first { catalog.programs[$0]?.package == wanted } }).first else {
+            failedImports.insert(name)
+            if !everywhere.isEmpty {
+                let homes = everywhere.compactMap { catalog.programs[$0]?.package }
+                error(location, "package '\(package)' has no program '\(name)'; it is in " + homes.map { "'\($0)'" }.joined(separator: ", ")
+                    + ": from programs.\(homes[0]) import \(name)")
+                return
+            }
             let hint = catalog.loaders[catalog.loaderName(name)] != nil ? " ('\(name)' is a loader: import it from loaders.PACKAGE)" : ""
-            error(location, "unknown program '\(name)'\(hint); known programs: "
-                + (catalog.programs.isEmpty ? "none" : catalog.programs.keys.sorted().joined(separator: ", ")))
+            let own = catalog.programs.keys.filter { resolved.contains(catalog.programs[$0]?.package ?? "") }.map { catalog.name(ofKey: $0) }.sorted()
+            error(location, "unknown program '\(name)'\(hint); package '\(package)' has "
+                + (own.isEmpty ? "no programs" : own.joined(separator: ", ")))
             return
         }
         if let kind = kindOf(name) { error(location, "redefinition of '\(name)', already \(kind)"); return }
-        programs[name] = location
+        programs[name] = (key, location)
     }
 
     mutating func configureMap(loader: String, map: String, value: Expr, location: SourceLocation, mapLocation: SourceLocation) {
@@ -237,6 +293,7 @@ struct ScriptCompiler {
     mutating func loaderValue(_ expr: Expr) -> LoaderValue? {
         switch expr {
         case .string(let text, _): return .string(text)
+        case .name(let name, _) where strings[name] != nil: return strings[name].map { .string($0) }
         case .name(let name, let location) where constants[name] == nil:
             guard chains[name] != nil else {
                 error(location, "'\(name)' is neither a chain nor a constant")
@@ -252,6 +309,10 @@ struct ScriptCompiler {
         guard var entry = loaders[loader] else {
             error(location, "'\(loader)' is not an imported loader; import it with 'from loaders.PACKAGE import \(loader)'")
             return
+        }
+        let args = args.map { arg -> Expr in
+            if case .name(let name, let location) = arg, let text = strings[name] { return .string(text, location) }
+            return arg
         }
         guard args.count == 2, case .string(let device, _) = args[0], case .string(let mode, let modeLocation) = args[1] else {
             error(location, "write \(loader).attach('DEVICE', 'xdp'), with 'xdp', 'xdpdrv' or 'xdpgeneric'")

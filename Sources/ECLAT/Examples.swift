@@ -4,13 +4,13 @@ public enum ECLATExamples {
     /// examples/ddos/ddos.eclat: the thesis' Listing 7.2.
     public static let ddos = """
     # The two-level token-bucket DDoS mitigation of the eCLAT thesis (Listing 7.2), unchanged but for
-    # the package paths and the device, which comes from `-D DEVNAME <interface>`:
+    # the device, which comes from `-D DEVNAME <interface>`:
     #
     #   hike compile examples/ddos/ddos.eclat -D DEVNAME veth0
     #   hike load examples/ddos/ddos.eclat -D DEVNAME veth0
-    from programs.hike_default import hike_drop, hike_pass, \\
-        ip6_hset_srcdst, ip6_sd_tbmon, monitor, \\
-        ip6_dst_tbmon, ip6_sd_dec2zero, l2_redirect
+    from programs.hike_default import hike_drop, hike_pass, ip6_hset_srcdst, monitor, l2_redirect
+    from programs.meter import ip6_sd_tbmon, ip6_dst_tbmon
+    from programs.sampler import ip6_sd_dec2zero
     from loaders.hike_default import ip6_sc
 
     # send all IPv6 packets to our chain

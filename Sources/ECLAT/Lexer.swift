@@ -81,6 +81,8 @@ struct Lexer {
     static let operators3 = ["<<=", ">>="]
     static let operators2 = ["==", "!=", "<=", ">=", "<<", ">>", "+=", "-=", "*=", "/=", "%=", "&=", "|=", "^="]
     static let operators1 = Set("+-*/%&|^~<>=()[]{},:.".unicodeScalars)
+    /// The original's boolean literals (lower case, as it spelled them).
+    static let booleans: [String: UInt64] = ["true": 1, "false": 0]
 
     /// Tokens of `source`; `-D` names are replaced by their values (identifiers, and strings whose
     /// whole text is a defined name).
@@ -100,7 +102,8 @@ struct Lexer {
             if atLineStart && depth == 0 && !continued {
                 var width = 0
                 while i < s.count, s[i] == " " || s[i] == "\t" {
-                    width += s[i] == "\t" ? 8 - width % 8 : 1
+                    // The original replaced every tab by four spaces before counting.
+                    width += s[i] == "\t" ? 4 : 1
                     i += 1
                 }
                 if i == s.count || s[i] == "#" { continue }  // blank or comment-only line
@@ -148,6 +151,8 @@ struct Lexer {
                     if let value = defines[word] {
                         sink.usedDefines.insert(word)
                         tokens.append(substitute(value, at: loc(start)))
+                    } else if let value = booleans[word] {
+                        tokens.append(Token(kind: .integer(value), location: loc(start)))
                     } else {
                         tokens.append(Token(kind: .name(word), location: loc(start)))
                     }
@@ -167,6 +172,19 @@ struct Lexer {
                 }
                 if c == "'" || c == "\"" {
                     let start = i
+                    if i + 2 < s.count, s[i + 1] == c, s[i + 2] == c {
+                        // A triple-quoted string: on one line, as the original's lexer took it.
+                        var end = i + 3
+                        while end + 2 < s.count, !(s[end] == c && s[end + 1] == c && s[end + 2] == c) { end += 1 }
+                        guard end + 2 < s.count else {
+                            sink.error(loc(start), "unterminated triple-quoted string (it must close on the line it opens, as in the original)")
+                            sink.quietLines.insert(line)
+                            break
+                        }
+                        tokens.append(Token(kind: .string(string(s[(i + 3)..<end])), location: loc(start)))
+                        i = end + 3
+                        continue
+                    }
                     i += 1
                     while i < s.count, s[i] != c { i += 1 }
                     if i >= s.count {

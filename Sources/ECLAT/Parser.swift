@@ -88,7 +88,8 @@ struct ChainDef: Sendable {
 }
 
 enum TopLevel: Sendable {
-    case importPrograms(module: String, names: [(String, SourceLocation)], isLoader: Bool, SourceLocation)
+    /// `from programs.PACKAGE import …` (or `loaders.PACKAGE`).
+    case importPrograms(package: String, names: [(String, SourceLocation)], isLoader: Bool, SourceLocation, packageLocation: SourceLocation)
     /// `loader[map] = {…}` or `loader.map = {…}`.
     case loaderMap(loader: String, map: String, Expr, SourceLocation, mapLocation: SourceLocation)
     /// `loader.attach('dev', 'mode')`.
@@ -186,6 +187,11 @@ struct Parser {
                 continue
             }
             if current.kind == .dedent { _ = advance(); continue }
+            if isDocstring {
+                // A string on a line of its own documents, as in Python: no code.
+                _ = advance()
+                continue
+            }
             do throws(Failure) {
                 items.append(try parseTopLevel())
             } catch {
@@ -228,7 +234,7 @@ struct Parser {
 
     mutating func parseImport() throws(Failure) -> TopLevel {
         let start = advance().location  // from
-        var (module, _) = try expectName("a module such as programs.PACKAGE")
+        var (module, moduleLocation) = try expectName("a module such as programs.PACKAGE")
         while isOp(".") {
             _ = advance()
             let (part, _) = try expectName("a module name after '.'")
@@ -246,13 +252,16 @@ struct Parser {
         } while true
         if parenthesised { try expectOp(")", "to close the import list") }
         try expectNewline()
-        let first = module.split(separator: ".").first.map(String.init) ?? module
-        // Only the first component decides programs vs loaders; the rest is informational.
-        let isLoader = first == "loaders" || first == "loader"
-        guard isLoader || ["programs", "prog", "progs", "program"].contains(first) else {
-            throw fail("import from 'programs.PACKAGE' or 'loaders.PACKAGE', not '\(module)'", at: start)
+        let parts = module.split(separator: ".", maxSplits: 1).map(String.init)
+        let isLoader = parts[0] == "loaders" || parts[0] == "loader"
+        guard isLoader || ["programs", "prog", "progs", "program"].contains(parts[0]) else {
+            throw fail("import from 'programs.PACKAGE' or 'loaders.PACKAGE', not '\(module)'", at: moduleLocation)
         }
-        return .importPrograms(module: module, names: names, isLoader: isLoader, start)
+        guard parts.count == 2 else {
+            throw fail("name the package: 'from \(parts[0]).PACKAGE import …'", at: moduleLocation)
+        }
+        return .importPrograms(package: parts[1], names: names, isLoader: isLoader, start,
+                              packageLocation: SourceLocation(line: moduleLocation.line, column: moduleLocation.column + parts[0].count + 1))
     }
 
     mutating func parseChain() throws(Failure) -> ChainDef {
@@ -358,9 +367,15 @@ struct Parser {
         return try parseSimpleLine()
     }
 
+    /// A string alone on its line (a docstring).
+    var isDocstring: Bool {
+        guard case .string = current.kind else { return false }
+        return peek().kind == .newline || peek().kind == .end
+    }
+
     mutating func parseSimpleStatement() throws(Failure) -> Stmt {
         let start = current.location
-        if isName("pass") { _ = advance(); return .pass(start) }
+        if isName("pass") || isDocstring { _ = advance(); return .pass(start) }
         if isName("break") { _ = advance(); return .breakLoop(start) }
         if isName("continue") { _ = advance(); return .continueLoop(start) }
         if isName("return") {

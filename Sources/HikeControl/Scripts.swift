@@ -12,11 +12,14 @@ public struct SourceText: Sendable {
     public var file: String
     public var text: String
     public var defines: [String: String]
+    /// How an eCLAT script is compiled (`--strict`).
+    public var options: ECLATOptions
 
-    public init(file: String, text: String, defines: [String: String] = [:]) {
+    public init(file: String, text: String, defines: [String: String] = [:], options: ECLATOptions = ECLATOptions()) {
         self.file = file
         self.text = text
         self.defines = defines
+        self.options = options
     }
 
     /// The UTF-8 text of `file`.
@@ -90,7 +93,8 @@ extension DataPlane {
     /// Compiles a script against a program catalog, with no instance.
     public static func compile(_ source: SourceText, catalog: ProgramCatalog) throws(ControlError) -> CheckedScript {
         let compiled = try ControlError.wrapping {
-            try ECLATCompiler.compile(source.text, file: source.file, catalog: catalog.compilerCatalog, defines: source.defines)
+            try ECLATCompiler.compile(source.text, file: source.file, catalog: catalog.compilerCatalog, defines: source.defines,
+                                      options: source.options)
         }
         var warnings = compiled.unusedDefines.map { "-D \($0) is not used in \(source.file)" }
         for use in compiled.loaders where use.attachments.isEmpty {

@@ -45,6 +45,15 @@ public struct CatalogEntry: Codable, Sendable, Hashable {
     public var clockMaps: [ClockMap] = []
     /// The embedded object it comes from.
     public let object: String
+    /// What hike calls it (registry, `hike prog load`): the name, or `package.name` where another
+    /// package exports the same name.
+    public var key: String = ""
+    /// The package whose program this one copies (EXPORT_HIKE_PROG_COPY_OF): that one keeps the
+    /// plain name.
+    public var copyOf: String?
+
+    /// The symbol chains may always call it by: `package.name`, which no chain name shadows.
+    public var symbol: String { "\(package).\(name)" }
 }
 
 /// Every program and loader hike carries, read from the embedded objects' metadata: the C
@@ -65,18 +74,33 @@ public struct ProgramCatalog: Sendable {
         }
         var seen: [String: String] = [:]
         for entry in entries {
-            if let other = seen[entry.name] {
-                throw RuntimeError.catalog("program '\(entry.name)' is exported by both \(other) and \(entry.object)")
+            // Two packages may export one name (scripts say which package they mean); one package
+            // may not export it twice.
+            if let other = seen[entry.symbol] {
+                throw RuntimeError.catalog("program '\(entry.symbol)' is exported by both \(other) and \(entry.object)")
             }
-            seen[entry.name] = entry.object
+            seen[entry.symbol] = entry.object
+        }
+        // The plain name goes to the one package that exports it, copies aside.
+        let counts = Dictionary(entries.filter { $0.copyOf == nil }.map { ($0.name, 1) }, uniquingKeysWith: +)
+        for index in entries.indices {
+            let shared = entries[index].copyOf != nil || counts[entries[index].name, default: 0] > 1
+            entries[index].key = shared ? entries[index].symbol : entries[index].name
         }
         self.entries = entries.sorted { ($0.package, $0.name) < ($1.package, $1.name) }
         self.objects = byName
     }
 
+    /// The entry named `name`: its key, its symbol (`package.name`) or, where only one package
+    /// exports it, its name.
     public func entry(_ name: String) throws -> CatalogEntry {
-        guard let entry = entries.first(where: { $0.name == name }) else {
-            let known = entries.map(\.name).joined(separator: ", ")
+        if let entry = entries.first(where: { $0.key == name || $0.symbol == name }) { return entry }
+        let named = entries.filter { $0.name == name }
+        if named.count > 1 {
+            throw RuntimeError.ambiguousProgram(name, candidates: named.map(\.symbol).joined(separator: ", "))
+        }
+        guard let entry = named.first else {
+            let known = entries.map(\.key).joined(separator: ", ")
             throw RuntimeError.unknownProgram(name, known: known)
         }
         return entry
@@ -101,6 +125,7 @@ public struct ProgramCatalog: Sendable {
         var finals = Set<String>()
         var maps: [String: [String]] = [:]
         var clocks: [String: [ClockMap]] = [:]
+        var copies: [String: String] = [:]
         let facts = sections[".hike.facts"] ?? []
         guard facts.count % factSize == 0 else {
             throw RuntimeError.catalog("\(object.name): .hike.facts is \(facts.count) bytes, not a multiple of \(factSize)")
@@ -112,6 +137,7 @@ public struct ProgramCatalog: Sendable {
             let value = cString(record, nameLength + 4, nameLength)
             if kind == ABI.factFinal { finals.insert(program) }
             if kind == ABI.factMap { maps[program, default: []].append(value) }
+            if kind == ABI.factCopy { copies[program] = value }
             if kind == ABI.factClock {
                 let parts = value.split(separator: ":").map(String.init)
                 guard parts.count == 2, let epoch = ClockMap.Epoch(rawValue: parts[1]) else {
@@ -135,6 +161,7 @@ public struct ProgramCatalog: Sendable {
             var entry = CatalogEntry(name: name, package: package, kind: kind, arguments: arguments,
                                      isFinal: finals.contains(name), maps: maps[name] ?? [], object: object.name)
             entry.clockMaps = clocks[name] ?? []
+            entry.copyOf = copies[name]
             entries.append(entry)
         }
         return entries

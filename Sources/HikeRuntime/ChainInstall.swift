@@ -60,11 +60,13 @@ extension HikeInstance {
         let names = chains.map(\.name)
         let registry = try registry()
         var toLoad: [String] = []
-        for symbol in chains.flatMap(\.relocations).map(\.symbol) where !names.contains(symbol) && registry.chains[symbol] == nil
-            && registry.programs[symbol] == nil && !toLoad.contains(symbol) {
-            if let entry = catalog.entries.first(where: { $0.name == symbol }), entry.kind == .program { toLoad.append(symbol) }
+        for symbol in chains.flatMap(\.relocations).map(\.symbol) where !names.contains(symbol) && registry.chains[symbol] == nil {
+            guard let entry = try? catalog.entry(symbol), entry.kind == .program,
+                  registry.programs[entry.key] == nil, !toLoad.contains(entry.key) else { continue }
+            toLoad.append(entry.key)
         }
-        let predicted = try symbols(addingChains: names).merging(predictedProgramIDs(loading: toLoad, registry: registry)) { _, new in new }
+        // Chains win over programs of the same plain name.
+        let predicted = predictedProgramIDs(loading: toLoad, registry: registry).merging(try symbols(addingChains: names)) { _, chain in chain }
         var linked = try link(chains, symbols: predicted)
         if !dryRun {
             for name in toLoad { try loadProgram(name) }
@@ -88,11 +90,18 @@ extension HikeInstance {
     /// Links the chains against symbols (the chains' own names take their IDs from there too)
     /// and checks them as installChains would.
     func link(_ chains: [AssembledChain], symbols: [String: UInt32]) throws -> LinkedChains {
+        // A chain may share a program's name, but calling that name from itself would recurse
+        // where the author most likely meant the program.
+        for chain in chains where chain.relocations.contains(where: { $0.symbol == chain.name }) {
+            if let entry = try? catalog.entry(chain.name), entry.kind == .program {
+                throw RuntimeError.nameClash(chain.name, program: entry.symbol)
+            }
+        }
         let own = Set(chains.map(\.name))
         let linked = try chains.link(programs: symbols.filter { !own.contains($0.key) }, chainIDs: symbols.filter { own.contains($0.key) })
         var names: [UInt32: String] = [:]
         for (name, id) in symbols { names[id] = name }
-        let finals = Set(catalog.entries.filter(\.isFinal).compactMap { symbols[$0.name] })
+        let finals = Set(catalog.entries.filter(\.isFinal).compactMap { symbols[$0.symbol] })
         let checker = ChainChecker(knownIDs: Set(symbols.values), names: names, finalIDs: finals)
         var problems: [ChainCheckFailure.Problem] = []
         for chain in chains {
@@ -121,13 +130,17 @@ extension HikeInstance {
     func predictedProgramIDs(loading programs: [String], registry: Registry) -> [String: UInt32] {
         var ids = registry.programs.mapValues(\.id)
         for name in programs where ids[name] == nil {
-            guard let object = catalog.entries.first(where: { $0.name == name })?.object else { continue }
+            guard let object = try? catalog.entry(name).object else { continue }
             var used = Set(ids.values)
-            for entry in catalog.entries where entry.object == object && entry.kind == .program && ids[entry.name] == nil {
+            for entry in catalog.entries where entry.object == object && entry.kind == .program && ids[entry.key] == nil {
                 guard let id = (1..<ABI.progTableSize).first(where: { !used.contains($0) }) else { return ids }
                 used.insert(id)
-                ids[entry.name] = id
+                ids[entry.key] = id
             }
+        }
+        // Each program by `package.name` too, as symbols(addingChains:) has them.
+        for (key, id) in ids {
+            if let entry = try? catalog.entry(key) { ids[entry.symbol] = id }
         }
         return ids
     }

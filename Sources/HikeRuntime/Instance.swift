@@ -55,7 +55,9 @@ public final class HikeInstance: @unchecked Sendable {  // state lives in the ke
     /// hike_tx_unready (bpf/include/hike/tx.h) is one per instance: every object that forwards
     /// reads the same marks.
     public static let sharedMaps: [String: String] = ["pm_colour": "pm", "pm_flows": "pm", "pm_sent": "pm", "pm_stats": "pm",
-                                               txUnreadyMap: "hike_default"]
+                                               txUnreadyMap: "hike_default",
+                                               // show_pkt_info of info and devel_encap: one event stream.
+                                               "info_events": "info", "info_stats": "info"]
     /// The interfaces XDP must not redirect to (ifindex → 1), bpf/include/hike/tx.h.
     public static let txUnreadyMap = "hike_tx_unready"
     public static let txUnreadyCapacity = 1024
@@ -97,9 +99,9 @@ public final class HikeInstance: @unchecked Sendable {  // state lives in the ke
         let entry = try catalog.entry(program)
         guard entry.kind == .program else { throw RuntimeError.isALoader(program) }
         return try registryFile.update { registry in
-            if let record = registry.programs[program] { return record }
+            if let record = registry.programs[entry.key] { return record }
             try loadObject(entry.object, into: &registry)
-            guard let record = registry.programs[program] else {
+            guard let record = registry.programs[entry.key] else {
                 throw RuntimeError.catalog("object \(entry.object) did not provide '\(program)'")
             }
             return record
@@ -134,7 +136,7 @@ public final class HikeInstance: @unchecked Sendable {  // state lives in the ke
                 try makeDirectories(directory)
                 let pin = "\(directory)/\(entry.name)"
                 try program.pin(at: pin)
-                let record = ProgramRecord(name: entry.name, package: entry.package, id: id, object: objectName, pin: pin)
+                let record = ProgramRecord(name: entry.key, package: entry.package, id: id, object: objectName, pin: pin)
                 added.append(record)
                 try table.update(id, UInt32(bitPattern: program.fd))
                 used.insert(id)
@@ -162,14 +164,17 @@ public final class HikeInstance: @unchecked Sendable {  // state lives in the ke
     /// The IDs chains and programs are linked against, with IDs reserved for new chain names.
     public func symbols(addingChains names: [String]) throws -> [String: UInt32] {
         let registry = try registry()
-        for name in names where registry.programs[name] != nil || catalog.entries.contains(where: { $0.name == name }) {
-            throw RuntimeError.nameClash(name)
-        }
         var symbols: [String: UInt32] = [:]
-        for (name, record) in registry.programs { symbols[name] = record.id }
+        // A program by its key and by `package.name`; a chain of the same name as a program
+        // shadows the plain name (compiled scripts call programs by `package.name`).
+        for (key, record) in registry.programs {
+            symbols[key] = record.id
+            if let entry = try? catalog.entry(key) { symbols[entry.symbol] = record.id }
+        }
         var next = registry.nextChainNumber
         for (name, record) in registry.chains { symbols[name] = record.id }
-        for name in names where symbols[name] == nil {
+        var added = Set<String>()
+        for name in names where registry.chains[name] == nil && added.insert(name).inserted {
             symbols[name] = ABI.chainFlag | next
             next += 1
         }

@@ -8,7 +8,10 @@ public enum RuntimeError: Error, CustomStringConvertible, Sendable {
     case unknownLoader(String, known: String)
     case notALoader(String)
     case isALoader(String)
-    case nameClash(String)
+    /// A chain named like a program calls that name: the chain itself or the program?
+    case nameClash(String, program: String)
+    /// A name two packages export, asked for without its package.
+    case ambiguousProgram(String, candidates: String)
     case noFreeSlot(needed: Int)
     case noFreeProgramID
     case notAttached(String)
@@ -27,7 +30,10 @@ public enum RuntimeError: Error, CustomStringConvertible, Sendable {
         case .unknownLoader(let name, let known): "no loader '\(name)' (loaders: \(known))"
         case .notALoader(let name): "'\(name)' is a program, not a loader: chains call it, it does not start them"
         case .isALoader(let name): "'\(name)' is a loader, not a program: attach it to an interface (hike loader attach \(name) DEV)"
-        case .nameClash(let name): "'\(name)' is the name of a program: give the chain another name"
+        case .nameClash(let name, let program):
+            "chain '\(name)' calls '\(name)', which names both the chain and the program \(program): "
+                + "write 'call \(program)' for the program, or give the chain another name"
+        case .ambiguousProgram(let name, let candidates): "'\(name)' is exported by more than one package: name one of \(candidates)"
         case .noFreeSlot(let needed):
             "no free chain slot for \(needed) chain(s): remove chains first (hike chain rm NAME)"
         case .noFreeProgramID: "the program table is full: unload programs first"
@@ -53,6 +59,7 @@ extension RuntimeError: HikeError {
         case .notALoader: "runtime.not-a-loader"
         case .isALoader: "runtime.is-a-loader"
         case .nameClash: "runtime.name-clash"
+        case .ambiguousProgram: "runtime.ambiguous-program"
         case .noFreeSlot: "runtime.no-free-slot"
         case .noFreeProgramID: "runtime.no-free-program-id"
         case .notAttached: "runtime.not-attached"

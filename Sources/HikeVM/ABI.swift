@@ -99,6 +99,9 @@ public enum ABI {
     /// HIKE_FACT_CLOCK: the fact names a map ("<map>:ntp" or "<map>:unix") holding the boot-time →
     /// wall-clock offset that hike keeps current.
     public static let factClock: UInt32 = 3
+    /// HIKE_FACT_COPY: the program copies another package's (named by the fact), which keeps the
+    /// plain name when both export it.
+    public static let factCopy: UInt32 = 4
 
     /// Every numeric macro of vm_abi.h under its C name (function-like macros and the include
     /// guard excluded), for comparison with values exported from a compiled object.
@@ -138,6 +141,7 @@ public enum ABI {
             "HIKE_FACT_FINAL": UInt64(factFinal),
             "HIKE_FACT_MAP": UInt64(factMap),
             "HIKE_FACT_CLOCK": UInt64(factClock),
+            "HIKE_FACT_COPY": UInt64(factCopy),
         ]
         for helper in VMHelper.allCases {
             table[helper.macroName] = UInt64(helper.rawValue)

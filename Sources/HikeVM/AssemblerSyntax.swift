@@ -587,8 +587,14 @@ struct LineParser {
         position += 1
         if name.text == "elem" { return [PendingInstruction(instruction: .call(helper: ABI.fnCall))] }
         if let helper = VMHelper(name: name.text) { return [PendingInstruction(instruction: .call(helper: helper.rawValue))] }
+        var symbol = name.text
+        // `call PACKAGE.NAME`: a program by its package, which no chain name shadows.
+        if let member = peek, member.kind == .directive, !member.spaced {
+            symbol += member.text
+            position += 1
+        }
         return [
-            PendingInstruction(instruction: .mov64(.r1, imm: 0), symbol: (name.text, name.column)),
+            PendingInstruction(instruction: .mov64(.r1, imm: 0), symbol: (symbol, name.column)),
             PendingInstruction(instruction: .call(helper: ABI.fnCall)),
         ]
     }

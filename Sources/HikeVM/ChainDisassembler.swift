@@ -75,9 +75,13 @@ public struct ChainDisassembler: Sendable {
     }
 
     /// A name the assembler reads back as a program or chain (not a helper, `elem` or a keyword).
+    /// `PACKAGE.NAME` too (a program by its package).
     static func isSymbolName(_ name: String) -> Bool {
-        guard let first = name.unicodeScalars.first, Lexer.isIdentifierStart(first),
-              name.unicodeScalars.allSatisfy(Lexer.isIdentifierPart) else { return false }
+        let parts = name.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count <= 2, parts.allSatisfy({ part in
+            guard let first = part.unicodeScalars.first, Lexer.isIdentifierStart(first) else { return false }
+            return part.unicodeScalars.allSatisfy(Lexer.isIdentifierPart)
+        }) else { return false }
         return VMHelper(name: name) == nil && name != "elem" && !LineParser.registerLike(name)
     }
 

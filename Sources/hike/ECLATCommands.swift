@@ -18,6 +18,9 @@ struct ScriptOptions: ParsableArguments {
                                valueName: "NAME VALUE"))
     var defines: [String] = []
 
+    @Flag(help: "Refuse operands of different types (convert with u8(…) … s64(…)) instead of converting them by C's usual arithmetic conversions, as the original eCLAT did.")
+    var strict = false
+
     func validate() throws {
         _ = try parsedDefines()
     }
@@ -50,7 +53,9 @@ struct ScriptOptions: ParsableArguments {
 
     /// Compiles the script against catalog and prints the compiler's warnings.
     func compile(catalog: ProgramCatalog) throws -> CheckedScript {
-        let checked = try DataPlane.compile(try SourceText.read(file, defines: try parsedDefines()), catalog: catalog)
+        var source = try SourceText.read(file, defines: try parsedDefines())
+        source.options.strict = strict
+        let checked = try DataPlane.compile(source, catalog: catalog)
         for warning in checked.warnings { Terminal.warning(warning) }
         return checked
     }

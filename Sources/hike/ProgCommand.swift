@@ -68,8 +68,8 @@ struct ProgramRow: Encodable {
     }
 
     static func all(catalog: ProgramCatalog, registry: Registry) -> [ProgramRow] {
-        var rows = catalog.entries.map { ProgramRow(entry: $0, record: $0.kind == .program ? registry.programs[$0.name] : nil) }
-        let known = Set(catalog.entries.map(\.name))
+        var rows = catalog.entries.map { ProgramRow(entry: $0, record: $0.kind == .program ? registry.programs[$0.key] : nil) }
+        let known = Set(catalog.entries.map(\.key))
         rows += registry.programs.values.filter { !known.contains($0.name) }.sorted { $0.id < $1.id }.map(ProgramRow.init(record:))
         return rows
     }
@@ -209,8 +209,8 @@ extension ProgCommand {
             let hike = try instance.open()
             let registry = try hike.registry()
             let row: ProgramRow
-            if let entry = hike.catalog.entries.first(where: { $0.name == name }) {
-                row = ProgramRow(entry: entry, record: entry.kind == .program ? registry.programs[name] : nil)
+            if let entry = try? hike.catalog.entry(name) {
+                row = ProgramRow(entry: entry, record: entry.kind == .program ? registry.programs[entry.key] : nil)
             } else if let record = registry.programs[name] {
                 row = ProgramRow(record: record)
             } else {

@@ -25,6 +25,9 @@ import HikeVMTestSupport
         "ip6_dst_tbmon": 6, "ip6_sd_dec2zero": 7, "l2_redirect": 8,
     ]
 
+    /// The IDs by the symbols compiled chains call programs by (`package.name`).
+    static let symbols = Dictionary(uniqueKeysWithValues: ids.map { (catalog.symbol(ofKey: $0.key), $0.value) })
+
     static var source: String {
         get throws {
             let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -45,22 +48,22 @@ import HikeVMTestSupport
     @Test func compiles() throws {
         let script = try Self.compile()
         #expect(script.chains.map(\.name) == ["ddos_tb_2_lev"])
-        #expect(Set(script.programs) == Set(Self.ids.keys))
+        #expect(Set(script.programs) == Set(Self.symbols.keys))
         let loader = try #require(script.loaders.first)
         #expect(loader.loader == "ip6_classifier")
         #expect(loader.maps == [LoaderMapConfiguration(map: "ip6_cls_cfg", entries: [LoaderMapEntry(key: [.integer(0)], value: [.chain("ddos_tb_2_lev")])], line: 12)])
         #expect(loader.attachments.map(\.device) == ["veth0"])
         #expect(loader.attachments.map(\.mode) == ["native"])
-        let linked = try script.link(programs: Self.ids)
+        let linked = try script.link(programs: Self.symbols)
         let id = try #require(linked.ids["ddos_tb_2_lev"])
         let instructions = try #require(linked.chains[id])
         var names: [UInt32: String] = [:]
-        for (name, value) in Self.ids.merging(linked.ids, uniquingKeysWith: { a, _ in a }) { names[value] = name }
+        for (name, value) in Self.symbols.merging(linked.ids, uniquingKeysWith: { a, _ in a }) { names[value] = name }
         try ChainChecker(knownIDs: Set(names.keys), names: names, finalIDs: [1, 2]).check(instructions)
         let text = ChainDisassembler(symbols: names).text(chain: "ddos_tb_2_lev", instructions)
-        #expect(text.contains("call ip6_hset_srcdst"))
+        #expect(text.contains("call hike_default.ip6_hset_srcdst"))
         // The listing assembles back to the same instructions.
-        let again = try ChainAssembler.assemble(text).link(programs: Self.ids, chainIDs: linked.ids)
+        let again = try ChainAssembler.assemble(text).link(programs: Self.symbols, chainIDs: linked.ids)
         #expect(again.chains[id] == instructions)
     }
 
@@ -68,7 +71,7 @@ import HikeVMTestSupport
     /// `dstOut`/`sdOut`, the sampler `sample`. Monitor events and hset arguments go to shared memory.
     func run(blacklisted: Bool, sample: UInt64 = 1, dstOut: Bool = false, sdOut: Bool = false) throws -> InterpreterResult {
         let script = try Self.compile()
-        let linked = try script.link(programs: Self.ids)
+        let linked = try script.link(programs: Self.symbols)
         let models: [String: any ProgramModel] = [
             "hike_pass": ReferencePrograms.hikePass, "hike_drop": ReferencePrograms.hikeDrop,
             "monitor": ClosureProgram { _, args, _, shmem in shmem[0] = UInt8(truncatingIfNeeded: args.r2) + 1; return .continueChain(0) },

@@ -38,8 +38,11 @@ import HikeVMTestSupport
             u32 : c = u32(a) / 3
             return u64(c) + b - test_shmem(a ^ b)
         """,
-        "from programs.x import (hike_pass)\ndef c(u8: a):\n    u8 : x = a + 1; x *= 2  # comment\n    if x: return \\\n        x\n    hike_pass()\n",
+        "from programs.hike_default import (hike_pass)\ndef c(u8: a):\n    u8 : x = a + 1; x *= 2  # comment\n    if x: return \\\n        x\n    hike_pass()\n",
         "def a():\n    u16 : v = Packet.len()\n    return ~v | (v >> 3) & 0xff\n",
+        // The original's forms: tabs, docstrings, booleans, string constants, programs.hike,
+        // mixed signedness, a chain named like a program.
+        "from programs.hike import drop, Packet\nDEV = 'veth0'\n\"\"\"doc\"\"\"\ndef stamp(s8: a, u32: b):\n\t'''x'''\n\tif true and a < b:\n\t\tdrop()\n\treturn a - b + false\n",
     ]
 
     static let vocabulary: [String] = [
@@ -49,6 +52,8 @@ import HikeVMTestSupport
         ",", ".", ";", "#", "\\", "\n", "\n    ", "\n        ", "\t", " ", "'", "\"", "x", "y", "res", "main", "helper",
         "test_add", "hike_pass", "Packet", "readU8", "writeU64", "len", "ip6_sc", "attach", "0", "1", "255", "-1",
         "0xffffffffffffffff", "99999999999999999999", "0x", "LIMIT", "é", "\u{0}", "\r", "\r\n",
+        "programs.hike_default", "programs.hike", "programs.mynet", "loaders.hike_default", "drop", "true", "false",
+        "'''", "\"\"\"", "\n\t", "stamp", "DEV",
     ]
 
     func mutate(_ source: String, _ rng: inout SplitMix64) -> String {
@@ -143,13 +148,13 @@ import HikeVMTestSupport
     func checkAccepted(_ script: CompiledScript, _ source: String) throws {
         let linked: LinkedChains
         do {
-            linked = try script.link(programs: ReferencePrograms.defaultIDs)
+            linked = try script.link(programs: Support.programIDs)
         } catch {
             Issue.record("an accepted script does not link: \(error)\n\(source)")
             return
         }
         var names: [UInt32: String] = [:]
-        for (name, id) in ReferencePrograms.defaultIDs { names[id] = name }
+        for (name, id) in Support.programIDs { names[id] = name }
         for (name, id) in linked.ids { names[id] = name }
         let checker = ChainChecker(knownIDs: Set(names.keys), names: names, finalIDs: [0, 1])
         for (id, chain) in linked.chains {

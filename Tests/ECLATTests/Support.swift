@@ -16,7 +16,12 @@ enum Support {
         "test_shmem": .init(package: "test", argumentCount: 1),
     ], loaders: ECLATCatalog.standardLoaders)
 
-    static let header = "from programs.test import hike_pass, hike_drop, test_add, test_xor_pkt, test_verdict, test_shmem\n"
+    /// The reference programs' IDs by the symbols compiled chains call them by (`package.name`).
+    static let programIDs: [String: UInt32] = Dictionary(uniqueKeysWithValues: catalog.programs.keys.compactMap { key in
+        ReferencePrograms.defaultIDs[key].map { (catalog.symbol(ofKey: key), $0) }
+    })
+
+    static let header = "from programs.hike_default import hike_pass, hike_drop; from programs.test import test_add, test_xor_pkt, test_verdict, test_shmem\n"
 
     struct Failure: Error, CustomStringConvertible {
         var description: String
@@ -30,9 +35,9 @@ enum Support {
     static func run(_ source: String, packet: [UInt8] = Array(0..<64), sharedMemory: [UInt8] = [],
                     defines: [String: String] = [:]) throws -> InterpreterResult {
         let script = try compile(source, defines: defines)
-        let linked = try script.link(programs: ReferencePrograms.defaultIDs)
+        let linked = try script.link(programs: programIDs)
         var names: [UInt32: String] = [:]
-        for (name, id) in ReferencePrograms.defaultIDs { names[id] = name }
+        for (name, id) in programIDs { names[id] = name }
         for (name, id) in linked.ids { names[id] = name }
         let finals = Set([ReferencePrograms.defaultIDs["hike_pass"], ReferencePrograms.defaultIDs["hike_drop"]].compactMap { $0 })
         let checker = ChainChecker(knownIDs: Set(names.keys), names: names, finalIDs: finals)
@@ -54,9 +59,10 @@ enum Support {
     }
 
     /// The diagnostics of a source that must not compile.
-    static func errors(_ source: String, defines: [String: String] = [:]) -> [AssemblerDiagnostic] {
+    static func errors(_ source: String, defines: [String: String] = [:], strict: Bool = false) -> [AssemblerDiagnostic] {
         do {
-            _ = try ECLATCompiler.compile(source, file: "test.eclat", catalog: catalog, defines: defines)
+            _ = try ECLATCompiler.compile(source, file: "test.eclat", catalog: catalog, defines: defines,
+                                          options: ECLATOptions(strict: strict))
             return []
         } catch {
             return error.diagnostics

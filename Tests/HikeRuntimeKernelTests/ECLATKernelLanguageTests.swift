@@ -41,7 +41,7 @@ import Testing
         var verdict: UInt32 = ABI.xdpDrop
     }
 
-    static let header = "from programs.test import hike_pass, hike_drop, test_add, test_xor_pkt\n"
+    static let header = "from programs.hike_default import hike_pass, hike_drop; from programs.vm_tests import test_add, test_xor_pkt\n"
 
     /// A script with one chain `@0` whose body is `lines` (each may hold nested lines).
     static func chain(_ lines: [String], prelude: String = "", helpers: String = "") -> String {
@@ -628,7 +628,10 @@ import Testing
         var before = try hike.lastResults()
         var compileTime = Duration.zero, installTime = Duration.zero, runTime = Duration.zero
         var programIDs: [String: UInt32] = [:]
-        for (name, record) in try hike.registry().programs { programIDs[name] = record.id }
+        for (name, record) in try hike.registry().programs {
+            programIDs[name] = record.id
+            programIDs["\(record.package).\(name)"] = record.id  // compiled chains call package.name
+        }
 
         while index < cases.count {
             // Compile as many cases as fit the names.

@@ -90,10 +90,11 @@ import Topology
 
     @Test func compileReportsEveryErrorAndPrintsAssembly() throws {
         try HikeCLI.withInstance { cli in
-            let bad = try cli.write("bad.eclat", "from programs.x import hike_pass, nope\ndef c(u64: a):\n    u8 : x = a\n    if x == 256:\n        hike_pass(1)\n    return y\n")
-            let failed = try Command.run([HikeCLI.binary, "compile", bad])
+            let bad = try cli.write("bad.eclat", "from programs.hike_default import hike_pass, nope\ndef c(u64: a):\n    u8 : x = a\n    if x == 256:\n        hike_pass(1)\n    return y\n")
+            // --strict: a constant that does not fit is an error (by default C's conversions apply).
+            let failed = try Command.run([HikeCLI.binary, "compile", bad, "--strict"])
             #expect(failed.status == 1)
-            #expect(failed.stderr.contains("\(bad):1:35: error: unknown program 'nope'"))
+            #expect(failed.stderr.contains("\(bad):1:46: error: unknown program 'nope'; package 'hike_default' has "))
             #expect(failed.stderr.contains("\(bad):4:10: error: the constant 256 does not fit u8"))
             #expect(failed.stderr.contains("\(bad):5:9: error: program 'hike_pass' takes 0 arguments, not 1"))
             #expect(failed.stderr.contains("\(bad):6:12: error: undefined name 'y'\n    return y\n           ^"))
@@ -101,7 +102,7 @@ import Topology
 
             let listing = try Command.run([HikeCLI.binary, "compile", Self.ddosPath, "-D", "DEVNAME", "veth0"]).checked()
             #expect(listing.contains("chain ddos_tb_2_lev"))
-            #expect(listing.contains("call ip6_hset_srcdst"))
+            #expect(listing.contains("call hike_default.ip6_hset_srcdst"))
             #expect(listing.contains("# loader ip6_classifier: attach to veth0 (native)"))
             // -o writes the same text, which the chain assembler loads.
             let out = "\(cli.directory)/ddos.hvm"
@@ -130,7 +131,7 @@ import Topology
 
             // A script with an error changes nothing.
             let before = try cli.check(["chain", "list"])
-            let broken = try cli.write("broken.eclat", "from programs.x import hike_pass\ndef ddos_tb_2_lev():\n    hike_pass(7)\n")
+            let broken = try cli.write("broken.eclat", "from programs.hike_default import hike_pass\ndef ddos_tb_2_lev():\n    hike_pass(7)\n")
             let failed = try cli.run(["load", broken])
             #expect(failed.status == 1)
             #expect(failed.stderr.contains("takes 0 arguments, not 1"))

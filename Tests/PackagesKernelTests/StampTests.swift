@@ -360,10 +360,24 @@ final class STAMPSender {
     let fd: Int32
     var destination = sockaddr_in6()
 
-    init(in namespace: NetworkNamespace, to address: String, port: UInt16) throws {
+    /// A UDP socket in namespace that sends to address:port, from sourcePort if one is given
+    /// (the original collector's 42069; a receiver's port).
+    init(in namespace: NetworkNamespace, to address: String, port: UInt16, sourcePort: UInt16? = nil) throws {
         fd = try namespace.run {
             let fd = socket(AF_INET6, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
             if fd < 0 { throw BPFError(operation: "open STAMP socket", errno: errno) }
+            guard let sourcePort else { return fd }
+            var local = sockaddr_in6()
+            local.sin6_family = sa_family_t(AF_INET6)
+            local.sin6_port = sourcePort.bigEndian
+            let bound = withUnsafePointer(to: &local) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
+            }
+            if bound != 0 {
+                let error = BPFError(operation: "bind UDP port \(sourcePort)", errno: errno)
+                close(fd)
+                throw error
+            }
             return fd
         }
         destination.sin6_family = sa_family_t(AF_INET6)

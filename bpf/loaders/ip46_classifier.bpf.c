@@ -1,6 +1,6 @@
 /* Loader: IPv4 packets run one chain, IPv6 packets another; the rest goes to the kernel.
  * ip46_cls_cfg[0] configures IPv4, [1] IPv6. */
-#define HIKE_PACKAGE "loaders"
+#define HIKE_PACKAGE "hike_default"
 #include "hike/hike.h"
 #include <linux/if_ether.h>
 

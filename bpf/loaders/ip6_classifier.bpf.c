@@ -1,5 +1,5 @@
 /* Loader: every IPv6 packet runs one chain; everything else goes to the kernel. */
-#define HIKE_PACKAGE "loaders"
+#define HIKE_PACKAGE "hike_default"
 #include "hike/hike.h"
 #include <linux/if_ether.h>
 

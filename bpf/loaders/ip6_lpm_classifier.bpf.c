@@ -1,6 +1,6 @@
 /* Loader: the longest IPv6 destination prefix that matches picks the chain; no match (or a
  * non-IPv6 packet) goes to the kernel. */
-#define HIKE_PACKAGE "loaders"
+#define HIKE_PACKAGE "hike_default"
 #include "hike/hike.h"
 #include <linux/if_ether.h>
 #include <linux/ipv6.h>

@@ -1,7 +1,7 @@
 /* Loader: the "My Local SID table". The longest prefix that matches the IPv6 destination
  * (srv6_lpm6: local SIDs and headend policies alike) or, for IPv4 packets, the IPv4 destination
  * (srv6_lpm4: headends that encapsulate IPv4) picks the chain; no match goes to the kernel. */
-#define HIKE_PACKAGE "loaders"
+#define HIKE_PACKAGE "srv6"
 #include "hike/hike.h"
 #include "hike/srv6.h"
 #include <linux/if_ether.h>

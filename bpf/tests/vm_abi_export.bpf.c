@@ -26,7 +26,7 @@ static const struct abi_constant abi_constants[] SEC(".hike.abi") __attribute__(
 	C(HVM_FAULT_STACK), C(HVM_FAULT_DEPTH), C(HVM_FAULT_UNKNOWN_CALLEE), C(HVM_FAULT_BAD_JUMP),
 	C(HVM_FAULT_CALL_LIMIT), C(HVM_FAULT_BAD_VERDICT), C(HVM_FAULT_REASONS),
 	C(HIKE_NAME_LEN), C(HIKE_ARGS_MAX), C(HIKE_ARG_NAME_LEN), C(HIKE_ARG_TYPE_LEN),
-	C(HIKE_META_PROGRAM), C(HIKE_META_LOADER), C(HIKE_FACT_FINAL), C(HIKE_FACT_MAP), C(HIKE_FACT_CLOCK),
+	C(HIKE_META_PROGRAM), C(HIKE_META_LOADER), C(HIKE_FACT_FINAL), C(HIKE_FACT_MAP), C(HIKE_FACT_CLOCK), C(HIKE_FACT_COPY),
 	C(sizeof(struct hvm_insn)), C(sizeof(struct hvm_chain)), C(sizeof(struct hvm_frame)),
 	C(sizeof(struct hvm_result)), C(sizeof(struct hvm_state)), C(sizeof(struct hvm_event)),
 	C(sizeof(struct hvm_loader_config)), C(sizeof(struct hvm_fault_key)), C(sizeof(struct hike_prog_meta)), C(sizeof(struct hike_prog_fact)),

@@ -1,7 +1,8 @@
 /* IPv6 forwarding in XDP, written once: FIB lookup (with the flow label, so ECMP hashes as the
  * kernel does), hop-limit decrement, MAC rewrite, redirect. Anything the fast path cannot finish
  * (hop limit ≤ 1, no route or neighbour, packet over the MTU) goes to the kernel. hike_default's
- * ip6_kroute, the traffic generator's forwarder and the benchmarks' raw programs use it. */
+ * ip6_kroute, routingpaolo's paolo_kroute, the traffic generator's forwarder and the benchmarks'
+ * raw programs use it. */
 #ifndef HIKE_FIB_H
 #define HIKE_FIB_H
 
@@ -14,13 +15,10 @@
 #define HIKE_AF_INET6 10
 #define HIKE_IPV6_FLOWINFO_MASK bpf_htonl(0x0fffffff)
 
-/* Whether the kernel has a route for ip6 with a resolved neighbour: fills fib and returns 1; 0
- * for every packet the kernel must take (hop limit ≤ 1: its Time Exceeded). ip6 must already be
- * bounds-checked by the caller. */
-static __always_inline int hike_fib_lookup6(struct xdp_md *ctx, const struct ipv6hdr *ip6, struct bpf_fib_lookup *fib)
+/* The lookup's parameters for ip6 as it came in: its addresses, flow label, next header and
+ * payload length, from the ingress interface. ip6 must already be bounds-checked by the caller. */
+static __always_inline void hike_fib_params6(struct xdp_md *ctx, const struct ipv6hdr *ip6, struct bpf_fib_lookup *fib)
 {
-	if (ip6->hop_limit <= 1)
-		return 0;
 	__builtin_memset(fib, 0, sizeof(*fib));
 	fib->family = HIKE_AF_INET6;
 	fib->flowinfo = *(const __be32 *)ip6 & HIKE_IPV6_FLOWINFO_MASK;
@@ -29,6 +27,16 @@ static __always_inline int hike_fib_lookup6(struct xdp_md *ctx, const struct ipv
 	__builtin_memcpy(fib->ipv6_src, &ip6->saddr, sizeof(fib->ipv6_src));
 	__builtin_memcpy(fib->ipv6_dst, &ip6->daddr, sizeof(fib->ipv6_dst));
 	fib->ifindex = ctx->ingress_ifindex;
+}
+
+/* Whether the kernel has a route for ip6 with a resolved neighbour: fills fib and returns 1; 0
+ * for every packet the kernel must take (hop limit ≤ 1: its Time Exceeded). ip6 must already be
+ * bounds-checked by the caller. */
+static __always_inline int hike_fib_lookup6(struct xdp_md *ctx, const struct ipv6hdr *ip6, struct bpf_fib_lookup *fib)
+{
+	if (ip6->hop_limit <= 1)
+		return 0;
+	hike_fib_params6(ctx, ip6, fib);
 	return bpf_fib_lookup(ctx, fib, sizeof(*fib), 0) == BPF_FIB_LKUP_RET_SUCCESS;
 }
 

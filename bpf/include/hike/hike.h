@@ -88,6 +88,10 @@
 /* The program uses this map: hike pins it as <package>/<program>/<map> and `hike map` shows it. */
 #define EXPORT_HIKE_PROG_MAP(prog, map) __HIKE_FACT(prog, HIKE_FACT_MAP, #map, map)
 
+/* The program is another package's, exported again under this one (as the original's packages
+ * carried copies): a script names it by this package; the plain name stays the other's. */
+#define EXPORT_HIKE_PROG_COPY_OF(prog, package) __HIKE_FACT(prog, HIKE_FACT_COPY, package, copy)
+
 /* eBPF reads only the boot-time clock: a program that needs wall-clock time names the array map
  * whose key 0 holds the ns to add to bpf_ktime_get_boot_ns(), since 1900 (HIKE_CLOCK_NTP) or
  * 1970 (HIKE_CLOCK_UNIX). hike writes it when the object loads and on `hike clock sync`. */

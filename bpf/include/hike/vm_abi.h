@@ -194,12 +194,13 @@ struct hike_prog_meta {
  * map of it holds the boot-time → wall-clock offset that hike keeps current. */
 struct hike_prog_fact {
 	char program[HIKE_NAME_LEN];
-	__u32 kind; /* HIKE_FACT_FINAL or HIKE_FACT_MAP */
+	__u32 kind; /* HIKE_FACT_* */
 	char value[HIKE_NAME_LEN];
 };
 
 #define HIKE_FACT_FINAL 1
 #define HIKE_FACT_MAP 2
 #define HIKE_FACT_CLOCK 3 /* value "<map>:ntp" or "<map>:unix": hike keeps the map's key 0 current */
+#define HIKE_FACT_COPY 4  /* value: the package whose program this one copies (it keeps the plain name) */
 
 #endif

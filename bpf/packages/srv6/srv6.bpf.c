@@ -827,4 +827,7 @@ SRV6_ENDPOINT_PROG(srv6_end_dt46, SRV6_END_DT46);
 SRV6_ENDPOINT_PROG(srv6_end_dx6, SRV6_END_DX6);
 SRV6_ENDPOINT_PROG(srv6_end_dx4, SRV6_END_DX4);
 
+/* routingpaolo's sr6_encap: H.Encaps on these policies, in this object so it shares its maps. */
+#include "sr6_encap.h"
+
 char LICENSE[] SEC("license") = "GPL";
