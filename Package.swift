@@ -120,7 +120,7 @@ let package = Package(
         .testTarget(
             name: "PackagesKernelTests",
             dependencies: ["BPFKit", "BPFObjects", "BPFTestObjects", "NetKit", "Topology", "HikeTestSupport", "HikeRuntime", "HikeVM",
-                           "HikeControl"]
+                           "HikeControl", "SRv6"]
         ),
         .testTarget(
             name: "BPFKitTests",

@@ -14,6 +14,14 @@ public enum PacketBuilder {
         return withUnsafeBytes(of: address) { Array($0) }
     }
 
+    /// The 16 bytes of an IPv6 address a test writes as text (`fc00::1`). Text that is no
+    /// address is the test's mistake: it stops the run, naming the text, rather than giving a
+    /// header of the wrong length.
+    public static func address(_ text: String) -> [UInt8] {
+        guard let bytes = ipv6(text) else { preconditionFailure("'\(text)' is no IPv6 address in a test") }
+        return bytes
+    }
+
     /// Ethernet + IPv6 + UDP with a correct UDP checksum.
     public static func udp6(sourceMAC: [UInt8] = [0x02, 0, 0, 0, 0, 1], destinationMAC: [UInt8] = [0x02, 0, 0, 0, 0, 2],
                             source: [UInt8], destination: [UInt8], sourcePort: UInt16, destinationPort: UInt16,

@@ -14,17 +14,21 @@ import Testing
 
     func calls() throws -> UInt64 { try h.perCPUSum("hello", "hello_calls", 0) }
 
-    @Test func helloCountsItsCallsAndAnswersZero() throws {
+    static let packets = [
+        NamedPacket(name: "UDP over IPv6", bytes: ExtPacket.udp(text: "x")),
+        NamedPacket(name: "UDP over IPv4", bytes: ExtPacket.ipv4UDP(destinationPort: 1)),
+        NamedPacket(name: "ICMPv6 echo request", bytes: ExtPacket.icmp),
+    ]
+
+    @Test(arguments: packets)
+    func helloCountsItsCallsAndAnswersZero(_ packet: NamedPacket) throws {
         try h.install("chain hi\n    r0 = 77\n    call hello\n    exit\n")
         #expect(try calls() == 0)
-        for (n, packet) in [ExtPacket.udp(text: "x"), ExtPacket.ipv4UDP(destinationPort: 1), ExtPacket.icmp].enumerated() {
-            let (run, result) = try h.run("hi", packet, loader: "ip46_classifier")
-            #expect(result.fault == 0)
-            #expect(result.r0 == 0)  // not the 77 the chain had in r0
-            #expect(run.returnValue == ABI.xdpPass)
-            #expect(run.data == packet)
-            #expect(try calls() == UInt64(n + 1))
-        }
+        // r0 = 0, not the 77 the chain had in r0; the chain went on to its exit.
+        #expect(try h.runToExit("hi", packet.bytes) == 0)
+        #expect(try calls() == 1)
+        #expect(try h.runToExit("hi", packet.bytes) == 0)
+        #expect(try calls() == 2)
     }
 
     @Test func helloContinuesTheChain() throws {

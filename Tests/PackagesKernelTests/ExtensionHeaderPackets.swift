@@ -5,7 +5,7 @@ import HikeTestSupport
 extension ExtPacket {
     /// A Segment Routing Header (Routing type 4) with one segment, 24 bytes.
     static func routingHeader(nextHeader: UInt8) -> [UInt8] {
-        [nextHeader, 2, 4, 0, 0, 0, 0, 0] + (PacketBuilder.ipv6("fc00::9") ?? [])
+        [nextHeader, 2, 4, 0, 0, 0, 0, 0] + PacketBuilder.address("fc00::9")
     }
 
     /// A Fragment header: the first fragment (offset 0, more fragments), identification 1.

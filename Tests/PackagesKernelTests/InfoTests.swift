@@ -68,6 +68,35 @@ import Testing
         #expect(events.first?.l4Protocol == 17 && events.first?.l4Offset == 70 && events.first?.sourcePort == 1000)
     }
 
+    @Test func theWalkStopsAfterFourExtensionHeadersOrAtOneCutShort() throws {
+        func doh(_ next: UInt8) -> [UInt8] { ExtPacket.optionsHeader(nextHeader: next, options: [1, 4, 0, 0, 0, 0]) }  // 8 bytes
+        let four = ExtPacket.udp(firstNextHeader: 60, extensions: doh(60) + doh(60) + doh(60) + doh(17))
+        var (r0, events) = try runInfo(layers: 6, user: 0, four)
+        #expect(r0 == 6)
+        #expect(events.first?.l4Protocol == 17 && events.first?.l4Offset == 54 + 32 && events.first?.sourcePort == 1000)
+        // A fifth: the walk stops at it, and names it as the upper layer (no transport decoded).
+        let five = ExtPacket.udp(firstNextHeader: 60, extensions: doh(60) + doh(60) + doh(60) + doh(60) + doh(17))
+        (r0, events) = try runInfo(layers: 6, user: 0, five)
+        #expect(r0 == 2)
+        #expect(events.first?.l4Protocol == 60 && events.first?.l4Offset == 54 + 32 && events.first?.sourcePort == 0)
+        // An extension header whose first two bytes are not in the frame: no network layer either.
+        let cut = Array(ExtPacket.udp(firstNextHeader: 60, extensions: doh(17))[..<(14 + 40 + 1)])
+        (r0, events) = try runInfo(layers: 6, user: 0, cut)
+        #expect(r0 == 0)
+        #expect(events.first?.present == 0 && events.first?.ipVersion == 0)
+    }
+
+    @Test func anIPv4TotalLengthBelowTheHeaderGivesAPayloadLengthOfZero() throws {
+        var ipv4 = NetKeys.ipv4
+        ipv4[16] = 0
+        ipv4[17] = 12  // total length 12: less than the 20-byte header
+        try h.install("chain info4\n    r2 = 2\n    r3 = 0\n    call show_pkt_info\n    exit\n")
+        let (_, result) = try h.run("info4", ipv4, loader: "ip46_classifier")
+        #expect(result.r0 == 2)
+        let e = try #require(try events().first)
+        #expect(e.ipVersion == 4 && e.ipPayloadLength == 0 && e.l4Offset == 34)
+    }
+
     @Test func icmpv6AndTCPAndIPv4() throws {
         var icmp = ExtPacket.udp(firstNextHeader: 58, extensions: [])
         icmp[54] = 128; icmp[55] = 0; icmp[58] = 0x12; icmp[59] = 0x34  // echo request, id 0x1234

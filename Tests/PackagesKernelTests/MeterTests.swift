@@ -88,7 +88,7 @@ struct TokenBucketModel {
             let expected = model.take(at: now)
             models[result.cpu] = model
             #expect(result.r0 == (expected ? Self.inProfile : Self.outProfile), "at \(now - start) ns")
-            let state = try #require(try NetKeys.onCPU(flows, key: NetKeys.address("fc00::2"), cpu: result.cpu))
+            let state = try #require(try NetKeys.onCPU(flows, key: PacketBuilder.address("fc00::2"), cpu: result.cpu))
             #expect((0..<6).map { NetKeys.u64(state, at: $0) } == model.flow)
             if result.r0 == Self.inProfile { passed += 1 }
         }
@@ -108,7 +108,7 @@ struct TokenBucketModel {
         let fallback: [UInt64] = [TokenBucketModel.rate(tokensPerSecond: 1000, baseTimeBits: 30, shiftTokens: 10), 3 << 10, 30, 10]
         let own: [UInt64] = [TokenBucketModel.rate(tokensPerSecond: 200, baseTimeBits: 20, shiftTokens: 16), 2 << 16, 20, 16]
         func key(_ source: String, _ destination: String) -> [UInt8] {
-            program == "dst" ? NetKeys.address(destination) : NetKeys.pair(source, destination)
+            program == "dst" ? PacketBuilder.address(destination) : NetKeys.pair(source, destination)
         }
         let zero = [UInt8](repeating: 0, count: program == "dst" ? 16 : 32)
         try config.update(key: zero, value: NetKeys.u64s(fallback))
@@ -183,8 +183,8 @@ struct TokenBucketModel {
             #expect(run.returnValue == ABI.xdpPass)
             #expect(run.data == packet)
             let key = switch program {
-            case "ip6_dst_meter": NetKeys.address(destination)
-            case "ip6_src_meter": NetKeys.address(source)
+            case "ip6_dst_meter": PacketBuilder.address(destination)
+            case "ip6_src_meter": PacketBuilder.address(source)
             default: NetKeys.pair(source, destination)
             }
             let now = expected[key] ?? [0, 0]
@@ -214,7 +214,7 @@ extension MeterTests {
         #expect(drained == [0, 0, 0, 0, 0, Self.outProfile])
         #expect(try run(on: 1) == Self.inProfile)
         func tokens(_ cpu: Int) throws -> UInt64? {
-            try NetKeys.onCPU(flows, key: NetKeys.address("fc00::2"), cpu: cpu).map { NetKeys.u64($0, at: 2) }
+            try NetKeys.onCPU(flows, key: PacketBuilder.address("fc00::2"), cpu: cpu).map { NetKeys.u64($0, at: 2) }
         }
         #expect(try tokens(0) == 0)
         #expect(try tokens(1) == 4 << 20)

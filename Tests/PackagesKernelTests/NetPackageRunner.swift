@@ -69,15 +69,15 @@ struct NetPackageRunner {
 
 /// Flows and values as the packages' maps hold them.
 enum NetKeys {
-    static func address(_ text: String) -> [UInt8] { PacketBuilder.ipv6(text) ?? [] }
-
     static func udp(_ source: String, _ destination: String, payload: Int = 32, hopLimit: UInt8 = 64) -> [UInt8] {
-        PacketBuilder.udp6(source: address(source), destination: address(destination), sourcePort: 1000,
+        PacketBuilder.udp6(source: PacketBuilder.address(source), destination: PacketBuilder.address(destination), sourcePort: 1000,
                            destinationPort: 2000, payload: Array(repeating: 0x5a, count: payload), hopLimit: hopLimit)
     }
 
     /// The (source, destination) key: 32 bytes, network order.
-    static func pair(_ source: String, _ destination: String) -> [UInt8] { address(source) + address(destination) }
+    static func pair(_ source: String, _ destination: String) -> [UInt8] {
+        PacketBuilder.address(source) + PacketBuilder.address(destination)
+    }
 
     /// Ethernet + a minimal IPv4 header + 8 bytes: a frame the IPv6 programs must refuse.
     static let ipv4: [UInt8] = PacketBuilder.ethernet(destination: [2, 0, 0, 0, 0, 2], source: [2, 0, 0, 0, 0, 1], etherType: 0x0800)
@@ -121,6 +121,21 @@ extension NetKeys {
 /// behave as new on another.
 enum PinnedCPU {
     private typealias SetAffinity = @convention(c) (pid_t, Int, UnsafeRawPointer) -> Int32
+    private typealias GetAffinity = @convention(c) (pid_t, Int, UnsafeMutableRawPointer) -> Int32
+
+    /// The CPUs this thread may run on (sched_getaffinity), ascending: the ones run(on:) can pin
+    /// to. A container or a cpuset may leave out CPU 0 or leave one CPU only.
+    static func allowed() throws -> [Int] {
+        guard let symbol = dlsym(dlopen(nil, RTLD_NOW), "sched_getaffinity") else {
+            throw BPFError.invalid("read the CPU affinity", "sched_getaffinity is not in the C library")
+        }
+        let getAffinity = unsafeBitCast(symbol, to: GetAffinity.self)
+        var mask = [UInt64](repeating: 0, count: 16)
+        guard mask.withUnsafeMutableBytes({ getAffinity(0, $0.count, $0.baseAddress!) }) == 0 else {
+            throw BPFError(operation: "read the CPU affinity", errno: errno)
+        }
+        return (0..<64 * mask.count).filter { mask[$0 / 64] >> UInt64($0 % 64) & 1 == 1 }
+    }
 
     private final class Box<T>: @unchecked Sendable {  // written by the thread before done is signalled
         var body: (() throws -> T)?

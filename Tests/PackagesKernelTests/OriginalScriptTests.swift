@@ -102,7 +102,8 @@ import Topology
         // drop, as the original's chain aborted): none reached the socket.
         #expect(try sender.receive(timeout: 0) == nil)
 
-        // Other UDP ports and other traffic are the kernel's: ping still works both ways.
+        // What is not UDP to a loader's port is the kernel's on both nodes: a ping (ICMPv6, and
+        // its neighbour discovery) crosses both loaders and is answered.
         #expect(try Traffic.ping(from: a, to: "fc00::2").received > 0)
     }
 

@@ -3,6 +3,8 @@ import Foundation
 import HikeRuntime
 import HikeTestSupport
 import HikeVM
+import NetKit
+import SRv6
 import Testing
 
 /// routingpaolo's sr6_encap(nsids, index): H.Encaps with the srv6 package's policy `index` (the
@@ -15,34 +17,24 @@ import Testing
 
     static let enoent = UInt64(bitPattern: -2), einval = UInt64(bitPattern: -22), ebadmsg = UInt64(bitPattern: -74)
 
-    /// struct srv6_policy (bpf/include/hike/srv6.h), 156 bytes: mode 1 is H.Encaps, 3 H.Insert.
-    static func policy(mode: UInt8 = 1, segments: [String], source: String, tag: UInt16 = 0, flags: UInt8 = 0,
-                       hopLimit: UInt8 = 0) -> [UInt8] {
-        var b: [UInt8] = [mode, UInt8(segments.count), flags, hopLimit] + BPFMap.bytesOf(tag) + BPFMap.bytesOf(UInt16(0))
-        b += PaoloWire.addr(source)
-        for i in 0..<8 { b += i < segments.count ? PaoloWire.addr(segments[i]) : [UInt8](repeating: 0, count: 16) }
-        return b + BPFMap.bytesOf(UInt32(0))
+    /// struct srv6_policy as the SRv6 module writes it (laid out by the srv6 object's BTF).
+    static func policy(mode: HeadendMode = .encaps, segments: [String], source: String, tag: UInt16 = 0, flags: UInt8 = 0,
+                       hopLimit: UInt8 = 0) throws -> SRv6PolicyEntry {
+        SRv6PolicyEntry(mode: mode, segments: try segments.map { try IPv6Address(parsing: $0) }, flags: flags, hopLimit: hopLimit,
+                        tag: tag, source: try IPv6Address(parsing: source))
     }
 
     /// Writes the policy where hike srv6 apply does: the srv6 object's srv6_policies.
-    func setPolicy(_ index: UInt32, _ bytes: [UInt8]) throws {
+    func setPolicy(_ index: UInt32, _ policy: SRv6PolicyEntry) throws {
         let object = try dp.hike.catalog.entry("srv6_end").object
-        try dp.map(object, "srv6_policies").update(key: BPFMap.bytesOf(index), value: bytes)
+        try TypedMap<UInt32, SRv6PolicyEntry>(dp.h.map(object, "srv6_policies")).update(index, policy)
     }
 
-    func encapStat(_ outcome: UInt32) throws -> PacketCounter { try dp.counter("srv6", "sr6_encap_stats", outcome) }
+    func encapStat(_ outcome: UInt32) throws -> PacketCounter { try dp.h.counter("srv6", "sr6_encap_stats", outcome) }
 
-    /// packets, bytes, errors of srv6_policy_stats[index], over the CPUs.
-    func policyStats(_ index: UInt32) throws -> [UInt64] {
-        let map = try dp.map("srv6", "srv6_policy_stats")
-        let raw = try #require(try map.lookup(key: BPFMap.bytesOf(index)))
-        let stride = (Int(map.info.valueSize) + 7) & ~7
-        return (0..<3).map { word in
-            (0..<(raw.count / stride)).reduce(UInt64(0)) { total, cpu in
-                let at = cpu * stride + word * 8
-                return total &+ raw[at..<at + 8].enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
-            }
-        }
+    /// srv6_policy_stats[index] (packets, bytes, errors), summed over the CPUs.
+    func policyStats(_ index: UInt32) throws -> SRv6Stats {
+        try #require(try TypedMap<UInt32, SRv6Stats>(dp.h.map("srv6", "srv6_policy_stats")).lookupSum(index))
     }
 
     @Test func itIsRoutingpaolosProgramInTheSRv6Object() throws {
@@ -58,7 +50,7 @@ import Testing
     }
 
     @Test func encapsulatesIPv6AsSRv6HEncapsDoesWithTheSamePolicy() throws {
-        try setPolicy(7, Self.policy(segments: ["fc00:b::2", "fc00:c::3", "fc00:d::4"], source: "fc00:1::100", tag: 0x1234, flags: 0x80))
+        try setPolicy(7, try Self.policy(segments: ["fc00:b::2", "fc00:c::3", "fc00:d::4"], source: "fc00:1::100", tag: 0x1234, flags: 0x80))
         try dp.install("""
             chain paolo
                 r2 = 3
@@ -91,12 +83,12 @@ import Testing
 
         #expect(try encapStat(0) == PacketCounter(packets: 1, bytes: UInt64(14 + inner.count)))
         // Both count in the policy's statistics: packets, inner bytes, errors.
-        #expect(try policyStats(7) == [2, UInt64(2 * inner.count), 0])
+        #expect(try policyStats(7) == SRv6Stats(packets: 2, bytes: UInt64(2 * inner.count), errors: 0))
     }
 
     @Test func encapsulatesIPv4WithNextHeader4AndTheRightPayloadLength() throws {
-        try setPolicy(1, Self.policy(segments: ["fc00:b::2", "fc00:c::3"], source: "fc00:1::100"))
-        try setPolicy(2, Self.policy(segments: ["fc00:b::2"], source: "fc00:1::100", hopLimit: 9))
+        try setPolicy(1, try Self.policy(segments: ["fc00:b::2", "fc00:c::3"], source: "fc00:1::100"))
+        try setPolicy(2, try Self.policy(segments: ["fc00:b::2"], source: "fc00:1::100", hopLimit: 9))
         try dp.install("""
             chain two
                 r2 = 2
@@ -126,7 +118,7 @@ import Testing
     }
 
     @Test func theArgumentsAreTruncatedToTheirTypes() throws {
-        try setPolicy(7, Self.policy(segments: ["fc00:b::2", "fc00:c::3", "fc00:d::4"], source: "fc00:1::100"))
+        try setPolicy(7, try Self.policy(segments: ["fc00:b::2", "fc00:c::3", "fc00:d::4"], source: "fc00:1::100"))
         // nsids 259 is u8 3, index 2^32 + 7 is u32 7, as the original's __u8 and __u32.
         try dp.install("""
             chain wide
@@ -138,13 +130,13 @@ import Testing
         let inner = PaoloWire.udp6(destination: "fc00:9::9")
         let out = try dp.run("wide", PaoloWire.fromH1(inner))
         #expect(out.r0 == 0)
-        #expect(Array(out.data[14 + 24..<14 + 40]) == PaoloWire.addr("fc00:b::2"))
+        #expect(Array(out.data[14 + 24..<14 + 40]) == PacketBuilder.address("fc00:b::2"))
         #expect(out.data.count == 14 + 40 + 8 + 48 + inner.count)
     }
 
     @Test func aCallThatDoesNotFitThePolicyLeavesThePacketAndGoesOn() throws {
-        try setPolicy(7, Self.policy(segments: ["fc00:b::2", "fc00:c::3", "fc00:d::4"], source: "fc00:1::100"))
-        try setPolicy(8, Self.policy(mode: 3, segments: ["fc00:b::2"], source: "fc00:1::100"))  // an H.Insert policy
+        try setPolicy(7, try Self.policy(segments: ["fc00:b::2", "fc00:c::3", "fc00:d::4"], source: "fc00:1::100"))
+        try setPolicy(8, try Self.policy(mode: .insert, segments: ["fc00:b::2"], source: "fc00:1::100"))  // an H.Insert policy
         let cases: [(chain: String, nsids: Int, index: Int, r0: UInt64, outcome: UInt32)] = [
             ("fewer", 2, 7, Self.einval, 2), ("more", 4, 7, Self.einval, 2), ("zero", 0, 7, Self.einval, 2),
             ("nine", 9, 7, Self.einval, 2), ("empty", 1, 5, Self.enoent, 1), ("insert", 1, 8, Self.enoent, 1),
@@ -172,11 +164,11 @@ import Testing
         #expect(try encapStat(1) == PacketCounter(packets: 6, bytes: UInt64(6 * frame.count)))
         #expect(try encapStat(0).packets == 0)
         // Refused calls never reached the policy's encapsulation.
-        #expect(try policyStats(7) == [0, 0, 0])
+        #expect(try policyStats(7) == .zero)
     }
 
     @Test func aTruncatedPacketIsLeftAlone() throws {
-        try setPolicy(7, Self.policy(segments: ["fc00:b::2"], source: "fc00:1::100"))
+        try setPolicy(7, try Self.policy(segments: ["fc00:b::2"], source: "fc00:1::100"))
         try dp.install("chain cut\n    r2 = 1\n    r3 = 7\n    call sr6_encap\n    exit\n")
         var frame = PaoloWire.fromH1(PaoloWire.udp6(destination: "fc00:9::9"))
         frame.removeLast(8)  // the IPv6 payload length now runs past the frame
@@ -185,6 +177,6 @@ import Testing
         #expect(out.verdict == PaoloDataplane.continued)
         #expect(out.data == frame)
         #expect(try encapStat(4).packets == 1)
-        #expect(try policyStats(7) == [0, 0, 1])  // an error of the policy, as srv6_h_encaps counts it
+        #expect(try policyStats(7) == SRv6Stats(packets: 0, bytes: 0, errors: 1))  // an error of the policy, as srv6_h_encaps counts it
     }
 }

@@ -7,34 +7,23 @@ import NetKit
 import Testing
 import Topology
 
-/// One HIKe instance for the routingpaolo tests: chains in the assembler's text, each behind a
-/// detached ip46_classifier whose default verdict is XDP_TX, so a chain that ran to its end (its
-/// programs carried on) is told apart from every verdict the programs give (ABORTED, DROP, PASS,
-/// REDIRECT).
-final class PaoloDataplane {
-    let test: TestInstance
-    var hike: HikeInstance { test.instance }
-    private var loaders: [String: BPFProgram] = [:]
+/// The routingpaolo tests' MeasurementHarness: chains in the assembler's text, each run behind a
+/// detached ip46_classifier whose default verdict is XDP_TX (MeasurementHarness.continued), so a
+/// chain that ran to its end (its programs carried on) is told apart from every verdict the
+/// programs give (ABORTED, DROP, PASS, REDIRECT).
+struct PaoloDataplane {
+    let h: MeasurementHarness
+    var hike: HikeInstance { h.hike }
 
     /// The verdict of a packet whose chain ran to its `exit`.
-    static let continued = ABI.xdpTX
+    static let continued = MeasurementHarness.continued
     static let aborted = ABI.xdpAborted, drop = ABI.xdpDrop, pass = ABI.xdpPass, redirect = ABI.xdpRedirect
 
     /// A new instance with programs loaded (their objects' maps pinned).
-    init(programs: [String]) throws {
-        try KernelTest.prepare()
-        test = try KernelTest.instance()
-        for program in programs { try hike.loadProgram(program) }
-    }
+    init(programs: [String]) throws { h = try MeasurementHarness(programs: programs) }
 
     /// Assembles and installs the chains of source (loading the programs they call).
-    func install(_ source: String) throws {
-        let chains = try ChainAssembler.assemble(source, file: "routingpaolo-test")
-        _ = try hike.install(chains, source: nil)
-        for chain in chains {
-            loaders[chain.name] = try hike.detachedLoader("ip46_classifier", chain: chain.name, defaultVerdict: Self.continued)
-        }
-    }
+    func install(_ source: String) throws { try h.install(source) }
 
     struct Outcome {
         let verdict: UInt32
@@ -45,33 +34,19 @@ final class PaoloDataplane {
     /// Test-runs one frame through a chain, as if it came in on ingress (an ifindex of the
     /// namespace the call runs in).
     func run(_ chain: String, _ frame: [UInt8], ingress: Int32 = 1) throws -> Outcome {
-        let loader = try #require(loaders[chain], "no chain \(chain)")
-        let before = try hike.lastResults()
-        let context = [0, UInt32(frame.count), 0, UInt32(ingress), 0, 0].flatMap { BPFMap.bytesOf($0) }
-        let run = try loader.testRun(TestRunOptions(data: frame, context: context))
-        let result = try #require(try hike.resultAfter(before))
+        let (run, result) = try h.run(chain, frame, defaultVerdict: Self.continued, loader: "ip46_classifier", ingress: ingress)
         #expect(result.fault == 0, "the VM faulted (reason \(result.fault)) in chain \(chain)")
         return Outcome(verdict: run.returnValue, data: run.data, r0: result.r0)
     }
 
-    /// A map of a loaded object, from its pin (`maps/<object>/<map>`).
-    func map(_ object: String, _ name: String) throws -> BPFMap {
-        try BPFMap.openPinned("\(hike.pinRoot)/maps/\(object)/\(name)")
-    }
-
-    /// A slot of a per-CPU struct hike_counter array, summed over the CPUs.
-    func counter(_ object: String, _ name: String, _ slot: UInt32) throws -> PacketCounter {
-        try TypedMap<UInt32, PacketCounter>(map(object, name)).lookupSum(slot) ?? PacketCounter()
-    }
-
     /// paolo_stats[program * 8 + outcome] (bpf/packages/routingpaolo/routingpaolo.bpf.c).
     func paoloStat(_ program: PaoloProgram, _ outcome: PaoloOutcome) throws -> PacketCounter {
-        try counter("routingpaolo", "paolo_stats", program.rawValue * 8 + outcome.rawValue)
+        try h.counter("routingpaolo", "paolo_stats", program.rawValue * 8 + outcome.rawValue)
     }
 
     /// ip6_dst / chaddr: key u16 (host order) → in6_addr.
     func setAddress(_ map: String, key: UInt16, _ address: String) throws {
-        try self.map("routingpaolo", map).update(key: BPFMap.bytesOf(key), value: PaoloWire.addr(address))
+        try h.map("routingpaolo", map).update(key: BPFMap.bytesOf(key), value: PacketBuilder.address(address))
     }
 }
 
@@ -90,11 +65,6 @@ enum PaoloWire {
     static let h1MAC: [UInt8] = [2, 0, 0, 0, 1, 1], rLeftMAC: [UInt8] = [2, 0, 0, 0, 1, 0x64]
     static let rRightMAC: [UInt8] = [2, 0, 0, 0, 2, 0x64], h2MAC: [UInt8] = [2, 0, 0, 0, 2, 2]
 
-    static func addr(_ text: String) -> [UInt8] {
-        guard let bytes = PacketBuilder.ipv6(text) else { preconditionFailure("'\(text)' is no IPv6 address in a test") }
-        return bytes
-    }
-
     static func be16(_ v: Int) -> [UInt8] { [UInt8((v >> 8) & 0xff), UInt8(v & 0xff)] }
 
     /// A frame from h1 to the router (its left MAC).
@@ -112,14 +82,14 @@ enum PaoloWire {
                      source: String, destination: String) -> [UInt8] {
         let word = UInt32(6) << 28 | UInt32(trafficClass) << 20 | (flowLabel & 0xfffff)
         return [UInt8(word >> 24), UInt8((word >> 16) & 0xff), UInt8((word >> 8) & 0xff), UInt8(word & 0xff)]
-            + be16(payloadLength) + [nextHeader, hopLimit] + addr(source) + addr(destination)
+            + be16(payloadLength) + [nextHeader, hopLimit] + PacketBuilder.address(source) + PacketBuilder.address(destination)
     }
 
     /// A Segment Routing Header (RFC 8754 §2), segments in SRH order ([0] is the path's last).
     static func srh(nextHeader: UInt8, segmentsLeft: UInt8, segments: [String], tag: UInt16 = 0, flags: UInt8 = 0,
                     routingType: UInt8 = 4) -> [UInt8] {
         [nextHeader, UInt8(segments.count * 2), routingType, segmentsLeft, UInt8(max(segments.count - 1, 0)), flags]
-            + be16(Int(tag)) + segments.flatMap(addr)
+            + be16(Int(tag)) + segments.flatMap(PacketBuilder.address)
     }
 
     /// A Destination Options header holding one PadN option (8 bytes).
@@ -129,7 +99,7 @@ enum PaoloWire {
     static func udp6(source: String = "fc00:1::1", destination: String, hopLimit: UInt8 = 64, trafficClass: UInt8 = 0,
                      flowLabel: UInt32 = 0, payload: [UInt8] = Array(0..<24)) -> [UInt8] {
         var udp = be16(1000) + be16(2000) + be16(8 + payload.count) + [0, 0] + payload
-        let sum = PacketBuilder.transportChecksum(source: addr(source), destination: addr(destination), nextHeader: 17, segment: udp)
+        let sum = PacketBuilder.transportChecksum(source: PacketBuilder.address(source), destination: PacketBuilder.address(destination), nextHeader: 17, segment: udp)
         udp[6] = UInt8(sum >> 8)
         udp[7] = UInt8(sum & 0xff)
         return ipv6(trafficClass: trafficClass, flowLabel: flowLabel, payloadLength: udp.count, nextHeader: 17, hopLimit: hopLimit,
@@ -155,7 +125,7 @@ enum PaoloWire {
     /// l3 with a new destination (and hop limit).
     static func withDestination(_ l3: [UInt8], _ destination: String, hopLimit: UInt8? = nil) -> [UInt8] {
         var out = l3
-        out.replaceSubrange(24..<40, with: addr(destination))
+        out.replaceSubrange(24..<40, with: PacketBuilder.address(destination))
         if let hopLimit { out[7] = hopLimit }
         return out
     }

@@ -61,7 +61,7 @@ import Topology
         try installAlone(["paolo_chaddr"])
         let packet = Self.udp(to: "fc00:2::2")
         // The key is a host-order u16: big-endian 2 (bytes 00 02) is not it.
-        try dp.map("routingpaolo", "chaddr").update(key: [0, 2], value: PaoloWire.addr("fc00:7::7"))
+        try dp.h.map("routingpaolo", "chaddr").update(key: [0, 2], value: PacketBuilder.address("fc00:7::7"))
         #expect(try dp.run("paolo_chaddr_only", packet).verdict == PaoloDataplane.aborted)
         try dp.setAddress("chaddr", key: 2, "fc00:9::9")
 
@@ -114,7 +114,7 @@ import Topology
     static func advanced(_ frame: [UInt8], srhOffset: Int = 54, segmentsLeft: UInt8, destination: String) -> [UInt8] {
         var out = frame
         out[srhOffset + 3] = segmentsLeft
-        out.replaceSubrange(38..<54, with: PaoloWire.addr(destination))
+        out.replaceSubrange(38..<54, with: PacketBuilder.address(destination))
         return out
     }
 
@@ -156,6 +156,24 @@ import Topology
         }
         #expect(try dp.run("paolo_seg6_end_only", Self.endPacket(segmentsLeft: 2, destination: "fc00:e::1").withHopLimit(1)).verdict
                 == PaoloDataplane.pass)
+    }
+
+    @Test func theSRHIsLookedForAmongTheFirstFourExtensionHeaders() throws {
+        try installAlone(["paolo_seg6_end"])
+        let doh = PaoloWire.destinationOptions(nextHeader: 60), beforeSRH = PaoloWire.destinationOptions(nextHeader: 43)
+        // Three Destination Options headers, then the SRH: the fourth header, found.
+        let fourth = Self.endPacket(segmentsLeft: 2, destination: "fc00:e::1", before: doh + doh + beforeSRH)
+        let out = try dp.run("paolo_seg6_end_only", fourth)
+        #expect(out.verdict == PaoloDataplane.continued)
+        #expect(out.data == Self.advanced(fourth, srhOffset: 54 + 24, segmentsLeft: 1, destination: "fc00:b::2"))
+        // The SRH as the fifth header is not looked for.
+        let fifth = Self.endPacket(segmentsLeft: 2, destination: "fc00:e::1", before: doh + doh + doh + beforeSRH)
+        #expect(try dp.run("paolo_seg6_end_only", fifth).verdict == PaoloDataplane.aborted)
+        // A header in front of the SRH cut inside its first two bytes.
+        let cut = Array(Self.endPacket(segmentsLeft: 2, destination: "fc00:e::1", before: beforeSRH)[..<(14 + 40 + 1)])
+        #expect(try dp.run("paolo_seg6_end_only", cut).verdict == PaoloDataplane.aborted)
+        #expect(try dp.paoloStat(.seg6End, .done).packets == 1)
+        #expect(try dp.paoloStat(.seg6End, .badSRH).packets == 2)
     }
 
     // MARK: paolo_seg6_decap, paolo_seg6_decap2
@@ -222,13 +240,16 @@ import Topology
         // Next header 143: the inner Ethernet frame, its own header first, becomes the frame.
         let innerFrame = PacketBuilder.ethernet(destination: [2, 0, 0, 0, 9, 9], source: [2, 0, 0, 0, 8, 8], etherType: 0x86dd)
             + PaoloWire.udp6(source: "fc00:8::8", destination: "fc00:9::9")
-        for srh in [nil, PaoloWire.srh(nextHeader: 143, segmentsLeft: 0, segments: ["fc00:d::4"])] {
+        let srhs: [(what: String, srh: [UInt8]?)] = [
+            ("without an SRH", nil), ("behind an SRH", PaoloWire.srh(nextHeader: 143, segmentsLeft: 0, segments: ["fc00:d::4"])),
+        ]
+        for (what, srh) in srhs {
             let l2 = PaoloWire.fromH1(PaoloWire.srv6(to: "fc00:d::4", extensions: srh ?? [], firstNextHeader: srh == nil ? 143 : 43,
                                                      inner: innerFrame))
             out = try dp.run("paolo_seg6_decap2_only", l2)
-            #expect(out.verdict == PaoloDataplane.continued)
-            #expect(out.r0 == 0)
-            #expect(out.data == innerFrame)
+            #expect(out.verdict == PaoloDataplane.continued, "\(what)")
+            #expect(out.r0 == 0, "\(what)")
+            #expect(out.data == innerFrame, "\(what)")
         }
         #expect(try dp.paoloStat(.seg6Decap2, .done).packets == 3)
     }
@@ -255,11 +276,11 @@ import Topology
             #expect(try run(Self.udp(to: destination)).verdict == PaoloDataplane.drop, "\(destination)")
         }
         // The kernel's, untouched: unresolved neighbour, local, no route, hop limit 1.
-        for frame in [Self.udp(to: "fc00:2::77"), Self.udp(to: "fc00:2::100"), Self.udp(to: "fc00:9::1"),
-                      Self.udp(to: "fc00:2::2", hopLimit: 1)] {
+        for (what, frame) in [("unresolved neighbour", Self.udp(to: "fc00:2::77")), ("local", Self.udp(to: "fc00:2::100")),
+                              ("no route", Self.udp(to: "fc00:9::1")), ("hop limit 1", Self.udp(to: "fc00:2::2", hopLimit: 1))] {
             out = try run(frame)
-            #expect(out.verdict == PaoloDataplane.pass)
-            #expect(out.data == frame)
+            #expect(out.verdict == PaoloDataplane.pass, "\(what)")
+            #expect(out.data == frame, "\(what)")
         }
         #expect(try dp.paoloStat(.kroute, .done) == PacketCounter(packets: 1, bytes: UInt64(packet.count)))
         #expect(try dp.paoloStat(.kroute, .other).packets == 3)

@@ -40,8 +40,8 @@ enum STAMPPacket {
         }
     }
 
-    static let a = PacketBuilder.ipv6("fc00::1") ?? []
-    static let b = PacketBuilder.ipv6("fc00::2") ?? []
+    static let a = PacketBuilder.address("fc00::1")
+    static let b = PacketBuilder.address("fc00::2")
     static let macA: [UInt8] = [2, 0, 0, 0, 0, 1]
     static let macB: [UInt8] = [2, 0, 0, 0, 0, 2]
 

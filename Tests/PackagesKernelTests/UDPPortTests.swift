@@ -5,9 +5,11 @@ import HikeVM
 import Testing
 
 /// contribs: udp_port(port) answers 0 when the UDP destination port is port, the destination
-/// port when it is another, and 100000 when the packet is not UDP over IPv6.
+/// port when it is another, 100001 when it is port 0 (reserved: it matches nothing), and 100000
+/// when the packet is not UDP over IPv6.
 @Suite(.serialized) struct UDPPortTests {
     static let notUDP: UInt64 = 100_000
+    static let portZero: UInt64 = 100_001
 
     let h: MeasurementHarness
 
@@ -16,12 +18,10 @@ import Testing
         try h.install("chain p862\n    r2 = 862\n    call udp_port\n    exit\n")
     }
 
-    func udpPort(_ packet: [UInt8], chain: String = "p862") throws -> UInt64 {
-        let (run, result) = try h.run(chain, packet, loader: "ip46_classifier")
-        #expect(result.fault == 0)
-        #expect(run.returnValue == ABI.xdpPass)
-        #expect(run.data == packet)
-        return result.r0
+    /// Runs packet through chain: r0, after checking that udp_port continued the chain and left
+    /// the packet as it was.
+    func udpPort(_ packet: [UInt8], chain: String = "p862", sourceLocation: SourceLocation = #_sourceLocation) throws -> UInt64 {
+        try h.runToExit(chain, packet, sourceLocation: sourceLocation)
     }
 
     @Test func theDestinationPortIsMeasuredAgainstTheArgument() throws {
@@ -38,8 +38,17 @@ import Testing
         try h.install("chain wide\n    r2 = 0x10000035e ll\n    call udp_port\n    exit\n")  // 2^32 + 862
         #expect(try udpPort(ExtPacket.udp(text: "x", destinationPort: 862), chain: "wide") == 862)
         try h.install("chain zero\n    r2 = 0\n    call udp_port\n    exit\n")
-        #expect(try udpPort(ExtPacket.udp(text: "x", destinationPort: 0), chain: "zero") == 0)
         #expect(try udpPort(ExtPacket.udp(text: "x", destinationPort: 5), chain: "zero") == 5)
+    }
+
+    @Test func destinationPortZeroMatchesNoArgument() throws {
+        // Port 0 is reserved: its own answer, never 0 (a match), whatever the argument, 0 included.
+        try h.install("chain zero\n    r2 = 0\n    call udp_port\n    exit\n")
+        let toZero = ExtPacket.udp(text: "x", destinationPort: 0)
+        #expect(try udpPort(toZero, chain: "zero") == Self.portZero)
+        #expect(try udpPort(toZero) == Self.portZero)
+        // A source port 0 is an ordinary datagram's.
+        #expect(try udpPort(ExtPacket.udp(firstNextHeader: 17, extensions: [], sourcePort: 0, destinationPort: 862)) == 0)
     }
 
     @Test func udpIsFoundBehindExtensionHeaders() throws {
@@ -76,6 +85,6 @@ import Testing
                 exit
             """)
         #expect(try h.run("twamp", ExtPacket.tcpLike(destinationPort: 666)).0.returnValue == ABI.xdpDrop)
-        #expect(try h.run("twamp", ExtPacket.udp(text: "x", destinationPort: 862)).0.returnValue == ABI.xdpPass)
+        #expect(try h.runToExit("twamp", ExtPacket.udp(text: "x", destinationPort: 862)) == 862)
     }
 }

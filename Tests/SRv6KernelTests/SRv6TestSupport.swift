@@ -73,10 +73,7 @@ struct SRv6SID {
 /// Packets built field by field from RFC 8200 (IPv6), RFC 8754 (SRH) and RFC 791 (IPv4), so a
 /// behaviour's expected output is computed here from the RFC rules, not copied from its output.
 enum Wire {
-    static func addr(_ text: String) -> [UInt8] {
-        guard let bytes = PacketBuilder.ipv6(text) else { preconditionFailure("'\(text)' is no IPv6 address in a test") }
-        return bytes
-    }
+    static func addr(_ text: String) -> [UInt8] { PacketBuilder.address(text) }
 
     static func addr4(_ text: String) -> [UInt8] {
         let parts = text.split(separator: ".").compactMap { UInt8($0) }

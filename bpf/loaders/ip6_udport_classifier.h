@@ -3,20 +3,20 @@
  * the chain in ip6_udport_cls_cfg[0]; every other packet goes to the kernel (XDP_PASS), and so
  * does everything while no chain is configured. Any other extension header, or a second one,
  * means "not this traffic", as in the original (hike_default's ip6_udport_classifier.h), which
- * aborted truncated packets where this passes them.
+ * aborted truncated packets where this passes them. That rule is narrower than
+ * hike_ip6_skip_ext's walk, so the header is looked at here; the Next Header values are
+ * hike/ip6.h's.
  *
  * A loader's source defines UDP_DPORT and includes this file after hike/hike.h. */
 #ifndef HIKE_IP6_UDPORT_CLASSIFIER_H
 #define HIKE_IP6_UDPORT_CLASSIFIER_H
 
-#include "hike/packet.h"
+#include "hike/ip6.h"
 #include <linux/udp.h>
 
 #ifndef UDP_DPORT
 #error "define UDP_DPORT (the UDP destination port that starts the chain) first"
 #endif
-
-#define IP6_UDPORT_NEXTHDR_ROUTING 43
 
 /* Each loader's object has its own: hike configures every loader map ending in _cfg. */
 struct {
@@ -41,7 +41,7 @@ static __always_inline int ip6_udport_match(struct xdp_md *ctx)
 	if (!ip6)
 		return 0;
 	nexthdr = ip6->nexthdr;
-	if (nexthdr == IP6_UDPORT_NEXTHDR_ROUTING) {
+	if (nexthdr == HIKE_NEXTHDR_ROUTING) {
 		rh = cur.pos;
 		if ((void *)(rh + 2) > cur.end)
 			return 0;

@@ -1,11 +1,12 @@
 /* show_pkt_info(), the info package's program, for every package that exports it: info, and
  * devel_encap (the original's development package carried a copy of its own). The includer
- * defines HIKE_PACKAGE first and exports the program; the maps are info's, shared (hike pins
- * them once, maps/info). */
+ * defines HIKE_PACKAGE first and exports the program with EXPORT_SHOW_PKT_INFO(); the maps are
+ * info's, shared (hike pins them once, maps/info). */
 #ifndef HIKE_INFO_H
 #define HIKE_INFO_H
 #include "hike/hike.h"
-#include "hike/packet.h"
+#include "hike/ip6.h"
+#include "hike/counter.h"
 #include <linux/ip.h>
 #include <linux/udp.h>
 #include <linux/tcp.h>
@@ -14,6 +15,9 @@
 #define INFO_LAYER_2 1
 #define INFO_NET_LAYER 2
 #define INFO_TRANSP_LAYER 4
+
+/* IPv6 extension headers skipped to the upper layer. */
+#define INFO_IP6_EXT_MAX 4
 
 /* One event; a layer's fields are zero unless its bit is in `present`. 104 bytes. */
 struct info_event {
@@ -55,20 +59,9 @@ struct {
 } info_events SEC(".maps");
 
 /* [0]: events sent, [1]: events lost (ring buffer full). */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 2);
-	__type(key, __u32);
-	__type(value, __u64);
-} info_stats SEC(".maps");
-
-static __always_inline void info_count(__u32 slot)
-{
-	__u64 *count = bpf_map_lookup_elem(&info_stats, &slot);
-
-	if (count)
-		*count += 1;
-}
+#define INFO_STAT_SENT 0
+#define INFO_STAT_LOST 1
+HIKE_EVENT_COUNTER_MAP(info_stats, 2);
 
 static __always_inline void info_l4(struct info_event *e, struct hike_cursor *cur, __u8 proto, __u8 select)
 {
@@ -115,11 +108,10 @@ HIKE_PROG(show_pkt_info)
 	__u8 select = HVM_ARG2 & 7;
 	struct info_event *e;
 	struct ethhdr *eth;
-	int i;
 
 	e = bpf_ringbuf_reserve(&info_events, sizeof(*e), 0);
 	if (!e) {
-		info_count(1);
+		hike_count_event(&info_stats, INFO_STAT_LOST);
 		HVM_RET = (__u64)-1;
 		return HIKE_XDP_VM;
 	}
@@ -143,21 +135,14 @@ HIKE_PROG(show_pkt_info)
 
 	if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr *ip6 = HIKE_TAKE(&cur, struct ipv6hdr);
-		__u8 nexthdr;
+		int nexthdr;
 
 		if (!ip6)
 			goto send;
-		nexthdr = ip6->nexthdr;
-		for (i = 0; i < 4; i++) {
-			__u8 *ext = cur.pos;
-
-			if (nexthdr != 0 && nexthdr != 43 && nexthdr != 60)
-				break;
-			if ((void *)(ext + 2) > end)
-				goto send;
-			nexthdr = ext[0];
-			cur.pos = ext + ((__u32)ext[1] + 1) * 8;
-		}
+		/* The upper layer's protocol, or the extension header after the fourth. */
+		nexthdr = hike_ip6_skip_ext(&cur, ip6->nexthdr, INFO_IP6_EXT_MAX, HIKE_NEXTHDR_NO_STOP);
+		if (nexthdr < 0)
+			goto send;
 		if (select & INFO_NET_LAYER) {
 			e->ip_version = 6;
 			e->hop_limit = ip6->hop_limit;
@@ -174,7 +159,7 @@ HIKE_PROG(show_pkt_info)
 		info_l4(e, &cur, nexthdr, select);
 	} else if (eth->h_proto == bpf_htons(ETH_P_IP)) {
 		struct iphdr *ip4 = HIKE_TAKE(&cur, struct iphdr);
-		__u32 ihl;
+		__u32 ihl, tot_len;
 
 		if (!ip4)
 			goto send;
@@ -186,7 +171,9 @@ HIKE_PROG(show_pkt_info)
 			e->ip_version = 4;
 			e->hop_limit = ip4->ttl;
 			e->traffic_class = ip4->tos;
-			e->ip_payload_length = bpf_ntohs(ip4->tot_len) - ihl;
+			/* A total length below the header's (a bad packet) gives 0, not a wrapped value. */
+			tot_len = bpf_ntohs(ip4->tot_len);
+			e->ip_payload_length = tot_len > ihl ? tot_len - ihl : 0;
 			e->l4_protocol = ip4->protocol;
 			e->l4_offset = cur.pos - data;
 			__builtin_memcpy(e->src_addr, &ip4->saddr, 4);
@@ -198,7 +185,14 @@ HIKE_PROG(show_pkt_info)
 send:
 	HVM_RET = e->present;
 	bpf_ringbuf_submit(e, 0);
-	info_count(0);
+	hike_count_event(&info_stats, INFO_STAT_SENT);
 	return HIKE_XDP_VM;
 }
+
+/* The program's entry, arguments and maps, under the includer's HIKE_PACKAGE. */
+#define EXPORT_SHOW_PKT_INFO()                                                                     \
+	EXPORT_HIKE_PROG_3(show_pkt_info, __u64, select_layers, __u64, user_info);                 \
+	EXPORT_HIKE_PROG_MAP(show_pkt_info, info_events);                                          \
+	EXPORT_HIKE_PROG_MAP(show_pkt_info, info_stats)
+
 #endif

@@ -5,7 +5,7 @@
  */
 #define HIKE_PACKAGE "alt_mark"
 #include "hike/hike.h"
-#include "hike/packet.h"
+#include "hike/ip6.h"
 
 #define ALT_MARK_OPTION 0x12
 #define ALT_MARK_EXT_MAX 4   /* extension headers looked at */
@@ -81,15 +81,15 @@ HIKE_PROG(ip6_alt_mark)
 	for (i = 0; i < ALT_MARK_EXT_MAX; i++) {
 		__u8 *hdr_end;
 
-		if (nexthdr != 0 && nexthdr != 43 && nexthdr != 60)
+		if (nexthdr != HIKE_NEXTHDR_HOP && nexthdr != HIKE_NEXTHDR_ROUTING && nexthdr != HIKE_NEXTHDR_DEST)
 			break;
 		if ((void *)(hdr + 2) > end)
 			break;
 		hdr_end = hdr + ((__u32)hdr[1] + 1) * 8;
-		if (nexthdr != 43) {
+		if (nexthdr != HIKE_NEXTHDR_ROUTING) {
 			found = alt_mark_find(hdr, hdr_end, end);
 			if (found) {
-				where = nexthdr == 0 ? ALT_MARK_IN_HBH : ALT_MARK_IN_DOH;
+				where = nexthdr == HIKE_NEXTHDR_HOP ? ALT_MARK_IN_HBH : ALT_MARK_IN_DOH;
 				break;
 			}
 		}

@@ -12,7 +12,8 @@
  */
 #define HIKE_PACKAGE "eip"
 #include "hike/hike.h"
-#include "hike/packet.h"
+#include "hike/ip6.h"
+#include "hike/counter.h"
 
 #define EIP_HBH_OPTION 0x3e
 #define EIP_TYPE_CPT 2
@@ -36,12 +37,7 @@ struct {
 } eip_mcd_cfg SEC(".maps");
 
 /* Per-CPU: [0] MCDs pushed, [1] packets without CPT, [2] not configured or malformed. */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 3);
-	__type(key, __u32);
-	__type(value, __u64);
-} eip_stats SEC(".maps");
+HIKE_EVENT_COUNTER_MAP(eip_stats, 3);
 
 static __always_inline __u64 eip_cfg(__u32 key)
 {
@@ -52,11 +48,7 @@ static __always_inline __u64 eip_cfg(__u32 key)
 
 static __always_inline int eip_done(__u64 *regs, int result)
 {
-	__u32 slot = result > 2 ? 2 : result;
-	__u64 *count = bpf_map_lookup_elem(&eip_stats, &slot);
-
-	if (count)
-		*count += 1;
+	hike_count_event(&eip_stats, result > 2 ? 2 : result);
 	regs[0] = result;
 	return HIKE_XDP_VM;
 }
@@ -81,7 +73,7 @@ HIKE_PROG(mcd)
 	if (!eth || eth->h_proto != bpf_htons(ETH_P_IPV6))
 		return eip_done(__hvm_regs, 1);
 	ip6 = HIKE_TAKE(&cur, struct ipv6hdr);
-	if (!ip6 || ip6->nexthdr != 0)
+	if (!ip6 || ip6->nexthdr != HIKE_NEXTHDR_HOP)
 		return eip_done(__hvm_regs, 1);
 	hbh = cur.pos;
 	if ((void *)(hbh + 2) > end)

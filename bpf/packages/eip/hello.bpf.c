@@ -3,21 +3,13 @@
  * hello_calls[0] (add the CPUs up). r0 = 0; the chain continues. */
 #define HIKE_PACKAGE "eip"
 #include "hike/hike.h"
+#include "hike/counter.h"
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u64);
-} hello_calls SEC(".maps");
+HIKE_EVENT_COUNTER_MAP(hello_calls, 1);
 
 HIKE_PROG(hello)
 {
-	__u32 zero = 0;
-	__u64 *calls = bpf_map_lookup_elem(&hello_calls, &zero);
-
-	if (calls)
-		*calls += 1;
+	hike_count_event(&hello_calls, 0);
 	HVM_RET = 0;
 	return HIKE_XDP_VM;
 }

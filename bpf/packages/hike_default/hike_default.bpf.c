@@ -1,6 +1,7 @@
 /* hike_default: the programs every chain needs. */
 #define HIKE_PACKAGE "hike_default"
 #include "hike/hike.h"
+#include "hike/counter.h"
 
 /* Ends the chain: the packet goes on to the kernel. */
 HIKE_PROG(hike_pass)
@@ -21,27 +22,17 @@ HIKE_PROG_FINAL(hike_drop);
 /* Per-event packet counters that user space reads (`hike map dump hike_default/monitor/…`). */
 #define HIKE_MONITOR_EVENTS 256
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, HIKE_MONITOR_EVENTS);
-	__type(key, __u32);
-	__type(value, __u64);
-} monitor_events SEC(".maps");
+HIKE_EVENT_COUNTER_MAP(monitor_events, HIKE_MONITOR_EVENTS);
 
 /* Counts the packet under `event` (0–255) and continues with r0 = 0; an event out of range
  * is not counted and gives r0 = -1. */
 HIKE_PROG(monitor)
 {
-	__u32 event = (__u32)HVM_ARG2;
-	__u64 *count;
-
 	if (HVM_ARG2 >= HIKE_MONITOR_EVENTS) {
 		HVM_RET = (__u64)-1;
 		return HIKE_XDP_VM;
 	}
-	count = bpf_map_lookup_elem(&monitor_events, &event);
-	if (count)
-		*count += 1;
+	hike_count_event(&monitor_events, (__u32)HVM_ARG2);
 	HVM_RET = 0;
 	return HIKE_XDP_VM;
 }

@@ -3,8 +3,6 @@
 #define HIKE_PACKAGE "info"
 #include "hike/info.h"
 
-EXPORT_HIKE_PROG_3(show_pkt_info, __u64, select_layers, __u64, user_info);
-EXPORT_HIKE_PROG_MAP(show_pkt_info, info_events);
-EXPORT_HIKE_PROG_MAP(show_pkt_info, info_stats);
+EXPORT_SHOW_PKT_INFO();
 
 char LICENSE[] SEC("license") = "GPL";

@@ -62,17 +62,9 @@ struct {
 #define PAOLO_IP6_DST_KEY 0
 #define PAOLO_CHADDR_KEY 2
 
-#define PAOLO_L4 (ETH_HLEN + 40) /* the first extension header's offset */
-#define PAOLO_EXT_MAX 4          /* extension headers walked to the Routing header */
-#define PAOLO_OFF_MAX 0x3fff     /* a Routing header further in is not looked for */
-#define PAOLO_SRH_MIN 24         /* the SRH's 8 bytes and one segment */
-#define PAOLO_SRH_TYPE 4         /* Routing Type of an SRH (RFC 8754) */
-#define PAOLO_NH_HOP 0
-#define PAOLO_NH_IPIP 4
-#define PAOLO_NH_IPV6 41
-#define PAOLO_NH_ROUTING 43
-#define PAOLO_NH_DEST 60
-#define PAOLO_NH_ETHERNET 143
+#define PAOLO_EXT_MAX 4  /* extension headers looked at, the Routing header included */
+#define PAOLO_SRH_MIN 24 /* the SRH's 8 bytes and one segment */
+#define PAOLO_SRH_TYPE 4 /* Routing Type of an SRH (RFC 8754) */
 #define PAOLO_GO_ON (-1)
 
 static __always_inline int paolo_count(__u32 program, __u32 outcome, __u64 bytes, int verdict)
@@ -109,39 +101,25 @@ static __always_inline int paolo_addr_equal(const struct in6_addr *a, const stru
 		 (a->s6_addr32[2] ^ b->s6_addr32[2]) | (a->s6_addr32[3] ^ b->s6_addr32[3]));
 }
 
-/* The first Routing header among the extension headers that may precede it (Hop-by-Hop,
- * Destination Options; up to PAOLO_EXT_MAX headers in all) when it is an SRH (type 4) whose
- * first PAOLO_SRH_MIN bytes are in the frame and whose length holds them: the header (checked
- * for those bytes), its offset in *off and its length in *len. NULL when there is none or it is
- * not such an SRH. */
-static __always_inline __u8 *paolo_find_srh(struct xdp_md *ctx, __u8 nexthdr, __u32 *off_out, __u32 *len)
+/* The first Routing header among the IPv6 header's extension headers, behind the Hop-by-Hop and
+ * Destination Options headers that may precede it (PAOLO_EXT_MAX headers in all, the Routing
+ * header included), when it is an SRH (type 4) whose first PAOLO_SRH_MIN bytes are in the frame
+ * and whose length holds them: the header (checked for those bytes), its offset from the
+ * frame's start in *off and its length in *len. NULL when there is none or it is not such an
+ * SRH. */
+static __always_inline __u8 *paolo_find_srh(struct xdp_md *ctx, struct ipv6hdr *ip6, __u32 *off, __u32 *len)
 {
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
-	__u32 off = PAOLO_L4, i;
-	__u8 nh = nexthdr;
+	struct hike_cursor cur = { .pos = ip6 + 1, .end = (void *)(long)ctx->data_end };
+	__u8 *h;
 
-	for (i = 0; i < PAOLO_EXT_MAX; i++) {
-		__u8 *h;
-
-		if (nh != PAOLO_NH_ROUTING && nh != PAOLO_NH_HOP && nh != PAOLO_NH_DEST)
-			return NULL;
-		if (off > PAOLO_OFF_MAX)
-			return NULL;
-		h = data + off;
-		if (nh == PAOLO_NH_ROUTING) {
-			if ((void *)(h + PAOLO_SRH_MIN) > data_end || h[2] != PAOLO_SRH_TYPE)
-				return NULL;
-			*len = ((__u32)h[1] + 1) << 3;
-			*off_out = off;
-			return *len >= PAOLO_SRH_MIN ? h : NULL;
-		}
-		if ((void *)(h + 8) > data_end)
-			return NULL;
-		nh = h[0];
-		off += ((__u32)h[1] + 1) << 3;
-	}
-	return NULL;
+	if (hike_ip6_skip_ext(&cur, ip6->nexthdr, PAOLO_EXT_MAX - 1, HIKE_NEXTHDR_ROUTING) != HIKE_NEXTHDR_ROUTING)
+		return NULL;
+	h = cur.pos;
+	if ((void *)(h + PAOLO_SRH_MIN) > cur.end || h[2] != PAOLO_SRH_TYPE)
+		return NULL;
+	*len = ((__u32)h[1] + 1) << 3;
+	*off = (__u32)((void *)h - (void *)(long)ctx->data);
+	return *len >= PAOLO_SRH_MIN ? h : NULL;
 }
 
 /* Removes `strip` bytes after the Ethernet header (the outer IPv6 header and its extension
@@ -308,7 +286,7 @@ static __always_inline int paolo_seg6_end_run(struct xdp_md *ctx, __u64 *regs, _
 
 	if (v != PAOLO_GO_ON)
 		return v;
-	srh = paolo_find_srh(ctx, ip6->nexthdr, &off, &len);
+	srh = paolo_find_srh(ctx, ip6, &off, &len);
 	if (!srh)
 		return paolo_count(program, PAOLO_BAD_SRH, bytes, XDP_ABORTED);
 	sl = srh[3];
@@ -317,6 +295,9 @@ static __always_inline int paolo_seg6_end_run(struct xdp_md *ctx, __u64 *regs, _
 	sl -= 1;
 	if (8 + ((sl + 1) << 4) > len)
 		return paolo_count(program, PAOLO_BAD_SRH, bytes, XDP_ABORTED);
+	/* Hidden from the compiler, so the mask stays: 6.1's verifier loses sl's bound across the
+	 * subtraction and would see an offset outside the packet. */
+	asm volatile("" : "+r"(sl));
 	seg = (void *)(srh + 8) + ((sl & 0xff) << 4);
 	if ((void *)(seg + 1) > data_end)
 		return paolo_count(program, PAOLO_BAD_SRH, bytes, XDP_ABORTED);
@@ -360,18 +341,18 @@ HIKE_PROG(paolo_seg6_decap)
 
 	if (v != PAOLO_GO_ON)
 		return v;
-	srh = paolo_find_srh(ctx, ip6->nexthdr, &off, &len);
+	srh = paolo_find_srh(ctx, ip6, &off, &len);
 	if (!srh)
 		return paolo_count(PAOLO_SEG6_DECAP, PAOLO_BAD_SRH, bytes, XDP_ABORTED);
 	if (srh[3] != 0)
 		return paolo_count(PAOLO_SEG6_DECAP, PAOLO_SEGMENTS_LEFT, bytes, XDP_ABORTED);
-	if (srh[0] == PAOLO_NH_IPIP)
+	if (srh[0] == HIKE_NEXTHDR_IPIP)
 		proto = ETH_P_IP;
-	else if (srh[0] == PAOLO_NH_IPV6)
+	else if (srh[0] == HIKE_NEXTHDR_IPV6)
 		proto = ETH_P_IPV6;
 	else
 		return paolo_count(PAOLO_SEG6_DECAP, PAOLO_OTHER, bytes, XDP_ABORTED);
-	if (paolo_strip(ctx, (off & PAOLO_OFF_MAX) + len - ETH_HLEN, proto))
+	if (paolo_strip(ctx, off + len - ETH_HLEN, proto))
 		return paolo_count(PAOLO_SEG6_DECAP, PAOLO_OTHER, bytes, XDP_ABORTED);
 	return paolo_continue(__hvm_regs, PAOLO_SEG6_DECAP, bytes);
 }
@@ -398,7 +379,7 @@ HIKE_PROG(paolo_seg6_decap2)
 	if (v != PAOLO_GO_ON)
 		return v;
 	nh = ip6->nexthdr;
-	if (nh == PAOLO_NH_ROUTING) {
+	if (nh == HIKE_NEXTHDR_ROUTING) {
 		srh = (void *)(ip6 + 1);
 		if ((void *)(srh + PAOLO_SRH_MIN) > data_end || srh[2] != PAOLO_SRH_TYPE || srh[1] < 2)
 			return paolo_count(PAOLO_SEG6_DECAP2, PAOLO_BAD_SRH, bytes, XDP_ABORTED);
@@ -407,10 +388,10 @@ HIKE_PROG(paolo_seg6_decap2)
 		nh = srh[0];
 		delta += ((__u32)srh[1] + 1) << 3;
 	}
-	if (nh == PAOLO_NH_IPIP || nh == PAOLO_NH_IPV6) {
-		if (paolo_strip(ctx, delta, nh == PAOLO_NH_IPIP ? ETH_P_IP : ETH_P_IPV6))
+	if (nh == HIKE_NEXTHDR_IPIP || nh == HIKE_NEXTHDR_IPV6) {
+		if (paolo_strip(ctx, delta, nh == HIKE_NEXTHDR_IPIP ? ETH_P_IP : ETH_P_IPV6))
 			return paolo_count(PAOLO_SEG6_DECAP2, PAOLO_OTHER, bytes, XDP_ABORTED);
-	} else if (nh == PAOLO_NH_ETHERNET) {
+	} else if (nh == HIKE_NEXTHDR_ETHERNET) {
 		/* adjust_head keeps at least an Ethernet header's worth of frame, or fails. */
 		if (bpf_xdp_adjust_head(ctx, (int)(ETH_HLEN + delta)))
 			return paolo_count(PAOLO_SEG6_DECAP2, PAOLO_OTHER, bytes, XDP_ABORTED);

@@ -2,14 +2,17 @@
  * the original hike's hike_sr6_encap), mapped onto the srv6 package's H.Encaps. Included at the
  * end of srv6.bpf.c, so it is a program of the srv6 object, whose maps hike pins once per object
  * (maps/srv6/…): sr6_encap reads the very srv6_policies that `hike srv6 apply` fills and
- * srv6_h_encaps reads, and encapsulates with srv6_h_encaps's code. Its catalog package is
- * routingpaolo (HIKE_PACKAGE is switched for its metadata only). docs/packages.md#routingpaolo.
+ * srv6_h_encaps reads, and encapsulates with srv6_h_encaps's code (srv6_encap_policy). Its
+ * catalog package is routingpaolo (HIKE_PACKAGE is switched for its metadata only).
+ * docs/packages.md#routingpaolo.
  *
  * The original took its SRH from one of eight maps per segment count and the tunnel source from a
  * map of its own; here the policy at `index` gives both, and `nsids` must equal its segment
  * count. Unlike srv6_h_encaps, a packet it cannot encapsulate is not given a verdict: as the
- * original did for a missing policy, the chain goes on with a negative errno in r0 and the
- * packet untouched. */
+ * original did for a missing policy, the chain goes on with a negative errno in r0 and the IP
+ * packet untouched. One exception to "untouched": the encapsulation trims Ethernet padding after
+ * the IP packet before it grows the frame, so when growing then fails (-ENOSPC) the frame has
+ * lost that padding. */
 #ifndef SRV6_SR6_ENCAP_H
 #define SRV6_SR6_ENCAP_H
 
@@ -22,8 +25,10 @@
 #define SR6_ENCAP_NOT_IP 3     /* neither IPv6 nor IPv4: -EOPNOTSUPP */
 #define SR6_ENCAP_TRUNCATED 4  /* the IP packet runs past the frame: -EBADMSG */
 #define SR6_ENCAP_NO_ROOM 5    /* the frame cannot grow, or the result would exceed 64 KiB: -ENOSPC */
+#define SR6_ENCAP_OTHER 6      /* a reason srv6_encap_packet does not give today: -EIO */
 #define SR6_ENCAP_OUTCOMES 8
 
+#define SR6_EIO 5
 #define SR6_ENOENT 2
 #define SR6_ENOSPC 28
 #define SR6_EINVAL 22
@@ -32,7 +37,7 @@
 
 HIKE_COUNTER_MAP(sr6_encap_stats, SR6_ENCAP_OUTCOMES);
 
-static __always_inline int sr6_encap_done(struct xdp_md *ctx, __u64 *regs, __u32 outcome, __u64 bytes, __s64 rc)
+static __always_inline int sr6_encap_done(__u64 *regs, __u32 outcome, __u64 bytes, __s64 rc)
 {
 	hike_count(&sr6_encap_stats, outcome, bytes);
 	regs[0] = (__u64)rc;
@@ -46,34 +51,33 @@ static __always_inline int sr6_encap_run(struct xdp_md *ctx, __u64 *regs)
 	__u32 index = (__u32)regs[3];
 	__u64 frame = srv6_frame_len(ctx), bytes = 0;
 	const struct srv6_policy *pol;
-	struct pm_ingress pm;
 	__u32 reason;
 
 	if (nsids < 1 || nsids > SRV6_MAX_SEGMENTS)
-		return sr6_encap_done(ctx, regs, SR6_ENCAP_NSIDS, frame, -SR6_EINVAL);
+		return sr6_encap_done(regs, SR6_ENCAP_NSIDS, frame, -SR6_EINVAL);
 	pol = srv6_policy_get(index, SRV6_HEADEND_ENCAPS, &reason);
 	if (!pol)
-		return sr6_encap_done(ctx, regs, SR6_ENCAP_NO_POLICY, frame, -SR6_ENOENT);
+		return sr6_encap_done(regs, SR6_ENCAP_NO_POLICY, frame, -SR6_ENOENT);
 	if (pol->nsegs != nsids)
-		return sr6_encap_done(ctx, regs, SR6_ENCAP_NSIDS, frame, -SR6_EINVAL);
+		return sr6_encap_done(regs, SR6_ENCAP_NSIDS, frame, -SR6_EINVAL);
 	/* From here on exactly srv6_h_encaps on this policy, counted in its statistics. */
-	if (pol->pm_flow && pm_ingress_lookup(pol->pm_flow, &pm) == 0)
-		reason = srv6_encap_packet(ctx, pol, SRV6_HEADEND_ENCAPS, &bytes, &pm);
-	else
-		reason = srv6_encap_packet(ctx, pol, SRV6_HEADEND_ENCAPS, &bytes, NULL);
+	reason = srv6_encap_policy(ctx, pol, SRV6_HEADEND_ENCAPS, &bytes);
 	srv6_account(&srv6_policy_stats, index, reason, bytes);
 	switch (reason) {
 	case SRV6_R_OK:
-		return sr6_encap_done(ctx, regs, SR6_ENCAP_OK, frame, 0);
+		return sr6_encap_done(regs, SR6_ENCAP_OK, frame, 0);
 	case SRV6_R_NOT_IP:
-		return sr6_encap_done(ctx, regs, SR6_ENCAP_NOT_IP, frame, -SR6_EOPNOTSUPP);
+		return sr6_encap_done(regs, SR6_ENCAP_NOT_IP, frame, -SR6_EOPNOTSUPP);
 	case SRV6_R_TRUNCATED:
-		return sr6_encap_done(ctx, regs, SR6_ENCAP_TRUNCATED, frame, -SR6_EBADMSG);
-	default: /* SRV6_R_NO_ROOM */
-		return sr6_encap_done(ctx, regs, SR6_ENCAP_NO_ROOM, frame, -SR6_ENOSPC);
+		return sr6_encap_done(regs, SR6_ENCAP_TRUNCATED, frame, -SR6_EBADMSG);
+	case SRV6_R_NO_ROOM:
+		return sr6_encap_done(regs, SR6_ENCAP_NO_ROOM, frame, -SR6_ENOSPC);
+	default:
+		return sr6_encap_done(regs, SR6_ENCAP_OTHER, frame, -SR6_EIO);
 	}
 }
 
+#pragma push_macro("HIKE_PACKAGE")
 #undef HIKE_PACKAGE
 #define HIKE_PACKAGE "routingpaolo"
 
@@ -87,7 +91,6 @@ EXPORT_HIKE_PROG_MAP(sr6_encap, srv6_policy_stats);
 EXPORT_HIKE_PROG_MAP(sr6_encap, srv6_reasons);
 EXPORT_HIKE_PROG_MAP(sr6_encap, sr6_encap_stats);
 
-#undef HIKE_PACKAGE
-#define HIKE_PACKAGE "srv6"
+#pragma pop_macro("HIKE_PACKAGE")
 
 #endif

@@ -236,6 +236,18 @@ static __always_inline __u32 srv6_encap_packet(struct xdp_md *ctx, const struct 
 	return SRV6_R_OK;
 }
 
+/* srv6_encap_packet on a policy, counted and marked under the policy's pm flow when it has one
+ * that pm configured (srv6_h_encaps* and routingpaolo's sr6_encap). */
+static __always_inline __u32 srv6_encap_policy(struct xdp_md *ctx, const struct srv6_policy *pol, __u8 mode,
+					      __u64 *bytes)
+{
+	struct pm_ingress pm;
+
+	if (pol->pm_flow && pm_ingress_lookup(pol->pm_flow, &pm) == 0)
+		return srv6_encap_packet(ctx, pol, mode, bytes, &pm);
+	return srv6_encap_packet(ctx, pol, mode, bytes, NULL);
+}
+
 /* H.Insert, H.Insert.Red: an SRH right after the IPv6 header, as the kernel's `mode inline`:
  * Segment List[0] is the original destination, the DA becomes the first SID, everything else
  * (traffic class, flow label, hop limit, source) stays. */
@@ -307,7 +319,6 @@ static __always_inline int srv6_headend(struct xdp_md *ctx, __u64 *regs, __u8 mo
 {
 	__u32 index = regs[2] < SRV6_MAX_POLICIES ? (__u32)regs[2] : SRV6_MAX_POLICIES;
 	const struct srv6_policy *pol;
-	struct pm_ingress pm;
 	__u64 bytes = 0;
 	__u32 reason;
 
@@ -315,10 +326,8 @@ static __always_inline int srv6_headend(struct xdp_md *ctx, __u64 *regs, __u8 mo
 	if (pol) {
 		if (mode == SRV6_HEADEND_INSERT || mode == SRV6_HEADEND_INSERT_RED)
 			reason = srv6_insert_packet(ctx, pol, mode, &bytes);
-		else if (pol->pm_flow && pm_ingress_lookup(pol->pm_flow, &pm) == 0)
-			reason = srv6_encap_packet(ctx, pol, mode, &bytes, &pm);
 		else
-			reason = srv6_encap_packet(ctx, pol, mode, &bytes, NULL);
+			reason = srv6_encap_policy(ctx, pol, mode, &bytes);
 	}
 	srv6_account(&srv6_policy_stats, index, reason, bytes);
 	regs[0] = reason;

@@ -20,7 +20,8 @@
  */
 #define HIKE_PACKAGE "stamp"
 #include "hike/hike.h"
-#include "hike/packet.h"
+#include "hike/ip6.h"
+#include "hike/counter.h"
 #include <linux/udp.h>
 
 #define STAMP_PORT 862
@@ -90,12 +91,7 @@ enum stamp_stat {
 	STAMP_STAT_MAX = 8,
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, STAMP_STAT_MAX);
-	__type(key, __u32);
-	__type(value, __u64);
-} stamp_stats SEC(".maps");
+HIKE_EVENT_COUNTER_MAP(stamp_stats, STAMP_STAT_MAX);
 
 /* Collector: the four timestamps of each reply, by (SSID, sender sequence number). */
 struct stamp_collect_key {
@@ -120,13 +116,6 @@ struct {
 	__type(value, struct stamp_collect_value);
 } stamp_collect SEC(".maps");
 
-static __always_inline void stamp_count(__u32 stat)
-{
-	__u64 *count = bpf_map_lookup_elem(&stamp_stats, &stat);
-
-	if (count)
-		*count += 1;
-}
 
 static __always_inline __u16 stamp_port(void)
 {
@@ -160,14 +149,12 @@ struct stamp_headers {
 };
 
 /* Finds UDP after at most STAMP_EXT_MAX extension headers (hop-by-hop, routing, destination
- * options). Returns 0 when the packet is UDP over IPv6. */
+ * options: hike_ip6_skip_ext). Returns 0 when the packet is UDP over IPv6. */
 static __always_inline int stamp_parse(struct xdp_md *ctx, struct stamp_headers *h)
 {
 	void *data = (void *)(long)ctx->data;
 	void *end = (void *)(long)ctx->data_end;
 	struct hike_cursor cur = { .pos = data, .end = end };
-	__u8 nexthdr;
-	int i;
 
 	h->eth = HIKE_TAKE(&cur, struct ethhdr);
 	if (!h->eth || h->eth->h_proto != bpf_htons(ETH_P_IPV6))
@@ -175,19 +162,7 @@ static __always_inline int stamp_parse(struct xdp_md *ctx, struct stamp_headers 
 	h->ip6 = HIKE_TAKE(&cur, struct ipv6hdr);
 	if (!h->ip6)
 		return -1;
-	nexthdr = h->ip6->nexthdr;
-	for (i = 0; i < STAMP_EXT_MAX; i++) {
-		__u8 *ext;
-
-		if (nexthdr != 0 && nexthdr != 43 && nexthdr != 60)
-			break;
-		ext = cur.pos;
-		if ((void *)(ext + 2) > end)
-			return -1;
-		nexthdr = ext[0];
-		cur.pos = ext + ((__u32)ext[1] + 1) * 8;
-	}
-	if (nexthdr != IPPROTO_UDP)
+	if (hike_ip6_skip_ext(&cur, h->ip6->nexthdr, STAMP_EXT_MAX, HIKE_NEXTHDR_NO_STOP) != IPPROTO_UDP)
 		return -1;
 	h->udp = HIKE_TAKE(&cur, struct udphdr);
 	if (!h->udp)
@@ -219,7 +194,7 @@ static __always_inline int stamp_reflect(struct stamp_headers *h)
 
 	rx = stamp_ntp_now();
 	if (!rx) {
-		stamp_count(STAMP_STAT_NO_CLOCK);
+		hike_count_event(&stamp_stats, STAMP_STAT_NO_CLOCK);
 		return 2;
 	}
 	cfg = bpf_map_lookup_elem(&stamp_cfg, &zero);
@@ -256,7 +231,7 @@ static __always_inline int stamp_reflect(struct stamp_headers *h)
 	s->seq = bpf_htonl(seq);
 	s->error_est = bpf_htons(error_est);
 	s->timestamp = bpf_cpu_to_be64(stamp_ntp_now());
-	stamp_count(STAMP_STAT_REFLECTED);
+	hike_count_event(&stamp_stats, STAMP_STAT_REFLECTED);
 	return 0;
 }
 
@@ -341,7 +316,7 @@ HIKE_PROG(filter)
 	struct stamp_headers h = {};
 
 	if (stamp_parse(ctx, &h) || stamp_filter(&h, stamp_port())) {
-		stamp_count(STAMP_STAT_NOT_STAMP);
+		hike_count_event(&stamp_stats, STAMP_STAT_NOT_STAMP);
 		HVM_RET = 1;
 	} else {
 		HVM_RET = 0;
@@ -419,7 +394,7 @@ HIKE_PROG(stamp_mono)
 	int ret;
 
 	if (stamp_parse(ctx, &h) || stamp_filter(&h, stamp_port())) {
-		stamp_count(STAMP_STAT_NOT_STAMP);
+		hike_count_event(&stamp_stats, STAMP_STAT_NOT_STAMP);
 		HVM_RET = 1;
 		return HIKE_XDP_VM;
 	}
@@ -458,7 +433,7 @@ HIKE_PROG(collector)
 	}
 	now = stamp_ntp_now();
 	if (!now) {
-		stamp_count(STAMP_STAT_NO_CLOCK);
+		hike_count_event(&stamp_stats, STAMP_STAT_NO_CLOCK);
 		HVM_RET = 2;
 		return HIKE_XDP_VM;
 	}
@@ -470,7 +445,7 @@ HIKE_PROG(collector)
 	value.t4 = now;
 	value.reflector_seq = bpf_ntohl(h.stamp->seq);
 	bpf_map_update_elem(&stamp_collect, &key, &value, BPF_ANY);
-	stamp_count(STAMP_STAT_COLLECTED);
+	hike_count_event(&stamp_stats, STAMP_STAT_COLLECTED);
 	HVM_RET = 0;
 	return HIKE_XDP_VM;
 }

@@ -19,6 +19,7 @@
 #define HIKE_PACKAGE "tutorial"
 #include "hike/hike.h"
 #include "hike/ip6_udp.h"
+#include "hike/counter.h"
 
 #define DPI_KEYWORD_LEN 6
 
@@ -26,20 +27,7 @@
 #define DPI_STAT_SCANNED 0
 #define DPI_STAT_MATCHED 1
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 2);
-	__type(key, __u32);
-	__type(value, __u64);
-} dpi_stats SEC(".maps");
-
-static __always_inline void dpi_count(__u32 slot)
-{
-	__u64 *count = bpf_map_lookup_elem(&dpi_stats, &slot);
-
-	if (count)
-		*count += 1;
-}
+HIKE_EVENT_COUNTER_MAP(dpi_stats, 2);
 
 /* 1 when the UDP payload (at least 6 bytes, by the UDP length and in the frame) starts with
  * "foobar", else 0. */
@@ -61,9 +49,9 @@ HIKE_PROG(dpi)
 {
 	int match = dpi_match(ctx);
 
-	dpi_count(DPI_STAT_SCANNED);
+	hike_count_event(&dpi_stats, DPI_STAT_SCANNED);
 	if (match)
-		dpi_count(DPI_STAT_MATCHED);
+		hike_count_event(&dpi_stats, DPI_STAT_MATCHED);
 	HVM_RET = match;
 	return HIKE_XDP_VM;
 }
