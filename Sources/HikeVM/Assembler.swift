@@ -28,7 +28,7 @@
 /// - `call NAME` for any other NAME calls the program or chain NAME: two instructions,
 ///   `r1 = <ID of NAME>` and `call 0x14` (`HVM_FN_CALL`). The ID is filled in by `link`.
 ///   `call PACKAGE.NAME` names a program by its package (a chain named like a program shadows
-///   the plain name; compiled eCLAT calls programs this way).
+///   the plain name; compiled eCLAT calls programs this way); `rN = @PACKAGE.NAME` likewise.
 /// - `rN = @NAME` loads the ID of a program or chain (one 64-bit mov, linked).
 /// - `call elem` is `call 0x14`: call the element whose ID is already in r1.
 /// - `.insn CODE, DST, SRC, OFF, IMM` writes one raw slot; `.insn CODE, DST, SRC, OFF, IMM, HIGH`

@@ -399,7 +399,7 @@ struct LineParser {
             }
             position += 1
             guard !dst.is32 else { throw error("'@\(name.text)' loads an ID into an r register", at: dst.column) }
-            return [PendingInstruction(instruction: .mov64(dst.register, imm: 0), symbol: (name.text, name.column))]
+            return [PendingInstruction(instruction: .mov64(dst.register, imm: 0), symbol: (qualified(name), name.column))]
         }
         // rD = (s8)rS
         if peek?.text == "(", peek?.kind == .symbol {
@@ -576,6 +576,14 @@ struct LineParser {
         return try jumpTarget(insn, long: false)
     }
 
+    /// NAME, or `PACKAGE.NAME` (a program by its package, which no chain name shadows) when a
+    /// `.NAME` follows without a space.
+    mutating func qualified(_ name: Token) -> String {
+        guard let member = peek, member.kind == .directive, !member.spaced else { return name.text }
+        position += 1
+        return name.text + member.text
+    }
+
     mutating func call() throws(AssemblerDiagnostic) -> [PendingInstruction] {
         if peekIsNumber {
             let value = try number("a call number")
@@ -587,14 +595,8 @@ struct LineParser {
         position += 1
         if name.text == "elem" { return [PendingInstruction(instruction: .call(helper: ABI.fnCall))] }
         if let helper = VMHelper(name: name.text) { return [PendingInstruction(instruction: .call(helper: helper.rawValue))] }
-        var symbol = name.text
-        // `call PACKAGE.NAME`: a program by its package, which no chain name shadows.
-        if let member = peek, member.kind == .directive, !member.spaced {
-            symbol += member.text
-            position += 1
-        }
         return [
-            PendingInstruction(instruction: .mov64(.r1, imm: 0), symbol: (symbol, name.column)),
+            PendingInstruction(instruction: .mov64(.r1, imm: 0), symbol: (qualified(name), name.column)),
             PendingInstruction(instruction: .call(helper: ABI.fnCall)),
         ]
     }

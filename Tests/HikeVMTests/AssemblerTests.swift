@@ -169,6 +169,19 @@ struct AssemblerTests {
         #expect(code[8] == .call(helper: 0x14))
     }
 
+    /// `call PACKAGE.NAME` and `@PACKAGE.NAME` name a program by its package (what compiled eCLAT
+    /// emits); a space before the dot keeps them apart.
+    @Test func programsByPackage() throws {
+        let chains = try ChainAssembler.assemble("chain stamp\n    call stamp.stamp_mono\n    r6 = @hike_default.hike_pass\n    call stamp\n    exit\n")
+        #expect(chains[0].relocations.map(\.symbol) == ["stamp.stamp_mono", "hike_default.hike_pass", "stamp"])
+        let linked = try chains.link(programs: ["stamp.stamp_mono": 7, "hike_default.hike_pass": 1, "stamp": 9])
+        let code = try #require(linked.chains[ABI.chainFlag | 1])
+        #expect(code[0] == .mov64(.r1, imm: 7))
+        #expect(code[2] == .mov64(.r6, imm: 1))
+        #expect(code[3] == .mov64(.r1, imm: Int32(ABI.chainFlag | 1)))  // the chain's own name is the chain
+        #expect(throws: AssemblerError.self) { try ChainAssembler.assemble("chain c\n    call stamp .stamp_mono\n    exit\n") }
+    }
+
     @Test func linkErrorsListTheKnownNames() throws {
         let chains = try ChainAssembler.assemble("chain c\n    call nosuch\n    r2 = @other\n    exit\n", file: "l.hvm")
         #expect(throws: AssemblerError.self) { try chains[0].link(symbols: ["test_add": 2, "hike_pass": 0]) }

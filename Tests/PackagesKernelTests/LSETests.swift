@@ -31,7 +31,7 @@ import Testing
     }
 
     /// The CPUs this test may pin to (not always 0 and 1: a cpuset may leave them out).
-    static let cpus = (try? PinnedCPU.allowed()) ?? []
+    static let cpus = PinnedCPU.usable
 
     /// The first CPU the test may pin to.
     func firstCPU() throws -> Int { try #require(Self.cpus.first, "no CPU in this thread's affinity mask") }

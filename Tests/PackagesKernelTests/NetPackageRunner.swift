@@ -125,6 +125,9 @@ enum PinnedCPU {
 
     /// The CPUs this thread may run on (sched_getaffinity), ascending: the ones run(on:) can pin
     /// to. A container or a cpuset may leave out CPU 0 or leave one CPU only.
+    /// allowed(), read once; empty if it cannot be read (the per-CPU tests then do not run).
+    static let usable = (try? allowed()) ?? []
+
     static func allowed() throws -> [Int] {
         guard let symbol = dlsym(dlopen(nil, RTLD_NOW), "sched_getaffinity") else {
             throw BPFError.invalid("read the CPU affinity", "sched_getaffinity is not in the C library")
