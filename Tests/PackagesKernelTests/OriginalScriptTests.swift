@@ -76,6 +76,10 @@ import Topology
         let registry = try reflectorNode.instance.registry()
         #expect(registry.chains["stamp"] != nil && registry.programs["stamp"] != nil)
         let hike = collectorNode.instance
+        // The timestamps compare the test's wall clock with each node's boot clock + offset: take
+        // the offsets now, not when the objects loaded (a VM's clocks drift apart meanwhile).
+        try reflectorNode.instance.syncClocks()
+        try hike.syncClocks()
 
         let count = 3
         let sender = try STAMPSender(in: a, to: "fc00::2", port: STAMPPacket.port, sourcePort: 42069)
