@@ -3,7 +3,7 @@ import PackageDescription
 
 let package = Package(
     name: "hike",
-    platforms: [.macOS(.v13)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "hike", targets: ["hike"]),
         .library(name: "BPFKit", targets: ["BPFKit"]),
@@ -15,6 +15,16 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         // YAML for SRv6 configurations and testbed topologies.
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        // The daemon: gRPC (hike.v1 and eclatd's Eclat) over HTTP/2 with TLS, /metrics, lifecycle, logs.
+        .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.9.2"),
+        .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
     ],
     targets: [
         // libbpf (Debian's libbpf-dev) plus static-inline shims for its LIBBPF_OPTS structs.
@@ -79,12 +89,38 @@ let package = Package(
         // `hike demo vpn`: the VPN testbed with loss and delay monitoring, reported and plotted.
         .target(name: "Demo", dependencies: ["BPFKit", "Testbed", "Monitoring", "HikeErrors", "HikeRuntime", "NetKit", "Plot", "Topology"]),
 
+        // The generated gRPC code of Protos/ (scripts/gen-proto.sh; committed).
+        .target(
+            name: "HikeRPC",
+            dependencies: [
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]
+        ),
+        // `hike daemon`: the service layer over gRPC (hike.v1, eclatd's Eclat), /metrics, TLS;
+        // and the client the CLI's --connect uses.
+        .target(
+            name: "Daemon",
+            dependencies: [
+                "HikeControl", "HikeErrors", "HikeRuntime", "HikeRPC", "ECLAT", "BPFKit", "NetKit", "SRv6", "Monitoring", "Yams",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
         .executableTarget(
             name: "hike",
             dependencies: [
                 "BPFKit", "BPFObjects", "NetKit", "Topology", "Doctor", "Bench", "HikeControl", "HikeErrors", "HikeRuntime", "HikeVM", "ECLAT",
-                "SRv6", "Monitoring", "Testbed", "Demo",
+                "SRv6", "Monitoring", "Testbed", "Demo", "Daemon", "HikeRPC",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
             ]
         ),
 
@@ -101,6 +137,12 @@ let package = Package(
         .testTarget(name: "PlotTests", dependencies: ["Plot"]),
         .testTarget(name: "DemoTests", dependencies: ["Demo"]),
         .testTarget(name: "HikeErrorsTests", dependencies: ["HikeErrors"]),
+        .testTarget(
+            name: "DaemonKernelTests",
+            dependencies: ["Daemon", "HikeRPC", "HikeTestSupport", "HikeRuntime", "HikeControl", "NetKit", "Topology", "BPFKit",
+                           .product(name: "GRPCCore", package: "grpc-swift-2"),
+                           .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport")]
+        ),
         .testTarget(
             name: "SRv6KernelTests",
             dependencies: ["BPFKit", "BPFObjects", "BPFTestObjects", "Topology", "HikeTestSupport", "HikeRuntime", "HikeVM", "NetKit", "SRv6"]

@@ -17,6 +17,9 @@ packages=(
   python3-prometheus-client  # parses `hike pm serve` output in the monitoring tests (/usr/bin/python3)
   ipset iptables  # the ddos benchmark's ipset/ip6tables DUT
   ethtool         # turns off veth checksum offload where XDP redirects locally sent UDP/TCP
+  python3-grpcio python3-grpc-tools  # the daemon tests' eclat client, generated from Protos/eclat.proto (/usr/bin/python3)
+  prometheus      # the daemon tests scrape /metrics with a real Prometheus server
+  openssl         # the daemon tests make their CA and certificates
   qemu-system-x86 busybox-static kmod xz-utils zstd cpio  # the reference VM (scripts/kernel-vm.sh)
   make
 )

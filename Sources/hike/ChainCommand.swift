@@ -1,6 +1,8 @@
 import ArgumentParser
 import BPFKit
+import Daemon
 import Foundation
+import HikeRPC
 import HikeControl
 import HikeRuntime
 import HikeVM
@@ -15,7 +17,7 @@ struct ChainCommand: ParsableCommand {
 }
 
 extension ChainCommand {
-    struct Load: ParsableCommand {
+    struct Load: NodeCommand {
         static let configuration = CommandConfiguration(
             commandName: "load",
             abstract: "Assemble a file and install every chain in it.",
@@ -72,9 +74,19 @@ extension ChainCommand {
             return result
         }
 
-        func run() throws {
+        func operation() throws -> NodeOperation {
+            let source = try Hike_V1_SourceFile.read(file, defines: try parsedDefines())
+            return .loadChains(.with {
+                $0.target = instance.target(json: output.json)
+                $0.file = source
+            })
+        }
+
+        static func perform(_ request: Hike_V1_LoadChainsRequest) throws {
+            let output = JSONFlag(request.target.json), instance = request.target
+            let file = request.file.name
             let dataPlane = DataPlane(instance: try instance.open())
-            let assembled = try DataPlane.assemble(try SourceText.read(file, defines: try parsedDefines()))
+            let assembled = try DataPlane.assemble(request.file.source)
             for warning in assembled.warnings { Terminal.warning(warning) }
             let report = try dataPlane.install(assembled)
             let result = Summary(file: file, loadedPrograms: report.loadedPrograms, chains: report.chains.map { chain in
@@ -93,7 +105,7 @@ extension ChainCommand {
         }
     }
 
-    struct List: ParsableCommand {
+    struct List: NodeCommand {
         static let configuration = CommandConfiguration(
             commandName: "list",
             abstract: "List the installed chains."
@@ -112,7 +124,14 @@ extension ChainCommand {
             let source: Nullable<String>
         }
 
-        func run() throws {
+        func operation() throws -> NodeOperation {
+            .listChains(.with {
+                $0.target = instance.target(json: output.json)
+            })
+        }
+
+        static func perform(_ request: Hike_V1_ListChainsRequest) throws {
+            let output = JSONFlag(request.target.json), instance = request.target
             let hike = try instance.open()
             let rows = try hike.chains().map {
                 Row(name: $0.name, id: $0.id, idHex: Format.hex($0.id), slot: $0.slot, instructionSlots: $0.instructionSlots,
@@ -135,7 +154,7 @@ extension ChainCommand {
         }
     }
 
-    struct Show: ParsableCommand {
+    struct Show: NodeCommand {
         static let configuration = CommandConfiguration(
             commandName: "show",
             abstract: "Disassemble an installed chain, read back from the kernel.",
@@ -162,7 +181,16 @@ extension ChainCommand {
             let slots: [String]
         }
 
-        func run() throws {
+        func operation() throws -> NodeOperation {
+            .showChain(.with {
+                $0.target = instance.target(json: output.json)
+                $0.name = name
+            })
+        }
+
+        static func perform(_ request: Hike_V1_ShowChainRequest) throws {
+            let output = JSONFlag(request.target.json), instance = request.target
+            let name = request.name
             let hike = try instance.open()
             let registry = try hike.registry()
             guard let record = registry.chains[name] else {
@@ -187,7 +215,7 @@ extension ChainCommand {
         }
     }
 
-    struct Remove: ParsableCommand {
+    struct Remove: NodeCommand {
         static let configuration = CommandConfiguration(
             commandName: "rm",
             abstract: "Remove installed chains.",
@@ -206,7 +234,16 @@ extension ChainCommand {
             guard !names.isEmpty else { throw ValidationError("name at least one chain to remove (see hike chain list)") }
         }
 
-        func run() throws {
+        func operation() throws -> NodeOperation {
+            .removeChains(.with {
+                $0.target = instance.target()
+                $0.names = names
+            })
+        }
+
+        static func perform(_ request: Hike_V1_RemoveChainsRequest) throws {
+            let instance = request.target
+            let names = request.names
             let orphaned = try DataPlane(instance: try instance.open()).removeChains(names)
             for name in names {
                 Terminal.line("removed chain \(name)")
@@ -220,10 +257,5 @@ extension ChainCommand {
     }
 }
 
-extension Terminal {
-    static func line(_ text: String, terminator: String) {
-        FileHandle.standardOutput.write(Data((text + terminator).utf8))
-    }
-}
 
 // MARK: - Source positions

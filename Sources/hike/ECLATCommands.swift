@@ -1,7 +1,9 @@
 import ArgumentParser
 import BPFKit
 import ECLAT
+import Daemon
 import Foundation
+import HikeRPC
 import HikeControl
 import HikeRuntime
 import HikeVM
@@ -55,9 +57,33 @@ struct ScriptOptions: ParsableArguments {
     func compile(catalog: ProgramCatalog) throws -> CheckedScript {
         var source = try SourceText.read(file, defines: try parsedDefines())
         source.options.strict = strict
+        return try Self.compile(source, catalog: catalog)
+    }
+
+    static func compile(_ source: SourceText, catalog: ProgramCatalog) throws -> CheckedScript {
         let checked = try DataPlane.compile(source, catalog: catalog)
         for warning in checked.warnings { Terminal.warning(warning) }
         return checked
+    }
+
+    /// The request that loads or unloads the script (read here, compiled where it runs).
+    func request(_ instance: InstanceOptions, netns: String?) throws -> Hike_V1_ScriptRequest {
+        let file = try Hike_V1_SourceFile.read(file, defines: try parsedDefines())
+        return .with {
+            $0.target = instance.target()
+            $0.file = file
+            if let netns { $0.netns = netns }
+            $0.strict = strict
+        }
+    }
+}
+
+extension Hike_V1_ScriptRequest {
+    /// The script compiled against the instance's catalog, its warnings printed.
+    func compile(catalog: ProgramCatalog) throws -> CheckedScript {
+        var source = file.source
+        source.options.strict = strict
+        return try ScriptOptions.compile(source, catalog: catalog)
     }
 }
 
@@ -140,7 +166,7 @@ struct CompileCommand: ParsableCommand {
     }
 }
 
-struct LoadCommand: ParsableCommand {
+struct LoadCommand: NodeCommand {
     static let configuration = CommandConfiguration(
         commandName: "load",
         abstract: "Compile an eCLAT script, install its chains and attach its loader.",
@@ -159,9 +185,11 @@ struct LoadCommand: ParsableCommand {
     @Option(help: ArgumentHelp("The network namespace of the script's device (as in ip netns list).", valueName: "name"))
     var netns: String?
 
-    func run() throws {
-        let dataPlane = DataPlane(instance: try instance.open())
-        let report = try dataPlane.loadScript(try script.compile(catalog: dataPlane.instance.catalog), namespace: netns)
+    func operation() throws -> NodeOperation { .loadScript(try script.request(instance, netns: netns)) }
+
+    static func perform(_ request: Hike_V1_ScriptRequest) throws {
+        let dataPlane = DataPlane(instance: try request.target.open())
+        let report = try dataPlane.loadScript(try request.compile(catalog: dataPlane.instance.catalog), namespace: request.netns.nonEmpty)
         if !report.loadedPrograms.isEmpty { Terminal.line("loaded \(report.loadedPrograms.joined(separator: ", "))") }
         for chain in report.chains {
             Terminal.line("\(chain.replaced ? "replaced" : "installed") chain \(chain.name) "
@@ -174,7 +202,7 @@ struct LoadCommand: ParsableCommand {
     }
 }
 
-struct UnloadCommand: ParsableCommand {
+struct UnloadCommand: NodeCommand {
     static let configuration = CommandConfiguration(
         commandName: "unload",
         abstract: "Detach an eCLAT script's loader and remove its chains.",
@@ -187,9 +215,11 @@ struct UnloadCommand: ParsableCommand {
     @Option(help: ArgumentHelp("The network namespace of the script's device.", valueName: "name"))
     var netns: String?
 
-    func run() throws {
-        let dataPlane = DataPlane(instance: try instance.open())
-        let report = try dataPlane.unloadScript(try script.compile(catalog: dataPlane.instance.catalog), namespace: netns)
+    func operation() throws -> NodeOperation { .unloadScript(try script.request(instance, netns: netns)) }
+
+    static func perform(_ request: Hike_V1_ScriptRequest) throws {
+        let dataPlane = DataPlane(instance: try request.target.open())
+        let report = try dataPlane.unloadScript(try request.compile(catalog: dataPlane.instance.catalog), namespace: request.netns.nonEmpty)
         for attachment in report.notAttached {
             Terminal.warning("\(attachment.loader) is not attached to \(attachment.device); nothing to detach")
         }

@@ -1,11 +1,13 @@
 import ArgumentParser
 import BPFKit
+import Daemon
 import Foundation
+import HikeRPC
 import HikeRuntime
 import HikeVM
 
 /// `hike faults`: what went wrong in chains, and how the last packets ended.
-struct FaultsCommand: ParsableCommand {
+struct FaultsCommand: NodeCommand {
     static let configuration = CommandConfiguration(
         commandName: "faults",
         abstract: "Show fault counters per chain and reason, fault events and the last result per CPU.",
@@ -65,7 +67,16 @@ struct FaultsCommand: ParsableCommand {
     static func reasonName(_ code: UInt32) -> String { Fault(rawValue: code)?.name ?? "reason \(code)" }
     static func reasonDescription(_ code: UInt32) -> String { Fault(rawValue: code)?.explanation ?? "unknown reason" }
 
-    func run() throws {
+    func operation() throws -> NodeOperation {
+        .faults(.with {
+            $0.target = instance.target(json: output.json)
+            $0.events = events
+        })
+    }
+
+    static func perform(_ request: Hike_V1_FaultsRequest) throws {
+        let output = JSONFlag(request.target.json), instance = request.target
+        let events = request.events
         let hike = try instance.open()
         guard hike.hasVM else {
             if output.json {

@@ -1,5 +1,7 @@
 import ArgumentParser
 import BPFKit
+import Daemon
+import HikeRPC
 import Foundation
 import HikeErrors
 import HikeRuntime
@@ -12,6 +14,26 @@ struct InstanceOptions: ParsableArguments {
         valueName: "name"))
     var instance = "default"
 
+    @Option(help: ArgumentHelp(
+        "Ask the hike daemon there instead of changing this machine: unix:PATH, HOST:PORT, or a node of --nodes by name.",
+        valueName: "address"))
+    var connect: String?
+
+    @Option(help: ArgumentHelp("The node inventory that --connect NAME looks up.", valueName: "file"))
+    var nodes = "/etc/hike/nodes.yaml"
+
+    @Option(help: ArgumentHelp("With --connect HOST:PORT: the CA that signed the daemon's certificate (mutual TLS).", valueName: "file"))
+    var tlsCA: String?
+
+    @Option(help: ArgumentHelp("With --connect HOST:PORT: this client's certificate (PEM).", valueName: "file"))
+    var tlsCert: String?
+
+    @Option(help: ArgumentHelp("With --connect HOST:PORT: this client's private key (PEM).", valueName: "file"))
+    var tlsKey: String?
+
+    @Option(help: ArgumentHelp("With --connect and TLS: the name the daemon's certificate must carry (default: the host).", valueName: "name"))
+    var tlsServerName: String?
+
     func open() throws -> HikeInstance {
         try HikeInstance(name: instance)
     }
@@ -20,6 +42,40 @@ struct InstanceOptions: ParsableArguments {
         guard !instance.isEmpty, !instance.contains("/"), instance != ".", instance != ".." else {
             throw ValidationError("--instance '\(instance)' is not a valid name: use letters, digits, '-' or '_'")
         }
+        let tlsFiles = [tlsCA, tlsCert, tlsKey].compactMap { $0 }
+        if !tlsFiles.isEmpty || tlsServerName != nil {
+            guard connect != nil else { throw ValidationError("--tls-ca, --tls-cert, --tls-key and --tls-server-name go with --connect") }
+            guard tlsFiles.count == 3 else { throw ValidationError("mutual TLS needs all three of --tls-ca, --tls-cert and --tls-key") }
+        }
+    }
+
+    /// The request's target: this instance, in JSON or not.
+    func target(json: Bool = false) -> Hike_V1_Target {
+        .with {
+            $0.instance = instance
+            $0.json = json
+        }
+    }
+
+    /// The daemon --connect names, or nil to work in-process.
+    func daemon() throws -> DaemonAddress? {
+        guard let connect else { return nil }
+        let tls = tlsCA.map { DaemonAddress.ClientTLS(ca: $0, certificate: tlsCert ?? "", key: tlsKey ?? "", serverName: tlsServerName) }
+        if connect.hasPrefix("unix:") || connect.contains(":") { return try DaemonAddress(connect, tls: tls) }
+        var address = try NodeInventory.read(nodes).address(of: connect, file: nodes)
+        if let tls { address.tls = tls }
+        return address
+    }
+
+    /// Runs an operation here or on the daemon --connect names, and prints what it printed.
+    func execute(_ operation: NodeOperation) async throws {
+        guard let address = try daemon() else {
+            try CommandExecutor.perform(operation)
+            return
+        }
+        let output = try await NodeClient.execute(operation, at: address)
+        for warning in output.warnings { Terminal.warning(warning) }
+        if !output.text.isEmpty { FileHandle.standardOutput.write(Data(output.text.utf8)) }
     }
 }
 
@@ -46,7 +102,11 @@ extension Terminal {
     }
 
     static func warning(_ text: String) {
-        errorLine("warning: \(text)")
+        if let capture = OutputCapture.current {
+            capture.warn(text)
+        } else {
+            errorLine("warning: \(text)")
+        }
     }
 }
 

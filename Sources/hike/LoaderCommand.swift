@@ -1,6 +1,8 @@
 import ArgumentParser
 import BPFKit
+import Daemon
 import Foundation
+import HikeRPC
 import HikeControl
 import HikeRuntime
 import HikeVM
@@ -68,7 +70,7 @@ struct AttachmentRow: Encodable {
 }
 
 extension LoaderCommand {
-    struct List: ParsableCommand {
+    struct List: NodeCommand {
         static let configuration = CommandConfiguration(
             commandName: "list",
             abstract: "List the loaders hike carries and where they are attached."
@@ -90,7 +92,14 @@ extension LoaderCommand {
             let attachments: [AttachmentRow]
         }
 
-        func run() throws {
+        func operation() throws -> NodeOperation {
+            .listLoaders(.with {
+                $0.target = instance.target(json: output.json)
+            })
+        }
+
+        static func perform(_ request: Hike_V1_ListLoadersRequest) throws {
+            let output = JSONFlag(request.target.json), instance = request.target
             let hike = try instance.open()
             let records = try hike.attachments()
             let loaders = hike.catalog.entries.filter { $0.kind == .loader }.map { entry in
@@ -123,7 +132,7 @@ extension LoaderCommand {
         }
     }
 
-    struct Attach: ParsableCommand {
+    struct Attach: NodeCommand {
         static let configuration = CommandConfiguration(
             commandName: "attach",
             abstract: "Attach a loader to an interface.",
@@ -159,13 +168,13 @@ extension LoaderCommand {
         var route: [String] = []
 
         func validate() throws {
-            _ = try routes()
+            _ = try Self.routes(route)
             if chain == nil && route.isEmpty {
                 throw ValidationError("say which chain packets start on: --chain NAME (or --route PREFIX=CHAIN for ip6_lpm_classifier)")
             }
         }
 
-        func routes() throws -> [(prefix: String, chain: String)] {
+        static func routes(_ route: [String]) throws -> [(prefix: String, chain: String)] {
             try route.map { text in
                 let parts = text.split(separator: "=", maxSplits: 1).map(String.init)
                 guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
@@ -175,10 +184,31 @@ extension LoaderCommand {
             }
         }
 
-        func run() throws {
+        func operation() throws -> NodeOperation {
+            .attachLoader(.with {
+                $0.target = instance.target(json: output.json)
+                $0.loader = loader
+                $0.device = device
+                if let netns { $0.netns = netns }
+                $0.mode = mode.rawValue
+                if let chain { $0.chain = chain }
+                $0.defaultVerdict = defaultVerdict.rawValue
+                $0.routes = route
+            })
+        }
+
+        static func perform(_ request: Hike_V1_AttachLoaderRequest) throws {
+            let output = JSONFlag(request.target.json), instance = request.target
+            let loader = request.loader
+            let device = request.device
+            let netns = request.netns.nonEmpty
+            let mode = try ModeArgument.parse(request.mode, default: .native, option: "--mode")
+            let chain = request.chain.nonEmpty
+            let defaultVerdict = try VerdictArgument.parse(request.defaultVerdict, default: .drop, option: "--default-verdict")
+            let route = request.routes
             let record = try DataPlane(instance: try instance.open()).attachLoader(LoaderAttachRequest(
                 loader: loader, device: device, namespace: netns, mode: mode.mode, chain: chain, defaultVerdict: defaultVerdict.value,
-                routes: try routes()))
+                routes: try Self.routes(route)))
             let row = AttachmentRow(record)
             if output.json {
                 Terminal.line(try Terminal.json(row))
@@ -192,7 +222,7 @@ extension LoaderCommand {
         }
     }
 
-    struct Detach: ParsableCommand {
+    struct Detach: NodeCommand {
         static let configuration = CommandConfiguration(
             commandName: "detach",
             abstract: "Detach the loader from an interface and remove its pins."
@@ -206,7 +236,18 @@ extension LoaderCommand {
         @Option(help: ArgumentHelp("The network namespace the interface is in.", valueName: "name"))
         var netns: String?
 
-        func run() throws {
+        func operation() throws -> NodeOperation {
+            .detachLoader(.with {
+                $0.target = instance.target()
+                $0.device = device
+                if let netns { $0.netns = netns }
+            })
+        }
+
+        static func perform(_ request: Hike_V1_DetachLoaderRequest) throws {
+            let instance = request.target
+            let device = request.device
+            let netns = request.netns.nonEmpty
             let record = try DataPlane(instance: try instance.open()).detachLoader(device: device, namespace: netns)
             Terminal.line("detached \(record.loader) from \(device)" + (netns.map { " in namespace \($0)" } ?? ""))
         }

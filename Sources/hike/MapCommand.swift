@@ -1,6 +1,8 @@
 import ArgumentParser
 import BPFKit
+import Daemon
 import Foundation
+import HikeRPC
 import HikeControl
 import HikeRuntime
 import HikeVM
@@ -31,7 +33,7 @@ struct MapCommand: ParsableCommand {
 }
 
 extension MapCommand {
-    struct List: ParsableCommand {
+    struct List: NodeCommand {
         static let configuration = CommandConfiguration(
             commandName: "list",
             abstract: "List every map pinned under /sys/fs/bpf/hike/INSTANCE."
@@ -51,7 +53,14 @@ extension MapCommand {
             let id: UInt32
         }
 
-        func run() throws {
+        func operation() throws -> NodeOperation {
+            .listMaps(.with {
+                $0.target = instance.target(json: output.json)
+            })
+        }
+
+        static func perform(_ request: Hike_V1_ListMapsRequest) throws {
+            let output = JSONFlag(request.target.json), instance = request.target
             let hike = try instance.open()
             let rows = try DataPlane(instance: hike).pinnedMaps().map { relative in
                 let map = try BPFMap.openPinned("\(hike.pinRoot)/\(relative)")
@@ -75,7 +84,7 @@ extension MapCommand {
         }
     }
 
-    struct Dump: ParsableCommand {
+    struct Dump: NodeCommand {
         static let configuration = CommandConfiguration(
             commandName: "dump",
             abstract: "Print a pinned map's entries as JSON, typed from the map's BTF.",
@@ -99,7 +108,16 @@ extension MapCommand {
         @Argument(help: "The map: its path relative to the instance (see hike map list), the end of it, or an absolute pin path.")
         var path: String
 
-        func run() throws {
+        func operation() throws -> NodeOperation {
+            .dumpMap(.with {
+                $0.target = instance.target(json: output.json)
+                $0.map = path
+            })
+        }
+
+        static func perform(_ request: Hike_V1_DumpMapRequest) throws {
+            let output = JSONFlag(request.target.json), instance = request.target
+            let path = request.map
             let pinned = try MapCommand.open(path, in: DataPlane(instance: try instance.open()))
             let map = pinned.map, relative = pinned.relative, codec = pinned.codec
             if map.type == .ringbuf {
@@ -150,7 +168,7 @@ extension MapCommand {
         }
     }
 
-    struct Update: ParsableCommand {
+    struct Update: NodeCommand {
         static let configuration = CommandConfiguration(
             commandName: "update",
             abstract: "Write one entry of a pinned map, key and value as JSON.",
@@ -180,7 +198,22 @@ extension MapCommand {
         @Option(name: .long, help: "any: create or replace; noexist: create only; exist: replace only.")
         var flags: UpdateFlag = .any
 
-        func run() throws {
+        func operation() throws -> NodeOperation {
+            .updateMap(.with {
+                $0.target = instance.target()
+                $0.map = path
+                $0.key = key
+                $0.value = value
+                $0.flags = flags.rawValue
+            })
+        }
+
+        static func perform(_ request: Hike_V1_UpdateMapRequest) throws {
+            let instance = request.target
+            let path = request.map
+            let key = request.key
+            let value = request.value
+            let flags = try UpdateFlag.parse(request.flags, default: .any, option: "--flags")
             let dataPlane = DataPlane(instance: try instance.open())
             let pinned = try MapCommand.open(path, in: dataPlane)
             let change = try dataPlane.updateMap(pinned, key: try MapCommand.argument(key, "key"), value: try MapCommand.argument(value, "value"),
@@ -189,7 +222,7 @@ extension MapCommand {
         }
     }
 
-    struct Delete: ParsableCommand {
+    struct Delete: NodeCommand {
         static let configuration = CommandConfiguration(
             commandName: "delete",
             abstract: "Delete one entry of a pinned map, the key as JSON.",
@@ -204,7 +237,18 @@ extension MapCommand {
         @Argument(help: ArgumentHelp("The key as JSON.", valueName: "key"))
         var key: String
 
-        func run() throws {
+        func operation() throws -> NodeOperation {
+            .deleteMapEntry(.with {
+                $0.target = instance.target()
+                $0.map = path
+                $0.key = key
+            })
+        }
+
+        static func perform(_ request: Hike_V1_DeleteMapEntryRequest) throws {
+            let instance = request.target
+            let path = request.map
+            let key = request.key
             let dataPlane = DataPlane(instance: try instance.open())
             let pinned = try MapCommand.open(path, in: dataPlane)
             let change = try dataPlane.deleteMapEntry(pinned, key: try MapCommand.argument(key, "key"))

@@ -1,6 +1,8 @@
 import ArgumentParser
 import BPFKit
+import Daemon
 import Foundation
+import HikeRPC
 import HikeControl
 import HikeRuntime
 import Monitoring
@@ -21,17 +23,12 @@ struct PMCommand: ParsableCommand {
         subcommands: [Flow.self, Flip.self, Collect.self, Stamp.self, Loss.self, Stats.self, Serve.self]
     )
 
-    /// Runs body and turns monitoring errors into `error: …` and exit status 1.
-    static func reporting(_ body: () throws -> Void) throws {
-        do {
-            try body()
-        } catch let error as MonitoringError {
-            Terminal.fail(error.description)
-        }
-    }
-
     static func node(_ options: InstanceOptions) throws -> LocalMonitoredNode {
         LocalMonitoredNode(instance: try options.open())
+    }
+
+    static func node(_ target: Hike_V1_Target) throws -> LocalMonitoredNode {
+        LocalMonitoredNode(instance: try target.open())
     }
 
     static func flowID(_ text: String) throws -> UInt32 {
@@ -66,7 +63,7 @@ struct PMCommand: ParsableCommand {
             subcommands: [Add.self, Remove.self, List.self]
         )
 
-        struct Add: ParsableCommand {
+        struct Add: NodeCommand {
             static let configuration = CommandConfiguration(
                 commandName: "add",
                 abstract: "Add a flow (loads the pm package into the instance if needed).",
@@ -97,18 +94,29 @@ struct PMCommand: ParsableCommand {
                 }
             }
 
-            func run() throws {
-                try PMCommand.reporting {
-                    let id = try PMCommand.flowID(flow)
-                    let parsed = try mode.map(MarkingMode.init(parsing:))
-                    let dataPlane = DataPlane(instance: try instance.open())
-                    try dataPlane.addMonitoringFlow(id, mode: parsed, destination: destination)
-                    Terminal.line("flow \(id) on \(dataPlane.instance.name): " + (parsed.map { "marked with \($0.rawValue)" } ?? "counted at the egress"))
-                }
+            func operation() throws -> NodeOperation {
+                .addFlow(.with {
+                    $0.target = instance.target()
+                    $0.flow = flow
+                    if let mode { $0.mode = mode }
+                    if let destination { $0.destination = destination }
+                })
+            }
+
+            static func perform(_ request: Hike_V1_AddFlowRequest) throws {
+                let instance = request.target
+                let flow = request.flow
+                let mode = request.mode.nonEmpty
+                let destination = request.destination.nonEmpty
+                let id = try PMCommand.flowID(flow)
+                let parsed = try mode.map(MarkingMode.init(parsing:))
+                let dataPlane = DataPlane(instance: try instance.open())
+                try dataPlane.addMonitoringFlow(id, mode: parsed, destination: destination)
+                Terminal.line("flow \(id) on \(dataPlane.instance.name): " + (parsed.map { "marked with \($0.rawValue)" } ?? "counted at the egress"))
             }
         }
 
-        struct Remove: ParsableCommand {
+        struct Remove: NodeCommand {
             static let configuration = CommandConfiguration(commandName: "rm", abstract: "Remove a flow and its counters.")
             @Argument(help: ArgumentHelp("The flow ID.", valueName: "flow"))
             var flow: String
@@ -116,14 +124,21 @@ struct PMCommand: ParsableCommand {
 
             func validate() throws { _ = try PMCommand.flowID(flow) }
 
-            func run() throws {
-                try PMCommand.reporting {
-                    try DataPlane(instance: try instance.open()).removeMonitoringFlow(try PMCommand.flowID(flow))
-                }
+            func operation() throws -> NodeOperation {
+                .removeFlow(.with {
+                    $0.target = instance.target()
+                    $0.flow = flow
+                })
+            }
+
+            static func perform(_ request: Hike_V1_RemoveFlowRequest) throws {
+                let instance = request.target
+                let flow = request.flow
+                try DataPlane(instance: try instance.open()).removeMonitoringFlow(try PMCommand.flowID(flow))
             }
         }
 
-        struct List: ParsableCommand {
+        struct List: NodeCommand {
             static let configuration = CommandConfiguration(commandName: "list", abstract: "The flows and their counters by colour.")
             @OptionGroup var instance: InstanceOptions
             @OptionGroup var output: JSONOption
@@ -135,29 +150,34 @@ struct PMCommand: ParsableCommand {
                 let counters: [FlowCounter]
             }
 
-            func run() throws {
-                try PMCommand.reporting {
-                    let node = try PMCommand.node(instance)
-                    let counters = try node.counters(at: .ingress) + node.counters(at: .egress)
-                    let rows = try node.flows().map { f in
-                        Row(flow: f.flow, mode: f.mode?.rawValue, destination: f.destination, counters: counters.filter { $0.flow == f.flow })
-                    }
-                    if output.json {
-                        Terminal.line(try Terminal.json(rows))
-                        return
-                    }
-                    var table = TextTable(["flow", "mode", "destination", "marked 0", "marked 1", "counted 0", "counted 1"],
-                                          rightAligned: [0, 3, 4, 5, 6])
-                    for row in rows {
-                        func packets(_ point: CountingPoint, _ colour: Colour) -> String {
-                            String(row.counters.first { $0.point == point && $0.colour == colour }?.packets ?? 0)
-                        }
-                        table.append([String(row.flow), row.mode ?? "-", row.destination ?? "-", packets(.ingress, .zero),
-                                      packets(.ingress, .one), packets(.egress, .zero), packets(.egress, .one)])
-                    }
-                    Terminal.line(table.render())
-                    Terminal.line("active colour: \(try node.activeColour().rawValue)")
+            func operation() throws -> NodeOperation {
+                .listFlows(.with {
+                    $0.target = instance.target(json: output.json)
+                })
+            }
+
+            static func perform(_ request: Hike_V1_ListFlowsRequest) throws {
+                let output = JSONFlag(request.target.json), instance = request.target
+                let node = try PMCommand.node(instance)
+                let counters = try node.counters(at: .ingress) + node.counters(at: .egress)
+                let rows = try node.flows().map { f in
+                    Row(flow: f.flow, mode: f.mode?.rawValue, destination: f.destination, counters: counters.filter { $0.flow == f.flow })
                 }
+                if output.json {
+                    Terminal.line(try Terminal.json(rows))
+                    return
+                }
+                var table = TextTable(["flow", "mode", "destination", "marked 0", "marked 1", "counted 0", "counted 1"],
+                                      rightAligned: [0, 3, 4, 5, 6])
+                for row in rows {
+                    func packets(_ point: CountingPoint, _ colour: Colour) -> String {
+                        String(row.counters.first { $0.point == point && $0.colour == colour }?.packets ?? 0)
+                    }
+                    table.append([String(row.flow), row.mode ?? "-", row.destination ?? "-", packets(.ingress, .zero),
+                                  packets(.ingress, .one), packets(.egress, .zero), packets(.egress, .one)])
+                }
+                Terminal.line(table.render())
+                Terminal.line("active colour: \(try node.activeColour().rawValue)")
             }
         }
     }
@@ -169,10 +189,8 @@ struct PMCommand: ParsableCommand {
         @OptionGroup var instance: InstanceOptions
 
         func run() throws {
-            try PMCommand.reporting {
-                let colour = try PMCommand.node(instance).flip()
-                Terminal.line("active colour: \(colour.rawValue)")
-            }
+            let colour = try PMCommand.node(instance).flip()
+            Terminal.line("active colour: \(colour.rawValue)")
         }
     }
 
@@ -206,22 +224,20 @@ struct PMCommand: ParsableCommand {
         }
 
         func run() throws {
-            try PMCommand.reporting {
-                let collector = try LossCollector(
-                    ingress: LocalMonitoredNode(instance: try HikeInstance(name: ingress)),
-                    egress: LocalMonitoredNode(instance: try HikeInstance(name: egress)),
-                    period: PMCommand.seconds(period), flows: flows.isEmpty ? nil : Set(try flows.map(PMCommand.flowID)))
-                if !output.json { Terminal.line("period  colour  flow  sent  received  lost  loss") }
-                let reports = try collector.run(periods: periods, report: { report in
-                    if !output.json {
-                        for f in report.flows {
-                            Terminal.line("\(report.period)  \(report.colour.rawValue)  \(f.flow)  \(f.sent)  \(f.received)  \(f.lost)  \(PMCommand.percent(f.lossPercent))")
-                        }
+            let collector = try LossCollector(
+                ingress: LocalMonitoredNode(instance: try HikeInstance(name: ingress)),
+                egress: LocalMonitoredNode(instance: try HikeInstance(name: egress)),
+                period: PMCommand.seconds(period), flows: flows.isEmpty ? nil : Set(try flows.map(PMCommand.flowID)))
+            if !output.json { Terminal.line("period  colour  flow  sent  received  lost  loss") }
+            let reports = try collector.run(periods: periods, report: { report in
+                if !output.json {
+                    for f in report.flows {
+                        Terminal.line("\(report.period)  \(report.colour.rawValue)  \(f.flow)  \(f.sent)  \(f.received)  \(f.lost)  \(PMCommand.percent(f.lossPercent))")
                     }
-                    return true
-                })
-                if output.json { Terminal.line(try Terminal.json(reports)) }
-            }
+                }
+                return true
+            })
+            if output.json { Terminal.line(try Terminal.json(reports)) }
         }
     }
 
@@ -262,23 +278,21 @@ struct PMCommand: ParsableCommand {
         }
 
         func run() throws {
-            try PMCommand.reporting {
-                let namespace = try netns.map { try NetworkNamespace(existing: $0) }
-                let sender = try STAMPSessionSender(destination: to, port: port, ssid: ssid, namespace: namespace)
-                let (result, _) = try sender.run(count: count, interval: PMCommand.seconds(interval / 1000),
-                                                 timeout: PMCommand.seconds(timeout))
-                if output.json {
-                    Terminal.line(try Terminal.json(result))
-                    return
-                }
-                Terminal.line("STAMP session \(result.ssid) to \(result.destination): \(result.sent) sent, \(result.received) received, \(result.lost) lost (\(PMCommand.percent(result.lossPercent)))")
-                var table = TextTable(["delay (µs)", "min", "median", "p99", "max"], rightAligned: [1, 2, 3, 4])
-                for (name, stats) in [("round trip", result.roundTrip), ("forward", result.forward), ("backward", result.backward)] {
-                    guard let stats else { continue }
-                    table.append([name] + [stats.min, stats.median, stats.p99, stats.max].map(PMCommand.microseconds))
-                }
-                if result.received > 0 { Terminal.line(table.render()) }
+            let namespace = try netns.map { try NetworkNamespace(existing: $0) }
+            let sender = try STAMPSessionSender(destination: to, port: port, ssid: ssid, namespace: namespace)
+            let (result, _) = try sender.run(count: count, interval: PMCommand.seconds(interval / 1000),
+                                             timeout: PMCommand.seconds(timeout))
+            if output.json {
+                Terminal.line(try Terminal.json(result))
+                return
             }
+            Terminal.line("STAMP session \(result.ssid) to \(result.destination): \(result.sent) sent, \(result.received) received, \(result.lost) lost (\(PMCommand.percent(result.lossPercent)))")
+            var table = TextTable(["delay (µs)", "min", "median", "p99", "max"], rightAligned: [1, 2, 3, 4])
+            for (name, stats) in [("round trip", result.roundTrip), ("forward", result.forward), ("backward", result.backward)] {
+                guard let stats else { continue }
+                table.append([name] + [stats.min, stats.median, stats.p99, stats.max].map(PMCommand.microseconds))
+            }
+            if result.received > 0 { Terminal.line(table.render()) }
         }
     }
 
@@ -305,35 +319,38 @@ struct PMCommand: ParsableCommand {
         }
 
         func run() throws {
-            try PMCommand.reporting {
-                let node = try PMCommand.node(instance)
-                if let count, let flow {
-                    let chosen = try colour.flatMap(Colour.init(rawValue:)) ?? node.activeColour()
-                    try node.injectLoss(flow: try PMCommand.flowID(flow), colour: chosen, count: count)
-                }
-                let state = try node.lossInjection()
-                Terminal.line("pm_loss on \(node.name): \(state.remaining) to drop, \(state.dropped) dropped so far")
+            let node = try PMCommand.node(instance)
+            if let count, let flow {
+                let chosen = try colour.flatMap(Colour.init(rawValue:)) ?? node.activeColour()
+                try node.injectLoss(flow: try PMCommand.flowID(flow), colour: chosen, count: count)
             }
+            let state = try node.lossInjection()
+            Terminal.line("pm_loss on \(node.name): \(state.remaining) to drop, \(state.dropped) dropped so far")
         }
     }
 
     // MARK: stats
 
-    struct Stats: ParsableCommand {
+    struct Stats: NodeCommand {
         static let configuration = CommandConfiguration(abstract: "The pm programs' counters by outcome (pm_stats).")
         @OptionGroup var instance: InstanceOptions
         @OptionGroup var output: JSONOption
 
-        func run() throws {
-            try PMCommand.reporting {
-                let stats = try PMCommand.node(instance).statistics()
-                if output.json {
-                    Terminal.line(try Terminal.json(stats))
-                } else {
-                    var table = TextTable(["outcome", "packets"], rightAligned: [1])
-                    for name in PMABI.statNames { table.append([name, String(stats[name] ?? 0)]) }
-                    Terminal.line(table.render())
-                }
+        func operation() throws -> NodeOperation {
+            .monitoringStats(.with {
+                $0.target = instance.target(json: output.json)
+            })
+        }
+
+        static func perform(_ request: Hike_V1_MonitoringStatsRequest) throws {
+            let output = JSONFlag(request.target.json), instance = request.target
+            let stats = try PMCommand.node(instance).statistics()
+            if output.json {
+                Terminal.line(try Terminal.json(stats))
+            } else {
+                var table = TextTable(["outcome", "packets"], rightAligned: [1])
+                for name in PMABI.statNames { table.append([name, String(stats[name] ?? 0)]) }
+                Terminal.line(table.render())
             }
         }
     }
@@ -371,33 +388,31 @@ struct PMCommand: ParsableCommand {
         }
 
         func run() throws {
-            try PMCommand.reporting {
-                let ingressNode = LocalMonitoredNode(instance: try HikeInstance(name: ingress))
-                let egressNode = LocalMonitoredNode(instance: try HikeInstance(name: egress))
-                let metrics = MonitoringMetrics(nodes: [(ingressNode, .ingress), (egressNode, .egress)])
-                _ = try metrics.exposition()  // fail now, not at the first scrape, if a node has no pm package
-                let server = try MetricsServer(listen: listen) { try metrics.exposition() }
-                Terminal.line("serving http://\(server.host.contains(":") ? "[\(server.host)]" : server.host):\(server.port)/metrics")
-                guard let period else {
-                    server.serve()
-                    return
-                }
-                server.start()
-                let stamp = try stampTo.map { address in
-                    try STAMPSessionSender(destination: address, ssid: 1, namespace: try stampNetns.map { try NetworkNamespace(existing: $0) })
-                }
-                let collector = try LossCollector(ingress: ingressNode, egress: egressNode, period: PMCommand.seconds(period))
-                // Reports go to the metrics as they come; none is kept (the server runs for days).
-                try collector.runUntilStopped(report: { report in
-                    metrics.record(report)
-                    if let stamp {
-                        let (result, _) = try stamp.run(count: stampCount, interval: PMCommand.seconds(period / 4 / Double(stampCount)),
-                                                        timeout: PMCommand.seconds(period / 8))
-                        metrics.record(result)
-                    }
-                    return true
-                })
+            let ingressNode = LocalMonitoredNode(instance: try HikeInstance(name: ingress))
+            let egressNode = LocalMonitoredNode(instance: try HikeInstance(name: egress))
+            let metrics = MonitoringMetrics(nodes: [(ingressNode, .ingress), (egressNode, .egress)])
+            _ = try metrics.exposition()  // fail now, not at the first scrape, if a node has no pm package
+            let server = try MetricsServer(listen: listen) { try metrics.exposition() }
+            Terminal.line("serving http://\(server.host.contains(":") ? "[\(server.host)]" : server.host):\(server.port)/metrics")
+            guard let period else {
+                server.serve()
+                return
             }
+            server.start()
+            let stamp = try stampTo.map { address in
+                try STAMPSessionSender(destination: address, ssid: 1, namespace: try stampNetns.map { try NetworkNamespace(existing: $0) })
+            }
+            let collector = try LossCollector(ingress: ingressNode, egress: egressNode, period: PMCommand.seconds(period))
+            // Reports go to the metrics as they come; none is kept (the server runs for days).
+            try collector.runUntilStopped(report: { report in
+                metrics.record(report)
+                if let stamp {
+                    let (result, _) = try stamp.run(count: stampCount, interval: PMCommand.seconds(period / 4 / Double(stampCount)),
+                                                    timeout: PMCommand.seconds(period / 8))
+                    metrics.record(result)
+                }
+                return true
+            })
         }
     }
 }

@@ -1,6 +1,8 @@
 import ArgumentParser
 import BPFKit
+import Daemon
 import Foundation
+import HikeRPC
 import HikeControl
 import HikeRuntime
 import HikeVM
@@ -76,7 +78,7 @@ struct ProgramRow: Encodable {
 }
 
 extension ProgCommand {
-    struct List: ParsableCommand {
+    struct List: NodeCommand {
         static let configuration = CommandConfiguration(
             commandName: "list",
             abstract: "List every program and loader hike carries, with the IDs of those loaded."
@@ -85,7 +87,14 @@ extension ProgCommand {
         @OptionGroup var instance: InstanceOptions
         @OptionGroup var output: JSONOption
 
-        func run() throws {
+        func operation() throws -> NodeOperation {
+            .listPrograms(.with {
+                $0.target = instance.target(json: output.json)
+            })
+        }
+
+        static func perform(_ request: Hike_V1_ListProgramsRequest) throws {
+            let output = JSONFlag(request.target.json), instance = request.target
             let hike = try instance.open()
             let rows = ProgramRow.all(catalog: hike.catalog, registry: try hike.registry())
             if output.json {
@@ -108,7 +117,7 @@ extension ProgCommand {
         }
     }
 
-    struct Load: ParsableCommand {
+    struct Load: NodeCommand {
         static let configuration = CommandConfiguration(
             commandName: "load",
             abstract: "Load programs into the program table.",
@@ -139,7 +148,16 @@ extension ProgCommand {
             let new: Bool
         }
 
-        func run() throws {
+        func operation() throws -> NodeOperation {
+            .loadPrograms(.with {
+                $0.target = instance.target(json: output.json)
+                $0.names = names
+            })
+        }
+
+        static func perform(_ request: Hike_V1_LoadProgramsRequest) throws {
+            let output = JSONFlag(request.target.json), instance = request.target
+            let names = request.names
             let rows = try DataPlane(instance: try instance.open()).loadPrograms(names).map { loaded in
                 Loaded(name: loaded.record.name, package: loaded.record.package, id: loaded.record.id, object: loaded.record.object,
                        pin: loaded.record.pin, new: loaded.new)
@@ -159,7 +177,7 @@ extension ProgCommand {
         }
     }
 
-    struct Show: ParsableCommand {
+    struct Show: NodeCommand {
         static let configuration = CommandConfiguration(
             commandName: "show",
             abstract: "Show one program or loader in detail, with the kernel's view of it when loaded."
@@ -205,7 +223,16 @@ extension ProgCommand {
             let attachments: [AttachmentRow]
         }
 
-        func run() throws {
+        func operation() throws -> NodeOperation {
+            .showProgram(.with {
+                $0.target = instance.target(json: output.json)
+                $0.name = name
+            })
+        }
+
+        static func perform(_ request: Hike_V1_ShowProgramRequest) throws {
+            let output = JSONFlag(request.target.json), instance = request.target
+            let name = request.name
             let hike = try instance.open()
             let registry = try hike.registry()
             let row: ProgramRow

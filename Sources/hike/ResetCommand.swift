@@ -1,11 +1,13 @@
 import ArgumentParser
 import BPFKit
+import Daemon
 import Foundation
+import HikeRPC
 import HikeControl
 import HikeRuntime
 
 /// `hike reset`: removes everything an instance holds in the kernel and on disk.
-struct ResetCommand: ParsableCommand {
+struct ResetCommand: NodeCommand {
     static let configuration = CommandConfiguration(
         commandName: "reset",
         abstract: "Remove all state of an instance: detach its loaders, remove its pins and its registry.",
@@ -27,7 +29,14 @@ struct ResetCommand: ParsableCommand {
         let directories: [String]
     }
 
-    func run() throws {
+    func operation() throws -> NodeOperation {
+        .reset(.with {
+            $0.target = instance.target(json: output.json)
+        })
+    }
+
+    static func perform(_ request: Hike_V1_ResetRequest) throws {
+        let output = JSONFlag(request.target.json), instance = request.target
         let hike = try instance.open()
         let report = try DataPlane(instance: hike).reset()
         let directories = report.directories

@@ -1,5 +1,7 @@
 import ArgumentParser
+import Daemon
 import Foundation
+import HikeRPC
 import HikeControl
 import HikeRuntime
 import SRv6
@@ -19,25 +21,37 @@ struct SRv6Command: ParsableCommand {
 }
 
 extension SRv6Command {
-    struct Validate: ParsableCommand {
+    struct Validate: NodeCommand {
         static let configuration = CommandConfiguration(
             commandName: "validate",
             abstract: "Check a configuration file without touching the kernel.",
             discussion: "Every error is printed as FILE:LINE:COLUMN: error: MESSAGE; the exit status is 1 if there is one."
         )
 
+        @OptionGroup var instance: InstanceOptions
+
         @Argument(help: "The YAML configuration.")
         var file: String
 
-        func run() throws {
-            let configuration = try SRv6Configuration.load(file: file)
-            Terminal.line("\(file): \(Format.plural(configuration.localSIDs.count, "local SID")), "
+        func operation() throws -> NodeOperation {
+            let source = try Hike_V1_SourceFile.readConfiguration(file)
+            return .validateSRv6(.with {
+                $0.target = instance.target()
+                $0.file = source
+            })
+        }
+
+        static func perform(_ request: Hike_V1_SRv6ConfigurationRequest) throws {
+            let instance = request.target
+            let file = request.file
+            let configuration = try SRv6Configuration.parse(file.text, file: file.name)
+            Terminal.line("\(file.name): \(Format.plural(configuration.localSIDs.count, "local SID")), "
                           + "\(configuration.policies.count) \(configuration.policies.count == 1 ? "policy" : "policies"), "
                           + "\(Format.plural(configuration.interfaces.count, "interface")): valid")
         }
     }
 
-    struct Apply: ParsableCommand {
+    struct Apply: NodeCommand {
         static let configuration = CommandConfiguration(
             commandName: "apply",
             abstract: "Install a configuration, changing only what differs from the last apply.",
@@ -65,8 +79,20 @@ extension SRv6Command {
         @Flag(name: .long, help: "Print what would change; change nothing.")
         var dryRun = false
 
-        func run() throws {
-            let configuration = try SRv6Configuration.load(file: file)
+        func operation() throws -> NodeOperation {
+            let source = try Hike_V1_SourceFile.readConfiguration(file)
+            return .applySRv6(.with {
+                $0.target = instance.target(json: output.json)
+                $0.file = source
+                $0.dryRun = dryRun
+            })
+        }
+
+        static func perform(_ request: Hike_V1_SRv6ConfigurationRequest) throws {
+            let output = JSONFlag(request.target.json), instance = request.target
+            let file = request.file
+            let dryRun = request.dryRun
+            let configuration = try SRv6Configuration.parse(file.text, file: file.name)
             let plan = try DataPlane(instance: try instance.open()).applySRv6(configuration, dryRun: dryRun)
             if output.json {
                 Terminal.line(try Terminal.json(Report(dryRun: dryRun, plan: plan)))
@@ -74,7 +100,7 @@ extension SRv6Command {
             }
             for warning in plan.warnings { Terminal.warning(warning) }
             if plan.changesNothing {
-                Terminal.line("nothing to change: instance '\(instance.instance)' already runs \(file)")
+                Terminal.line("nothing to change: instance '\(instance.instance)' already runs \(file.name)")
                 return
             }
             Terminal.line("kernel routes: \(plan.kernelRoutes)")
@@ -92,7 +118,7 @@ extension SRv6Command {
         }
     }
 
-    struct Show: ParsableCommand {
+    struct Show: NodeCommand {
         static let configuration = CommandConfiguration(
             commandName: "show",
             abstract: "Show the local SIDs and policies with their counters, and why packets left the fast path.",
@@ -109,7 +135,14 @@ extension SRv6Command {
         @OptionGroup var instance: InstanceOptions
         @OptionGroup var output: JSONOption
 
-        func run() throws {
+        func operation() throws -> NodeOperation {
+            .showSRv6(.with {
+                $0.target = instance.target(json: output.json)
+            })
+        }
+
+        static func perform(_ request: Hike_V1_ShowSRv6Request) throws {
+            let output = JSONFlag(request.target.json), instance = request.target
             let status = try DataPlane(instance: try instance.open()).srv6Status()
             if output.json {
                 Terminal.line(try Terminal.json(status))

@@ -1,0 +1,199 @@
+import Dispatch
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2Posix
+import Hummingbird
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+
+/// `hike daemon`: hike.v1 and Eclat over gRPC on a root-only unix socket (and on TCP with mutual
+/// TLS, or plaintext when told so), Prometheus /metrics over HTTP; all on one event-loop group,
+/// in one service group that SIGTERM and SIGINT stop gracefully. The daemon owns nothing the
+/// kernel holds: stopped or killed, the data plane keeps forwarding, and the next daemon serves
+/// the pinned state it finds.
+public struct HikeDaemon: Sendable {
+    public let configuration: DaemonConfiguration
+    let executor: any NodeExecutor
+    let logger: Logger
+
+    /// What is listening, once the daemon started (for the "listening" log line and tests).
+    public struct Endpoints: Sendable, CustomStringConvertible {
+        public var socket: String
+        public var tcp: Int?
+        public var eclat: Int?
+        public var metrics: String?
+
+        public var description: String {
+            var parts = ["unix:\(socket)"]
+            if let tcp { parts.append("tcp port \(tcp)") }
+            if let eclat { parts.append("eclat port \(eclat)") }
+            if let metrics { parts.append("metrics http://\(metrics)/metrics") }
+            return parts.joined(separator: ", ")
+        }
+    }
+
+    public init(configuration: DaemonConfiguration, executor: any NodeExecutor, logger: Logger) throws(DaemonError) {
+        try configuration.check()
+        self.configuration = configuration
+        self.executor = executor
+        self.logger = logger
+    }
+
+    /// Serves until SIGTERM, SIGINT or Eclat's Quit. `started` is called once every listener is up.
+    public func run(started: @escaping @Sendable (Endpoints) -> Void = { _ in }) async throws {
+        let configuration = configuration
+        let queue = DispatchQueue(label: "hike.daemon.data-plane")
+        let metrics = DaemonMetrics(instance: configuration.instance)
+        let group = MultiThreadedEventLoopGroup.singleton
+        let stopper = Stopper()
+
+        // Sockets first: a port in use or a bad address fails here, before anything serves.
+        var tcpSockets: [(fd: Int32, secure: Bool)] = []
+        var endpoints = Endpoints(socket: configuration.socket)
+        do {
+            if let listen = configuration.listen {
+                let fd = try ListeningSocket.open(try ListenAddress(listen), namespace: configuration.netns)
+                tcpSockets.append((fd, configuration.tls != nil))
+                endpoints.tcp = ListeningSocket.port(fd)
+            }
+            if let eclat = configuration.eclat {
+                let fd = try ListeningSocket.open(try ListenAddress(eclat, defaultHost: "::"), namespace: configuration.netns)
+                tcpSockets.append((fd, configuration.tls != nil))
+                endpoints.eclat = ListeningSocket.port(fd)
+            }
+        } catch {
+            for socket in tcpSockets { close(socket.fd) }
+            throw error
+        }
+        try Self.prepareSocketDirectory(configuration.socket)
+
+        func services() -> [any RegistrableRPCService] {
+            [NodeService(executor: executor, queue: queue, metrics: metrics, logger: logger),
+             EclatService(executor: executor, queue: queue, configuration: configuration, metrics: metrics, logger: logger,
+                          quit: { await stopper.stop() })]
+        }
+        let transportConfig = HTTP2ServerTransport.Posix.Config.defaults { $0.rpc.maxRequestPayloadSize = configuration.maxRequestBytes }
+        // The socket file is made 0600 as it is created: only root may connect.
+        let oldMask = umask(0o077)
+        let unixServer = GRPCServer(
+            transport: .http2NIOPosix(address: .unixDomainSocket(path: configuration.socket), transportSecurity: .plaintext,
+                                      config: transportConfig, eventLoopGroup: group),
+            services: services())
+        var lifecycle: [any Service] = [GRPCServerService(server: unixServer, name: "unix:\(configuration.socket)", logger: logger)]
+        for socket in tcpSockets {
+            let security: HTTP2ServerTransport.Posix.TransportSecurity
+            if socket.secure, let tls = configuration.tls {
+                security = .mTLS(certificateChain: [.file(path: tls.certificate, format: .pem)],
+                                 privateKey: .file(path: tls.key, format: .pem)) {
+                    $0.trustRoots = .certificates([.file(path: tls.clientCA, format: .pem)])
+                    $0.clientCertificateVerification = .noHostnameVerification
+                }
+            } else {
+                security = .plaintext
+            }
+            let server = GRPCServer(
+                transport: .http2NIOPosix(listeningSocketDescriptor: Int(socket.fd), transportSecurity: security,
+                                          config: transportConfig, eventLoopGroup: group),
+                services: services())
+            lifecycle.append(GRPCServerService(server: server, name: "tcp port \(ListeningSocket.port(socket.fd))", logger: logger))
+        }
+        if let address = configuration.metrics {
+            let listen = try ListenAddress(address)
+            let router = Router()
+            router.get("metrics") { _, _ -> Response in
+                let problems = await withCheckedContinuation { continuation in queue.async { continuation.resume(returning: metrics.refresh()) } }
+                for problem in problems { logger.warning("metrics: \(problem)") }
+                return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                                body: .init(byteBuffer: ByteBuffer(bytes: metrics.registry.emitToBuffer())))
+            }
+            let app = Application(router: router,
+                                  configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "hike"),
+                                  onServerRunning: { channel in
+                                      if let port = channel.localAddress?.port { await stopper.metricsPort(port, host: listen.host) }
+                                  },
+                                  eventLoopGroupProvider: .shared(group), logger: logger)
+            lifecycle.append(app)
+        }
+        let serviceGroup = ServiceGroup(configuration: .init(
+            services: lifecycle.map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup,
+                                            failureTerminationBehavior: .gracefullyShutdownGroup) },
+            gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger))
+        await stopper.set(serviceGroup)
+
+        let bound = endpoints
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await serviceGroup.run() }
+            tasks.addTask {
+                // Every listener is up once the unix socket answers and /metrics is bound.
+                _ = try await unixServer.listeningAddress
+                umask(oldMask)
+                var endpoints = bound
+                endpoints.metrics = await stopper.waitForMetrics(configuration.metrics != nil)
+                started(endpoints)
+            }
+            try await tasks.waitForAll()
+        }
+    }
+
+    /// /run/hike exists (root-only writable); a stale socket of a daemon that died is replaced,
+    /// a live one is refused.
+    static func prepareSocketDirectory(_ path: String) throws(DaemonError) {
+        let directory = (path as NSString).deletingLastPathComponent
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        } catch {
+            throw .listen("cannot create \(directory) for the socket: \(error.localizedDescription)")
+        }
+        guard FileManager.default.fileExists(atPath: path) else { return }
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            path.utf8CString.withUnsafeBytes { raw.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0.prefix(raw.count - 1))) }
+        }
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        if connected == 0 { throw .listen("\(path): a daemon is already serving there (stop it first, or give another --socket)") }
+    }
+}
+
+/// Runs a gRPC server as a lifecycle service: serve until the group shuts down gracefully.
+struct GRPCServerService<Transport: ServerTransport>: Service {
+    let server: GRPCServer<Transport>
+    let name: String
+    let logger: Logger
+
+    func run() async throws {
+        try await withGracefulShutdownHandler {
+            try await server.serve()
+        } onGracefulShutdown: {
+            logger.info("stopping", metadata: ["listener": "\(name)"])
+            server.beginGracefulShutdown()
+        }
+    }
+}
+
+/// What Quit needs to stop the group, and where /metrics ended up listening.
+actor Stopper {
+    private var group: ServiceGroup?
+    private var metrics: String?
+    private var metricsWaiters: [CheckedContinuation<String?, Never>] = []
+
+    func set(_ group: ServiceGroup) { self.group = group }
+    func stop() async { await group?.triggerGracefulShutdown() }
+
+    func metricsPort(_ port: Int, host: String) {
+        metrics = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+        for waiter in metricsWaiters { waiter.resume(returning: metrics) }
+        metricsWaiters = []
+    }
+
+    func waitForMetrics(_ expected: Bool) async -> String? {
+        guard expected, metrics == nil else { return metrics }
+        return await withCheckedContinuation { metricsWaiters.append($0) }
+    }
+}

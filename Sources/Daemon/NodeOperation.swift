@@ -1,0 +1,164 @@
+import HikeRPC
+
+/// One request of the hike.v1 API: what a node is asked to do. The CLI builds one from its
+/// arguments and runs it in-process or sends it to a daemon; the daemon runs what it receives
+/// through the same executor, so both print the same.
+public enum NodeOperation: Sendable {
+    case info(Hike_V1_InfoRequest)
+    case listPrograms(Hike_V1_ListProgramsRequest)
+    case loadPrograms(Hike_V1_LoadProgramsRequest)
+    case showProgram(Hike_V1_ShowProgramRequest)
+    case loadChains(Hike_V1_LoadChainsRequest)
+    case listChains(Hike_V1_ListChainsRequest)
+    case showChain(Hike_V1_ShowChainRequest)
+    case removeChains(Hike_V1_RemoveChainsRequest)
+    case loadScript(Hike_V1_ScriptRequest)
+    case unloadScript(Hike_V1_ScriptRequest)
+    case listLoaders(Hike_V1_ListLoadersRequest)
+    case attachLoader(Hike_V1_AttachLoaderRequest)
+    case detachLoader(Hike_V1_DetachLoaderRequest)
+    case listMaps(Hike_V1_ListMapsRequest)
+    case dumpMap(Hike_V1_DumpMapRequest)
+    case updateMap(Hike_V1_UpdateMapRequest)
+    case deleteMapEntry(Hike_V1_DeleteMapEntryRequest)
+    case faults(Hike_V1_FaultsRequest)
+    case reset(Hike_V1_ResetRequest)
+    case validateSRv6(Hike_V1_SRv6ConfigurationRequest)
+    case applySRv6(Hike_V1_SRv6ConfigurationRequest)
+    case showSRv6(Hike_V1_ShowSRv6Request)
+    case listFlows(Hike_V1_ListFlowsRequest)
+    case addFlow(Hike_V1_AddFlowRequest)
+    case removeFlow(Hike_V1_RemoveFlowRequest)
+    case monitoringStats(Hike_V1_MonitoringStatsRequest)
+
+    /// The instance the request names ("default" when it names none).
+    public var instance: String {
+        let name = target.instance
+        return name.isEmpty ? "default" : name
+    }
+
+    public var target: Hike_V1_Target {
+        switch self {
+        case .info(let r): r.target
+        case .listPrograms(let r): r.target
+        case .loadPrograms(let r): r.target
+        case .showProgram(let r): r.target
+        case .loadChains(let r): r.target
+        case .listChains(let r): r.target
+        case .showChain(let r): r.target
+        case .removeChains(let r): r.target
+        case .loadScript(let r), .unloadScript(let r): r.target
+        case .listLoaders(let r): r.target
+        case .attachLoader(let r): r.target
+        case .detachLoader(let r): r.target
+        case .listMaps(let r): r.target
+        case .dumpMap(let r): r.target
+        case .updateMap(let r): r.target
+        case .deleteMapEntry(let r): r.target
+        case .faults(let r): r.target
+        case .reset(let r): r.target
+        case .validateSRv6(let r), .applySRv6(let r): r.target
+        case .showSRv6(let r): r.target
+        case .listFlows(let r): r.target
+        case .addFlow(let r): r.target
+        case .removeFlow(let r): r.target
+        case .monitoringStats(let r): r.target
+        }
+    }
+
+    /// Whether the request changes the data plane (the daemon counts and logs these).
+    public var changes: Bool {
+        switch self {
+        case .loadPrograms, .loadChains, .removeChains, .loadScript, .unloadScript, .attachLoader, .detachLoader,
+             .updateMap, .deleteMapEntry, .reset, .applySRv6, .addFlow, .removeFlow: true
+        default: false
+        }
+    }
+
+    /// The RPC's name, for logs and metrics.
+    public var name: String {
+        switch self {
+        case .info: "Info"
+        case .listPrograms: "ListPrograms"
+        case .loadPrograms: "LoadPrograms"
+        case .showProgram: "ShowProgram"
+        case .loadChains: "LoadChains"
+        case .listChains: "ListChains"
+        case .showChain: "ShowChain"
+        case .removeChains: "RemoveChains"
+        case .loadScript: "LoadScript"
+        case .unloadScript: "UnloadScript"
+        case .listLoaders: "ListLoaders"
+        case .attachLoader: "AttachLoader"
+        case .detachLoader: "DetachLoader"
+        case .listMaps: "ListMaps"
+        case .dumpMap: "DumpMap"
+        case .updateMap: "UpdateMap"
+        case .deleteMapEntry: "DeleteMapEntry"
+        case .faults: "Faults"
+        case .reset: "Reset"
+        case .validateSRv6: "ValidateSRv6"
+        case .applySRv6: "ApplySRv6"
+        case .showSRv6: "ShowSRv6"
+        case .listFlows: "ListFlows"
+        case .addFlow: "AddFlow"
+        case .removeFlow: "RemoveFlow"
+        case .monitoringStats: "MonitoringStats"
+        }
+    }
+}
+
+/// What an operation printed: stdout and the warnings for stderr.
+public struct NodeOutput: Sendable, Equatable {
+    public var text: String
+    public var warnings: [String]
+
+    public init(text: String = "", warnings: [String] = []) {
+        self.text = text
+        self.warnings = warnings
+    }
+
+    init(_ message: Hike_V1_Output) {
+        self.init(text: message.text, warnings: message.warnings)
+    }
+
+    var message: Hike_V1_Output {
+        .with {
+            $0.text = text
+            $0.warnings = warnings
+        }
+    }
+}
+
+/// Why an operation failed, as the CLI would print it.
+public struct NodeFailure: Error, Sendable {
+    public enum Kind: Sendable {
+        /// The request is wrong (a name, a file, a value): nothing changed.
+        case invalidArgument
+        /// Something it names does not exist.
+        case notFound
+        /// The node's state or kernel refused it: nothing changed.
+        case failedPrecondition
+    }
+
+    public let kind: Kind
+    /// What the CLI writes to stderr: `error: …` lines or file:line:col diagnostics.
+    public let text: String
+
+    public init(kind: Kind, text: String) {
+        self.kind = kind
+        self.text = text
+    }
+}
+
+/// Runs operations on this machine's data plane. The CLI implements it with its commands; the
+/// daemon serves it. Calls may block on the kernel: the daemon runs them off its event loops.
+public protocol NodeExecutor: Sendable {
+    /// Runs one operation; throws a NodeFailure.
+    func execute(_ operation: NodeOperation) throws(NodeFailure) -> NodeOutput
+}
+
+extension NodeExecutor {
+    /// Events waiting for a watch, one Output line each; the default has none.
+    public func drainEvents(_ request: Hike_V1_WatchEventsRequest) throws(NodeFailure) -> NodeOutput { NodeOutput() }
+}
