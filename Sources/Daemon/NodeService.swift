@@ -76,12 +76,21 @@ struct NodeService: Hike_V1_Node.SimpleServiceProtocol {
 }
 
 extension RPCError {
+    /// The status message travels in an HTTP/2 header: a text that echoes a huge request (a name
+    /// of 60 kB) is cut so that the answer still fits the client's header limit.
+    static let maxMessageBytes = 4096
+
     init(_ failure: NodeFailure) {
         let code: RPCError.Code = switch failure.kind {
         case .invalidArgument: .invalidArgument
         case .notFound: .notFound
         case .failedPrecondition: .failedPrecondition
         }
-        self.init(code: code, message: failure.text)
+        var text = failure.text
+        if text.utf8.count > Self.maxMessageBytes {
+            let kept = String(decoding: text.utf8.prefix(Self.maxMessageBytes), as: UTF8.self)
+            text = kept + "… (\(text.utf8.count - kept.utf8.count) more bytes cut)\n"
+        }
+        self.init(code: code, message: text)
     }
 }

@@ -59,7 +59,7 @@ struct CommandExecutor: NodeExecutor {
     static func kind(of error: any Error) -> NodeFailure.Kind {
         switch error {
         case is CommandLineError, is ValidationError: .invalidArgument
-        case let error as any HikeError where error.code.hasSuffix("unknown") || error.code.contains("not-found"): .notFound
+        case let error as any HikeError where error.code.contains("unknown") || error.code.contains("not-found"): .notFound
         case let error as any HikeError where error.diagnosticText != nil || error.code.hasPrefix("request") || error.code.hasPrefix("source"):
             .invalidArgument
         default: .failedPrecondition
