@@ -151,7 +151,9 @@ public enum NodeClient {
             case .unix(let path):
                 transport = try HTTP2ClientTransport.Posix(target: .unixDomainSocket(path: path), transportSecurity: security, config: config)
             case .tcp(let host, let port):
-                if let name = address.tls?.serverName ?? (address.tls != nil ? host : nil) { config.http2.authority = name }
+                // The certificate is checked against the server name when one is given, else
+                // against the host (a name, or the address itself for an IP).
+                if let name = address.tls?.serverName { config.http2.authority = name }
                 let resolved: any ResolvableTarget = host.contains(":") ? .ipv6(address: host, port: port)
                     : (host.allSatisfy { $0.isNumber || $0 == "." } ? .ipv4(address: host, port: port) : .dns(host: host, port: port))
                 transport = try HTTP2ClientTransport.Posix(target: resolved, transportSecurity: security, config: config)
