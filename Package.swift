@@ -82,8 +82,10 @@ let package = Package(
         .target(name: "Bench", dependencies: ["BPFKit", "BPFObjects", "ECLAT", "HikeControl", "HikeRuntime", "HikeVM", "Monitoring", "NetKit", "Plot", "SRv6", "Topology", "HikeErrors"]),
         // SRv6: SRH, SID and uSID types and codecs; YAML configuration → srv6 package maps and chains.
         .target(name: "SRv6", dependencies: ["BPFKit", "BPFObjects", "HikeErrors", "HikeRuntime", "HikeVM", "NetKit", "Yams"]),
-        // Performance monitoring: alternate-marking collector, STAMP sender, Prometheus exposition.
-        .target(name: "Monitoring", dependencies: ["BPFKit", "BPFObjects", "HikeErrors", "HikeRuntime", "NetKit", "Topology"]),
+        // Performance monitoring: alternate-marking collector, STAMP sender, Prometheus metrics and endpoint.
+        .target(name: "Monitoring", dependencies: ["BPFKit", "BPFObjects", "HikeErrors", "HikeRuntime", "NetKit", "Topology",
+                                                   .product(name: "Prometheus", package: "swift-prometheus"),
+                                                   .product(name: "Hummingbird", package: "hummingbird")]),
         // Declarative testbeds: YAML topologies → namespaces, links, routes, hike configurations.
         .target(name: "Testbed", dependencies: ["BPFKit", "NetKit", "Topology", "HikeControl", "HikeRuntime", "ECLAT", "HikeErrors", "SRv6", "Yams"]),
         // `hike demo vpn`: the VPN testbed with loss and delay monitoring, reported and plotted.

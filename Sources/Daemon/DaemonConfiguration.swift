@@ -1,4 +1,5 @@
 import Foundation
+import Monitoring
 import Yams
 
 /// What `hike daemon` serves and where: its configuration file (YAML, keys as below) with the
@@ -21,6 +22,9 @@ public struct DaemonConfiguration: Codable, Sendable, Equatable {
     public var instance: String = "default"
     /// The largest request accepted, in bytes.
     public var maxRequestBytes: Int = 4 << 20
+    /// Loss by alternate marking between two instances of this machine every period, with
+    /// STAMP delay, into the metrics (what `hike pm serve --period` does).
+    public var monitoring: MonitoringLoop.Settings?
 
     public struct TLSFiles: Codable, Sendable, Equatable {
         /// The daemon's certificate chain (PEM).
@@ -43,7 +47,7 @@ public struct DaemonConfiguration: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case socket, listen, tls, insecure, eclat, metrics, netns, instance
+        case socket, listen, tls, insecure, eclat, metrics, netns, instance, monitoring
         case maxRequestBytes = "max-request-bytes"
     }
 
@@ -61,6 +65,7 @@ public struct DaemonConfiguration: Codable, Sendable, Equatable {
         netns = try c.decodeIfPresent(String.self, forKey: .netns)
         instance = try c.decodeIfPresent(String.self, forKey: .instance) ?? defaults.instance
         maxRequestBytes = try c.decodeIfPresent(Int.self, forKey: .maxRequestBytes) ?? defaults.maxRequestBytes
+        monitoring = try c.decodeIfPresent(MonitoringLoop.Settings.self, forKey: .monitoring)
     }
 
     /// Reads a configuration file; an unknown key or a wrong type is an error naming the file.
@@ -111,6 +116,10 @@ public struct DaemonConfiguration: Codable, Sendable, Equatable {
             throw .configuration("max-request-bytes \(maxRequestBytes): give 1024 to \(256 << 20)")
         }
         guard !instance.isEmpty, !instance.contains("/") else { throw .configuration("instance '\(instance)' is not a valid name") }
+        if let monitoring {
+            guard metrics != nil else { throw .configuration("monitoring: the loss and delay it measures go to the metrics: give metrics too") }
+            do { try monitoring.check() } catch { throw .configuration("monitoring: \(error)") }
+        }
     }
 }
 

@@ -1,69 +1,44 @@
 import Foundation
 import HikeRuntime
 import HikeVM
+import Monitoring
 import Prometheus
 import SRv6
-import Synchronization
 
-/// The daemon's Prometheus metrics (swift-prometheus): its own requests, counted as they happen,
-/// and the data plane's kernel counters, read at each scrape. A kernel counter becomes a
-/// Prometheus counter incremented by what it grew since the last scrape; when it went down
-/// (hike reset, counters re-created) the Prometheus counter is reset too, which Prometheus reads
-/// as a counter reset.
+/// The daemon's Prometheus metrics (swift-prometheus): its own requests, counted as they happen;
+/// the data plane's kernel counters, read at each scrape (CounterMirror); and, with a
+/// `monitoring:` configuration, the collector's loss per flow and period and the STAMP delays.
 public final class DaemonMetrics: Sendable {
     public let registry = PrometheusCollectorRegistry()
     private let instance: String
+    private let mirror: CounterMirror
+    /// The collector's and STAMP's metrics (recorded by the monitoring loop) and the flow
+    /// counters of this instance.
+    let monitoring: MonitoringMetrics
 
-    private struct Tracked {
-        var counters: [String: (counter: Counter, last: UInt64)] = [:]
-        var gauges: [String: Gauge] = [:]
-    }
-    private let tracked = Mutex(Tracked())
-
-    public init(instance: String) {
+    /// loop: the monitoring loop's two ends, whose flow counters its metrics read (the
+    /// instance's own are read here otherwise).
+    public init(instance: String, loop: MonitoringLoop? = nil) {
         self.instance = instance
+        mirror = CounterMirror(registry: registry)
+        monitoring = MonitoringMetrics(nodes: loop.map { [($0.ingress, .ingress), ($0.egress, .egress)] } ?? [], registry: registry)
+        readsOwnFlows = loop == nil
     }
+
+    private let readsOwnFlows: Bool
 
     func countRequest(_ rpc: String, failed: Bool) {
-        registry.makeCounter(descriptor: Self.descriptor("hike_daemon_requests_total", "Requests the daemon answered, by RPC and outcome."),
+        registry.makeCounter(descriptor: MetricName.descriptor("hike_daemon_requests_total", "Requests the daemon answered, by RPC and outcome."),
                              labels: [("rpc", rpc), ("outcome", failed ? "failed" : "ok")]).increment()
     }
 
     /// Reads the instance's counters into the registry (blocking: run it off the event loops).
-    /// Returns problems reading them, which the scrape reports as hike_daemon_scrape_errors.
+    /// Returns the problems reading them, also counted in hike_daemon_scrape_errors.
     public func refresh() -> [String] {
         var problems: [String] = []
-        var seen = Set<String>()
-        var seenGauges = Set<String>()
-        func count(_ name: String, _ help: String, _ labels: [(String, String)], _ value: UInt64) {
-            let key = name + labels.map { "|\($0.0)=\($0.1)" }.joined()
-            seen.insert(key)
-            tracked.withLock { state in
-                if let (counter, last) = state.counters[key] {
-                    if value >= last {
-                        counter.increment(by: Int64(clamping: value - last))
-                    } else {
-                        counter.reset()
-                        counter.increment(by: Int64(clamping: value))
-                    }
-                    state.counters[key] = (counter, value)
-                } else {
-                    let counter = registry.makeCounter(descriptor: Self.descriptor(name, help), labels: labels)
-                    counter.increment(by: Int64(clamping: value))
-                    state.counters[key] = (counter, value)
-                }
-            }
-        }
-        func gauge(_ name: String, _ help: String, _ labels: [(String, String)], _ value: Double) {
-            let key = name + labels.map { "|\($0.0)=\($0.1)" }.joined()
-            seenGauges.insert(key)
-            tracked.withLock { state in
-                let g = state.gauges[key] ?? registry.makeGauge(descriptor: Self.descriptor(name, help), labels: labels)
-                g.set(value)
-                state.gauges[key] = g
-            }
-        }
         let base = [("instance", instance)]
+        mirror.begin()
+        defer { mirror.end() }
         do {
             let hike = try HikeInstance(name: instance)
             let registryFile = try hike.registry()
@@ -71,48 +46,46 @@ public final class DaemonMetrics: Sendable {
                 for fault in try hike.faultCounts() {
                     let chain = registryFile.name(of: fault.chainID) ?? "0x" + String(fault.chainID, radix: 16)
                     let reason = Fault(rawValue: fault.reason)?.name ?? "reason \(fault.reason)"
-                    count("hike_chain_faults_total", "Chain faults by chain and reason (hike faults).",
-                          base + [("chain", chain), ("reason", reason)], fault.count)
+                    mirror.counter("hike_chain_faults_total", help: "Chain faults by chain and reason (hike faults).",
+                                   labels: base + [("chain", chain), ("reason", reason)], value: fault.count)
                 }
             }
             for attachment in registryFile.attachments {
-                gauge("hike_loader_attached", "Loaders attached, by interface (1 while attached).",
-                      base + [("loader", attachment.loader), ("interface", attachment.interface),
-                              ("namespace", attachment.namespace ?? ""), ("mode", attachment.mode)], 1)
+                mirror.gauge("hike_loader_attached", help: "Loaders attached, by interface (1 while attached).",
+                             labels: base + [("loader", attachment.loader), ("interface", attachment.interface),
+                                             ("namespace", attachment.namespace ?? ""), ("mode", attachment.mode),
+                                             ("chain", attachment.chain ?? "")], value: 1)
             }
             let status = try SRv6Node(instance: hike).status()
             for (kind, entries) in [("sid", status.sids), ("policy", status.policies)] {
                 for entry in entries {
                     let labels = base + [("kind", kind), ("prefix", entry.prefix), ("behaviour", entry.summary)]
-                    count("hike_srv6_packets_total", "Packets per SRv6 SID or policy (hike srv6 show).", labels, entry.packets)
-                    count("hike_srv6_bytes_total", "Bytes per SRv6 SID or policy.", labels, entry.bytes)
-                    count("hike_srv6_errors_total", "Errors per SRv6 SID or policy.", labels, entry.errors)
+                    mirror.counter("hike_srv6_packets_total", help: "Packets per SRv6 SID or policy (hike srv6 show).", labels: labels, value: entry.packets)
+                    mirror.counter("hike_srv6_bytes_total", help: "Bytes per SRv6 SID or policy.", labels: labels, value: entry.bytes)
+                    mirror.counter("hike_srv6_errors_total", help: "Errors per SRv6 SID or policy.", labels: labels, value: entry.errors)
                 }
             }
             for (reason, packets) in status.reasons {
-                count("hike_srv6_reasons_total", "SRv6 packets by reason (SRV6_R_*).", base + [("reason", reason)], packets)
+                mirror.counter("hike_srv6_reasons_total", help: "SRv6 packets by reason (SRV6_R_*).", labels: base + [("reason", reason)], value: packets)
+            }
+            if readsOwnFlows && registryFile.objects.contains("pm") {
+                let node = LocalMonitoredNode(instance: hike)
+                for point in [CountingPoint.ingress, .egress] {
+                    for c in try node.counters(at: point) {
+                        let labels = [("node", node.name), ("point", point.rawValue), ("flow", String(c.flow)), ("colour", String(c.colour.rawValue))]
+                        mirror.counter(MonitoringMetrics.Name.packets, help: "Packets of a monitored flow counted at a node, by counting point and colour.",
+                                       labels: labels, value: c.packets)
+                        mirror.counter(MonitoringMetrics.Name.bytes, help: "Bytes (frames without the AltMark header) of a monitored flow counted at a node.",
+                                       labels: labels, value: c.bytes)
+                    }
+                }
             }
         } catch {
             problems.append("\(error)")
         }
-        // Series whose source is gone (a detached loader, a removed SID) leave the exposition.
-        tracked.withLock { state in
-            for key in state.counters.keys where !seen.contains(key) {
-                registry.unregisterCounter(state.counters.removeValue(forKey: key)!.counter)
-            }
-            for key in state.gauges.keys where !seenGauges.contains(key) {
-                registry.unregisterGauge(state.gauges.removeValue(forKey: key)!)
-            }
-        }
-        registry.makeGauge(descriptor: Self.descriptor("hike_daemon_scrape_errors", "Problems reading the data plane at the last scrape."))
+        do { try monitoring.refresh() } catch { problems.append("\(error)") }
+        registry.makeGauge(descriptor: MetricName.descriptor("hike_daemon_scrape_errors", "Problems reading the data plane at the last scrape."))
             .set(Double(problems.count))
         return problems
-    }
-
-    /// swift-prometheus' descriptor for a full metric name (a _total suffix is its unit).
-    static func descriptor(_ name: String, _ help: String) -> MetricNameDescriptor {
-        name.hasSuffix("_total")
-            ? MetricNameDescriptor(metricName: String(name.dropLast(6)), unitName: "total", helpText: help)
-            : MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
     }
 }

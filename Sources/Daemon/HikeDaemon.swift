@@ -3,10 +3,13 @@ import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
 import Hummingbird
+import Monitoring
 import Logging
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
+import Synchronization
+import HikeRuntime
 
 /// `hike daemon`: hike.v1 and Eclat over gRPC on a root-only unix socket (and on TCP with mutual
 /// TLS, or plaintext when told so), Prometheus /metrics over HTTP; all on one event-loop group,
@@ -45,7 +48,15 @@ public struct HikeDaemon: Sendable {
     public func run(started: @escaping @Sendable (Endpoints) -> Void = { _ in }) async throws {
         let configuration = configuration
         let queue = DispatchQueue(label: "hike.daemon.data-plane")
-        let metrics = DaemonMetrics(instance: configuration.instance)
+        let loop = try configuration.monitoring.map { settings in
+            do {
+                return try MonitoringLoop(settings, ingress: LocalMonitoredNode(instance: try HikeInstance(name: settings.ingress)),
+                                          egress: LocalMonitoredNode(instance: try HikeInstance(name: settings.egress)))
+            } catch {
+                throw DaemonError.configuration("monitoring: \(error)")
+            }
+        }
+        let metrics = DaemonMetrics(instance: configuration.instance, loop: loop)
         let group = MultiThreadedEventLoopGroup.singleton
         let stopper = Stopper()
 
@@ -101,12 +112,10 @@ public struct HikeDaemon: Sendable {
         }
         if let address = configuration.metrics {
             let listen = try ListenAddress(address)
-            let router = Router()
-            router.get("metrics") { _, _ -> Response in
+            let router = MetricsEndpoint.router {
                 let problems = await withCheckedContinuation { continuation in queue.async { continuation.resume(returning: metrics.refresh()) } }
                 for problem in problems { logger.warning("metrics: \(problem)") }
-                return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                                body: .init(byteBuffer: ByteBuffer(bytes: metrics.registry.emitToBuffer())))
+                return metrics.registry.emitToBuffer()
             }
             let app = Application(router: router,
                                   configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "hike"),
@@ -116,6 +125,7 @@ public struct HikeDaemon: Sendable {
                                   eventLoopGroupProvider: .shared(group), logger: logger)
             lifecycle.append(app)
         }
+        if let loop { lifecycle.append(MonitoringService(loop: loop, metrics: metrics.monitoring, logger: logger)) }
         let serviceGroup = ServiceGroup(configuration: .init(
             services: lifecycle.map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup,
                                             failureTerminationBehavior: .gracefullyShutdownGroup) },
@@ -173,6 +183,31 @@ struct GRPCServerService<Transport: ServerTransport>: Service {
         } onGracefulShutdown: {
             logger.info("stopping", metadata: ["listener": "\(name)"])
             server.beginGracefulShutdown()
+        }
+    }
+}
+
+/// The monitoring loop as a lifecycle service: on a thread of its own (it waits for periods and
+/// for the kernel), stopped after the period under way when the group shuts down.
+struct MonitoringService: Service {
+    let loop: MonitoringLoop
+    let metrics: MonitoringMetrics
+    let logger: Logger
+
+    func run() async throws {
+        let stop = Atomic(false)
+        let loop = loop, metrics = metrics
+        try await withGracefulShutdownHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                let thread = Thread {
+                    continuation.resume(with: Result { try loop.run(metrics: metrics) { stop.load(ordering: .relaxed) } })
+                }
+                thread.name = "hike-monitoring"
+                thread.start()
+            }
+        } onGracefulShutdown: {
+            logger.info("stopping the monitoring loop after its period")
+            stop.store(true, ordering: .relaxed)
         }
     }
 }

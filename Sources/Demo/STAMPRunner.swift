@@ -47,7 +47,7 @@ final class STAMPRunner: Sendable {
                     let sender = try STAMPSessionSender(destination: VPNDemoOptions.h2Address, ssid: VPNDemoOptions.stampSSID,
                                                         namespace: namespace)
                     let (result, samples) = try sender.run(count: count, interval: interval, timeout: timeout)
-                    metrics.record(result)
+                    metrics.record(result, samples: samples)
                     state.withLock { $0.sessions.append(Session(result: result, samples: samples)) }
                 } catch {
                     state.withLock { $0.failure = String(describing: error) }

@@ -89,12 +89,11 @@ public struct VPNDemo: Sendable {
         // The endpoint is bound before anything is made, so a bad --listen changes nothing; it
         // serves the metrics once the flow exists.
         let slot = MetricsSlot()
-        var server: MetricsServer?
+        var server: MetricsEndpoint?
         if let listen = options.metricsListen {
-            let started = try MetricsServer(listen: listen) { try slot.metrics?.exposition() ?? "" }
-            started.start()
+            let started = try MetricsEndpoint(listen: listen) { try slot.metrics?.exposition() ?? "" }
             server = started
-            progress("Prometheus metrics on http://\(Self.hostPort(started.host, started.port))/metrics while the demo runs")
+            progress("Prometheus metrics on \(started.url) while the demo runs")
         }
         defer { server?.stop() }
         if let summary = options.srv6Summary { progress(summary) }
@@ -113,7 +112,7 @@ public struct VPNDemo: Sendable {
         do {
             try cancellation.check()
             report = try measure(progress: progress, hooks: hooks, slot: slot,
-                                 endpoint: server.map { Self.hostPort($0.host, $0.port) })
+                                 endpoint: server.map { Self.hostPort($0.host, UInt16($0.port)) })
         } catch {
             if !options.keep || cancellation.isRequested {
                 progress("bringing testbed \(options.name) down" + (cancellation.isRequested ? "" : " after the failure"))

@@ -116,7 +116,7 @@ extension MapCommand {
         }
 
         static func perform(_ request: Hike_V1_DumpMapRequest) throws {
-            let output = JSONFlag(request.target.json), instance = request.target
+            let instance = request.target
             let path = request.map
             let pinned = try MapCommand.open(path, in: DataPlane(instance: try instance.open()))
             let map = pinned.map, relative = pinned.relative, codec = pinned.codec

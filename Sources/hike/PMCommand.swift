@@ -392,27 +392,16 @@ struct PMCommand: ParsableCommand {
             let egressNode = LocalMonitoredNode(instance: try HikeInstance(name: egress))
             let metrics = MonitoringMetrics(nodes: [(ingressNode, .ingress), (egressNode, .egress)])
             _ = try metrics.exposition()  // fail now, not at the first scrape, if a node has no pm package
-            let server = try MetricsServer(listen: listen) { try metrics.exposition() }
-            Terminal.line("serving http://\(server.host.contains(":") ? "[\(server.host)]" : server.host):\(server.port)/metrics")
-            guard let period else {
-                server.serve()
-                return
+            let loop = try period.map {
+                try MonitoringLoop(.init(ingress: ingress, egress: egress, period: $0, stampTo: stampTo, stampNetns: stampNetns,
+                                         stampCount: stampCount), ingress: ingressNode, egress: egressNode)
             }
-            server.start()
-            let stamp = try stampTo.map { address in
-                try STAMPSessionSender(destination: address, ssid: 1, namespace: try stampNetns.map { try NetworkNamespace(existing: $0) })
+            let endpoint = try MetricsEndpoint(listen: listen) { try metrics.exposition() }
+            Terminal.line("serving \(endpoint.url)")
+            guard let loop else {
+                while true { pause() }  // until a signal ends the process
             }
-            let collector = try LossCollector(ingress: ingressNode, egress: egressNode, period: PMCommand.seconds(period))
-            // Reports go to the metrics as they come; none is kept (the server runs for days).
-            try collector.runUntilStopped(report: { report in
-                metrics.record(report)
-                if let stamp {
-                    let (result, _) = try stamp.run(count: stampCount, interval: PMCommand.seconds(period / 4 / Double(stampCount)),
-                                                    timeout: PMCommand.seconds(period / 8))
-                    metrics.record(result)
-                }
-                return true
-            })
+            try loop.run(metrics: metrics)
         }
     }
 }

@@ -42,7 +42,6 @@ extension SRv6Command {
         }
 
         static func perform(_ request: Hike_V1_SRv6ConfigurationRequest) throws {
-            let instance = request.target
             let file = request.file
             let configuration = try SRv6Configuration.parse(file.text, file: file.name)
             Terminal.line("\(file.name): \(Format.plural(configuration.localSIDs.count, "local SID")), "

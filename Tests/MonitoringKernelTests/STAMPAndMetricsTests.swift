@@ -114,12 +114,11 @@ import Topology
         }
         // STAMP after the last read: its test packets are counted under the active colour only.
         let stamp = try STAMPSessionSender(destination: VPNTopology.h2Address, ssid: 77, namespace: net.h1)
-        let (result, _) = try stamp.run(count: 10, interval: .milliseconds(5), timeout: .seconds(3))
-        metrics.record(result)
+        let (result, timestamps) = try stamp.run(count: 10, interval: .milliseconds(5), timeout: .seconds(3))
+        metrics.record(result, samples: timestamps)
         try net.waitUntilSettled()
 
-        let server = try MetricsServer(listen: "127.0.0.1:0") { try metrics.exposition() }
-        server.start()
+        let server = try MetricsEndpoint(listen: "127.0.0.1:0") { try metrics.exposition() }
         defer { server.stop() }
         let script = """
             import json, sys, urllib.request, urllib.error
@@ -139,7 +138,7 @@ import Topology
         // Debian's interpreter: scripts/install-deps.sh installs python3-prometheus-client for it.
         let output = try Command.check(["/usr/bin/python3", "-c", script, String(server.port)])
         let parsed = try #require(try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any])
-        #expect(parsed["type"] as? String == MetricsServer.contentType)
+        #expect(parsed["type"] as? String == MetricsEndpoint.contentType)
         #expect(parsed["missing"] as? Int == 404)
         // Values as Python's repr, read by Double(_:) (exact; a JSON number may lose a digit).
         let samples = try #require(parsed["samples"] as? [[Any]])
@@ -180,6 +179,16 @@ import Topology
             }
         }
         #expect(value(MonitoringMetrics.Name.excessTotal, ["flow": flow]) == 0)
+        // Each test packet's delay in the histogram: as many as replies, each under the largest bucket.
+        for (direction, delay) in [("round_trip", \STAMPTimestamps.roundTrip), ("forward", \.forward), ("backward", \.backward)] {
+            let labels = session.merging(["direction": direction]) { a, _ in a }
+            #expect(value(MonitoringMetrics.Name.stampPacketDelay + "_count", labels) == Double(timestamps.count), "\(direction)")
+            let sum = try #require(value(MonitoringMetrics.Name.stampPacketDelay + "_sum", labels))
+            #expect(abs(sum - timestamps.map { $0[keyPath: delay] }.reduce(0, +)) < 1e-9, "\(direction)")
+            #expect(value(MonitoringMetrics.Name.stampPacketDelay + "_bucket", labels.merging(["le": "+Inf"]) { a, _ in a })
+                    == Double(timestamps.count), "\(direction)")
+        }
+        #expect(timestamps.count == result.received)
     }
 
     /// The lost total is a counter: a period with more received than sent (duplicates) adds to
@@ -203,76 +212,5 @@ import Topology
         #expect(try totals() == (2, 1))
         metrics.record(report(3, sent: 10, received: 7))
         #expect(try totals() == (5, 1))
-    }
-
-    /// A TCP connection to the server on 127.0.0.1.
-    static func connect(to server: MetricsServer) throws -> Int32 {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw MonitoringError.server("socket: \(String(cString: strerror(errno)))") }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = server.port.bigEndian
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let status = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard status == 0 else {
-            let error = String(cString: strerror(errno))
-            close(fd)
-            throw MonitoringError.server("connect: \(error)")
-        }
-        return fd
-    }
-
-    /// Everything the server sends on fd until it closes the connection.
-    static func readAll(_ fd: Int32) -> String {
-        var response: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = recv(fd, &buffer, buffer.count, 0)
-            if n <= 0 { break }
-            response += buffer[..<n]
-        }
-        return String(decoding: response, as: UTF8.self)
-    }
-
-    /// One idle client (connected, sending nothing) does not hold up a scrape: the scrape is
-    /// answered while the idle connection is still open.
-    @Test func anIdleClientDoesNotBlockScrapes() throws {
-        let server = try MetricsServer(listen: "127.0.0.1:0", clientTimeout: .seconds(30)) { "m 1\n" }
-        server.start()
-        defer { server.stop() }
-        let idle = try Self.connect(to: server)
-        defer { close(idle) }
-        try KernelTest.waitUntil("the server accepts the idle connection") { server.activeConnections == 1 }
-        let scrape = try Self.connect(to: server)
-        defer { close(scrape) }
-        let request = Array("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n".utf8)
-        #expect(send(scrape, request, request.count, Int32(MSG_NOSIGNAL)) == request.count)
-        let text = Self.readAll(scrape)
-        #expect(text.hasPrefix("HTTP/1.1 200 OK") && text.hasSuffix("\r\n\r\nm 1\n"), "\(text)")
-        // The idle connection is still open: nothing to read, no end of stream.
-        var byte: UInt8 = 0
-        #expect(recv(idle, &byte, 1, Int32(MSG_DONTWAIT)) < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-        try KernelTest.waitUntil("only the idle connection is left") { server.activeConnections == 1 }
-    }
-
-    /// Past maxConnections a connection is answered 503 at once and closed; an idle client is
-    /// closed after the client timeout.
-    @Test func connectionsBeyondTheCapAreTurnedAway() throws {
-        let server = try MetricsServer(listen: "127.0.0.1:0", clientTimeout: .milliseconds(500)) { "m 1\n" }
-        server.start()
-        defer { server.stop() }
-        var idle: [Int32] = []
-        defer { idle.forEach { close($0) } }
-        for _ in 0..<MetricsServer.maxConnections { idle.append(try Self.connect(to: server)) }
-        try KernelTest.waitUntil("the server holds every idle connection") { server.activeConnections == MetricsServer.maxConnections }
-        let extra = try Self.connect(to: server)
-        defer { close(extra) }
-        let text = Self.readAll(extra)
-        #expect(text.hasPrefix("HTTP/1.1 503 Service Unavailable"), "\(text)")
-        // The idle ones time out and are closed: the server is free again.
-        try KernelTest.waitUntil("the idle connections time out") { server.activeConnections == 0 }
-        #expect(Self.readAll(idle[0]).hasPrefix("HTTP/1.1 408 Request Timeout"))
     }
 }

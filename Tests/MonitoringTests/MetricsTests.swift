@@ -1,19 +1,12 @@
 import Monitoring
 import Testing
 
-/// The Prometheus side of monitoring, without packets: addresses, exposition text, quantiles.
+/// The Prometheus side of monitoring, without packets: addresses, quantiles.
 @Suite struct MetricsTests {
-    @Test func metricsServerRejectsBadAddresses() throws {
+    @Test func theMetricsEndpointRejectsBadAddresses() throws {
         for bad in ["9464", "127.0.0.1", "127.0.0.1:port", "127.0.0.1:70000", "[::1]9464", "no-such-host.invalid:9464"] {
-            #expect(throws: MonitoringError.self, "\(bad)") { try MetricsServer(listen: bad) { "" } }
+            #expect(throws: MonitoringError.self, "\(bad)") { try MetricsEndpoint(listen: bad) { "" } }
         }
-    }
-
-    @Test func expositionEscapesLabelsAndFormatsNumbers() {
-        var e = PrometheusExposition()
-        e.add("m", help: "a \\ help\nline", type: .gauge, labels: [("node", "r\"1\\\n")], value: 0.25)
-        e.add("m", help: "ignored", type: .gauge, value: UInt64(3))
-        #expect(e.text == "# HELP m a \\\\ help\\nline\n# TYPE m gauge\nm{node=\"r\\\"1\\\\\\n\"} 0.25\nm 3\n")
     }
 
     @Test func delayQuantilesAreNearestRank() throws {

@@ -1,0 +1,101 @@
+import Foundation
+import HikeTestSupport
+import NetKit
+import Testing
+import Topology
+
+/// A real Prometheus server (Debian's `prometheus`) scrapes the daemon; what its HTTP API
+/// answers for a hike counter is what `hike … --json` says.
+@Suite(.serialized) struct PrometheusScrapeTests {
+    init() throws {
+        try KernelTest.prepare()
+    }
+
+    /// A TCP port nobody listens on now (bound, read and released).
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        guard bound else { throw DaemonTestError("no free port: \(String(cString: strerror(errno)))") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    /// Prometheus' answer to an instant query: the first series' value, or nil while it has none.
+    static func query(_ expression: String, port: Int) throws -> Double? {
+        let encoded = expression.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? expression
+        let result = try Command.run(["curl", "-sf", "http://127.0.0.1:\(port)/api/v1/query?query=\(encoded)"])
+        guard result.status == 0,
+              let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any],
+              let data = object["data"] as? [String: Any], let series = data["result"] as? [[String: Any]],
+              let value = series.first?["value"] as? [Any], let text = value.last as? String else { return nil }
+        return Double(text)
+    }
+
+    @Test func prometheusReadsTheFaultCounterHikeReports() async throws {
+        let (topology, a, b) = try KernelTest.pair()
+        defer { topology.destroy() }
+        try await DaemonScratch.with { scratch in
+            let daemon = try DaemonProcess(["--metrics", "127.0.0.1:0"], scratch: scratch)
+            defer { _ = daemon.stop() }
+            let metrics = try #require(daemon.metrics)
+            let connect = ["--connect", "unix:\(daemon.socket)"]
+            // A chain that reads past every packet: each one faults (and passes, the default verdict).
+            let oob = try scratch.write("oob.hasm", "chain t_oob\n    r1 = 0x1000000 ll\n    r0 = *(u64 *)(r1 + 0x3fff)\n    exit\n")
+            #expect(try scratch.hike(["chain", "load", oob] + connect).status == 0)
+            let attach = try scratch.hike(["loader", "attach", "ip6_classifier", "veth0", "--netns", b.name, "--chain", "t_oob",
+                                           "--default-verdict", "pass"] + connect)
+            #expect(attach.status == 0, "\(attach.stderr)")
+            #expect(try Traffic.ping(from: a, to: "fc00::2", count: 5, interval: 0.05).received == 5)
+
+            let port = try Self.freePort()
+            let configuration = try scratch.write("prometheus.yml", """
+                global:
+                  scrape_interval: 1s
+                scrape_configs:
+                  - job_name: hike
+                    static_configs:
+                      - targets: ['\(metrics)']
+                """)
+            let prometheus = Process()
+            prometheus.executableURL = URL(fileURLWithPath: try #require(Command.find("prometheus"), "Debian's prometheus package"))
+            prometheus.arguments = ["--config.file=\(configuration)", "--storage.tsdb.path=\(scratch.directory)/tsdb",
+                                    "--web.listen-address=127.0.0.1:\(port)"]
+            let log = try FileHandle(forWritingTo: URL(fileURLWithPath: try scratch.write("prometheus.log", "")))
+            prometheus.standardOutput = log
+            prometheus.standardError = log
+            try prometheus.run()
+            defer {
+                prometheus.terminate()
+                prometheus.waitUntilExit()
+            }
+
+            // The fault counter as hike reports it, and as Prometheus has it from its last scrape:
+            // equal once a scrape has seen the current count (stray neighbour discovery on the
+            // link may add faults between two reads, so both are read again until they agree).
+            func hikeCount() throws -> Double? {
+                let output = try scratch.hike(["faults", "--json"] + connect).stdout
+                let object = try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any]
+                let counts = object?["counts"] as? [[String: Any]] ?? []
+                return (counts.first { $0["chain"] as? String == "t_oob" && $0["reason"] as? String == "INVALID_ACCESS" }?["count"] as? Int)
+                    .map(Double.init)
+            }
+            var seen: (hike: Double?, prometheus: Double?) = (nil, nil)
+            try await KernelTest.waitUntil("Prometheus has hike's fault count", timeout: .seconds(40)) {
+                let before = try hikeCount()
+                let scraped = try Self.query("hike_chain_faults_total{chain=\"t_oob\",reason=\"INVALID_ACCESS\"}", port: port)
+                let after = try hikeCount()
+                seen = (after, scraped)
+                return scraped != nil && before == after && scraped == after
+            }
+            #expect((seen.hike ?? 0) >= 5, "the 5 pings faulted: \(seen)")
+            // The daemon's own request counter is there too.
+            #expect(try Self.query("hike_daemon_requests_total{rpc=\"Faults\",outcome=\"ok\"}", port: port).map { $0 >= 1 } == true)
+        }
+    }
+}
