@@ -188,7 +188,9 @@ struct GRPCServerService<Transport: ServerTransport>: Service {
 }
 
 /// The monitoring loop as a lifecycle service: on a thread of its own (it waits for periods and
-/// for the kernel), stopped after the period under way when the group shuts down.
+/// for the kernel), stopped after the period under way when the group shuts down. While its
+/// instances cannot be measured (no pm package yet, a flow removed) it says why once and tries
+/// again every period: the daemon stays up.
 struct MonitoringService: Service {
     let loop: MonitoringLoop
     let metrics: MonitoringMetrics
@@ -196,11 +198,22 @@ struct MonitoringService: Service {
 
     func run() async throws {
         let stop = Atomic(false)
-        let loop = loop, metrics = metrics
-        try await withGracefulShutdownHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+        let loop = loop, metrics = metrics, logger = logger
+        await withGracefulShutdownHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let thread = Thread {
-                    continuation.resume(with: Result { try loop.run(metrics: metrics) { stop.load(ordering: .relaxed) } })
+                    var said = ""
+                    while !stop.load(ordering: .relaxed) {
+                        do {
+                            try loop.run(metrics: metrics) { stop.load(ordering: .relaxed) }
+                        } catch {
+                            if "\(error)" != said { logger.warning("monitoring: \(error); trying again every period") }
+                            said = "\(error)"
+                            let deadline = ContinuousClock.now + .nanoseconds(Int64(loop.settings.period * 1e9))
+                            while !stop.load(ordering: .relaxed) && ContinuousClock.now < deadline { usleep(20_000) }
+                        }
+                    }
+                    continuation.resume()
                 }
                 thread.name = "hike-monitoring"
                 thread.start()

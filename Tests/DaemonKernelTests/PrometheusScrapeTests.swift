@@ -99,3 +99,60 @@ import Topology
         }
     }
 }
+
+extension PrometheusScrapeTests {
+    /// A sample of an exposition text: `name{labels} value`, the labels given in order.
+    static func sample(_ text: String, _ series: String) -> Double? {
+        text.split(separator: "\n").first { $0.hasPrefix(series + " ") }.flatMap { Double($0.split(separator: " ").last ?? "") }
+    }
+
+    /// The daemon's monitoring loop: one instance marks and counts flow 7 (both ends of the
+    /// collector, as the collector's tests have it); its periods, sent and lost totals reach
+    /// /metrics.
+    @Test func theDaemonsMonitoringLoopReportsEveryPeriod() async throws {
+        let (topology, a, b) = try KernelTest.pair()
+        defer { topology.destroy() }
+        try await DaemonScratch.with { scratch in
+            let configuration = try scratch.write("daemon.yaml", """
+                metrics: "127.0.0.1:0"
+                monitoring:
+                  ingress: \(scratch.name)
+                  egress: \(scratch.name)
+                  period: 0.5
+                """)
+            let daemon = try DaemonProcess(["--config", configuration], scratch: scratch)
+            defer { _ = daemon.stop() }
+            let connect = ["--connect", "unix:\(daemon.socket)"]
+            let chain = try scratch.write("pm.hasm", """
+                chain t_pm
+                    r2 = 7
+                    call pm_mark
+                    r2 = 0
+                    r3 = 0
+                    call pm_count
+                    call hike_pass
+                """)
+            for command in [["pm", "flow", "add", "7", "--mode", "dscp", "--destination", "fc00::2"], ["chain", "load", chain],
+                            // Only packets to fc00::2 start the chain: neighbour discovery and MLD to
+                            // multicast groups would be marked and, being to another destination, not counted.
+                            ["loader", "attach", "ip6_lpm_classifier", "veth0", "--netns", b.name, "--route", "fc00::2/128=t_pm",
+                             "--default-verdict", "pass"]] {
+                let result = try scratch.hike(command + connect)
+                #expect(result.status == 0, "hike \(command.joined(separator: " ")): \(result.stderr)")
+            }
+            #expect(try Traffic.ping(from: a, to: "fc00::2", count: 20, interval: 0.02).received == 20)
+            let metrics = try #require(daemon.metrics)
+            var text = ""
+            try await KernelTest.waitUntil("two periods after the pings are reported", timeout: .seconds(20)) {
+                text = try Command.check(["curl", "-sf", "http://\(metrics)/metrics"])
+                return (Self.sample(text, "hike_pm_measured_sent_packets_total{flow=\"7\"}") ?? 0) >= 20
+                    && (Self.sample(text, "hike_pm_periods_total{flow=\"7\"}") ?? 0) >= 4
+            }
+            #expect(Self.sample(text, "hike_pm_measured_lost_packets_total{flow=\"7\"}") == 0, "\(text)")
+            #expect(Self.sample(text, "hike_pm_measured_excess_packets_total{flow=\"7\"}") == 0, "\(text)")
+            #expect(text.contains("hike_pm_period_loss_percent{flow=\"7\"}"))
+            #expect(text.contains("hike_pm_packets_total{node=\"\(scratch.name)\",point=\"egress\",flow=\"7\""), "\(text)")
+            #expect(daemon.stop() == 0, "\(daemon.output)")
+        }
+    }
+}
