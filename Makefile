@@ -2,7 +2,7 @@
 SWIFT ?= swift
 HIKE := .build/debug/hike
 
-.PHONY: all deps build test test-kernels demo clean
+.PHONY: all deps build test test-kernels demo install uninstall clean
 
 all: build
 
@@ -37,6 +37,30 @@ demo: build
 	@left="$$(ip netns list | awk '{print $$1}' | grep '^hike-tb-vpn-'; ls -d /sys/fs/bpf/hike/hike-tb-vpn-* /run/hike/hike-tb-vpn-* /run/hike/testbeds/vpn.json 2>/dev/null)"; \
 	if [ -n "$$left" ]; then echo "make demo: the demo left behind:" $$left >&2; exit 1; fi; \
 	echo "make demo: nothing left behind"
+
+# The binary, the daemon's systemd unit and configuration, the docs:
+#   make install PREFIX=/usr/local   (DESTDIR=… for a staging root; SYSCONFDIR defaults to /etc)
+#   systemctl daemon-reload && systemctl enable --now hike
+PREFIX ?= /usr/local
+SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(if $(filter /usr/local,$(PREFIX)),/etc,$(PREFIX)/etc))
+UNITDIR ?= $(if $(filter /usr,$(PREFIX)),/lib/systemd/system,$(PREFIX)/lib/systemd/system)
+BINDIR := $(PREFIX)/bin
+DOCDIR := $(PREFIX)/share/doc/hike
+install: build
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/hike $(DESTDIR)$(DOCDIR)
+	install -m 0755 $(HIKE) $(DESTDIR)$(BINDIR)/hike
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' -e 's|@DOCDIR@|$(DOCDIR)|g' \
+		packaging/hike.service > $(DESTDIR)$(UNITDIR)/hike.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/hike.service
+	@# An existing configuration is the operator's: it is never overwritten.
+	[ -e $(DESTDIR)$(SYSCONFDIR)/hike/daemon.yaml ] || install -m 0644 packaging/daemon.yaml $(DESTDIR)$(SYSCONFDIR)/hike/daemon.yaml
+	install -m 0644 README.md docs/*.md $(DESTDIR)$(DOCDIR)/
+	@echo "installed $(DESTDIR)$(BINDIR)/hike and $(DESTDIR)$(UNITDIR)/hike.service (configuration: $(SYSCONFDIR)/hike/daemon.yaml)"
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/hike $(DESTDIR)$(UNITDIR)/hike.service
+	rm -rf $(DESTDIR)$(DOCDIR)
+	@echo "left $(DESTDIR)$(SYSCONFDIR)/hike/daemon.yaml in place (the operator's configuration)"
 
 clean:
 	rm -rf .build

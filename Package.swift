@@ -139,6 +139,7 @@ let package = Package(
         .testTarget(name: "PlotTests", dependencies: ["Plot"]),
         .testTarget(name: "DemoTests", dependencies: ["Demo"]),
         .testTarget(name: "HikeErrorsTests", dependencies: ["HikeErrors"]),
+        .testTarget(name: "DaemonTests", dependencies: ["Daemon"]),
         .testTarget(
             name: "DaemonKernelTests",
             dependencies: ["Daemon", "HikeRPC", "HikeTestSupport", "HikeRuntime", "HikeControl", "NetKit", "Topology", "BPFKit",
