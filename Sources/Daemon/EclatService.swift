@@ -15,7 +15,7 @@ import Logging
 /// scripts attach in its network namespace.
 struct EclatService: Eclat.SimpleServiceProtocol {
     let executor: any NodeExecutor
-    let queue: DispatchQueue
+    let planes: DataPlaneServices
     let configuration: DaemonConfiguration
     let metrics: DaemonMetrics
     let logger: Logger
@@ -24,9 +24,9 @@ struct EclatService: Eclat.SimpleServiceProtocol {
 
     private var target: Hike_V1_Target { .with { $0.instance = configuration.instance } }
 
-    /// Runs work on the daemon's queue: it may wait for the kernel and the registry lock.
-    private func onQueue<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
-        await withCheckedContinuation { continuation in queue.async { continuation.resume(returning: work()) } }
+    /// Runs work on the instance's queue: it may wait for the kernel and the registry lock.
+    private func onQueue<T: Sendable>(_ work: @escaping @Sendable () -> Result<T, NodeFailure>) async -> Result<T, NodeFailure> {
+        await NodeService.onQueue(of: configuration.instance, in: planes, work)
     }
 
     /// (status, message) from an operation's outcome, counted.

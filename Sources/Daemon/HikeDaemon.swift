@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
+import HikeControl
 import Hummingbird
 import Monitoring
 import Logging
@@ -47,7 +48,7 @@ public struct HikeDaemon: Sendable {
     /// Serves until SIGTERM, SIGINT or Eclat's Quit. `started` is called once every listener is up.
     public func run(started: @escaping @Sendable (Endpoints) -> Void = { _ in }) async throws {
         let configuration = configuration
-        let queue = DispatchQueue(label: "hike.daemon.data-plane")
+        let planes = DataPlaneServices()
         let loop = try configuration.monitoring.map { settings in
             do {
                 return try MonitoringLoop(settings, ingress: LocalMonitoredNode(instance: try HikeInstance(name: settings.ingress)),
@@ -81,8 +82,8 @@ public struct HikeDaemon: Sendable {
         try Self.prepareSocketDirectory(configuration.socket)
 
         func services() -> [any RegistrableRPCService] {
-            [NodeService(executor: executor, queue: queue, metrics: metrics, logger: logger),
-             EclatService(executor: executor, queue: queue, configuration: configuration, metrics: metrics, logger: logger,
+            [NodeService(executor: executor, planes: planes, metrics: metrics, logger: logger),
+             EclatService(executor: executor, planes: planes, configuration: configuration, metrics: metrics, logger: logger,
                           quit: { await stopper.stop() })]
         }
         let transportConfig = HTTP2ServerTransport.Posix.Config.defaults { $0.rpc.maxRequestPayloadSize = configuration.maxRequestBytes }
@@ -113,7 +114,12 @@ public struct HikeDaemon: Sendable {
         if let address = configuration.metrics {
             let listen = try ListenAddress(address)
             let router = MetricsEndpoint.router {
-                let problems = await withCheckedContinuation { continuation in queue.async { continuation.resume(returning: metrics.refresh()) } }
+                let refreshed = await NodeService.onQueue(of: configuration.instance, in: planes) { .success(metrics.refresh()) }
+                let problems: [String]
+                switch refreshed {
+                case .success(let found): problems = found
+                case .failure(let failure): problems = [failure.text]
+                }
                 for problem in problems { logger.warning("metrics: \(problem)") }
                 return metrics.registry.emitToBuffer()
             }

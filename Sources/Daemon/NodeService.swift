@@ -1,23 +1,31 @@
-import Dispatch
+import HikeControl
 import GRPCCore
 import HikeRPC
 import Logging
 
-/// hike.v1's Node service: each RPC becomes a NodeOperation, run by the executor one at a time
-/// on a queue of its own (they wait for the kernel and for other hike processes' registry lock;
-/// the event loops never do).
+/// hike.v1's Node service: each RPC becomes a NodeOperation, run by the executor on its
+/// instance's DataPlaneService queue, one at a time per instance (they wait for the kernel and
+/// for other hike processes' registry lock; the event loops never do).
 struct NodeService: Hike_V1_Node.SimpleServiceProtocol {
     let executor: any NodeExecutor
-    let queue: DispatchQueue
+    let planes: DataPlaneServices
     let metrics: DaemonMetrics
     let logger: Logger
 
+    /// Runs work on the instance's queue; an instance that cannot be opened is the request's failure.
+    static func onQueue<T: Sendable>(of instance: String, in planes: DataPlaneServices,
+                                     _ work: @escaping @Sendable () -> Result<T, NodeFailure>) async -> Result<T, NodeFailure> {
+        do {
+            return try await planes.service(for: instance).run(work)
+        } catch {
+            return .failure(NodeFailure(kind: .invalidArgument, text: "error: \(error.message)\n"))
+        }
+    }
+
     func run(_ operation: NodeOperation) async throws -> Hike_V1_Output {
         let executor = executor
-        let result: Result<NodeOutput, NodeFailure> = await withCheckedContinuation { continuation in
-            queue.async {
-                continuation.resume(returning: Result { () throws(NodeFailure) -> NodeOutput in try executor.execute(operation) })
-            }
+        let result = await Self.onQueue(of: operation.instance, in: planes) {
+            Result { () throws(NodeFailure) -> NodeOutput in try executor.execute(operation) }
         }
         metrics.countRequest(operation.name, failed: (try? result.get()) == nil)
         switch result {
@@ -60,12 +68,10 @@ struct NodeService: Hike_V1_Node.SimpleServiceProtocol {
     /// Reads the ring buffer the request names and sends what it held; with follow, polls it
     /// (as `hike events --follow` does) and sends each batch, until the client goes away.
     func watchEvents(request: Hike_V1_WatchEventsRequest, response: RPCWriter<Hike_V1_Output>, context: ServerContext) async throws {
-        let executor = executor
+        let executor = executor, instance = request.target.instance.isEmpty ? "default" : request.target.instance
         while !Task.isCancelled {
-            let result: Result<NodeOutput, NodeFailure> = await withCheckedContinuation { continuation in
-                queue.async {
-                    continuation.resume(returning: Result { () throws(NodeFailure) -> NodeOutput in try executor.drainEvents(request) })
-                }
+            let result = await Self.onQueue(of: instance, in: planes) {
+                Result { () throws(NodeFailure) -> NodeOutput in try executor.drainEvents(request) }
             }
             let output = try result.mapError { RPCError($0) }.get()
             if !output.text.isEmpty || !output.warnings.isEmpty || !request.follow { try await response.write(output.message) }

@@ -24,4 +24,26 @@ public struct DataPlaneService: Sendable {
         }
         return try result.get()
     }
+
+    /// Runs other work that must not overlap this instance's changes (a whole request of the
+    /// daemon's, a scrape of its counters) on the same queue, in turn with the changes.
+    public func run<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { continuation in
+            queue.async { continuation.resume(returning: work()) }
+        }
+    }
+}
+
+/// The daemon's instances, each with its service (its serial queue), made on first use.
+public actor DataPlaneServices {
+    private var services: [String: DataPlaneService] = [:]
+
+    public init() {}
+
+    public func service(for instance: String) throws(ControlError) -> DataPlaneService {
+        if let service = services[instance] { return service }
+        let service = DataPlaneService(try DataPlane(name: instance))
+        services[instance] = service
+        return service
+    }
 }
