@@ -15,14 +15,14 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         // YAML for SRv6 configurations and testbed topologies.
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
-        // The daemon: gRPC (hike.v1 and eclatd's Eclat) over HTTP/2 with TLS, /metrics, lifecycle, logs.
+        // The daemon: gRPC (hike.v1 and eclatd's Eclat) over HTTP/2 with TLS, /metrics on NIO's
+        // HTTP/1 and swift-prometheus, lifecycle, logs.
         .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
         .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.9.2"),
         .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
-        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
     ],
@@ -85,7 +85,8 @@ let package = Package(
         // Performance monitoring: alternate-marking collector, STAMP sender, Prometheus metrics and endpoint.
         .target(name: "Monitoring", dependencies: ["BPFKit", "BPFObjects", "HikeErrors", "HikeRuntime", "NetKit", "Topology",
                                                    .product(name: "Prometheus", package: "swift-prometheus"),
-                                                   .product(name: "Hummingbird", package: "hummingbird")]),
+                                                   .product(name: "NIOHTTP1", package: "swift-nio"),
+                                                   .product(name: "NIOPosix", package: "swift-nio")]),
         // Declarative testbeds: YAML topologies → namespaces, links, routes, hike configurations.
         .target(name: "Testbed", dependencies: ["BPFKit", "NetKit", "Topology", "HikeControl", "HikeRuntime", "ECLAT", "HikeErrors", "SRv6", "Yams"]),
         // `hike demo vpn`: the VPN testbed with loss and delay monitoring, reported and plotted.
@@ -110,7 +111,6 @@ let package = Package(
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
-                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ]

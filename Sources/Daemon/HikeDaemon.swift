@@ -3,7 +3,6 @@ import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
 import HikeControl
-import Hummingbird
 import Monitoring
 import Logging
 import NIOCore
@@ -79,7 +78,28 @@ public struct HikeDaemon: Sendable {
             for socket in tcpSockets { close(socket.fd) }
             throw error
         }
-        try Self.prepareSocketDirectory(configuration.socket)
+        do {
+            try Self.prepareSocketDirectory(configuration.socket)
+        } catch {
+            for socket in tcpSockets { close(socket.fd) }
+            throw error
+        }
+        // /metrics is bound now too; its scrape reads the instance in turn with its changes.
+        let endpoint: MetricsEndpoint?
+        do {
+            let service = try await planes.service(for: configuration.instance)
+            endpoint = try configuration.metrics.map { address in
+                try MetricsEndpoint(listen: address, group: group) {
+                    let problems = service.runBlocking { metrics.refresh() }
+                    for problem in problems { logger.warning("metrics: \(problem)") }
+                    return String(decoding: metrics.registry.emitToBuffer(), as: UTF8.self)
+                }
+            }
+        } catch {
+            for socket in tcpSockets { close(socket.fd) }
+            throw DaemonError.listen("metrics: \(error)")
+        }
+        endpoints.metrics = endpoint.map { $0.host.contains(":") ? "[\($0.host)]:\($0.port)" : "\($0.host):\($0.port)" }
 
         func services() -> [any RegistrableRPCService] {
             [NodeService(executor: executor, planes: planes, metrics: metrics, logger: logger),
@@ -111,25 +131,8 @@ public struct HikeDaemon: Sendable {
                 services: services())
             lifecycle.append(GRPCServerService(server: server, name: "tcp port \(ListeningSocket.port(socket.fd))", logger: logger))
         }
-        if let address = configuration.metrics {
-            let listen = try ListenAddress(address)
-            let router = MetricsEndpoint.router {
-                let refreshed = await NodeService.onQueue(of: configuration.instance, in: planes) { .success(metrics.refresh()) }
-                let problems: [String]
-                switch refreshed {
-                case .success(let found): problems = found
-                case .failure(let failure): problems = [failure.text]
-                }
-                for problem in problems { logger.warning("metrics: \(problem)") }
-                return metrics.registry.emitToBuffer()
-            }
-            let app = Application(router: router,
-                                  configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "hike"),
-                                  onServerRunning: { channel in
-                                      if let port = channel.localAddress?.port { await stopper.metricsPort(port, host: listen.host) }
-                                  },
-                                  eventLoopGroupProvider: .shared(group), logger: logger)
-            lifecycle.append(app)
+        if let endpoint {
+            lifecycle.append(MetricsService(endpoint: endpoint))
         }
         if let loop { lifecycle.append(MonitoringService(loop: loop, metrics: metrics.monitoring, logger: logger)) }
         let serviceGroup = ServiceGroup(configuration: .init(
@@ -145,9 +148,7 @@ public struct HikeDaemon: Sendable {
                 // Every listener is up once the unix socket answers and /metrics is bound.
                 _ = try await unixServer.listeningAddress
                 umask(oldMask)
-                var endpoints = bound
-                endpoints.metrics = await stopper.waitForMetrics(configuration.metrics != nil)
-                started(endpoints)
+                started(bound)
             }
             try await tasks.waitForAll()
         }
@@ -231,23 +232,20 @@ struct MonitoringService: Service {
     }
 }
 
-/// What Quit needs to stop the group, and where /metrics ended up listening.
+/// What Quit needs to stop the group.
 actor Stopper {
     private var group: ServiceGroup?
-    private var metrics: String?
-    private var metricsWaiters: [CheckedContinuation<String?, Never>] = []
 
     func set(_ group: ServiceGroup) { self.group = group }
     func stop() async { await group?.triggerGracefulShutdown() }
+}
 
-    func metricsPort(_ port: Int, host: String) {
-        metrics = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
-        for waiter in metricsWaiters { waiter.resume(returning: metrics) }
-        metricsWaiters = []
-    }
+/// /metrics as a lifecycle service: bound before the group runs, closed when it shuts down.
+struct MetricsService: Service {
+    let endpoint: MetricsEndpoint
 
-    func waitForMetrics(_ expected: Bool) async -> String? {
-        guard expected, metrics == nil else { return metrics }
-        return await withCheckedContinuation { metricsWaiters.append($0) }
+    func run() async throws {
+        try? await gracefulShutdown()
+        endpoint.stop()
     }
 }

@@ -26,11 +26,17 @@ public struct DataPlaneService: Sendable {
     }
 
     /// Runs other work that must not overlap this instance's changes (a whole request of the
-    /// daemon's, a scrape of its counters) on the same queue, in turn with the changes.
+    /// daemon's) on the same queue, in turn with the changes.
     public func run<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
         await withCheckedContinuation { continuation in
             queue.async { continuation.resume(returning: work()) }
         }
+    }
+
+    /// As run, for a caller on a thread of its own (a metrics scrape; never Swift's cooperative
+    /// pool): waits for its turn and the work.
+    public func runBlocking<T>(_ work: () -> T) -> T {
+        queue.sync(execute: work)
     }
 }
 

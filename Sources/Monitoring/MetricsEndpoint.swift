@@ -1,32 +1,58 @@
 import Dispatch
 import Foundation
-import Hummingbird
-import Logging
 import NIOCore
-import Synchronization
+import NIOHTTP1
+import NIOPosix
 
-/// The Prometheus endpoint: `GET /metrics` on Hummingbird, the exposition text of a
-/// swift-prometheus registry. The daemon runs its application among its services; `hike pm
-/// serve` and the VPN demo start one in the background with `start`.
+/// The Prometheus endpoint: `GET /metrics` over HTTP/1.1 on SwiftNIO's event loops (the daemon's,
+/// shared with gRPC), answering with the exposition text of a swift-prometheus registry. The
+/// scrape runs on a serial queue of the endpoint's, never on an event loop nor on Swift's
+/// cooperative pool: it reads kernel counters and may wait, and a caller blocked on that pool
+/// (a synchronous test, the demo) must not keep it from being answered.
 public final class MetricsEndpoint: Sendable {
     public static let contentType = "text/plain; version=0.0.4; charset=utf-8"
+    /// How long a connection may stay without a request before it is closed.
+    public static let idleTimeout = TimeAmount.seconds(10)
 
-    /// The router: /metrics answers what scrape returns (run it off the event loop if it blocks).
-    public static func router(scrape: @escaping @Sendable () async throws -> [UInt8]) -> Router<BasicRequestContext> {
-        let router = Router()
-        router.get("metrics") { _, _ -> Response in
-            do {
-                return Response(status: .ok, headers: [.contentType: contentType],
-                                body: .init(byteBuffer: ByteBuffer(bytes: try await scrape())))
-            } catch {
-                return Response(status: .internalServerError, headers: [.contentType: "text/plain; charset=utf-8"],
-                                body: .init(byteBuffer: ByteBuffer(string: "cannot read the metrics: \(error)\n")))
+    /// The address and port bound (port 0 asks the kernel for one).
+    public let host: String
+    public let port: Int
+    private let channel: any Channel
+
+    /// Binds listen (HOST:PORT, [IPV6]:PORT or :PORT) and serves until stop(); throws when the
+    /// address is wrong or taken, having bound nothing.
+    public init(listen: String, group: MultiThreadedEventLoopGroup = .singleton,
+                scrape: @escaping @Sendable () throws -> String) throws {
+        let (host, requested) = try Self.address(listen)
+        let queue = DispatchQueue(label: "hike.metrics.scrape")
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 64)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline()
+                    try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: Self.idleTimeout))
+                    try channel.pipeline.syncOperations.addHandler(MetricsHandler(queue: queue, scrape: scrape))
+                }
             }
+        do {
+            channel = try bootstrap.bind(host: host, port: requested).wait()
+        } catch {
+            throw MonitoringError.server("cannot listen on \(listen): \(error)")
         }
-        return router
+        self.host = host
+        port = channel.localAddress?.port ?? requested
     }
 
-    /// HOST:PORT, [IPV6]:PORT or :PORT, checked before anything listens.
+    /// Stops listening (connections being answered finish).
+    public func stop() {
+        try? channel.close().wait()
+    }
+
+    /// http://HOST:PORT/metrics.
+    public var url: String { "http://\(host.contains(":") ? "[\(host)]" : host):\(port)/metrics" }
+
+    /// HOST:PORT, [IPV6]:PORT or :PORT (every address), checked before anything listens.
     public static func address(_ listen: String) throws(MonitoringError) -> (host: String, port: Int) {
         let host: Substring, port: Substring
         if listen.hasPrefix("["), let close = listen.firstIndex(of: "]"), listen[listen.index(after: close)...].hasPrefix(":") {
@@ -47,68 +73,58 @@ public final class MetricsEndpoint: Sendable {
         }
         return (address, number)
     }
+}
 
-    /// The address and port bound (port 0 asks the kernel for one).
-    public let host: String
-    public let port: Int
-    private let task: Task<Void, any Error>
+/// One connection: GET /metrics is answered with the scrape, anything else with 404 or 405;
+/// each answer closes the connection (Prometheus opens one per scrape or keeps none idle).
+private final class MetricsHandler: ChannelInboundHandler, Sendable {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
 
-    /// Starts serving in the background and returns once the port is bound (or throws why it
-    /// could not be). scrape runs on a thread of Dispatch's, never on an event loop.
-    public init(listen: String, scrape: @escaping @Sendable () throws -> String) throws {
-        let (host, requested) = try Self.address(listen)
-        var logger = Logger(label: "hike.metrics")
-        logger.logLevel = .error
-        let bound = Mutex<Result<Int, any Error>?>(nil)
-        let ready = DispatchSemaphore(value: 0)
-        let router = Self.router {
-            try await withCheckedThrowingContinuation { continuation in
-                DispatchQueue.global().async { continuation.resume(with: Result { Array(try scrape().utf8) }) }
-            }
+    let queue: DispatchQueue
+    let scrape: @Sendable () throws -> String
+
+    init(queue: DispatchQueue, scrape: @escaping @Sendable () throws -> String) {
+        self.queue = queue
+        self.scrape = scrape
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard case .head(let head) = unwrapInboundIn(data) else { return }
+        let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
+        let loop = context.eventLoop, bound = NIOLoopBound(context, eventLoop: loop)
+        guard head.method == .GET || head.method == .HEAD else {
+            Self.respond(bound.value, .methodNotAllowed, "text/plain; charset=utf-8", "only GET /metrics\n", head: false)
+            return
         }
-        let application = Application(
-            router: router, configuration: .init(address: .hostname(host, port: requested), serverName: "hike"),
-            onServerRunning: { channel in
-                bound.withLock { $0 = .success(channel.localAddress?.port ?? requested) }
-                ready.signal()
-            }, logger: logger)
-        task = Task {
+        guard path == "/metrics" else {
+            Self.respond(bound.value, .notFound, "text/plain; charset=utf-8", "no \(path): the metrics are at /metrics\n", head: head.method == .HEAD)
+            return
+        }
+        let scrape = scrape, isHead = head.method == .HEAD
+        queue.async {
+            let answer: (HTTPResponseStatus, String, String)
             do {
-                try await application.runService(gracefulShutdownSignals: [])
+                answer = (.ok, MetricsEndpoint.contentType, try scrape())
             } catch {
-                let first = bound.withLock { state -> Bool in
-                    guard state == nil else { return false }
-                    state = .failure(error)
-                    return true
-                }
-                if first { ready.signal() }
-                throw error
+                answer = (.internalServerError, "text/plain; charset=utf-8", "cannot read the metrics: \(error)\n")
             }
-        }
-        ready.wait()
-        switch bound.withLock({ $0 }) {
-        case .success(let port)?:
-            self.host = host
-            self.port = port
-        case .failure(let error)?:
-            throw MonitoringError.server("cannot listen on \(listen): \(error)")
-        case nil:
-            throw MonitoringError.server("cannot listen on \(listen)")
+            loop.execute { Self.respond(bound.value, answer.0, answer.1, answer.2, head: isHead) }
         }
     }
 
-    /// Stops serving (open scrapes finish first) and waits until it has.
-    public func stop() {
-        task.cancel()
-        let done = DispatchSemaphore(value: 0)
-        let task = task
-        Task.detached {
-            _ = await task.result
-            done.signal()
-        }
-        done.wait()
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent { context.close(promise: nil) } else { context.fireUserInboundEventTriggered(event) }
     }
 
-    /// http://HOST:PORT/metrics.
-    public var url: String { "http://\(host.contains(":") ? "[\(host)]" : host):\(port)/metrics" }
+    static func respond(_ context: ChannelHandlerContext, _ status: HTTPResponseStatus, _ type: String, _ text: String, head isHead: Bool) {
+        var buffer = context.channel.allocator.buffer(capacity: text.utf8.count)
+        buffer.writeString(text)
+        var headers = HTTPHeaders([("Content-Type", type), ("Content-Length", String(buffer.readableBytes)), ("Connection", "close")])
+        headers.add(name: "Server", value: "hike")
+        context.write(NIOAny(HTTPServerResponsePart.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+        if !isHead { context.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(buffer))), promise: nil) }
+        let channel = context.channel
+        context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil))).whenComplete { _ in channel.close(promise: nil) }
+    }
 }
