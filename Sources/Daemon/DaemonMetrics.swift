@@ -43,6 +43,10 @@ public final class DaemonMetrics: Sendable {
             let hike = try HikeInstance(name: instance)
             let registryFile = try hike.registry()
             if FileManager.default.fileExists(atPath: "\(hike.pinRoot)/vm/hvm_chains") {
+                for (chain, runs) in try hike.chainRuns() {
+                    mirror.counter("hike_chain_runs_total", help: "Packets loaders started on a chain since it was installed or replaced.",
+                                   labels: base + [("chain", chain)], value: runs)
+                }
                 for fault in try hike.faultCounts() {
                     let chain = registryFile.name(of: fault.chainID) ?? "0x" + String(fault.chainID, radix: 16)
                     let reason = Fault(rawValue: fault.reason)?.name ?? "reason \(fault.reason)"

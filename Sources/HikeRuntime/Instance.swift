@@ -20,7 +20,7 @@ public final class HikeInstance: @unchecked Sendable {  // state lives in the ke
 
     /// The VM's maps, by name, as every HIKe object declares them.
     public static let systemMaps = ["hvm_progs", "hvm_chains", "hvm_chain_ids", "hvm_state", "hvm_shmem",
-                                    "hvm_faults", "hvm_events"]
+                                    "hvm_faults", "hvm_events", "hvm_runs"]
 
     public init(name: String = "default", catalog: ProgramCatalog? = nil,
                 bpffs: String = BPFFileSystem.defaultMountPoint, runDirectory: String = "/run/hike") throws {
@@ -207,7 +207,10 @@ public final class HikeInstance: @unchecked Sendable {  // state lives in the ke
             let idsMap = try systemMap("hvm_chain_ids")
             let slots = try freeSlots(count: chains.count, registry: registry)
             let typedSlots = try TypedMap<UInt32, VMChainSlot>(slotsMap)
+            let runs = try systemMap("hvm_runs")
+            let zeros = [UInt64](repeating: 0, count: try possibleCPUCount())
             for (chain, slot) in zip(chains, slots) {
+                try runs.updatePerCPU(slot, zeros)  // a reused slot counts from zero for its new chain
                 try typedSlots.update(slot, VMChainSlot(id: chain.id, instructions: chain.instructions))
             }
             var switched: [(id: UInt32, previous: UInt32?)] = []
@@ -280,6 +283,17 @@ public final class HikeInstance: @unchecked Sendable {  // state lives in the ke
 
     public func chains() throws -> [ChainRecord] {
         try registry().chains.values.sorted { $0.id < $1.id }
+    }
+
+    /// Packets loaders started on each installed chain since it was installed (or replaced),
+    /// summed over the CPUs.
+    public func chainRuns() throws -> [String: UInt64] {
+        let registry = try registry()
+        guard !registry.chains.isEmpty else { return [:] }
+        let runs = try systemMap("hvm_runs")
+        var result: [String: UInt64] = [:]
+        for record in registry.chains.values { result[record.name] = try runs.lookupSum(record.slot, as: UInt64.self) ?? 0 }
+        return result
     }
 
     /// The instructions of an installed chain, read back from its slot.

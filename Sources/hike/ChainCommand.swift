@@ -122,6 +122,8 @@ extension ChainCommand {
             let instructionSlots: Int
             let installedAt: String
             let source: Nullable<String>
+            /// Packets loaders started on it since it was installed or replaced.
+            let runs: UInt64
         }
 
         func operation() throws -> NodeOperation {
@@ -133,9 +135,10 @@ extension ChainCommand {
         static func perform(_ request: Hike_V1_ListChainsRequest) throws {
             let output = JSONFlag(request.target.json), instance = request.target
             let hike = try instance.open()
+            let runs = try hike.chainRuns()
             let rows = try hike.chains().map {
                 Row(name: $0.name, id: $0.id, idHex: Format.hex($0.id), slot: $0.slot, instructionSlots: $0.instructionSlots,
-                    installedAt: Format.date($0.installedAt), source: Nullable($0.source))
+                    installedAt: Format.date($0.installedAt), source: Nullable($0.source), runs: runs[$0.name] ?? 0)
             }
             if output.json {
                 Terminal.line(try Terminal.json(rows))
@@ -145,9 +148,9 @@ extension ChainCommand {
                 Terminal.line("no chains installed in instance '\(hike.name)'; install some with: hike chain load FILE")
                 return
             }
-            var table = TextTable(["NAME", "ID", "SLOT", "SLOTS USED", "INSTALLED", "SOURCE"], rightAligned: [2, 3])
+            var table = TextTable(["NAME", "ID", "SLOT", "SLOTS USED", "RUNS", "INSTALLED", "SOURCE"], rightAligned: [2, 3, 4])
             for row in rows {
-                table.append([row.name, row.idHex, String(row.slot), String(row.instructionSlots), row.installedAt,
+                table.append([row.name, row.idHex, String(row.slot), String(row.instructionSlots), String(row.runs), row.installedAt,
                               row.source.value ?? "-"])
             }
             Terminal.line(table.render())

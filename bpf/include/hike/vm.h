@@ -120,6 +120,7 @@ static __always_inline int hvm_start(struct xdp_md *ctx, __u32 chain_id, __u32 d
 	struct hvm_state *vm = hvm_state_get();
 	struct hvm_frame *f;
 	__u32 *slot, i;
+	__u64 *runs;
 
 	if (!vm)
 		return XDP_ABORTED;
@@ -142,6 +143,9 @@ static __always_inline int hvm_start(struct xdp_md *ctx, __u32 chain_id, __u32 d
 		return hvm_finish(ctx, vm, default_verdict, HVM_FAULT_UNKNOWN_CALLEE);
 	}
 	f->slot = *slot;
+	runs = bpf_map_lookup_elem(&hvm_runs, slot);
+	if (runs)
+		(*runs)++;
 	return hvm_resume(ctx, vm);
 }
 

@@ -63,4 +63,13 @@ struct {
 	__uint(max_entries, 256 * 1024);
 } hvm_events SEC(".maps");
 
+/* Packets that loaders started on the chain in each slot, per CPU (an array: one inlined lookup
+ * per packet). hike zeroes a slot before it installs a chain there. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, HVM_CHAIN_SLOTS);
+	__type(key, __u32);
+	__type(value, __u64);
+} hvm_runs SEC(".maps");
+
 #endif
