@@ -110,6 +110,11 @@ public enum NodeClient {
     public struct Refusal: Error, Sendable {
         public let code: RPCError.Code
         public let text: String
+
+        public init(code: RPCError.Code, text: String) {
+            self.code = code
+            self.text = text
+        }
     }
 
     public static func execute(_ operation: NodeOperation, at address: DaemonAddress) async throws -> NodeOutput {
@@ -126,8 +131,26 @@ public enum NodeClient {
     public static func watchEvents(_ request: Hike_V1_WatchEventsRequest, at address: DaemonAddress,
                                    each: @escaping @Sendable (NodeOutput) async throws -> Void) async throws {
         try await withClient(address) { node in
-            try await node.watchEvents(request, options: callOptions) { response in
-                for try await message in response.messages { try await each(NodeOutput(message)) }
+            do {
+                try await node.watchEvents(request, options: callOptions) { response in
+                    for try await message in response.messages { try await each(NodeOutput(message)) }
+                }
+            } catch let error as RPCError where [.invalidArgument, .notFound, .failedPrecondition].contains(error.code) {
+                throw Refusal(code: error.code, text: error.message)
+            }
+        }
+    }
+
+    /// Streams a watch's outputs (each time the read changed) until the caller stops.
+    public static func watch(_ request: Hike_V1_WatchRequest, at address: DaemonAddress,
+                             each: @escaping @Sendable (NodeOutput) async throws -> Void) async throws {
+        try await withClient(address) { node in
+            do {
+                try await node.watch(request, options: callOptions) { response in
+                    for try await message in response.messages { try await each(NodeOutput(message)) }
+                }
+            } catch let error as RPCError where [.invalidArgument, .notFound, .failedPrecondition].contains(error.code) {
+                throw Refusal(code: error.code, text: error.message)
             }
         }
     }

@@ -162,3 +162,41 @@ extension NodeExecutor {
     /// Events waiting for a watch, one Output line each; the default has none.
     public func drainEvents(_ request: Hike_V1_WatchEventsRequest) throws(NodeFailure) -> NodeOutput { NodeOutput() }
 }
+
+/// The reads a watch repeats (`hike … --watch`): counters that change with the traffic.
+extension NodeOperation {
+    /// The watch of this read, every interval; nil for an operation that is no such read.
+    public func watch(every interval: Duration) -> Hike_V1_WatchRequest? {
+        let read: Hike_V1_WatchRequest.OneOf_Read
+        switch self {
+        case .faults(let r): read = .faults(r)
+        case .showSRv6(let r): read = .srv6(r)
+        case .listFlows(let r): read = .flows(r)
+        case .listChains(let r): read = .chains(r)
+        case .monitoringStats(let r): read = .stats(r)
+        case .listLoaders(let r): read = .loaders(r)
+        default: return nil
+        }
+        let (seconds, attoseconds) = interval.components
+        return .with {
+            $0.intervalMs = UInt32(clamping: seconds * 1000 + attoseconds / 1_000_000_000_000_000)
+            $0.read = read
+        }
+    }
+
+    /// The read a watch repeats.
+    public init?(watching request: Hike_V1_WatchRequest) {
+        switch request.read {
+        case .faults(let r)?: self = .faults(r)
+        case .srv6(let r)?: self = .showSRv6(r)
+        case .flows(let r)?: self = .listFlows(r)
+        case .chains(let r)?: self = .listChains(r)
+        case .stats(let r)?: self = .monitoringStats(r)
+        case .loaders(let r)?: self = .listLoaders(r)
+        case nil: return nil
+        }
+    }
+
+    /// Milliseconds a watch may wait between reads.
+    public static let watchIntervals: ClosedRange<UInt32> = 100...3_600_000
+}

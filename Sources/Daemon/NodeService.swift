@@ -81,6 +81,30 @@ struct NodeService: Hike_V1_Node.SimpleServiceProtocol {
     }
 }
 
+extension NodeService {
+    /// Runs the read every interval on its instance's queue and sends its output each time it
+    /// changed (the first time always), until the client goes away.
+    func watch(request: Hike_V1_WatchRequest, response: RPCWriter<Hike_V1_Output>, context: ServerContext) async throws {
+        guard let operation = NodeOperation(watching: request) else {
+            throw RPCError(code: .invalidArgument, message: "error: a watch names the read it repeats (faults, srv6, flows, chains, stats or loaders)\n")
+        }
+        guard NodeOperation.watchIntervals.contains(request.intervalMs) else {
+            throw RPCError(code: .invalidArgument, message: "error: interval \(request.intervalMs) ms: give 100 to 3600000\n")
+        }
+        let executor = executor
+        var last: NodeOutput?
+        while !Task.isCancelled {
+            let result = await Self.onQueue(of: operation.instance, in: planes) {
+                Result { () throws(NodeFailure) -> NodeOutput in try executor.execute(operation) }
+            }
+            let output = try result.mapError { RPCError($0) }.get()
+            if output != last { try await response.write(output.message) }
+            last = output
+            try await Task.sleep(for: .milliseconds(Int(request.intervalMs)))
+        }
+    }
+}
+
 extension RPCError {
     /// The status message travels in an HTTP/2 header: a text that echoes a huge request (a name
     /// of 60 kB) is cut so that the answer still fits the client's header limit.

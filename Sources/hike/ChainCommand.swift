@@ -126,6 +126,12 @@ extension ChainCommand {
             let runs: UInt64
         }
 
+        @OptionGroup var watching: WatchOption
+
+        mutating func run() async throws {
+            try await instance.execute(try operation(), watch: watching.interval)
+        }
+
         func operation() throws -> NodeOperation {
             .listChains(.with {
                 $0.target = instance.target(json: output.json)

@@ -67,6 +67,12 @@ struct FaultsCommand: NodeCommand {
     static func reasonName(_ code: UInt32) -> String { Fault(rawValue: code)?.name ?? "reason \(code)" }
     static func reasonDescription(_ code: UInt32) -> String { Fault(rawValue: code)?.explanation ?? "unknown reason" }
 
+    @OptionGroup var watching: WatchOption
+
+    mutating func run() async throws {
+        try await instance.execute(try operation(), watch: watching.interval)
+    }
+
     func operation() throws -> NodeOperation {
         .faults(.with {
             $0.target = instance.target(json: output.json)

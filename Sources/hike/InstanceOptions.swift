@@ -67,16 +67,59 @@ struct InstanceOptions: ParsableArguments {
         return address
     }
 
+    /// As execute, again every interval, printing each time the output changed (the first time
+    /// always), until interrupted: a read of counters watched here or through the daemon.
+    func execute(_ operation: NodeOperation, watch interval: Duration?) async throws {
+        guard let interval else { return try await execute(operation) }
+        guard let request = operation.watch(every: interval) else {
+            throw CommandLineError("--watch: this command reads nothing that changes")
+        }
+        if let address = try daemon() {
+            try await NodeClient.watch(request, at: address) { output in Self.print(output) }
+            return
+        }
+        var last: NodeOutput?
+        while true {
+            let output: NodeOutput
+            do {
+                output = try CommandExecutor().execute(operation)
+            } catch {
+                throw NodeClient.Refusal(code: .failedPrecondition, text: error.text)
+            }
+            if output != last { Self.print(output) }
+            last = output
+            try await Task.sleep(for: interval)
+        }
+    }
+
+    static func print(_ output: NodeOutput) {
+        for warning in output.warnings { Terminal.warning(warning) }
+        if !output.text.isEmpty { FileHandle.standardOutput.write(Data(output.text.utf8)) }
+    }
+
     /// Runs an operation here or on the daemon --connect names, and prints what it printed.
     func execute(_ operation: NodeOperation) async throws {
         guard let address = try daemon() else {
             try CommandExecutor.perform(operation)
             return
         }
-        let output = try await NodeClient.execute(operation, at: address)
-        for warning in output.warnings { Terminal.warning(warning) }
-        if !output.text.isEmpty { FileHandle.standardOutput.write(Data(output.text.utf8)) }
+        Self.print(try await NodeClient.execute(operation, at: address))
     }
+}
+
+/// `--watch SECONDS`, for the reads of counters.
+struct WatchOption: ParsableArguments {
+    @Option(help: ArgumentHelp("Read again every SECONDS (0.1–3600) and print each time the output changed, until interrupted.",
+                               valueName: "seconds"))
+    var watch: Double?
+
+    func validate() throws {
+        if let watch, !(watch.isFinite && (0.1...3600).contains(watch)) {
+            throw ValidationError("--watch \(watch): give 0.1 to 3600 seconds")
+        }
+    }
+
+    var interval: Duration? { watch.map { .milliseconds(Int64(($0 * 1000).rounded())) } }
 }
 
 /// `-j/--json`, shared by the listings.

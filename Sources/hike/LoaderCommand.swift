@@ -92,6 +92,12 @@ extension LoaderCommand {
             let attachments: [AttachmentRow]
         }
 
+        @OptionGroup var watching: WatchOption
+
+        mutating func run() async throws {
+            try await instance.execute(try operation(), watch: watching.interval)
+        }
+
         func operation() throws -> NodeOperation {
             .listLoaders(.with {
                 $0.target = instance.target(json: output.json)

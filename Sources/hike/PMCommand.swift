@@ -150,6 +150,12 @@ struct PMCommand: ParsableCommand {
                 let counters: [FlowCounter]
             }
 
+            @OptionGroup var watching: WatchOption
+
+            mutating func run() async throws {
+                try await instance.execute(try operation(), watch: watching.interval)
+            }
+
             func operation() throws -> NodeOperation {
                 .listFlows(.with {
                     $0.target = instance.target(json: output.json)
@@ -335,6 +341,12 @@ struct PMCommand: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "The pm programs' counters by outcome (pm_stats).")
         @OptionGroup var instance: InstanceOptions
         @OptionGroup var output: JSONOption
+
+        @OptionGroup var watching: WatchOption
+
+        mutating func run() async throws {
+            try await instance.execute(try operation(), watch: watching.interval)
+        }
 
         func operation() throws -> NodeOperation {
             .monitoringStats(.with {

@@ -134,6 +134,12 @@ extension SRv6Command {
         @OptionGroup var instance: InstanceOptions
         @OptionGroup var output: JSONOption
 
+        @OptionGroup var watching: WatchOption
+
+        mutating func run() async throws {
+            try await instance.execute(try operation(), watch: watching.interval)
+        }
+
         func operation() throws -> NodeOperation {
             .showSRv6(.with {
                 $0.target = instance.target(json: output.json)

@@ -378,6 +378,19 @@ public enum Hike_V1_Node: Sendable {
                 type: .serverStreaming
             )
         }
+        /// Namespace for "Watch" metadata.
+        public enum Watch: Sendable {
+            /// Request type for "Watch".
+            public typealias Input = Hike_V1_WatchRequest
+            /// Response type for "Watch".
+            public typealias Output = Hike_V1_Output
+            /// Descriptor for "Watch".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "hike.v1.Node"),
+                method: "Watch",
+                type: .serverStreaming
+            )
+        }
         /// Descriptors for all methods in the "hike.v1.Node" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             Info.descriptor,
@@ -406,7 +419,8 @@ public enum Hike_V1_Node: Sendable {
             AddFlow.descriptor,
             RemoveFlow.descriptor,
             MonitoringStats.descriptor,
-            WatchEvents.descriptor
+            WatchEvents.descriptor,
+            Watch.descriptor
         ]
     }
 }
@@ -851,6 +865,25 @@ extension Hike_V1_Node {
             request: GRPCCore.StreamingServerRequest<Hike_V1_WatchEventsRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Hike_V1_Output>
+
+        /// Handle the "Watch" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A read of counters, again every interval, sent each time what it prints changed (hike …
+        /// > --watch SECONDS), until the client cancels.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Hike_V1_WatchRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Hike_V1_Output` messages.
+        func watch(
+            request: GRPCCore.StreamingServerRequest<Hike_V1_WatchRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Hike_V1_Output>
     }
 
     /// Service protocol for the "hike.v1.Node" service.
@@ -1277,6 +1310,25 @@ extension Hike_V1_Node {
         /// - Returns: A streaming response of `Hike_V1_Output` messages.
         func watchEvents(
             request: GRPCCore.ServerRequest<Hike_V1_WatchEventsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Hike_V1_Output>
+
+        /// Handle the "Watch" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A read of counters, again every interval, sent each time what it prints changed (hike …
+        /// > --watch SECONDS), until the client cancels.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Hike_V1_WatchRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Hike_V1_Output` messages.
+        func watch(
+            request: GRPCCore.ServerRequest<Hike_V1_WatchRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Hike_V1_Output>
     }
@@ -1706,6 +1758,26 @@ extension Hike_V1_Node {
             response: GRPCCore.RPCWriter<Hike_V1_Output>,
             context: GRPCCore.ServerContext
         ) async throws
+
+        /// Handle the "Watch" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A read of counters, again every interval, sent each time what it prints changed (hike …
+        /// > --watch SECONDS), until the client cancels.
+        ///
+        /// - Parameters:
+        ///   - request: A `Hike_V1_WatchRequest` message.
+        ///   - response: A response stream of `Hike_V1_Output` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        func watch(
+            request: Hike_V1_WatchRequest,
+            response: GRPCCore.RPCWriter<Hike_V1_Output>,
+            context: GRPCCore.ServerContext
+        ) async throws
     }
 }
 
@@ -2010,6 +2082,17 @@ extension Hike_V1_Node.StreamingServiceProtocol {
                 )
             }
         )
+        router.registerHandler(
+            forMethod: Hike_V1_Node.Method.Watch.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Hike_V1_WatchRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Hike_V1_Output>(),
+            handler: { request, context in
+                try await self.watch(
+                    request: request,
+                    context: context
+                )
+            }
+        )
     }
 }
 
@@ -2307,6 +2390,17 @@ extension Hike_V1_Node.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Hike_V1_Output> {
         let response = try await self.watchEvents(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return response
+    }
+
+    public func watch(
+        request: GRPCCore.StreamingServerRequest<Hike_V1_WatchRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Hike_V1_Output> {
+        let response = try await self.watch(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -2663,6 +2757,23 @@ extension Hike_V1_Node.SimpleServiceProtocol {
             metadata: [:],
             producer: { writer in
                 try await self.watchEvents(
+                    request: request.message,
+                    response: writer,
+                    context: context
+                )
+                return [:]
+            }
+        )
+    }
+
+    public func watch(
+        request: GRPCCore.ServerRequest<Hike_V1_WatchRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Hike_V1_Output> {
+        return GRPCCore.StreamingServerResponse<Hike_V1_Output>(
+            metadata: [:],
+            producer: { writer in
+                try await self.watch(
                     request: request.message,
                     response: writer,
                     context: context
@@ -3231,6 +3342,30 @@ extension Hike_V1_Node {
         func watchEvents<Result>(
             request: GRPCCore.ClientRequest<Hike_V1_WatchEventsRequest>,
             serializer: some GRPCCore.MessageSerializer<Hike_V1_WatchEventsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Hike_V1_Output>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Hike_V1_Output>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "Watch" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A read of counters, again every interval, sent each time what it prints changed (hike …
+        /// > --watch SECONDS), until the client cancels.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Hike_V1_WatchRequest` message.
+        ///   - serializer: A serializer for `Hike_V1_WatchRequest` messages.
+        ///   - deserializer: A deserializer for `Hike_V1_Output` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func watch<Result>(
+            request: GRPCCore.ClientRequest<Hike_V1_WatchRequest>,
+            serializer: some GRPCCore.MessageSerializer<Hike_V1_WatchRequest>,
             deserializer: some GRPCCore.MessageDeserializer<Hike_V1_Output>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Hike_V1_Output>) async throws -> Result
@@ -4101,6 +4236,39 @@ extension Hike_V1_Node {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "Watch" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A read of counters, again every interval, sent each time what it prints changed (hike …
+        /// > --watch SECONDS), until the client cancels.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Hike_V1_WatchRequest` message.
+        ///   - serializer: A serializer for `Hike_V1_WatchRequest` messages.
+        ///   - deserializer: A deserializer for `Hike_V1_Output` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func watch<Result>(
+            request: GRPCCore.ClientRequest<Hike_V1_WatchRequest>,
+            serializer: some GRPCCore.MessageSerializer<Hike_V1_WatchRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Hike_V1_Output>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Hike_V1_Output>) async throws -> Result
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.serverStreaming(
+                request: request,
+                descriptor: Hike_V1_Node.Method.Watch.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -4815,6 +4983,34 @@ extension Hike_V1_Node.ClientProtocol {
         try await self.watchEvents(
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Hike_V1_WatchEventsRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Hike_V1_Output>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "Watch" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > A read of counters, again every interval, sent each time what it prints changed (hike …
+    /// > --watch SECONDS), until the client cancels.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Hike_V1_WatchRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func watch<Result>(
+        request: GRPCCore.ClientRequest<Hike_V1_WatchRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Hike_V1_Output>) async throws -> Result
+    ) async throws -> Result where Result: Sendable {
+        try await self.watch(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Hike_V1_WatchRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Hike_V1_Output>(),
             options: options,
             onResponse: handleResponse
@@ -5641,6 +5837,38 @@ extension Hike_V1_Node.ClientProtocol {
             metadata: metadata
         )
         return try await self.watchEvents(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "Watch" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > A read of counters, again every interval, sent each time what it prints changed (hike …
+    /// > --watch SECONDS), until the client cancels.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func watch<Result>(
+        _ message: Hike_V1_WatchRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Hike_V1_Output>) async throws -> Result
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Hike_V1_WatchRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.watch(
             request: request,
             options: options,
             onResponse: handleResponse

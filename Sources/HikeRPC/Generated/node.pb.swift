@@ -702,6 +702,79 @@ public nonisolated struct Hike_V1_WatchEventsRequest: Sendable {
   fileprivate var _target: Hike_V1_Target? = nil
 }
 
+public nonisolated struct Hike_V1_WatchRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Milliseconds between reads: 100 to 3600000.
+  public var intervalMs: UInt32 = 0
+
+  public var read: Hike_V1_WatchRequest.OneOf_Read? = nil
+
+  public var faults: Hike_V1_FaultsRequest {
+    get {
+      if case .faults(let v)? = read {return v}
+      return Hike_V1_FaultsRequest()
+    }
+    set {read = .faults(newValue)}
+  }
+
+  public var srv6: Hike_V1_ShowSRv6Request {
+    get {
+      if case .srv6(let v)? = read {return v}
+      return Hike_V1_ShowSRv6Request()
+    }
+    set {read = .srv6(newValue)}
+  }
+
+  public var flows: Hike_V1_ListFlowsRequest {
+    get {
+      if case .flows(let v)? = read {return v}
+      return Hike_V1_ListFlowsRequest()
+    }
+    set {read = .flows(newValue)}
+  }
+
+  public var chains: Hike_V1_ListChainsRequest {
+    get {
+      if case .chains(let v)? = read {return v}
+      return Hike_V1_ListChainsRequest()
+    }
+    set {read = .chains(newValue)}
+  }
+
+  public var stats: Hike_V1_MonitoringStatsRequest {
+    get {
+      if case .stats(let v)? = read {return v}
+      return Hike_V1_MonitoringStatsRequest()
+    }
+    set {read = .stats(newValue)}
+  }
+
+  public var loaders: Hike_V1_ListLoadersRequest {
+    get {
+      if case .loaders(let v)? = read {return v}
+      return Hike_V1_ListLoadersRequest()
+    }
+    set {read = .loaders(newValue)}
+  }
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public nonisolated enum OneOf_Read: Equatable, Sendable {
+    case faults(Hike_V1_FaultsRequest)
+    case srv6(Hike_V1_ShowSRv6Request)
+    case flows(Hike_V1_ListFlowsRequest)
+    case chains(Hike_V1_ListChainsRequest)
+    case stats(Hike_V1_MonitoringStatsRequest)
+    case loaders(Hike_V1_ListLoadersRequest)
+
+  }
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "hike.v1"
@@ -1826,6 +1899,146 @@ nonisolated extension Hike_V1_WatchEventsRequest: SwiftProtobuf.Message, SwiftPr
     if lhs._target != rhs._target {return false}
     if lhs.source != rhs.source {return false}
     if lhs.follow != rhs.follow {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Hike_V1_WatchRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".WatchRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}interval_ms\0\u{1}faults\0\u{1}srv6\0\u{1}flows\0\u{1}chains\0\u{1}stats\0\u{1}loaders\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.intervalMs) }()
+      case 2: try {
+        var v: Hike_V1_FaultsRequest?
+        var hadOneofValue = false
+        if let current = self.read {
+          hadOneofValue = true
+          if case .faults(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.read = .faults(v)
+        }
+      }()
+      case 3: try {
+        var v: Hike_V1_ShowSRv6Request?
+        var hadOneofValue = false
+        if let current = self.read {
+          hadOneofValue = true
+          if case .srv6(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.read = .srv6(v)
+        }
+      }()
+      case 4: try {
+        var v: Hike_V1_ListFlowsRequest?
+        var hadOneofValue = false
+        if let current = self.read {
+          hadOneofValue = true
+          if case .flows(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.read = .flows(v)
+        }
+      }()
+      case 5: try {
+        var v: Hike_V1_ListChainsRequest?
+        var hadOneofValue = false
+        if let current = self.read {
+          hadOneofValue = true
+          if case .chains(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.read = .chains(v)
+        }
+      }()
+      case 6: try {
+        var v: Hike_V1_MonitoringStatsRequest?
+        var hadOneofValue = false
+        if let current = self.read {
+          hadOneofValue = true
+          if case .stats(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.read = .stats(v)
+        }
+      }()
+      case 7: try {
+        var v: Hike_V1_ListLoadersRequest?
+        var hadOneofValue = false
+        if let current = self.read {
+          hadOneofValue = true
+          if case .loaders(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.read = .loaders(v)
+        }
+      }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if self.intervalMs != 0 {
+      try visitor.visitSingularUInt32Field(value: self.intervalMs, fieldNumber: 1)
+    }
+    switch self.read {
+    case .faults?: try {
+      guard case .faults(let v)? = self.read else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    }()
+    case .srv6?: try {
+      guard case .srv6(let v)? = self.read else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    }()
+    case .flows?: try {
+      guard case .flows(let v)? = self.read else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    }()
+    case .chains?: try {
+      guard case .chains(let v)? = self.read else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+    }()
+    case .stats?: try {
+      guard case .stats(let v)? = self.read else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+    }()
+    case .loaders?: try {
+      guard case .loaders(let v)? = self.read else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
+    }()
+    case nil: break
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Hike_V1_WatchRequest, rhs: Hike_V1_WatchRequest) -> Bool {
+    if lhs.intervalMs != rhs.intervalMs {return false}
+    if lhs.read != rhs.read {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
