@@ -97,7 +97,7 @@ public struct HikeDaemon: Sendable {
             }
         } catch {
             for socket in tcpSockets { close(socket.fd) }
-            throw DaemonError.listen("metrics: \(error)")
+            throw DaemonError.listen("\(error)")
         }
         endpoints.metrics = endpoint.map { $0.host.contains(":") ? "[\($0.host)]:\($0.port)" : "\($0.host):\($0.port)" }
 

@@ -34,8 +34,14 @@ struct InstanceOptions: ParsableArguments {
     @Option(help: ArgumentHelp("With --connect and TLS: the name the daemon's certificate must carry (default: the host).", valueName: "name"))
     var tlsServerName: String?
 
+    /// The instance on this machine, for the commands that only work here (clock, pm flip,
+    /// pm loss): they refuse --connect rather than ignore it.
     func open() throws -> HikeInstance {
-        try HikeInstance(name: instance)
+        if let connect {
+            throw CommandLineError("--connect \(connect): this command works on this machine's instances only "
+                                   + "(the node commands take --connect: see docs/daemon.md)")
+        }
+        return try HikeInstance(name: instance)
     }
 
     func validate() throws {
