@@ -118,25 +118,15 @@ public enum NodeClient {
     }
 
     public static func execute(_ operation: NodeOperation, at address: DaemonAddress) async throws -> NodeOutput {
-        try await withClient(address) { node in
-            do {
-                return NodeOutput(try await call(operation, on: node))
-            } catch let error as RPCError where [.invalidArgument, .notFound, .failedPrecondition].contains(error.code) {
-                throw Refusal(code: error.code, text: error.message)
-            }
-        }
+        try await withNode(address) { node in NodeOutput(try await call(operation, on: node)) }
     }
 
     /// Streams a watch's lines until the daemon or the caller stops it.
     public static func watchEvents(_ request: Hike_V1_WatchEventsRequest, at address: DaemonAddress,
                                    each: @escaping @Sendable (NodeOutput) async throws -> Void) async throws {
-        try await withClient(address) { node in
-            do {
-                try await node.watchEvents(request, options: callOptions) { response in
-                    for try await message in response.messages { try await each(NodeOutput(message)) }
-                }
-            } catch let error as RPCError where [.invalidArgument, .notFound, .failedPrecondition].contains(error.code) {
-                throw Refusal(code: error.code, text: error.message)
+        try await withNode(address) { node in
+            try await node.watchEvents(request, options: callOptions) { response in
+                for try await message in response.messages { try await each(NodeOutput(message)) }
             }
         }
     }
@@ -144,11 +134,21 @@ public enum NodeClient {
     /// Streams a watch's outputs (each time the read changed) until the caller stops.
     public static func watch(_ request: Hike_V1_WatchRequest, at address: DaemonAddress,
                              each: @escaping @Sendable (NodeOutput) async throws -> Void) async throws {
+        try await withNode(address) { node in
+            try await node.watch(request, options: callOptions) { response in
+                for try await message in response.messages { try await each(NodeOutput(message)) }
+            }
+        }
+    }
+
+    /// body with the daemon's Node client; the daemon's refusals become Refusal (its text is
+    /// what this process prints).
+    static func withNode<T: Sendable>(_ address: DaemonAddress,
+                                      _ body: @escaping @Sendable (Hike_V1_Node.Client<HTTP2ClientTransport.Posix>) async throws -> T)
+        async throws -> T {
         try await withClient(address) { node in
             do {
-                try await node.watch(request, options: callOptions) { response in
-                    for try await message in response.messages { try await each(NodeOutput(message)) }
-                }
+                return try await body(node)
             } catch let error as RPCError where [.invalidArgument, .notFound, .failedPrecondition].contains(error.code) {
                 throw Refusal(code: error.code, text: error.message)
             }

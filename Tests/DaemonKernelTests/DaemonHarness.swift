@@ -41,6 +41,17 @@ struct DaemonScratch {
         return path
     }
 
+    /// Installs t_oob, a chain that reads past every packet (each one faults, and passes: the
+    /// default verdict), on veth0 of the namespace, through the daemon at connect.
+    func installFaultingChain(in namespace: String, connect: [String]) throws {
+        let oob = try write("oob.hasm", "chain t_oob\n    r1 = 0x1000000 ll\n    r0 = *(u64 *)(r1 + 0x3fff)\n    exit\n")
+        let load = try hike(["chain", "load", oob] + connect)
+        #expect(load.status == 0, "\(load.stderr)")
+        let attach = try hike(["loader", "attach", "ip6_classifier", "veth0", "--netns", namespace, "--chain", "t_oob",
+                               "--default-verdict", "pass"] + connect)
+        #expect(attach.status == 0, "\(attach.stderr)")
+    }
+
     /// Runs hike with `--instance` this test's.
     func hike(_ arguments: [String]) throws -> CommandResult {
         try Command.run([hikeBinary] + arguments + ["--instance", name])

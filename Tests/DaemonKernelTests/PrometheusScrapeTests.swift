@@ -45,12 +45,7 @@ import Topology
             defer { _ = daemon.stop() }
             let metrics = try #require(daemon.metrics)
             let connect = ["--connect", "unix:\(daemon.socket)"]
-            // A chain that reads past every packet: each one faults (and passes, the default verdict).
-            let oob = try scratch.write("oob.hasm", "chain t_oob\n    r1 = 0x1000000 ll\n    r0 = *(u64 *)(r1 + 0x3fff)\n    exit\n")
-            #expect(try scratch.hike(["chain", "load", oob] + connect).status == 0)
-            let attach = try scratch.hike(["loader", "attach", "ip6_classifier", "veth0", "--netns", b.name, "--chain", "t_oob",
-                                           "--default-verdict", "pass"] + connect)
-            #expect(attach.status == 0, "\(attach.stderr)")
+            try scratch.installFaultingChain(in: b.name, connect: connect)
             #expect(try Traffic.ping(from: a, to: "fc00::2", count: 5, interval: 0.05).received == 5)
 
             let port = try Self.freePort()

@@ -54,11 +54,7 @@ import Topology
             let daemon = try DaemonProcess([], scratch: scratch)
             defer { _ = daemon.stop() }
             let connect = ["--connect", "unix:\(daemon.socket)"]
-            let oob = try scratch.write("oob.hasm", "chain t_oob\n    r1 = 0x1000000 ll\n    r0 = *(u64 *)(r1 + 0x3fff)\n    exit\n")
-            #expect(try scratch.hike(["chain", "load", oob] + connect).status == 0)
-            let attach = try scratch.hike(["loader", "attach", "ip6_classifier", "veth0", "--netns", b.name, "--chain", "t_oob",
-                                           "--default-verdict", "pass"] + connect)
-            #expect(attach.status == 0, "\(attach.stderr)")
+            try scratch.installFaultingChain(in: b.name, connect: connect)
 
             let watch = ["faults", "--json", "--watch", "0.1", "--instance", scratch.name]
             let here = try Background(watch, output: "\(scratch.directory)/here.out")
