@@ -174,9 +174,18 @@ extension LoaderCommand {
         var route: [String] = []
 
         func validate() throws {
-            _ = try Self.routes(route)
+            do {
+                try Self.check(chain: chain, route: route)
+            } catch let error as CommandLineError {
+                throw ValidationError(error.message)  // with the usage, as ArgumentParser shows it
+            }
+        }
+
+        /// What validate checks, checked again where the request runs (a daemon's client may not be this CLI).
+        static func check(chain: String?, route: [String]) throws {
+            _ = try routes(route)
             if chain == nil && route.isEmpty {
-                throw ValidationError("say which chain packets start on: --chain NAME (or --route PREFIX=CHAIN for ip6_lpm_classifier)")
+                throw CommandLineError("say which chain packets start on: --chain NAME (or --route PREFIX=CHAIN for ip6_lpm_classifier)")
             }
         }
 
@@ -184,7 +193,7 @@ extension LoaderCommand {
             try route.map { text in
                 let parts = text.split(separator: "=", maxSplits: 1).map(String.init)
                 guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
-                    throw ValidationError("--route \(text): write PREFIX=CHAIN (like --route fc00:2::/64=to_b)")
+                    throw CommandLineError("--route \(text): write PREFIX=CHAIN (like --route fc00:2::/64=to_b)")
                 }
                 return (parts[0], parts[1])
             }
@@ -212,6 +221,7 @@ extension LoaderCommand {
             let chain = request.chain.nonEmpty
             let defaultVerdict = try VerdictArgument.parse(request.defaultVerdict, default: .drop, option: "--default-verdict")
             let route = request.routes
+            try check(chain: chain, route: route)
             let record = try DataPlane(instance: try instance.open()).attachLoader(LoaderAttachRequest(
                 loader: loader, device: device, namespace: netns, mode: mode.mode, chain: chain, defaultVerdict: defaultVerdict.value,
                 routes: try Self.routes(route)))
