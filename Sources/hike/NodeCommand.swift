@@ -37,21 +37,20 @@ final class OutputCapture: Sendable {
 /// Runs the daemon's requests with the commands' own code, capturing what they print.
 struct CommandExecutor: NodeExecutor {
     func execute(_ operation: NodeOperation) throws(NodeFailure) -> NodeOutput {
-        let capture = OutputCapture()
-        do {
-            try OutputCapture.$current.withValue(capture) { try Self.perform(operation) }
-        } catch {
-            throw NodeFailure(kind: Self.kind(of: error), text: ErrorReport.text(of: error) ?? "error: \(error)\n")
-        }
-        return capture.captured
+        try Self.capturing { try Self.perform(operation) }
     }
 
     func drainEvents(_ request: Hike_V1_WatchEventsRequest) throws(NodeFailure) -> NodeOutput {
+        try Self.capturing { try EventsCommand.drain(request) }
+    }
+
+    /// What body prints, or its error as the CLI would print it.
+    static func capturing(_ body: () throws -> Void) throws(NodeFailure) -> NodeOutput {
         let capture = OutputCapture()
         do {
-            try OutputCapture.$current.withValue(capture) { try EventsCommand.drain(request) }
+            try OutputCapture.$current.withValue(capture) { try body() }
         } catch {
-            throw NodeFailure(kind: Self.kind(of: error), text: ErrorReport.text(of: error) ?? "error: \(error)\n")
+            throw NodeFailure(kind: kind(of: error), text: ErrorReport.text(of: error) ?? "error: \(error)\n")
         }
         return capture.captured
     }
