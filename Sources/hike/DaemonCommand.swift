@@ -15,8 +15,9 @@ struct DaemonCommand: AsyncParsableCommand {
             Listens on a root-only unix socket (default /run/hike/hike.sock, mode 0600); with \
             --listen also on TCP, with mutual TLS (--tls-cert, --tls-key, --tls-client-ca) or, \
             when --insecure says so, in plaintext. --eclat serves eclatd's service where the \
-            original eclat client expects it (port 50051). Every hike command takes \
-            --connect ADDRESS to run against a daemon and prints the same as it does here. \
+            original eclat client expects it (port 50051). The node commands (prog, chain, load, \
+            loader, map, faults, srv6, pm flow, …) take --connect ADDRESS to run against a daemon \
+            and print the same as they do here. \
             The data plane does not depend on the daemon: it keeps forwarding while the daemon is \
             stopped, and a new daemon serves what is pinned. SIGTERM or SIGINT stop it gracefully. \
             Logs go to stderr (one line per change and per refused request). See docs/daemon.md.
