@@ -21,18 +21,32 @@ struct DaemonScratch {
     let name: String
     let directory: String
 
+    static func with(_ body: (DaemonScratch) throws -> Void) throws {
+        let scratch = try make()
+        defer { scratch.remove() }
+        try body(scratch)
+    }
+
+    /// For a test that awaits (a gRPC client of its own).
     static func with(_ body: (DaemonScratch) async throws -> Void) async throws {
+        let scratch = try make()
+        defer { scratch.remove() }
+        try await body(scratch)
+    }
+
+    private static func make() throws -> DaemonScratch {
         let n = counter.add(1, ordering: .relaxed).newValue
         let name = "\(KernelTest.prefix)-\(getpid())-daemon-\(n)"
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(name).path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let scratch = DaemonScratch(name: name, directory: directory)
-        defer {
-            let reset = try? Command.run([hikeBinary, "reset", "--instance", name])
-            if let reset, reset.status != 0 { FileHandle.standardError.write(Data("hike reset --instance \(name): \(reset.stderr)\n".utf8)) }
-            try? FileManager.default.removeItem(atPath: directory)
-        }
-        try await body(scratch)
+        return DaemonScratch(name: name, directory: directory)
+    }
+
+    /// Resets the instance and deletes the directory.
+    private func remove() {
+        let reset = try? Command.run([hikeBinary, "reset", "--instance", name])
+        if let reset, reset.status != 0 { FileHandle.standardError.write(Data("hike reset --instance \(name): \(reset.stderr)\n".utf8)) }
+        try? FileManager.default.removeItem(atPath: directory)
     }
 
     func write(_ file: String, _ text: String) throws -> String {

@@ -51,10 +51,10 @@ import Topology
         return answers
     }
 
-    @Test func theOriginalClientLoadsTheDDoSScriptReadsItsMapsAndTheChainDrops() async throws {
+    @Test func theOriginalClientLoadsTheDDoSScriptReadsItsMapsAndTheChainDrops() throws {
         let (topology, sender, dut) = try KernelTest.pair()
         defer { topology.destroy() }
-        try await DaemonScratch.with { scratch in
+        try DaemonScratch.with { scratch in
             // The client's stubs, generated now from the proto the daemon serves.
             let generate = try Command.run([Self.python, "-m", "grpc_tools.protoc", "-I", Self.root.appendingPathComponent("Protos").path,
                                             "--python_out=\(scratch.directory)", "--grpc_python_out=\(scratch.directory)", "eclat.proto"])
@@ -97,7 +97,7 @@ import Topology
 
             let receiver = try UDPReceiver(in: dut, port: 7777)
             try Traffic.sendUDP(from: sender, to: "fc00::2", port: 7777, payload: Array("flood".utf8), count: 20)
-            try await KernelTest.waitUntil("the DUT received the 8 datagrams in profile") { receiver.drain() >= 8 }
+            try KernelTest.waitUntil("the DUT received the 8 datagrams in profile") { receiver.drain() >= 8 }
 
             let read = try Self.run(["read"], in: dut, directory: scratch.directory)
             #expect(read["dump"]?["status"] == "OK")
@@ -120,7 +120,7 @@ import Topology
             // Quit stops the daemon; the data plane stays.
             let quit = try Self.run(["quit"], in: dut, directory: scratch.directory)
             #expect(quit["quit"]?["status"] == "OK")
-            try await KernelTest.waitUntil("the daemon exits after Quit") { !daemon.process.isRunning }
+            try KernelTest.waitUntil("the daemon exits after Quit") { !daemon.process.isRunning }
             #expect(daemon.process.terminationStatus == 0, "\(daemon.output)")
             #expect(try scratch.hike(["loader", "list"]).stdout.contains("veth0"))
         }

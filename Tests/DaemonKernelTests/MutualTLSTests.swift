@@ -35,7 +35,7 @@ import Topology
         try sign("intruder", by: "other-ca", extensions: "extendedKeyUsage=clientAuth\n")
     }
 
-    @Test func oneCLIConfiguresTwoRoutersOverMutualTLS() async throws {
+    @Test func oneCLIConfiguresTwoRoutersOverMutualTLS() throws {
         // h1 — r1 — r2 — h2, and a controller with a management link to each router.
         let topology = KernelTest.topology()
         defer { topology.destroy() }
@@ -58,7 +58,7 @@ import Topology
         try topology.addRoute(["fc00:2::/64", "via", "fc00:12::2"], in: r1)
         try topology.addRoute(["fc00:1::/64", "via", "fc00:12::1"], in: r2)
 
-        try await DaemonScratch.with { scratch in
+        try DaemonScratch.with { scratch in
             try Self.certificates(in: scratch.directory)
             func file(_ name: String) -> String { "\(scratch.directory)/\(name)" }
             var daemons: [DaemonProcess] = []

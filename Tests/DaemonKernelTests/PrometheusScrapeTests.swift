@@ -37,10 +37,10 @@ import Topology
         return Double(text)
     }
 
-    @Test func prometheusReadsTheFaultCounterHikeReports() async throws {
+    @Test func prometheusReadsTheFaultCounterHikeReports() throws {
         let (topology, a, b) = try KernelTest.pair()
         defer { topology.destroy() }
-        try await DaemonScratch.with { scratch in
+        try DaemonScratch.with { scratch in
             let daemon = try DaemonProcess(["--metrics", "127.0.0.1:0"], scratch: scratch)
             defer { _ = daemon.stop() }
             let metrics = try #require(daemon.metrics)
@@ -81,7 +81,7 @@ import Topology
                     .map(Double.init)
             }
             var seen: (hike: Double?, prometheus: Double?) = (nil, nil)
-            try await KernelTest.waitUntil("Prometheus has hike's fault count", timeout: .seconds(40)) {
+            try KernelTest.waitUntil("Prometheus has hike's fault count", timeout: .seconds(40)) {
                 let before = try hikeCount()
                 let scraped = try Self.query("hike_chain_faults_total{chain=\"t_oob\",reason=\"INVALID_ACCESS\"}", port: port)
                 let after = try hikeCount()
@@ -104,10 +104,10 @@ extension PrometheusScrapeTests {
     /// The daemon's monitoring loop: one instance marks and counts flow 7 (both ends of the
     /// collector, as the collector's tests have it); its periods, sent and lost totals reach
     /// /metrics.
-    @Test func theDaemonsMonitoringLoopReportsEveryPeriod() async throws {
+    @Test func theDaemonsMonitoringLoopReportsEveryPeriod() throws {
         let (topology, a, b) = try KernelTest.pair()
         defer { topology.destroy() }
-        try await DaemonScratch.with { scratch in
+        try DaemonScratch.with { scratch in
             let configuration = try scratch.write("daemon.yaml", """
                 metrics: "127.0.0.1:0"
                 monitoring:
@@ -138,7 +138,7 @@ extension PrometheusScrapeTests {
             #expect(try Traffic.ping(from: a, to: "fc00::2", count: 20, interval: 0.02).received == 20)
             let metrics = try #require(daemon.metrics)
             var text = ""
-            try await KernelTest.waitUntil("two periods after the pings are reported", timeout: .seconds(20)) {
+            try KernelTest.waitUntil("two periods after the pings are reported", timeout: .seconds(20)) {
                 text = try Command.check(["curl", "-sf", "http://\(metrics)/metrics"])
                 return (Self.sample(text, "hike_pm_measured_sent_packets_total{flow=\"7\"}") ?? 0) >= 20
                     && (Self.sample(text, "hike_pm_periods_total{flow=\"7\"}") ?? 0) >= 4

@@ -47,10 +47,10 @@ import Topology
         }
     }
 
-    @Test func faultsAreWatchedHereAndThroughTheDaemon() async throws {
+    @Test func faultsAreWatchedHereAndThroughTheDaemon() throws {
         let (topology, a, b) = try KernelTest.pair()
         defer { topology.destroy() }
-        try await DaemonScratch.with { scratch in
+        try DaemonScratch.with { scratch in
             let daemon = try DaemonProcess([], scratch: scratch)
             defer { _ = daemon.stop() }
             let connect = ["--connect", "unix:\(daemon.socket)"]
@@ -60,11 +60,11 @@ import Topology
             let here = try Background(watch, output: "\(scratch.directory)/here.out")
             let there = try Background(watch + connect, output: "\(scratch.directory)/there.out")
             for watcher in [here, there] {
-                try await KernelTest.waitUntil("the first output") { !watcher.counts(of: "t_oob").isEmpty || !watcher.process.isRunning }
+                try KernelTest.waitUntil("the first output") { !watcher.counts(of: "t_oob").isEmpty || !watcher.process.isRunning }
             }
             #expect(try Traffic.ping(from: a, to: "fc00::2", count: 5, interval: 0.05).received == 5)
             for (name, watcher) in [("in-process", here), ("through the daemon", there)] {
-                try await KernelTest.waitUntil("\(name): the 5 faults are printed") { (watcher.counts(of: "t_oob").last ?? 0) >= 5 || !watcher.process.isRunning }
+                try KernelTest.waitUntil("\(name): the 5 faults are printed") { (watcher.counts(of: "t_oob").last ?? 0) >= 5 || !watcher.process.isRunning }
                 let counts = watcher.counts(of: "t_oob")
                 #expect(watcher.process.isRunning, "\(name): \(watcher.output)")
                 #expect(counts.count >= 2, "\(name): printed again when the count changed: \(counts)")
