@@ -135,22 +135,18 @@ public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
     public let port: Int
 
     public init(_ text: String, defaultHost: String? = nil) throws(DaemonError) {
-        let host: Substring, port: Substring
         if let defaultHost, !text.contains(":") {
-            (host, port) = (Substring(defaultHost), Substring(text))
-        } else if text.hasPrefix("["), let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":") {
-            host = text[text.index(after: text.startIndex)..<close]
-            port = text[text.index(close, offsetBy: 2)...]
-        } else if let colon = text.lastIndex(of: ":"), text.filter({ $0 == ":" }).count == 1 {
-            (host, port) = (text[..<colon], text[text.index(after: colon)...])
-        } else {
-            throw .configuration("'\(text)' is not HOST:PORT (like 127.0.0.1:50051, [::1]:50051 or :50051)")
+            guard let number = Int(text), (0...65535).contains(number) else {
+                throw .configuration("'\(text)': the port must be a number 0–65535")
+            }
+            (host, port) = (defaultHost, number)
+            return
         }
-        guard let number = Int(port), (0...65535).contains(number) else {
-            throw .configuration("'\(text)': the port must be 0–65535")
+        do {
+            (host, port) = try HostPort.split(text, example: 50051)
+        } catch {
+            throw .configuration(error.description)
         }
-        self.host = host.isEmpty ? "::" : String(host)
-        self.port = number
     }
 
     public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }

@@ -74,15 +74,7 @@ public final class DaemonMetrics: Sendable {
             }
             if readsOwnFlows && registryFile.objects.contains("pm") {
                 let node = LocalMonitoredNode(instance: hike)
-                for point in [CountingPoint.ingress, .egress] {
-                    for c in try node.counters(at: point) {
-                        let labels = [("node", node.name), ("point", point.rawValue), ("flow", String(c.flow)), ("colour", String(c.colour.rawValue))]
-                        mirror.counter(MonitoringMetrics.Name.packets, help: "Packets of a monitored flow counted at a node, by counting point and colour.",
-                                       labels: labels, value: c.packets)
-                        mirror.counter(MonitoringMetrics.Name.bytes, help: "Bytes (frames without the AltMark header) of a monitored flow counted at a node.",
-                                       labels: labels, value: c.bytes)
-                    }
-                }
+                for point in [CountingPoint.ingress, .egress] { try MonitoringMetrics.mirror(node, at: point, into: mirror) }
             }
         } catch {
             problems.append("\(error)")

@@ -54,24 +54,32 @@ public final class MetricsEndpoint: Sendable {
 
     /// HOST:PORT, [IPV6]:PORT or :PORT (every address), checked before anything listens.
     public static func address(_ listen: String) throws(MonitoringError) -> (host: String, port: Int) {
-        let host: Substring, port: Substring
-        if listen.hasPrefix("["), let close = listen.firstIndex(of: "]"), listen[listen.index(after: close)...].hasPrefix(":") {
-            host = listen[listen.index(after: listen.startIndex)..<close]
-            port = listen[listen.index(close, offsetBy: 2)...]
-        } else if let colon = listen.lastIndex(of: ":"), listen.filter({ $0 == ":" }).count == 1 {
-            (host, port) = (listen[..<colon], listen[listen.index(after: colon)...])
-        } else {
-            throw .server("'\(listen)' is not HOST:PORT (like 127.0.0.1:9464, [::1]:9464 or :9464)")
-        }
-        guard let number = Int(port), (0...65535).contains(number) else {
-            throw .server("'\(listen)': the port must be a number 0–65535 (like 127.0.0.1:9464)")
-        }
+        let (host, port) = try HostPort.split(listen, example: 9464)
         var v6 = in6_addr(), v4 = in_addr()
-        let address = host.isEmpty ? "::" : String(host)
-        guard inet_pton(AF_INET6, address, &v6) == 1 || inet_pton(AF_INET, address, &v4) == 1 else {
-            throw .server("'\(listen)': \(address) is not an IPv4 or IPv6 address")
+        guard inet_pton(AF_INET6, host, &v6) == 1 || inet_pton(AF_INET, host, &v4) == 1 else {
+            throw .server("'\(listen)': \(host) is not an IPv4 or IPv6 address")
         }
-        return (address, number)
+        return (host, port)
+    }
+}
+
+/// `HOST:PORT`, `[IPV6]:PORT` or `:PORT` (host "::", every address): the one parser of the
+/// addresses hike listens on and connects to.
+public enum HostPort {
+    public static func split(_ text: String, example port: Int) throws(MonitoringError) -> (host: String, port: Int) {
+        let host: Substring, portText: Substring
+        if text.hasPrefix("["), let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":") {
+            host = text[text.index(after: text.startIndex)..<close]
+            portText = text[text.index(close, offsetBy: 2)...]
+        } else if let colon = text.lastIndex(of: ":"), text.filter({ $0 == ":" }).count == 1 {
+            (host, portText) = (text[..<colon], text[text.index(after: colon)...])
+        } else {
+            throw .invalidArgument("'\(text)' is not HOST:PORT (like 127.0.0.1:\(port), [::1]:\(port) or :\(port))")
+        }
+        guard let number = Int(portText), (0...65535).contains(number) else {
+            throw .invalidArgument("'\(text)': the port must be a number 0–65535 (like 127.0.0.1:\(port))")
+        }
+        return (host.isEmpty ? "::" : String(host), number)
     }
 }
 

@@ -97,16 +97,19 @@ public final class MonitoringMetrics: Sendable {
     /// Reads every node's counters into the registry.
     public func refresh() throws {
         mirror.begin()
-        for (node, point) in nodes {
-            for c in try node.counters(at: point) {
-                let labels = [("node", node.name), ("point", point.rawValue), ("flow", String(c.flow)), ("colour", String(c.colour.rawValue))]
-                mirror.counter(Name.packets, help: "Packets of a monitored flow counted at a node, by counting point and colour.",
-                               labels: labels, value: c.packets)
-                mirror.counter(Name.bytes, help: "Bytes (frames without the AltMark header) of a monitored flow counted at a node.",
-                               labels: labels, value: c.bytes)
-            }
+        defer { mirror.end() }
+        for (node, point) in nodes { try Self.mirror(node, at: point, into: mirror) }
+    }
+
+    /// A node's flow counters at a counting point, into a scrape of mirror.
+    public static func mirror(_ node: any MonitoredNode, at point: CountingPoint, into mirror: CounterMirror) throws {
+        for c in try node.counters(at: point) {
+            let labels = [("node", node.name), ("point", point.rawValue), ("flow", String(c.flow)), ("colour", String(c.colour.rawValue))]
+            mirror.counter(Name.packets, help: "Packets of a monitored flow counted at a node, by counting point and colour.",
+                           labels: labels, value: c.packets)
+            mirror.counter(Name.bytes, help: "Bytes (frames without the AltMark header) of a monitored flow counted at a node.",
+                           labels: labels, value: c.bytes)
         }
-        mirror.end()
     }
 
     /// The exposition now (text format 0.0.4): reads every node's counters first.
