@@ -13,6 +13,7 @@ packages=(
   iproute2        # ip netns / link / route, seg6 and seg6local
   iputils-ping    # real pings in kernel tests and the demo
   tshark          # dissects STAMP and AltMark traffic in the packages' tests
+  nftables        # the SR proxy testbed's legacy functions are nftables firewalls
   tmux            # `hike testbed up --tmux`: a window per node
   python3-prometheus-client  # parses `hike pm serve` output in the monitoring tests (/usr/bin/python3)
   ipset iptables  # the ddos benchmark's ipset/ip6tables DUT

@@ -30,7 +30,7 @@ extension TrafficBench {
             let sids = SRv6BenchPlan.encapSegments(options.segments).count, doh = dut == .hikeAltMark ? 8 : 0
             return .init(length: length + 40 + doh + 8 + 16 * sids, outer: 6, hasSRH: true, lastEntry: sids - 1,
                          segmentsLeft: sids - 1, inner: 6, hopLimit: 0)
-        case .srv6End:
+        case .srv6End, .srv6Proxy:
             let sids = SRv6BenchPlan.endSegmentCount(options.segments)
             return .init(length: length, outer: 6, hasSRH: true, lastEntry: sids - 1, segmentsLeft: sids - 2, inner: 6, hopLimit: 0)
         case .srv6EndDT6:

@@ -16,6 +16,8 @@ public final class GeneratorObject: @unchecked Sendable {  // maps are written b
     public let generator: BPFProgram
     public let sink: BPFProgram
     public let pass: BPFProgram
+    /// gen_reflect: every frame back out of the interface it came in on (MACs swapped).
+    public let reflector: BPFProgram
     public let forwarder: BPFProgram
     /// gen_sink that also counts frames per shape (tests only: a hash update per frame).
     public let inspector: BPFProgram
@@ -29,6 +31,7 @@ public final class GeneratorObject: @unchecked Sendable {  // maps are written b
         sink = try object.program("gen_sink")
         pass = try object.program("gen_pass")
         forwarder = try object.program("gen_fwd6")
+        reflector = try object.program("gen_reflect")
         inspector = try object.program("gen_inspect")
         generatorStats = try TypedMap(object.map("gen_stats"))
         sinkStats = try TypedMap(object.map("sink_stats"))

@@ -52,6 +52,8 @@ public final class TrafficPipeline: @unchecked Sendable {  // used from one thre
         /// ddos: the hand-written program, the HIKe chain of the eCLAT script, ipset/ip6tables
         /// (TrafficScenarioDDoS.swift).
         public static let ddosRaw = DUT(rawValue: "raw"), ddosHike = hike, ddosIpset = DUT(rawValue: "ipset")
+        /// srv6-proxy: the SR proxies, with a reflecting function behind them (TrafficScenarioProxy.swift).
+        public static let endAD = DUT(rawValue: "End.AD"), endAS = DUT(rawValue: "End.AS")
     }
 
     public static let macs: [String: [UInt8]] = [

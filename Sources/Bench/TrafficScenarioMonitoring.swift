@@ -57,7 +57,7 @@ extension TrafficScenarioPrograms {
         try configureFlow(mode: LossMonitoringScenario.mode(dut), in: hike)
         guard dut == .hikePMMark, let state = srv6 else { return encap }
 
-        return try routeLocalsid((SRv6BenchPlan.encapDestination, 64), to: "bench_srv6_h_encaps_pm_mark", key: .lossMonitoring,
+        return try routeLocalsid((SRv6BenchPlan.encapDestination, 64), to: "bench_srv6_h_encaps_pm_mark", key: TrafficScenario.lossMonitoring.rawValue,
                                  state: state, hike: hike) {
             [
                 .mov64(.r1, imm: try bench.id("srv6_h_encaps")), .mov64(.r2, imm: Int32(SRv6BenchPlan.encapPolicy)), .call(helper: ABI.fnCall),

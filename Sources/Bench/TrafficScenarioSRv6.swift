@@ -102,7 +102,10 @@ extension TrafficScenarioPrograms {
 /// the chains installed, by scenario.
 final class SRv6ScenarioState: @unchecked Sendable {  // used from one thread
     var localsid: BPFObject?
-    var chains: [TrafficScenario: UInt32] = [:]
+    /// Chain IDs by what they run (a scenario, or a DUT of srv6-proxy).
+    var chains: [String: UInt32] = [:]
+    /// srv6-proxy: the function's side (TrafficScenarioProxy.swift).
+    var proxy: ProxyBenchFunction?
 }
 
 extension SRv6BenchPlan {
@@ -156,7 +159,7 @@ extension TrafficScenarioPrograms {
         // Zero the counters the check after the measurement reads.
         try zeroSRv6Counters(map: map)
 
-        return try routeLocalsid(prefix, to: "bench_\(program)", key: scenario, state: state, hike: hike) {
+        return try routeLocalsid(prefix, to: "bench_\(program)", key: scenario.rawValue, state: state, hike: hike) {
             var code: [BPFInstruction] = [.mov64(.r1, imm: try bench.id(program)), .mov64(.r2, imm: Int32(argument)),
                                           .call(helper: ABI.fnCall)]
             if forward { code += [.mov64(.r1, imm: try bench.id("ip6_kroute")), .call(helper: ABI.fnCall)] }
@@ -166,7 +169,7 @@ extension TrafficScenarioPrograms {
 
     /// Installs the chain `name` once per `key` (its code from `code`), points the
     /// srv6_localsid loader's route for `prefix` at it and returns the loader's program.
-    func routeLocalsid(_ prefix: (address: [UInt8], length: UInt32), to name: String, key: TrafficScenario,
+    func routeLocalsid(_ prefix: (address: [UInt8], length: UInt32), to name: String, key: String,
                        state: SRv6ScenarioState, hike: HikeInstance, code: () throws -> [BPFInstruction]) throws -> BPFProgram {
         let chainID: UInt32
         if let installed = state.chains[key] {
@@ -183,7 +186,7 @@ extension TrafficScenarioPrograms {
     }
 
     func zeroSRv6Counters(map: (String) throws -> BPFMap) throws {
-        for name in ["srv6_policy_stats", "srv6_sid_stats", "srv6_reasons"] {
+        for name in ["srv6_policy_stats", "srv6_sid_stats", "srv6_reasons", SRv6ABI.proxyStatsMap] {
             let counters = try map(name)
             let zero = [UInt8](repeating: 0, count: try counters.valueBufferSize())
             for key in 0..<counters.info.maxEntries { try counters.update(key: BPFMap.bytesOf(key), value: zero) }
@@ -214,6 +217,7 @@ extension TrafficScenarioPrograms {
     /// OK are 0): the kernel has the same routes, so a packet handed to it would still reach the
     /// sink, and its time would be the kernel's.
     func verifySRv6(_ scenario: TrafficScenario, hike: HikeInstance, delivered: UInt64) throws {
+        if scenario == .srv6Proxy { return try verifySRv6(.srv6End, hike: hike, delivered: delivered) }
         let object = try hike.catalog.entry("srv6_end").object
         func map(_ name: String) throws -> BPFMap { try BPFMap.openPinned("\(hike.pinRoot)/maps/\(object)/\(name)") }
         func packets(_ map: BPFMap, _ key: UInt32) throws -> UInt64 {
@@ -224,7 +228,8 @@ extension TrafficScenarioPrograms {
             : try packets(map(SRv6ABI.sidStatsMap), scenario == .srv6End ? SRv6BenchPlan.endIndex : SRv6BenchPlan.endDT6Index)
         let reasons = try map(SRv6ABI.reasonsMap)
         var leftFastPath: [String] = []
-        for reason in SRv6ABI.reasons where reason.value != 0 {
+        // control: an SR proxy's function's own link traffic (srv6-proxy's veth), not this behaviour's.
+        for reason in SRv6ABI.reasons where reason.value != 0 && reason.name != "control" {
             let count = try reasons.lookupSum(UInt32(reason.value), as: UInt64.self) ?? 0
             if count > 0 { leftFastPath.append("\(reason.name): \(count)") }
         }

@@ -58,6 +58,9 @@ final class TrafficScenarioPrograms: @unchecked Sendable {  // used from one thr
             return try ddosProgram(for: dut, pipeline: pipeline)
         case .srv6Encap, .srv6End, .srv6EndDT6:
             if dut == .hike { return try hikeSRv6(scenario, pipeline: pipeline, options: options) }
+        case .srv6Proxy:
+            if dut == .hike { return try hikeSRv6(.srv6End, pipeline: pipeline, options: options) }
+            if dut == .endAD || dut == .endAS { return try hikeProxy(dut, pipeline: pipeline, options: options) }
         case .lossMonitoring:
             return try lossMonitoring(dut, pipeline: pipeline, options: options)
         default: break

@@ -9,6 +9,7 @@ public enum TrafficScenario: String, CaseIterable, Sendable, Codable {
     case srv6Encap = "srv6-encap"
     case srv6End = "srv6-end"
     case srv6EndDT6 = "srv6-end-dt6"
+    case srv6Proxy = "srv6-proxy"
     case ddos
     case tailcalls
     case lossMonitoring = "loss-monitoring"
@@ -20,7 +21,7 @@ public enum TrafficScenario: String, CaseIterable, Sendable, Codable {
         case .ddos:
             Command.find("ipset") != nil && Command.find("ip6tables") != nil ? nil
                 : "needs the ipset and ip6tables tools for its ipset DUT (apt-get install ipset iptables), skipped"
-        case .srv6Encap, .srv6End, .srv6EndDT6:
+        case .srv6Encap, .srv6End, .srv6EndDT6, .srv6Proxy:
             TrafficScenarioPrograms.srv6Available ? nil
                 : "needs the srv6 package of issue 6 (srv6_h_encaps, srv6_end, srv6_end_dt6) built into hike, skipped"
         case .lossMonitoring:
@@ -37,18 +38,19 @@ public enum TrafficScenario: String, CaseIterable, Sendable, Codable {
         case .tailcalls: [.baseline] + options.tailcallLengths.flatMap { [TrafficPipeline.DUT.raw($0), .hike($0)] }
         case .ddos: [.baseline, .ddosRaw, .ddosHike, .ddosIpset]
         case .srv6Encap, .srv6End, .srv6EndDT6: [.baseline, .xdpForwarding, .kernelForwarding, .hike]
+        case .srv6Proxy: [.baseline, .hike, .endAD, .endAS]
         case .lossMonitoring: [.baseline, .hike, .hikeMonitored, .hikeAltMark, .hikePMMark]
         }
     }
 
-    var isSRv6: Bool { self == .srv6Encap || self == .srv6End || self == .srv6EndDT6 }
+    var isSRv6: Bool { self == .srv6Encap || self == .srv6End || self == .srv6EndDT6 || self == .srv6Proxy }
 
     /// What the generator sends in this scenario and the (inner) IPv6 destination.
     func input(_ options: TrafficBench.Options) -> (template: PacketTemplate, destination: [UInt8]) {
         switch self {
         case .generator: (options.template, PacketTemplate.ipv6Destination)
         case .srv6Encap, .lossMonitoring: (.ipv6UDP, SRv6BenchPlan.encapDestination)
-        case .srv6End: (SRv6BenchPlan.endInput(segments: options.segments), PacketTemplate.ipv6Destination)
+        case .srv6End, .srv6Proxy: (SRv6BenchPlan.endInput(segments: options.segments), PacketTemplate.ipv6Destination)
         case .srv6EndDT6: (SRv6BenchPlan.endDT6Input(segments: options.segments), PacketTemplate.ipv6Destination)
         default: (.ipv6UDP, PacketTemplate.ipv6Destination)
         }
@@ -63,6 +65,10 @@ public enum TrafficScenario: String, CaseIterable, Sendable, Codable {
         case .srv6Encap, .srv6EndDT6: [(.hike, .xdpForwarding, "target: DUT cost ≤ 1.3× bare XDP forwarding"),
                                        (.hike, .kernelForwarding, "target: hike DUT cost ≤ 1/6 of the kernel's")]
         case .srv6End: [(.hike, .xdpForwarding, "target: DUT cost ≤ 1.3× bare XDP forwarding"), (.hike, .kernelForwarding, "")]
+        // The proxies' cost includes their function (gen_reflect, XDP_TX) and the veth hop to it
+        // and back; the thesis' End baseline had an SR-aware function run End instead.
+        case .srv6Proxy: [(.endAD, .hike, "thesis SRNKv2: −3.7 % vs End, its function's forwarding included"),
+                          (.endAS, .hike, "hike: End; End.AD/AS include the function (an XDP reflector) and its veth hop")]
         case .ddos: [(.ddosHike, .ddosRaw, "thesis 72 %"), (.ddosIpset, .ddosRaw, "thesis 39 %")]
         case .tailcalls: []  // a line per N, see TrafficReport.tailcallRows
         case .lossMonitoring: [(.hikeMonitored, .hike, "target: added cost ≤ 3 % (thesis: 5.4 % with XDP)"),
@@ -288,6 +294,9 @@ extension TrafficBench {
         if scenario == .lossMonitoring { try pipeline.scenarioPrograms.verifyMonitoring(dut, delivered: delivered) }
         if scenario.isSRv6, dut == .hike, let hike = pipeline.scenarioPrograms.hike?.instance {
             try pipeline.scenarioPrograms.verifySRv6(scenario, hike: hike, delivered: delivered)
+        }
+        if scenario == .srv6Proxy, dut == .endAD || dut == .endAS, let hike = pipeline.scenarioPrograms.hike?.instance {
+            try pipeline.scenarioPrograms.verifyProxy(dut, hike: hike, delivered: delivered)
         }
     }
 

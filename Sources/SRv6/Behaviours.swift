@@ -1,7 +1,9 @@
 import NetKit
 
 /// The endpoint behaviours of RFC 8986 that the srv6 package runs in XDP, numbered as the
-/// kernel's SEG6_LOCAL_ACTION_* (and srv6.h's SRV6_END…).
+/// kernel's SEG6_LOCAL_ACTION_* (and srv6.h's SRV6_END…), and the SR proxies of
+/// draft-ietf-spring-sr-service-programming (End.AS and End.AM have kernel numbers the kernel
+/// does not implement; End.AD has none, so hike gives it 128).
 public enum EndpointBehaviour: UInt32, Sendable, CaseIterable, CustomStringConvertible, Codable {
     case end = 1
     case endX = 2
@@ -11,6 +13,9 @@ public enum EndpointBehaviour: UInt32, Sendable, CaseIterable, CustomStringConve
     case endDT6 = 7
     case endDT4 = 8
     case endDT46 = 16
+    case endAS = 13
+    case endAM = 14
+    case endAD = 128
 
     /// What a behaviour is, in one row, as the kernel's `seg6_action_table[]`
     /// (net/ipv6/seg6_local.c): validation, the kernel mirror routes, `show` and the bench read
@@ -54,6 +59,13 @@ public enum EndpointBehaviour: UInt32, Sendable, CaseIterable, CustomStringConve
                           kernelFlavours: [], kernelAction: nil)
         case .endDT46: Row(name: "End.DT46", program: "srv6_end_dt46", required: .table, optional: [], flavours: [],
                            kernelFlavours: [], kernelAction: nil)
+        // The proxies: IFACE-OUT is `interface`, IFACE-IN `interface-in` (by default the same).
+        case .endAS: Row(name: "End.AS", program: "srv6_end_as", required: [.interface, .cache],
+                         optional: [.nextHop6, .nextHop4, .interfaceIn, .inner], flavours: [], kernelFlavours: [], kernelAction: nil)
+        case .endAD: Row(name: "End.AD", program: "srv6_end_ad", required: .interface,
+                         optional: [.nextHop6, .nextHop4, .interfaceIn, .inner, .age], flavours: [], kernelFlavours: [], kernelAction: nil)
+        case .endAM: Row(name: "End.AM", program: "srv6_end_am", required: [.interface, .nextHop6], optional: .interfaceIn,
+                         flavours: [], kernelFlavours: [], kernelAction: nil)
         }
     }
 
@@ -62,6 +74,8 @@ public enum EndpointBehaviour: UInt32, Sendable, CaseIterable, CustomStringConve
     public var program: String { row.program }
     public var allowedFlavours: Flavours { row.flavours }
     public var kernelMirrorable: Bool { row.kernelMirrorable }
+    /// An SR proxy: a function behind it sends its packets back on `interface-in`.
+    public var isProxy: Bool { self == .endAS || self == .endAD || self == .endAM }
 
     /// Parses a name as written in configurations: RFC 8986 names (any case), and uN / uA,
     /// which are End / End.X with the NEXT-C-SID flavour (RFC 9800).
@@ -86,6 +100,14 @@ public struct SIDAttributes: OptionSet, Sendable, Hashable {
     public static let nextHop4 = SIDAttributes(rawValue: 1 << 2)
     /// The egress interface.
     public static let interface = SIDAttributes(rawValue: 1 << 3)
+    /// A proxy's IFACE-IN: where the function's packets come back.
+    public static let interfaceIn = SIDAttributes(rawValue: 1 << 4)
+    /// End.AS: the headers the function's packets get (source, segments, hop limit).
+    public static let cache = SIDAttributes(rawValue: 1 << 5)
+    /// End.AS, End.AD: the inner packet types the function takes.
+    public static let inner = SIDAttributes(rawValue: 1 << 6)
+    /// End.AD: the least time between two learnings.
+    public static let age = SIDAttributes(rawValue: 1 << 7)
 
     public var nextHop: SIDAttributes { intersection([.nextHop6, .nextHop4]) }
 }

@@ -25,6 +25,8 @@ public struct LocalSID: Sendable, Hashable {
     public let microSID: MicroSIDFormat?
     /// Also turn on the kernel's counters on the mirror route.
     public let count: Bool
+    /// SR proxies: the function's side of the node.
+    public var proxy: ProxyFunction? = nil
 
     /// `End.DT6 table 254`, `uN lblen 32 nflen 16`: the behaviour and its arguments.
     public var summary: String {
@@ -35,8 +37,51 @@ public struct LocalSID: Sendable, Hashable {
         if let nextHop6 { words.append("nh6 \(nextHop6)") }
         if let nextHop4 { words.append("nh4 \(nextHop4)") }
         if let interface { words.append("oif \(interface)") }
+        if let proxy { words.append(proxy.summary) }
         return words.joined(separator: " ")
     }
+}
+
+/// What an SR proxy knows of the function behind it (draft-ietf-spring-sr-service-programming
+/// §6): IFACE-OUT is the SID's interface and next hops, IFACE-IN where its packets come back.
+public struct ProxyFunction: Sendable, Hashable {
+    public let interfaceIn: String
+    /// The inner packets the function takes (End.AM: IPv6).
+    public let inner: InnerTypes
+    /// End.AD: the least time between two learnings of the outer headers, in milliseconds.
+    public let ageMilliseconds: UInt32
+    /// End.AS: the headers the function's packets get.
+    public let headers: ProxyHeaders?
+
+    public var summary: String {
+        var words = ["iif \(interfaceIn)", "inner \(inner)"]
+        if let headers { words.append("segs \(headers.segments.map(\.description).joined(separator: ",")) src \(headers.source)") }
+        return words.joined(separator: " ")
+    }
+}
+
+/// End.AS's outer headers, as H.Encaps would write them for this segment list.
+public struct ProxyHeaders: Sendable, Hashable {
+    public let source: IPv6Address
+    /// In visiting order: segments[0] is the outer destination.
+    public let segments: [IPv6Address]
+    public let hopLimit: UInt8
+
+    public init(source: IPv6Address, segments: [IPv6Address], hopLimit: UInt8) {
+        self.source = source
+        self.segments = segments
+        self.hopLimit = hopLimit
+    }
+}
+
+/// srv6.h's SRV6_INNER_* bits.
+public struct InnerTypes: OptionSet, Sendable, Hashable, CustomStringConvertible {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+    public static let ipv6 = InnerTypes(rawValue: 1 << 0)
+    public static let ipv4 = InnerTypes(rawValue: 1 << 1)
+    public static let names: [(String, InnerTypes)] = [("ipv6", .ipv6), ("ipv4", .ipv4)]
+    public var description: String { Self.names.filter { contains($0.1) }.map(\.0).joined(separator: ",") }
 }
 
 /// A headend policy: traffic to destination gets the segment list.
@@ -252,6 +297,23 @@ struct Validator {
             }
         }
         if sids.count > SRv6ABI.maxSIDs { error("\(sids.count) local SIDs: the srv6 package holds \(SRv6ABI.maxSIDs)", K("local-sids")) }
+        // A proxy's IFACE-IN runs the srv6_localsid loader, which hands all its frames to that one proxy.
+        var proxyOf: [String: IPv6Network] = [:]
+        for (n, entry) in (raw.localSIDs ?? []).enumerated() {
+            guard let sid = sids.first(where: { $0.prefix.description == (try? IPv6Network(parsing: entry.sid))?.description }),
+                  let proxy = sid.proxy else { continue }
+            let key = entry.interfaceIn == nil ? "interface" : "interface-in"
+            if !interfaces.contains(proxy.interfaceIn) {
+                error("\(sid.behaviour.name)'s function sends back on \(proxy.interfaceIn), which is not in 'interfaces': list it, so the "
+                      + "srv6_localsid loader takes its packets there", at: [K("local-sids"), K(intValue: n), K(key)])
+            }
+            if let other = proxyOf[proxy.interfaceIn] {
+                error("\(proxy.interfaceIn) already brings back the function of \(other): one SR proxy per interface-in "
+                      + "(a second function needs an interface of its own)", at: [K("local-sids"), K(intValue: n), K(key)])
+            } else {
+                proxyOf[proxy.interfaceIn] = sid.prefix
+            }
+        }
 
         var policies: [HeadendPolicy] = []
         for (n, entry) in (raw.policies ?? []).enumerated() {
@@ -365,9 +427,100 @@ struct Validator {
                 diagnostics.append(document.diagnostic("'\(interface)' is not an interface name", at: at + [K("interface")]))
             }
         }
+        let proxy = proxyFunction(entry, behaviour: behaviour, at: at)
+        if !row.required.isSubset(of: [.table, .nextHop6, .nextHop4]), entry.interface == nil {
+            diagnostics.append(document.diagnostic("\(behaviour.name) needs 'interface' (where its function is)", at: at))
+        }
         guard diagnostics.count == before, let prefix else { return nil }
-        return LocalSID(prefix: prefix, behaviour: behaviour, flavours: flavours, table: entry.table, nextHop6: nh6,
-                        nextHop4: nh4, interface: entry.interface, microSID: format, count: entry.count ?? false)
+        var sid = LocalSID(prefix: prefix, behaviour: behaviour, flavours: flavours, table: entry.table, nextHop6: nh6,
+                           nextHop4: proxy?.nextHop4 ?? nh4, interface: entry.interface, microSID: format, count: entry.count ?? false)
+        sid.proxy = proxy?.function
+        return sid
+    }
+
+    /// An SR proxy's own keys: refused on every other behaviour; for a proxy, the inner types
+    /// with a next hop each, End.AD's age, End.AS's headers.
+    mutating func proxyFunction(_ entry: ConfigurationDocument.LocalSIDEntry, behaviour: EndpointBehaviour, at: [any CodingKey]) -> (function: ProxyFunction, nextHop4: IPv4Address?)? {
+        typealias K = PathKey
+        let takes = behaviour.row.required.union(behaviour.row.optional)
+        let given: [(String, SIDAttributes, Bool)] = [
+            ("interface-in", .interfaceIn, entry.interfaceIn != nil), ("next-hop4", .nextHop4, entry.nextHop4 != nil),
+            ("inner", .inner, entry.inner != nil), ("age", .age, entry.age != nil), ("source", .cache, entry.source != nil),
+            ("segments", .cache, entry.segments != nil), ("hop-limit", .cache, entry.hopLimit != nil),
+        ]
+        for (key, attribute, present) in given where present && (!takes.contains(attribute) || (key == "next-hop4" && !behaviour.isProxy)) {
+            diagnostics.append(document.diagnostic("\(behaviour.name) takes no \(key)" + (behaviour.isProxy ? "" : " (only the SR proxies End.AS, End.AD, End.AM do)"),
+                                                   at: at + [K(key)]))
+        }
+        guard behaviour.isProxy else { return nil }
+        let before = diagnostics.count
+        var nh4: IPv4Address?
+        if let text = entry.nextHop4, takes.contains(.nextHop4) {
+            do { nh4 = try IPv4Address(parsing: text) } catch {
+                diagnostics.append(document.diagnostic(error.description, at: at + [K("next-hop4")]))
+            }
+        }
+        if let name = entry.interfaceIn, !Self.isInterfaceName(name) {
+            diagnostics.append(document.diagnostic("'\(name)' is not an interface name", at: at + [K("interface-in")]))
+        }
+        // The inner types: as listed, else those a next hop is given for.
+        var inner: InnerTypes = behaviour == .endAM ? .ipv6 : []
+        if let names = entry.inner {
+            for (n, name) in names.enumerated() {
+                guard let type = InnerTypes.names.first(where: { $0.0 == name.lowercased() })?.1 else {
+                    diagnostics.append(document.diagnostic("unknown inner type '\(name)'; expected ipv6 or ipv4", at: at + [K("inner"), K(intValue: n)]))
+                    continue
+                }
+                inner.insert(type)
+            }
+        } else if behaviour != .endAM {
+            if entry.nextHop != nil { inner.insert(.ipv6) }
+            if entry.nextHop4 != nil { inner.insert(.ipv4) }
+        }
+        if behaviour != .endAM {
+            if inner.isEmpty && entry.inner == nil {
+                diagnostics.append(document.diagnostic("\(behaviour.name) needs the function's address: 'next-hop' (IPv6 packets), 'next-hop4' (IPv4) or both",
+                                                       at: at))
+            }
+            if inner.contains(.ipv6) && entry.nextHop == nil {
+                diagnostics.append(document.diagnostic("\(behaviour.name) with inner ipv6 needs 'next-hop' (the function's IPv6 address)", at: at))
+            }
+            if inner.contains(.ipv4) && entry.nextHop4 == nil {
+                diagnostics.append(document.diagnostic("\(behaviour.name) with inner ipv4 needs 'next-hop4' (the function's IPv4 address)", at: at))
+            }
+        }
+        var headers: ProxyHeaders?
+        if behaviour == .endAS {
+            var segments: [IPv6Address] = []
+            for (n, text) in (entry.segments ?? []).enumerated() {
+                do { segments.append(try IPv6Address(parsing: text)) } catch {
+                    diagnostics.append(document.diagnostic(error.description, at: at + [K("segments"), K(intValue: n)]))
+                }
+            }
+            let count = entry.segments?.count ?? 0
+            if !(1...SRv6ABI.maxSegments).contains(count) {
+                diagnostics.append(document.diagnostic(
+                    "End.AS needs 'segments': the 1–\(SRv6ABI.maxSegments) SIDs its function's packets go through next, not \(count)",
+                    at: at + (entry.segments == nil ? [] : [K("segments")])))
+            }
+            var source: IPv6Address?
+            if let text = entry.source {
+                do { source = try IPv6Address(parsing: text) } catch {
+                    diagnostics.append(document.diagnostic(error.description, at: at + [K("source")]))
+                }
+            } else {
+                diagnostics.append(document.diagnostic("End.AS needs 'source': the outer source address of its function's packets", at: at))
+            }
+            if let hopLimit = entry.hopLimit, !(1...255).contains(hopLimit) {
+                diagnostics.append(document.diagnostic("hop-limit \(hopLimit) is not in 1–255", at: at + [K("hop-limit")]))
+            }
+            if let source, !segments.isEmpty, diagnostics.count == before {
+                headers = ProxyHeaders(source: source, segments: segments, hopLimit: UInt8(entry.hopLimit ?? 64))
+            }
+        }
+        guard diagnostics.count == before, let interface = entry.interface else { return nil }
+        return (ProxyFunction(interfaceIn: entry.interfaceIn ?? interface, inner: inner, ageMilliseconds: entry.age ?? 1000,
+                              headers: headers), nh4)
     }
 
     mutating func policy(_ entry: ConfigurationDocument.PolicyEntry, at: [any CodingKey]) -> HeadendPolicy? {

@@ -9,7 +9,8 @@ import Yams
 ///     kernel-routes: auto           # mirror SIDs and policies as kernel seg6local/seg6 routes:
 ///                                   # auto (where the kernel has them), true or false
 ///     locators: [{name, prefix, block-bits, node-bits}]
-///     local-sids: [{sid, behaviour, locator, table, next-hop, interface, flavours, count}]
+///     local-sids: [{sid, behaviour, locator, table, next-hop, interface, flavours, count,
+///                   next-hop4, interface-in, inner, age, source, segments, hop-limit}]  # the last seven: SR proxies
 ///     policies: [{destination, mode, segments, source, hop-limit, tag, flags}]
 struct ConfigurationDocument: Codable {
     var namespace: String?
@@ -45,9 +46,17 @@ struct ConfigurationDocument: Codable {
         var interface: String?
         var flavours: [String]?
         var count: Bool?
+        var nextHop4: String?
+        var interfaceIn: String?
+        var inner: [String]?
+        var age: UInt32?
+        var source: String?
+        var segments: [String]?
+        var hopLimit: Int?
 
         enum CodingKeys: String, CodingKey, CaseIterable {
             case sid, behaviour, locator, table, nextHop = "next-hop", interface, flavours, count
+            case nextHop4 = "next-hop4", interfaceIn = "interface-in", inner, age, source, segments, hopLimit = "hop-limit"
         }
     }
 

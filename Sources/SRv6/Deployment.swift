@@ -60,6 +60,13 @@ public final class SRv6Node {
         var value: [UInt8]
         var summary: String
         var kernelRoute: Route?
+        /// SR proxies: the srv6_proxy_cache value (End.AS: its headers; End.AD: empty until
+        /// learned) and IFACE-IN, whose loader sends every frame to this SID's chain.
+        var proxyCache: [UInt8]? = nil
+        var proxyInterface: String? = nil
+
+        /// What tells an installed entry from a changed one (AppliedState.Entry.value).
+        var fingerprint: String { hex(value) + (proxyCache.map(hex) ?? "") }
     }
 
     // MARK: Planning
@@ -127,11 +134,21 @@ public final class SRv6Node {
                              + "(ip addr add \(sid.prefix) dev lo, or ip -6 route add local \(sid.prefix) dev lo)")
             }
             let mirror = mirrors ? KernelRoutes.mirror(sid, device: device, kernelEndFlavours: kernelEndFlavours) : nil
-            let value = try encoded(SRv6SIDEntry(behaviour: sid.behaviour, flavours: sid.flavours, table: sid.table ?? 0, oif: oif,
-                                                 lblen: UInt8(sid.microSID?.blockBits ?? 0), nflen: UInt8(sid.microSID?.nodeBits ?? 0),
-                                                 nh4: sid.nextHop4, nh6: sid.nextHop6, fallback: mirror == nil ? .none : .kernelRoute).encoded)
-            sids.append(Desired(prefix: sid.prefix.description, destination: .v6(sid.prefix), lpm6: sid.prefix,
-                                program: sid.behaviour.program, value: value, summary: sid.summary, kernelRoute: mirror))
+            var entry = SRv6SIDEntry(behaviour: sid.behaviour, flavours: sid.flavours, table: sid.table ?? 0, oif: oif,
+                                     lblen: UInt8(sid.microSID?.blockBits ?? 0), nflen: UInt8(sid.microSID?.nodeBits ?? 0),
+                                     nh4: sid.nextHop4, nh6: sid.nextHop6, fallback: mirror == nil ? .none : .kernelRoute)
+            var desired = Desired(prefix: sid.prefix.description, destination: .v6(sid.prefix), lpm6: sid.prefix,
+                                  program: sid.behaviour.program, value: [], summary: sid.summary, kernelRoute: mirror)
+            if let proxy = sid.proxy {
+                entry.iif = try ifindex(proxy.interfaceIn)
+                entry.inner = proxy.inner.rawValue
+                entry.ageMs = sid.behaviour == .endAD ? proxy.ageMilliseconds : 0
+                let cache = proxy.headers.map(SRv6ProxyCache.init(headers:)) ?? .empty
+                desired.proxyCache = try encoded(cache.encoded)
+                desired.proxyInterface = proxy.interfaceIn
+            }
+            desired.value = try encoded(entry.encoded)
+            sids.append(desired)
         }
         var policies: [Desired] = []
         for policy in configuration.policies {
@@ -165,7 +182,7 @@ public final class SRv6Node {
                      _ added: inout [String], _ changed: inout [String], _ removed: inout [String], _ same: inout [String]) {
             for entry in new {
                 if let previous = old.first(where: { $0.prefix == entry.prefix }) {
-                    if previous.value == hex(entry.value) && previous.kernelRoute == entry.kernelRoute {
+                    if previous.value == entry.fingerprint && previous.kernelRoute == entry.kernelRoute {
                         same.append(entry.prefix)
                     } else {
                         changed.append(entry.prefix)
@@ -356,11 +373,13 @@ public final class SRv6Node {
     }
 
     /// The srv6 package's maps, loading the programs the configuration needs first.
-    func packageMaps(programs: Set<String>) throws -> (sids: BPFMap, policies: BPFMap, sidStats: BPFMap, policyStats: BPFMap) {
+    func packageMaps(programs: Set<String>) throws
+        -> (sids: BPFMap, policies: BPFMap, sidStats: BPFMap, policyStats: BPFMap, proxyCache: BPFMap, proxyStats: BPFMap) {
         for program in programs.sorted() { try hike.loadProgram(program) }
         let directory = try mapsDirectory()
-        return (try BPFMap.openPinned("\(directory)/\(SRv6ABI.sidsMap)"), try BPFMap.openPinned("\(directory)/\(SRv6ABI.policiesMap)"),
-                try BPFMap.openPinned("\(directory)/\(SRv6ABI.sidStatsMap)"), try BPFMap.openPinned("\(directory)/\(SRv6ABI.policyStatsMap)"))
+        func open(_ name: String) throws -> BPFMap { try BPFMap.openPinned("\(directory)/\(name)") }
+        return (try open(SRv6ABI.sidsMap), try open(SRv6ABI.policiesMap), try open(SRv6ABI.sidStatsMap), try open(SRv6ABI.policyStatsMap),
+                try open(SRv6ABI.proxyCacheMap), try open(SRv6ABI.proxyStatsMap))
     }
 
     func mapsDirectory() throws -> String {
@@ -392,7 +411,7 @@ public final class SRv6Node {
             var used = Set(old.map(\.index))
             var out: [AppliedState.Entry] = []
             for entry in desired {
-                if let previous = old.first(where: { $0.prefix == entry.prefix }), previous.value == Self.hex(entry.value),
+                if let previous = old.first(where: { $0.prefix == entry.prefix }), previous.value == entry.fingerprint,
                    previous.kernelRoute == entry.kernelRoute {
                     out.append(previous)
                     continue
@@ -402,7 +421,7 @@ public final class SRv6Node {
                 }
                 used.insert(index)
                 let made = AppliedState.Entry(prefix: entry.prefix, index: index, chain: "srv6_\(kind)_\(index)",
-                                              program: entry.program, value: Self.hex(entry.value), summary: entry.summary,
+                                              program: entry.program, value: entry.fingerprint, summary: entry.summary,
                                               kernelRoute: entry.kernelRoute)
                 out.append(made)
                 fresh.append((made, kind == "sid"))
@@ -420,6 +439,10 @@ public final class SRv6Node {
             guard let value = desired?.value else { continue }
             let key = BPFMap.bytesOf(entry.index)
             try statsMap.update(key: key, value: [UInt8](repeating: 0, count: try statsMap.valueBufferSize()))
+            if let cache = desired?.proxyCache {
+                try maps.proxyStats.update(key: key, value: [UInt8](repeating: 0, count: try maps.proxyStats.valueBufferSize()))
+                try maps.proxyCache.update(key: key, value: cache)
+            }
             try valueMap.update(key: key, value: value)
             let size = value.count
             undo.append { try valueMap.update(key: key, value: [UInt8](repeating: 0, count: size)) }
@@ -491,6 +514,18 @@ public final class SRv6Node {
                 if previous == value { continue }
                 try map.update(key: key, value: value)
                 undo.append { if let previous { try map.update(key: key, value: previous) } else { _ = try map.delete(key: key) } }
+            }
+            // An SR proxy's IFACE-IN: every frame to its chain; any other interface: the routes.
+            var proxyChain: UInt32 = 0
+            if let (entry, _) = all.first(where: { $0.1.proxyInterface == attachment.interface }) {
+                guard let chain = ids[entry.chain] else { throw SRv6Error.apply("chain \(entry.chain) is not installed") }
+                proxyChain = UInt32(chain.id)
+            }
+            let config = try BPFMap.openPinned("\(attachment.directory)/\(SRv6ABI.loaderConfigMap)")
+            let zero = BPFMap.bytesOf(UInt32(0))
+            if let previous = try config.lookup(key: zero), previous.count >= 8, Array(previous[0..<4]) != BPFMap.bytesOf(UInt32(proxyChain)) {
+                try config.update(key: zero, value: BPFMap.bytesOf(UInt32(proxyChain)) + previous[4...])
+                undo.append { try config.update(key: zero, value: previous) }
             }
         }
 

@@ -54,6 +54,14 @@ public struct SRv6SIDEntry: Codable, Sendable, Equatable {
     public var fallback: UInt16
     public var nh4: IPv4Address
     public var nh6: IPv6Address
+    /// SR proxies: IFACE-IN's index, the inner types (SRV6_INNER_*), End.AD's age.
+    public var iif: UInt32 = 0
+    public var inner: UInt32 = 0
+    public var ageMs: UInt32 = 0
+
+    enum CodingKeys: String, CodingKey {
+        case behaviour, flavours, table, oif, lblen, nflen, fallback, nh4, nh6, iif, inner, ageMs = "age_ms"
+    }
 
     public init(behaviour: EndpointBehaviour, flavours: Flavours, table: UInt32, oif: UInt32, lblen: UInt8, nflen: UInt8,
                 nh4: IPv4Address?, nh6: IPv6Address?, fallback: SRv6ABI.Fallback = .kernelRoute) {
@@ -72,6 +80,113 @@ public struct SRv6SIDEntry: Codable, Sendable, Equatable {
     public func encoded() throws(MapJSONError) -> [UInt8] {
         try BTFCoding.encode(self, with: try SRv6ABI.codec("srv6_sid"), path: "srv6_sid")
     }
+}
+
+/// `struct srv6_proxy_cache`: the outer headers a proxy's function's packets get (the lock is
+/// left out: a written value starts unlocked).
+public struct SRv6ProxyCache: Codable, Sendable, Equatable {
+    public struct Headers: Codable, Sendable, Equatable {
+        public var len: UInt32
+        public var nhOff: UInt32
+        public var hdr: [UInt8]
+
+        enum CodingKeys: String, CodingKey { case len, nhOff = "nh_off", hdr }
+
+        public init(len: UInt32, nhOff: UInt32, hdr: [UInt8]) {
+            self.len = len
+            self.nhOff = nhOff
+            self.hdr = hdr
+        }
+
+        /// The BTF codec reads a byte array back as hex text.
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            len = try container.decode(UInt32.self, forKey: .len)
+            nhOff = try container.decode(UInt32.self, forKey: .nhOff)
+            if let bytes = try? container.decode([UInt8].self, forKey: .hdr) {
+                hdr = bytes
+            } else {
+                let text = Array(try container.decode(String.self, forKey: .hdr).utf8)
+                hdr = stride(from: 0, to: text.count - 1, by: 2).compactMap { UInt8(String(decoding: text[$0..<$0 + 2], as: UTF8.self), radix: 16) }
+            }
+        }
+    }
+    /// `struct bpf_spin_lock`: written as 0 (unlocked).
+    public struct SpinLock: Codable, Sendable, Equatable { public var val: UInt32 = 0 }
+    public var lock = SpinLock()
+    public var pad: UInt32 = 0
+    public var learnedNs: UInt64
+    public var h: Headers
+
+    enum CodingKeys: String, CodingKey { case lock, pad, learnedNs = "learned_ns", h }
+
+    /// End.AS's headers, as H.Encaps writes them: IPv6 (traffic class and flow label 0) and an
+    /// SRH with the list reversed, SL = Last Entry = n − 1; payload length and the SRH's next
+    /// header are the packet's, written by the program.
+    public init(headers: ProxyHeaders) {
+        let n = headers.segments.count
+        var bytes: [UInt8] = [0x60, 0, 0, 0, 0, 0, 43, headers.hopLimit] + headers.source.bytes + headers.segments[0].bytes
+        bytes += [0, UInt8(2 * n), UInt8(SRv6ABI.routingType), UInt8(n - 1), UInt8(n - 1), 0, 0, 0]
+        for segment in headers.segments.reversed() { bytes += segment.bytes }
+        learnedNs = 0
+        h = Headers(len: UInt32(bytes.count), nhOff: 40, hdr: bytes + [UInt8](repeating: 0, count: SRv6ABI.proxyHeadersMax - bytes.count))
+    }
+
+    public init(learnedNs: UInt64, h: Headers) {
+        self.learnedNs = learnedNs
+        self.h = h
+    }
+
+    public static let empty = SRv6ProxyCache(learnedNs: 0, h: Headers(len: 0, nhOff: 0, hdr: [UInt8](repeating: 0, count: SRv6ABI.proxyHeadersMax)))
+
+    /// The bytes of `struct srv6_proxy_cache`.
+    public func encoded() throws(MapJSONError) -> [UInt8] {
+        try BTFCoding.encode(self, with: try SRv6ABI.codec("srv6_proxy_cache"), path: "srv6_proxy_cache")
+    }
+
+    /// The segment list the headers hold, in visiting order from the active one, and SL.
+    public var segments: (list: [IPv6Address], segmentsLeft: Int)? {
+        let bytes = Array(h.hdr.prefix(Int(h.len)))
+        guard bytes.count >= 40 else { return nil }
+        var at = 40, next = bytes[6]
+        while next == 0 || next == 60 || next == 43, at + 8 <= bytes.count {
+            let length = (Int(bytes[at + 1]) + 1) * 8
+            if next == 43 && bytes[at + 2] == UInt8(SRv6ABI.routingType) {
+                let lastEntry = Int(bytes[at + 4]), sl = Int(bytes[at + 3])
+                guard at + 8 + (lastEntry + 1) * 16 <= bytes.count else { return nil }
+                let list = (0...lastEntry).reversed().map { IPv6Address(unchecked: Array(bytes[at + 8 + $0 * 16..<at + 24 + $0 * 16])) }
+                return (list, sl)
+            }
+            next = bytes[at]
+            at += length
+        }
+        return nil
+    }
+}
+
+/// `struct srv6_proxy_stats`: one CPU's counts for a proxy.
+public struct SRv6ProxyStats: Codable, Sendable, Equatable {
+    public var toFunction: UInt64
+    public var toFunctionBytes: UInt64
+    public var fromFunction: UInt64
+    public var fromFunctionBytes: UInt64
+    public var learned: UInt64
+    public var reasons: [UInt64]
+
+    enum CodingKeys: String, CodingKey {
+        case toFunction = "to_function", toFunctionBytes = "to_function_bytes", fromFunction = "from_function"
+        case fromFunctionBytes = "from_function_bytes", learned, reasons
+    }
+
+    public static func + (a: SRv6ProxyStats, b: SRv6ProxyStats) -> SRv6ProxyStats {
+        SRv6ProxyStats(toFunction: a.toFunction &+ b.toFunction, toFunctionBytes: a.toFunctionBytes &+ b.toFunctionBytes,
+                       fromFunction: a.fromFunction &+ b.fromFunction, fromFunctionBytes: a.fromFunctionBytes &+ b.fromFunctionBytes,
+                       learned: a.learned &+ b.learned,
+                       reasons: zip(a.reasons, b.reasons).map { $0 &+ $1 })
+    }
+
+    public static let zero = SRv6ProxyStats(toFunction: 0, toFunctionBytes: 0, fromFunction: 0, fromFunctionBytes: 0, learned: 0,
+                                            reasons: [UInt64](repeating: 0, count: SRv6ABI.reasonMax))
 }
 
 /// `struct srv6_stats`: one CPU's count for a SID or policy, as the kernel's seg6local `count`.
@@ -134,7 +249,8 @@ extension SRv6ABI {
         var found: [String: BTFType] = [:]
         for object in EmbeddedObjects.all where objects.contains(object.name) {
             let spec = ObjectSpec(bytes: object.bytes, name: object.name)
-            for name in ["srv6_policy", "srv6_sid", "srv6_stats", "srv6_lpm6_key", "srv6_lpm4_key"] where found[name] == nil {
+            for name in ["srv6_policy", "srv6_sid", "srv6_stats", "srv6_lpm6_key", "srv6_lpm4_key", "srv6_proxy_cache",
+                         "srv6_proxy_stats"] where found[name] == nil {
                 found[name] = try spec.btfStructIfPresent(named: name)
             }
         }

@@ -14,6 +14,11 @@ public enum SRv6ABI {
     public static let policiesMap = "srv6_policies", sidsMap = "srv6_sids"
     public static let policyStatsMap = "srv6_policy_stats", sidStatsMap = "srv6_sid_stats", reasonsMap = "srv6_reasons"
     public static let lpm6Map = "srv6_lpm6", lpm4Map = "srv6_lpm4"
+    /// SR proxies: the outer headers per SID (learned or written) and the per-function counters.
+    public static let proxyCacheMap = "srv6_proxy_cache", proxyStatsMap = "srv6_proxy_stats"
+    public static let proxyHeadersMax = 256
+    /// The srv6_localsid loader's configuration: its chain takes every frame (an SR proxy's IFACE-IN).
+    public static let loaderConfigMap = "srv6_localsid_cfg"
     /// bpf/packages/srv6/icmp.h: ICMPv6 errors sent by the endpoints, per slot.
     public static let icmpMap = "srv6_icmp"
     public static let icmpSlots = ["time_exceeded", "parameter_problem", "not_sent"]
@@ -24,8 +29,9 @@ public enum SRv6ABI {
         ("ok", 0), ("no_srh", 1), ("bad_hdrlen", 2), ("sl_past_last", 3), ("truncated", 4), ("hop_limit", 5),
         ("sl_zero", 6), ("sl_nonzero", 7), ("bad_next_header", 8), ("no_entry", 9), ("wrong_behaviour", 10),
         ("no_room", 11), ("fib_miss", 12), ("local", 13), ("not_ip", 14), ("tlv", 15), ("tx_unready", 16),
+        ("no_cache", 17), ("cache_too_big", 18), ("control", 19),
     ]
-    public static let reasonMax = 17
+    public static let reasonMax = 20
 
     /// SRV6_FALLBACK_*: what happens to a packet the fast path cannot finish.
     public enum Fallback: UInt16, Sendable, Codable {
@@ -42,6 +48,7 @@ public enum SRv6ABI {
             "SRV6_MAX_SEGMENTS": UInt64(maxSegments), "SRV6_MAX_POLICIES": UInt64(maxPolicies),
             "SRV6_MAX_SIDS": UInt64(maxSIDs), "SRV6_MAX_ROUTES": UInt64(maxRoutes),
             "SRV6_ROUTING_TYPE": UInt64(routingType), "SRV6_R_MAX": UInt64(reasonMax), "PM_FLOW_MAX": UInt64(maxPMFlow),
+            "SRV6_PROXY_HDR_MAX": UInt64(proxyHeadersMax),
         ]
         for mode in HeadendMode.allCases {
             let suffix = switch mode {

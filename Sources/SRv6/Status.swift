@@ -13,6 +13,24 @@ public struct EntryStatus: Sendable, Codable, Equatable {
     public var packets: UInt64
     public var bytes: UInt64
     public var errors: UInt64
+    /// SR proxies: what went to the function and came back.
+    public var proxy: ProxyStatus? = nil
+}
+
+/// An SR proxy's counters and the headers its function's packets get.
+public struct ProxyStatus: Sendable, Codable, Equatable {
+    public var toFunction: UInt64
+    public var toFunctionBytes: UInt64
+    public var fromFunction: UInt64
+    public var fromFunctionBytes: UInt64
+    /// End.AD: how many times the headers were learned, and how long ago the last time (seconds).
+    public var learned: UInt64
+    public var learnedAgo: Double?
+    /// The segment list the function's packets get (visiting order, the active SID first) and SL.
+    public var segments: [String]
+    public var segmentsLeft: Int?
+    /// SRV6_R_* name → packets, for the reasons that counted any.
+    public var reasons: [String: UInt64]
 }
 
 /// What `hike srv6 show` prints.
@@ -49,9 +67,13 @@ extension SRv6Node {
                                           + "the state file does not match the maps; re-apply the configuration")
                 }
                 let sums = perCPU.reduce(.zero, +)
-                return EntryStatus(prefix: entry.prefix, index: entry.index, chain: entry.chain, program: entry.program,
-                                   summary: entry.summary, kernelRoute: entry.kernelRoute != nil,
-                                   packets: sums.packets, bytes: sums.bytes, errors: sums.errors)
+                var status = EntryStatus(prefix: entry.prefix, index: entry.index, chain: entry.chain, program: entry.program,
+                                         summary: entry.summary, kernelRoute: entry.kernelRoute != nil,
+                                         packets: sums.packets, bytes: sums.bytes, errors: sums.errors)
+                if EndpointBehaviour.allCases.contains(where: { $0.program == entry.program && $0.isProxy }) {
+                    status.proxy = try proxyStatus(index: entry.index, directory: directory)
+                }
+                return status
             }
             status.sids = try state.sids.map { try row($0, sidStats) }
             status.policies = try state.policies.map { try row($0, policyStats) }
@@ -66,5 +88,24 @@ extension SRv6Node {
             throw .state("cannot read the srv6 counters of instance '\(hike.name)': \(error)")
         }
         return status
+    }
+
+    func proxyStatus(index: UInt32, directory: String) throws -> ProxyStatus {
+        let stats = try TypedMap<UInt32, SRv6ProxyStats>(BPFMap.openPinned("\(directory)/\(SRv6ABI.proxyStatsMap)"))
+        let cache = try TypedMap<UInt32, SRv6ProxyCache>(BPFMap.openPinned("\(directory)/\(SRv6ABI.proxyCacheMap)"))
+        let sums = (try stats.lookupPerCPU(index) ?? []).reduce(SRv6ProxyStats.zero, +)
+        let headers = try cache.lookup(index)
+        var reasons: [String: UInt64] = [:]
+        for reason in SRv6ABI.reasons where reason.value < sums.reasons.count && sums.reasons[reason.value] > 0 {
+            reasons[reason.name] = sums.reasons[reason.value]
+        }
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        let nowNs = UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+        let learnedAgo = headers.flatMap { $0.learnedNs == 0 || $0.learnedNs > nowNs ? nil : Double(nowNs - $0.learnedNs) / 1e9 }
+        let list = headers?.segments
+        return ProxyStatus(toFunction: sums.toFunction, toFunctionBytes: sums.toFunctionBytes, fromFunction: sums.fromFunction,
+                           fromFunctionBytes: sums.fromFunctionBytes, learned: sums.learned, learnedAgo: learnedAgo,
+                           segments: list?.list.map(\.description) ?? [], segmentsLeft: list?.segmentsLeft, reasons: reasons)
     }
 }

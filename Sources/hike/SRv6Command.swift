@@ -168,6 +168,21 @@ extension SRv6Command {
                 Terminal.line("")
                 Terminal.line(table.render())
             }
+            let proxies = status.sids.filter { $0.proxy != nil }
+            if !proxies.isEmpty {
+                var table = TextTable(["SR PROXY", "TO FUNCTION", "BACK", "LEARNED", "HEADERS (SL)", "REASONS"], rightAligned: [1, 2, 3])
+                for row in proxies {
+                    guard let proxy = row.proxy else { continue }
+                    let learned = proxy.learned == 0 ? "-" : "\(proxy.learned)" + (proxy.learnedAgo.map { String(format: " (%.1fs ago)", $0) } ?? "")
+                    let headers = row.program == EndpointBehaviour.endAM.program ? "the packet's own"
+                        : proxy.segments.isEmpty ? "none yet" : proxy.segments.joined(separator: ",") + " (\(proxy.segmentsLeft ?? 0))"
+                    let reasons = proxy.reasons.filter { $0.key != "ok" }.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
+                    table.append([row.prefix, String(proxy.toFunction), String(proxy.fromFunction), learned, headers,
+                                  reasons.isEmpty ? "-" : reasons.joined(separator: ", ")])
+                }
+                Terminal.line("")
+                Terminal.line(table.render())
+            }
             let reasons = status.reasons.filter { $0.value > 0 }.sorted { $0.key < $1.key }
             Terminal.line("")
             Terminal.line("reasons: " + (reasons.isEmpty ? "none counted" : reasons.map { "\($0.key) \($0.value)" }.joined(separator: ", ")))

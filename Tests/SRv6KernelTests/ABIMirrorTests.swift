@@ -23,7 +23,7 @@ import Testing
     @Test func everyConstantEqualsTheHeader() throws {
         let c = try exported()
         let macros = c.filter { !$0.key.hasPrefix("sizeof") && !$0.key.hasPrefix("offsetof") && !$0.key.hasPrefix("row ") }
-        #expect(macros.count == 43)
+        #expect(macros.count == 50)
         for (name, value) in SRv6.SRv6ABI.constants.sorted(by: { $0.key < $1.key }) {
             #expect(c[name] == value, "\(name): Swift \(value), C \(c[name].map(String.init) ?? "not exported")")
         }
@@ -41,6 +41,8 @@ import Testing
             ("srv6_stats", SRv6Stats.zero),
             ("srv6_lpm6_key", try IPv6Network(parsing: "fc00::/16").lpmKey),
             ("srv6_lpm4_key", try IPv4Network(parsing: "10.0.0.0/8").lpmKey),
+            ("srv6_proxy_cache", SRv6ProxyCache.empty),
+            ("srv6_proxy_stats", SRv6ProxyStats.zero),
         ]
         for (name, entry) in entries {
             let codec = try SRv6.SRv6ABI.codec(name)
@@ -98,7 +100,8 @@ import Testing
         let rows = c.filter { $0.key.hasPrefix("row ") }
         #expect(rows.count == EndpointBehaviour.allCases.count)
         let names = ["End": "SRV6_END", "End.X": "SRV6_END_X", "End.T": "SRV6_END_T", "End.DX6": "SRV6_END_DX6",
-                     "End.DX4": "SRV6_END_DX4", "End.DT6": "SRV6_END_DT6", "End.DT4": "SRV6_END_DT4", "End.DT46": "SRV6_END_DT46"]
+                     "End.DX4": "SRV6_END_DX4", "End.DT6": "SRV6_END_DT6", "End.DT4": "SRV6_END_DT4", "End.DT46": "SRV6_END_DT46",
+                     "End.AS": "SRV6_END_AS", "End.AM": "SRV6_END_AM", "End.AD": "SRV6_END_AD"]
         for behaviour in EndpointBehaviour.allCases {
             let macro = try #require(names[behaviour.name], "\(behaviour) has no srv6.h name here")
             #expect(c[macro] == UInt64(behaviour.rawValue), "\(behaviour)")
@@ -106,7 +109,13 @@ import Testing
             let (kind, inner, lookup) = (row >> 16, row >> 8 & 0xff, row & 0xff)
             let swift = behaviour.row
             #expect((kind == 1) == !swift.flavours.isEmpty, "\(behaviour): kind \(kind)")
-            #expect(kind == 1 || kind == 2, "\(behaviour): kind \(kind)")
+            #expect((kind == 3) == behaviour.isProxy, "\(behaviour): kind \(kind)")
+            if kind == 3 {
+                // A proxy sends to its function (next hops, interface); End.AM carries IPv6 only.
+                #expect(lookup == 2 && swift.required.contains(.interface), "\(behaviour): lookup \(lookup)")
+                #expect(inner == (behaviour == .endAM ? 1 : 3), "\(behaviour): inner \(inner)")
+                continue
+            }
             #expect((lookup == 1) == swift.required.contains(.table), "\(behaviour): lookup \(lookup)")
             #expect((lookup == 2) == (swift.required.contains(.nextHop6) || swift.required.contains(.nextHop4)), "\(behaviour): lookup \(lookup)")
             if kind == 2 && lookup == 2 {

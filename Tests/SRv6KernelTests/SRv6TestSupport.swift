@@ -14,6 +14,8 @@ enum SRv6ABI {
 
     static let end: UInt32 = 1, endX: UInt32 = 2, endT: UInt32 = 3, endDX6: UInt32 = 5, endDX4: UInt32 = 6
     static let endDT6: UInt32 = 7, endDT4: UInt32 = 8, endDT46: UInt32 = 16
+    static let endAS: UInt32 = 13, endAM: UInt32 = 14, endAD: UInt32 = 128
+    static let innerV6: UInt32 = 1, innerV4: UInt32 = 2
 
     static let psp: UInt32 = 1, usp: UInt32 = 2, usd: UInt32 = 4, nextCSID: UInt32 = 8
 
@@ -22,12 +24,12 @@ enum SRv6ABI {
 
     enum Reason: UInt64, CaseIterable, Sendable {
         case ok = 0, noSRH, badHdrLen, slPastLast, truncated, hopLimit, slZero, slNonZero, badNextHeader, noEntry,
-             wrongBehaviour, noRoom, fibMiss, local, notIP, tlv, txUnready
+             wrongBehaviour, noRoom, fibMiss, local, notIP, tlv, txUnready, noCache, cacheTooBig, control
     }
 
     static let programs = ["srv6_h_encaps", "srv6_h_encaps_red", "srv6_h_insert", "srv6_h_insert_red", "srv6_h_encaps_l2",
                            "srv6_end", "srv6_end_x", "srv6_end_t", "srv6_end_dt6", "srv6_end_dt4", "srv6_end_dt46",
-                           "srv6_end_dx6", "srv6_end_dx4"]
+                           "srv6_end_dx6", "srv6_end_dx4", "srv6_end_as", "srv6_end_ad", "srv6_end_am"]
 }
 
 /// struct srv6_policy, 156 bytes.
@@ -49,7 +51,7 @@ struct SRv6Policy {
     }
 }
 
-/// struct srv6_sid, 40 bytes.
+/// struct srv6_sid, 52 bytes.
 struct SRv6SID {
     var behaviour: UInt32
     var flavours: UInt32 = 0
@@ -60,13 +62,16 @@ struct SRv6SID {
     var nh4: String? = nil
     var nh6: String? = nil
     var fallback: UInt16 = SRv6ABI.fallbackKernelRoute
+    var iif: UInt32 = 0
+    var inner: UInt32 = 0
+    var ageMs: UInt32 = 0
 
     var bytes: [UInt8] {
         var b: [UInt8] = [behaviour, flavours, table, oif].flatMap { BPFMap.bytesOf($0) }
         b += [lblen, nflen] + BPFMap.bytesOf(fallback)
         b += nh4.map(Wire.addr4) ?? [0, 0, 0, 0]
         b += nh6.map(Wire.addr) ?? [UInt8](repeating: 0, count: 16)
-        return b
+        return b + [iif, inner, ageMs].flatMap { BPFMap.bytesOf($0) }
     }
 }
 
@@ -165,6 +170,11 @@ final class SRv6Dataplane {
     init() throws {
         test = try KernelTest.instance()
         for name in ["srv6_end", "hike_pass", "ip6_kroute"] { try hike.loadProgram(name) }
+        try reloadIDs()
+    }
+
+    /// Reads the program IDs again (after loading more programs).
+    func reloadIDs() throws {
         for (name, record) in try hike.registry().programs { ids[name] = Int32(record.id) }
     }
 
@@ -233,6 +243,11 @@ final class SRv6Dataplane {
         var counts: [SRv6ABI.Reason: UInt64] = [:]
         for reason in SRv6ABI.Reason.allCases { counts[reason] = try reasonCount(reason) }
         return counts
+    }
+
+    /// The first `words` 64-bit words of a per-CPU value, summed over the CPUs.
+    func summedWords(_ mapName: String, _ index: UInt32, words: Int) throws -> [UInt64] {
+        try summed(map(mapName), key: BPFMap.bytesOf(index), words: words)
     }
 
     private func summed(_ map: BPFMap, key: [UInt8], words: Int) throws -> [UInt64] {

@@ -12,8 +12,10 @@ import Testing
         #expect(row.program.hasPrefix("srv6_end"))
         #expect(row.required.isDisjoint(with: row.optional))
         #expect(row.kernelFlavours.isSubset(of: row.flavours))
-        // A SID takes one kind of next hop at most.
-        #expect(row.required.union(row.optional).nextHop != [.nextHop6, .nextHop4])
+        // A SID takes one kind of next hop at most, but for a proxy's function, which may take both.
+        #expect(row.required.union(row.optional).nextHop != [.nextHop6, .nextHop4] || behaviour.isProxy)
+        // A proxy needs its function's interface; nothing else does.
+        #expect(row.required.contains(.interface) == behaviour.isProxy)
     }
 
     @Test func namesAndProgramsAreUnique() {
@@ -31,6 +33,11 @@ import Testing
         if row.required.contains(.table) { fields.append("table: 254") }
         if row.required.contains(.nextHop6) { fields.append("next-hop: fe80::1") }
         if row.required.contains(.nextHop4) { fields.append("next-hop: 192.0.2.1") }
+        if behaviour.isProxy {
+            fields.append("interface: veth0")
+            if !row.required.contains(.nextHop6) { fields.append("next-hop: fe80::1") }
+        }
+        if row.required.contains(.cache) { fields += ["source: fc00::9", "segments: [fc00::a]"] }
         func configuration(_ extra: [String]) -> String {
             "interfaces: [veth0]\nlocal-sids:\n  - sid: fc00::1/128\n    behaviour: \(row.name)\n"
                 + (fields + extra).map { "    \($0)\n" }.joined()

@@ -154,7 +154,7 @@ extension SegmentRoutingHeader {
         #expect(EndpointBehaviour.parse("End.B6") == nil)
         #expect(HeadendMode.parse("inline") == .insert && HeadendMode.parse("encap.red") == .encapsRed)
         #expect(Flavours([.psp, .nextCSID]).description == "psp,next-csid")
-        #expect(EndpointBehaviour.allCases.map(\.rawValue) == [1, 2, 3, 5, 6, 7, 8, 16])
+        #expect(EndpointBehaviour.allCases.map(\.rawValue) == [1, 2, 3, 5, 6, 7, 8, 16, 13, 14, 128])
     }
 
     /// The srv6 objects' BTF lays the entries out as srv6.h declares them (the bytes below are
@@ -162,9 +162,10 @@ extension SegmentRoutingHeader {
     @Test func mapValuesHaveTheLayoutsOfTheStructs() throws {
         let sid = try SRv6SIDEntry(behaviour: .endX, flavours: [.psp], table: 254, oif: 7, lblen: 32, nflen: 16,
                                    nh4: try IPv4Address(parsing: "10.1.2.3"), nh6: try IPv6Address(parsing: "fc00::9")).encoded()
-        #expect(sid.count == 40)
+        #expect(sid.count == 52)
         #expect(Array(sid[0..<24]) == [2, 0, 0, 0, 1, 0, 0, 0, 254, 0, 0, 0, 7, 0, 0, 0, 32, 16, 0, 0, 10, 1, 2, 3])
-        #expect(Array(sid[24...]) == (try IPv6Address(parsing: "fc00::9")).bytes)
+        #expect(Array(sid[24..<40]) == (try IPv6Address(parsing: "fc00::9")).bytes)
+        #expect(Array(sid[40...]) == [UInt8](repeating: 0, count: 12))  // iif, inner, age_ms: a proxy's
         let policy = try SRv6PolicyEntry(mode: .encaps, segments: [try IPv6Address(parsing: "fc00::1")], flags: 0,
                                          hopLimit: 64, tag: 0x0102, source: try IPv6Address(parsing: "fc00::2"), pmFlow: 0x0a0b).encoded()
         #expect(policy.count == 156)

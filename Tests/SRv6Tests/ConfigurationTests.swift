@@ -135,7 +135,7 @@ import Testing
             """)
         #expect(found == [
             "bad.yaml:2:11: error: xdp-mode 'turbo' is not native or generic",
-            "bad.yaml:5:16: error: unknown behaviour 'End.B6'; expected one of: End, End.X, End.T, End.DX6, End.DX4, End.DT6, End.DT4, End.DT46, uN, uA",
+            "bad.yaml:5:16: error: unknown behaviour 'End.B6'; expected one of: End, End.X, End.T, End.DX6, End.DX4, End.DT6, End.DT4, End.DT46, End.AS, End.AM, End.AD, uN, uA",
             "bad.yaml:8:15: error: 'fc00::9' is not an IPv4 address (like 10.0.0.1)",
             "bad.yaml:11:21: error: unknown flavour 'fast'; expected psp, usp, usd or next-csid",
             "bad.yaml:16:10: error: the local SID fc00::4/128 is defined twice",
@@ -194,6 +194,49 @@ import Testing
             """) == [
             "bad.yaml:5:15: error: psp with next-csid (uN) is not supported: the kernel ignores PSP on a NEXT-C-SID SID while the XDP path would pop the SRH, so the two would process the same packet differently; drop one of them",
             "bad.yaml:9:15: error: psp with next-csid (End.X) is not supported: the kernel ignores PSP on a NEXT-C-SID SID while the XDP path would pop the SRH, so the two would process the same packet differently; drop one of them",
+        ])
+    }
+
+    @Test func theProxyTestbedsFilesAreValid() throws {
+        let proxy = URL(fileURLWithPath: Self.examples).deletingLastPathComponent().appendingPathComponent("proxy").path
+        let p1 = try SRv6Configuration.load(file: "\(proxy)/p1-srv6.yaml")
+        #expect(p1.localSIDs.map(\.behaviour) == [.endAD, .endAM])
+        let ad = try #require(p1.localSIDs.first?.proxy)
+        #expect(ad.interfaceIn == "p1-fw1b" && ad.inner == .ipv6 && ad.ageMilliseconds == 1000 && ad.headers == nil)
+        #expect(p1.localSIDs[1].proxy?.interfaceIn == "p1-fn3")
+        let p2 = try SRv6Configuration.load(file: "\(proxy)/p2-srv6.yaml")
+        let headers = try #require(p2.localSIDs.first?.proxy?.headers)
+        #expect(headers.segments.map(\.description) == ["fc00:3::d6"] && headers.source.description == "fd00:12::2" && headers.hopLimit == 64)
+    }
+
+    @Test func proxiesNeedTheirFunctionAndAnInterfaceInOfTheirOwn() {
+        #expect(errors("""
+            interfaces: [veth0, veth1]
+            local-sids:
+              - {sid: "fc00::a1", behaviour: End.AD, interface: veth0, interface-in: veth2, next-hop: "fd00::2"}
+              - {sid: "fc00::a2", behaviour: End.AS, interface: veth0, next-hop4: "10.0.0.2", segments: []}
+              - {sid: "fc00::a3", behaviour: End.AM, interface: veth1, next-hop: "fd00::3", inner: [ipv4]}
+              - {sid: "fc00::a4", behaviour: End.AD, interface: veth1, inner: [ipv6, ethernet]}
+              - {sid: "fc00::5", behaviour: End, interface-in: veth1, age: 5}
+              - {sid: "fc00::a6", behaviour: End.AD, next-hop: "fd00::2"}
+            """) == [
+            "bad.yaml:4:93: error: End.AS needs 'segments': the 1–8 SIDs its function's packets go through next, not 0",
+            "bad.yaml:4:5: error: End.AS needs 'source': the outer source address of its function's packets",
+            "bad.yaml:5:88: error: End.AM takes no inner",
+            "bad.yaml:6:74: error: unknown inner type 'ethernet'; expected ipv6 or ipv4",
+            "bad.yaml:6:5: error: End.AD with inner ipv6 needs 'next-hop' (the function's IPv6 address)",
+            "bad.yaml:7:52: error: End takes no interface-in (only the SR proxies End.AS, End.AD, End.AM do)",
+            "bad.yaml:7:64: error: End takes no age (only the SR proxies End.AS, End.AD, End.AM do)",
+            "bad.yaml:8:5: error: End.AD needs 'interface' (where its function is)",
+            "bad.yaml:3:74: error: End.AD's function sends back on veth2, which is not in 'interfaces': list it, so the srv6_localsid loader takes its packets there",
+        ])
+        #expect(errors("""
+            interfaces: [veth0]
+            local-sids:
+              - {sid: "fc00::a1", behaviour: End.AD, interface: veth0, next-hop: "fd00::2"}
+              - {sid: "fc00::a3", behaviour: End.AM, interface: veth0, next-hop: "fd00::3"}
+            """) == [
+            "bad.yaml:4:53: error: veth0 already brings back the function of fc00::a1/128: one SR proxy per interface-in (a second function needs an interface of its own)",
         ])
     }
 

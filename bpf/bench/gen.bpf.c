@@ -343,6 +343,24 @@ int gen_pass(struct xdp_md *ctx)
 	return XDP_PASS;
 }
 
+/* A network function that sends every frame back where it came from (MACs swapped): the SR
+ * proxies' function in the srv6-proxy scenario. */
+SEC("xdp")
+int gen_reflect(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	__u8 mac[ETH_ALEN];
+
+	if ((void *)(eth + 1) > data_end)
+		return XDP_DROP;
+	__builtin_memcpy(mac, eth->h_dest, ETH_ALEN);
+	__builtin_memcpy(eth->h_dest, eth->h_source, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, mac, ETH_ALEN);
+	return XDP_TX;
+}
+
 /* A plain XDP IPv6 forwarder (hike/fib.h), counting what it forwards and what it passes. */
 SEC("xdp")
 int gen_fwd6(struct xdp_md *ctx)

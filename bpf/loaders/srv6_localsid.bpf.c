@@ -1,6 +1,9 @@
 /* Loader: the "My Local SID table". The longest prefix that matches the IPv6 destination
  * (srv6_lpm6: local SIDs and headend policies alike) or, for IPv4 packets, the IPv4 destination
- * (srv6_lpm4: headends that encapsulate IPv4) picks the chain; no match goes to the kernel. */
+ * (srv6_lpm4: headends that encapsulate IPv4) picks the chain; no match goes to the kernel.
+ * On an interface an SR proxy's function sends back on (its IFACE-IN), the configuration's
+ * chain takes every frame instead: the proxy's, whatever the destination (SRNKv2's one lookup
+ * by incoming interface). */
 #define HIKE_PACKAGE "srv6"
 #include "hike/hike.h"
 #include "hike/srv6.h"
@@ -24,7 +27,7 @@ struct {
 	__type(value, __u32); /* chain ID */
 } srv6_lpm4 SEC(".maps");
 
-/* chain_id is unused: the routes choose the chain. */
+/* chain_id: 0, or the SR proxy whose function sends back on this interface. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
@@ -41,6 +44,9 @@ int srv6_localsid(struct xdp_md *ctx)
 	struct hvm_loader_config *cfg;
 	__u32 zero = 0, *chain = NULL;
 
+	cfg = bpf_map_lookup_elem(&srv6_localsid_cfg, &zero);
+	if (cfg && cfg->chain_id)
+		return hvm_start(ctx, cfg->chain_id, cfg->default_verdict);
 	if ((void *)(eth + 1) > data_end)
 		return XDP_PASS;
 	if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
@@ -62,7 +68,6 @@ int srv6_localsid(struct xdp_md *ctx)
 	}
 	if (!chain || !*chain)
 		return XDP_PASS;
-	cfg = bpf_map_lookup_elem(&srv6_localsid_cfg, &zero);
 	return hvm_start(ctx, *chain, cfg ? cfg->default_verdict : XDP_DROP);
 }
 EXPORT_HIKE_LOADER(srv6_localsid);

@@ -14,6 +14,8 @@
  *     srv6_end(sid), srv6_end_x(sid), srv6_end_t(sid), srv6_end_dt6(sid), srv6_end_dt4(sid),
  *     srv6_end_dt46(sid), srv6_end_dx6(sid), srv6_end_dx4(sid)
  *   uN is srv6_end and uA srv6_end_x with SRV6_FLV_NEXT_CSID in the SID's flavours.
+ *   SR proxies (final; one program serves both directions, told apart by the interface the
+ *   packet came in on): srv6_end_as(sid), srv6_end_ad(sid), srv6_end_am(sid).
  *
  * Whatever the fast path does not finish goes to the kernel (XDP_PASS): ICMPv6 errors (hop
  * limit, parameter problem), unresolved neighbours, local delivery — untouched when the kernel
@@ -28,6 +30,7 @@
 
 #include <linux/types.h>
 #include <linux/in6.h>
+#include <linux/bpf.h>
 
 #define SRV6_MAX_SEGMENTS 8    /* SIDs in a headend policy's segment list */
 #define SRV6_MAX_POLICIES 1024 /* entries of srv6_policies / srv6_policy_stats */
@@ -95,6 +98,12 @@ struct srv6_policy {
 #define SRV6_END_DT6 7
 #define SRV6_END_DT4 8
 #define SRV6_END_DT46 16
+/* SR proxies (draft-ietf-spring-sr-service-programming §6): the kernel reserves END_AS and
+ * END_AM in its UAPI but implements neither; End.AD has no kernel number, so it takes one
+ * above the kernel's range. */
+#define SRV6_END_AS 13
+#define SRV6_END_AM 14
+#define SRV6_END_AD 128
 
 /* The behaviour table (as the kernel's seg6_action_table): one row per endpoint behaviour —
  * whether the SRH advances (TRANSIT) or the packet is decapsulated (DECAP), the inner packets a
@@ -103,6 +112,7 @@ struct srv6_policy {
  * table is checked against it (SRv6ABIMirrorTests). */
 #define SRV6_KIND_TRANSIT 1
 #define SRV6_KIND_DECAP 2
+#define SRV6_KIND_PROXY 3
 #define SRV6_INNER_V6 (1u << 0)
 #define SRV6_INNER_V4 (1u << 1)
 #define SRV6_LOOKUP_MAIN 0
@@ -117,7 +127,10 @@ struct srv6_policy {
 	ROW(SRV6_END_DX4, SRV6_KIND_DECAP, SRV6_INNER_V4, SRV6_LOOKUP_NEXTHOP)                    \
 	ROW(SRV6_END_DT6, SRV6_KIND_DECAP, SRV6_INNER_V6, SRV6_LOOKUP_TABLE)                      \
 	ROW(SRV6_END_DT4, SRV6_KIND_DECAP, SRV6_INNER_V4, SRV6_LOOKUP_TABLE)                      \
-	ROW(SRV6_END_DT46, SRV6_KIND_DECAP, SRV6_INNER_V6 | SRV6_INNER_V4, SRV6_LOOKUP_TABLE)
+	ROW(SRV6_END_DT46, SRV6_KIND_DECAP, SRV6_INNER_V6 | SRV6_INNER_V4, SRV6_LOOKUP_TABLE)     \
+	ROW(SRV6_END_AS, SRV6_KIND_PROXY, SRV6_INNER_V6 | SRV6_INNER_V4, SRV6_LOOKUP_NEXTHOP)     \
+	ROW(SRV6_END_AM, SRV6_KIND_PROXY, SRV6_INNER_V6, SRV6_LOOKUP_NEXTHOP)                     \
+	ROW(SRV6_END_AD, SRV6_KIND_PROXY, SRV6_INNER_V6 | SRV6_INNER_V4, SRV6_LOOKUP_NEXTHOP)
 
 /* Flavours (bit set). */
 #define SRV6_FLV_PSP (1u << 0)       /* pop the SRH when SL becomes 0 (penultimate segment) */
@@ -134,8 +147,11 @@ struct srv6_sid {
 	__u8 lblen;      /* NEXT-C-SID locator-block length, bits (multiple of 8; 0 = 32) */
 	__u8 nflen;      /* NEXT-C-SID locator-node + function length, bits (multiple of 8; 0 = 16) */
 	__u16 fallback;  /* SRV6_FALLBACK_*: what the kernel gets when the fast path cannot forward */
-	__be32 nh4;            /* End.DX4 next hop */
-	struct in6_addr nh6;   /* End.X, End.DX6 next hop */
+	__be32 nh4;            /* End.DX4 next hop; a proxy's function, for IPv4 */
+	struct in6_addr nh6;   /* End.X, End.DX6 next hop; a proxy's function, for IPv6 */
+	__u32 iif;             /* proxies: the interface the function's packets come back on (IFACE-IN) */
+	__u32 inner;           /* proxies: SRV6_INNER_* the function takes */
+	__u32 age_ms;          /* End.AD: the least time between two learnings of the headers */
 };
 
 /* srv6_sid_stats[sid] and srv6_policy_stats[policy] (per-CPU): like the kernel's seg6local
@@ -164,7 +180,40 @@ struct srv6_stats {
 #define SRV6_R_NOT_IP 14          /* headend input neither IPv6 nor IPv4; endpoint input not IPv6 */
 #define SRV6_R_TLV 15             /* SRH with an HMAC (flag H) or more TLVs than the fast path walks: the kernel validates it */
 #define SRV6_R_TX_UNREADY 16      /* the route's interface cannot take redirected frames (hike/tx.h): the kernel forwards it */
-#define SRV6_R_MAX 17
+#define SRV6_R_NO_CACHE 17        /* proxy: the function sent a packet before any headers were learned (End.AD) or set (End.AS) */
+#define SRV6_R_CACHE_TOO_BIG 18   /* End.AD: the outer headers do not fit in the cache (SRV6_PROXY_HDR_MAX) */
+#define SRV6_R_CONTROL 19         /* proxy: the function's own link traffic (ND, ARP, link-local, multicast): the kernel's */
+#define SRV6_R_MAX 20
+
+/* SR proxies. srv6_proxy_cache[sid]: the outer IPv6 header and its extension headers (the SRH
+ * among them) that packets coming back from the function get: learned from the inbound
+ * packets (End.AD) or written by hike from the SID's configuration (End.AS). Written under the
+ * lock; the packet's own next header goes into hdr[nh_off], its length into the payload
+ * length. */
+#define SRV6_PROXY_HDR_MAX 256
+struct srv6_proxy_headers {
+	__u32 len;    /* bytes in hdr; 0 = nothing learned */
+	__u32 nh_off; /* hdr[nh_off] is the last next-header field (the inner packet's protocol) */
+	__u8 hdr[SRV6_PROXY_HDR_MAX];
+};
+
+struct srv6_proxy_cache {
+	struct bpf_spin_lock lock;
+	__u32 pad;
+	__u64 learned_ns; /* End.AD: bpf_ktime_get_ns of the last learning */
+	struct srv6_proxy_headers h;
+};
+
+/* srv6_proxy_stats[sid] (per-CPU): what went to the function and what came back from it, the
+ * learnings, and every outcome by SRV6_R_* reason. */
+struct srv6_proxy_stats {
+	__u64 to_function;
+	__u64 to_function_bytes;
+	__u64 from_function;
+	__u64 from_function_bytes;
+	__u64 learned;
+	__u64 reasons[SRV6_R_MAX];
+};
 
 /* srv6_localsid loader: srv6_lpm6 (IPv6 destination → chain ID: local SIDs and headend policies
  * alike, as the kernel keeps seg6local and seg6 routes in one FIB) and srv6_lpm4 (IPv4

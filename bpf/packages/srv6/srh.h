@@ -33,6 +33,7 @@ struct srv6_pkt {
 	__u32 srh_off;   /* the SRH (the first Routing header, type 4); 0: none */
 	__u32 srh_len;   /* its length in bytes */
 	__u32 upper_off; /* the first byte after the extension headers walked */
+	__u32 nh_off;    /* the next-header field that names upper: in the IPv6 header or the last extension header */
 	__u8 upper;      /* the protocol there */
 	__u8 other_rh;   /* the first Routing header is not an SRH */
 	__u8 sl, le, flags, hdrlen;
@@ -67,6 +68,7 @@ static __always_inline __u32 srv6_parse(struct xdp_md *ctx, struct srv6_pkt *p)
 	if (p->l3_end > p->frame_len)
 		return SRV6_R_TRUNCATED;
 	nh = ip6->nexthdr;
+	p->nh_off = SRV6_L3 + 6;
 
 	for (i = 0; i < SRV6_EXT_MAX; i++) {
 		__u8 *h;
@@ -97,6 +99,7 @@ static __always_inline __u32 srv6_parse(struct xdp_md *ctx, struct srv6_pkt *p)
 			}
 		}
 		nh = h[0];
+		p->nh_off = off;
 		off += len;
 	}
 	p->upper = nh;

@@ -60,7 +60,8 @@ struct {
  * a missing neighbour, a local destination or the MTU are the kernel's to handle, not errors. */
 static __always_inline int srv6_is_error(__u32 reason)
 {
-	return reason != SRV6_R_OK && reason != SRV6_R_FIB_MISS && reason != SRV6_R_LOCAL && reason != SRV6_R_NO_ROOM;
+	return reason != SRV6_R_OK && reason != SRV6_R_FIB_MISS && reason != SRV6_R_LOCAL && reason != SRV6_R_NO_ROOM &&
+	       reason != SRV6_R_CONTROL;
 }
 
 static __always_inline void srv6_account(void *stats_map, __u32 index, __u32 reason, __u64 bytes)
@@ -649,7 +650,7 @@ struct srv6_behaviour_row {
 };
 
 #define SRV6_ROW(b, k, i, l) [b] = { .kind = (k), .inner = (i), .lookup = (l) },
-static const struct srv6_behaviour_row srv6_behaviours[SRV6_END_DT46 + 1] = { SRV6_BEHAVIOURS(SRV6_ROW) };
+static const struct srv6_behaviour_row srv6_behaviours[SRV6_END_AD + 1] = { SRV6_BEHAVIOURS(SRV6_ROW) };
 
 /* End, End.X, End.T with their flavours (PSP, USP, USD, NEXT-C-SID). */
 static __always_inline __u32 srv6_transit(struct xdp_md *ctx, const struct srv6_sid *sid, __u32 behaviour,
@@ -797,6 +798,8 @@ static __always_inline int srv6_endpoint(struct xdp_md *ctx, __u64 *regs, __u32 
 	return srv6_fallback_verdict(reason);
 }
 
+#include "proxy.h"
+
 /* ---- The programs -------------------------------------------------------------------------- */
 
 #define SRV6_HEADEND_PROG(name, mode)                                                              \
@@ -835,6 +838,24 @@ SRV6_ENDPOINT_PROG(srv6_end_dt4, SRV6_END_DT4);
 SRV6_ENDPOINT_PROG(srv6_end_dt46, SRV6_END_DT46);
 SRV6_ENDPOINT_PROG(srv6_end_dx6, SRV6_END_DX6);
 SRV6_ENDPOINT_PROG(srv6_end_dx4, SRV6_END_DX4);
+
+#define SRV6_PROXY_PROG(name, behaviour)                                                           \
+	HIKE_PROG(name)                                                                            \
+	{                                                                                          \
+		return srv6_proxy(ctx, __hvm_regs, behaviour);                                     \
+	}                                                                                          \
+	EXPORT_HIKE_PROG_2(name, __u64, sid);                                                      \
+	HIKE_PROG_FINAL(name);                                                                     \
+	EXPORT_HIKE_PROG_MAP(name, srv6_sids);                                                     \
+	EXPORT_HIKE_PROG_MAP(name, srv6_sid_stats);                                                \
+	EXPORT_HIKE_PROG_MAP(name, srv6_proxy_cache);                                              \
+	EXPORT_HIKE_PROG_MAP(name, srv6_proxy_stats);                                              \
+	EXPORT_HIKE_PROG_MAP(name, srv6_icmp);                                                     \
+	EXPORT_HIKE_PROG_MAP(name, srv6_reasons)
+
+SRV6_PROXY_PROG(srv6_end_as, SRV6_END_AS);
+SRV6_PROXY_PROG(srv6_end_ad, SRV6_END_AD);
+SRV6_PROXY_PROG(srv6_end_am, SRV6_END_AM);
 
 /* routingpaolo's sr6_encap: H.Encaps on these policies, in this object so it shares its maps. */
 #include "sr6_encap.h"
