@@ -144,7 +144,7 @@ public struct SRv6ProxyCache: Codable, Sendable, Equatable {
         try BTFCoding.encode(self, with: try SRv6ABI.codec("srv6_proxy_cache"), path: "srv6_proxy_cache")
     }
 
-    /// The segment list the headers hold, in visiting order from the active one, and SL.
+    /// The whole segment list the headers hold, in visiting order (the first SID first), and SL.
     public var segments: (list: [IPv6Address], segmentsLeft: Int)? {
         let bytes = Array(h.hdr.prefix(Int(h.len)))
         guard bytes.count >= 40 else { return nil }

@@ -26,7 +26,7 @@ public struct ProxyStatus: Sendable, Codable, Equatable {
     /// End.AD: how many times the headers were learned, and how long ago the last time (seconds).
     public var learned: UInt64
     public var learnedAgo: Double?
-    /// The segment list the function's packets get (visiting order, the active SID first) and SL.
+    /// The segment list the function's packets get (visiting order, the first SID first) and SL.
     public var segments: [String]
     public var segmentsLeft: Int?
     /// SRV6_R_* name → packets, for the reasons that counted any.
