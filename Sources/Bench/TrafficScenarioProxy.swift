@@ -1,5 +1,4 @@
 import BPFKit
-import BPFObjects
 import HikeControl
 import HikeRuntime
 import HikeVM
@@ -52,13 +51,7 @@ extension TrafficScenarioPrograms {
                          TrafficPipeline.macText(SRv6BenchPlan.functionMACs.f0), "dev", "d2", "nud", "permanent"], in: dut)
         let reflector = pipeline.programs.reflector
         let reflect = try fn.run { try XDPLink.attach(reflector, interface: "f0") }
-        // d2's loader: its own maps (an attachment's), the bench instance's VM maps.
-        let name = try hike.catalog.entry(SRv6ABI.loader).object
-        guard let embedded = EmbeddedObjects.named(name) else { throw BenchError.missingObject(name) }
-        let spec = ObjectSpec(bytes: embedded.bytes, name: embedded.name)
-        let maps = Set(try spec.contents().maps.map(\.name))
-        let pins = Dictionary(uniqueKeysWithValues: HikeInstance.systemMaps.filter(maps.contains).map { ($0, "\(hike.pinRoot)/vm/\($0)") })
-        let loader = try BPFObject(spec: spec, options: ObjectOptions(pinnedMaps: pins))
+        let loader = try newLocalsidObject(hike: hike)
         let program = try loader.program(SRv6ABI.loader)
         let attached = try dut.run { try XDPLink.attach(program, interface: "d2") }
         let index = UInt32(bitPattern: try dut.run { try NetworkInterface.index(of: "d2") })

@@ -198,18 +198,24 @@ extension TrafficScenarioPrograms {
     /// the benchmark sees loss).
     func localsidLoader(_ state: SRv6ScenarioState, hike: HikeInstance) throws -> BPFObject {
         if let object = state.localsid { return object }
-        let name = try hike.catalog.entry("srv6_localsid").object
+        let object = try newLocalsidObject(hike: hike)
+        // chain_id unused: the routes choose.
+        try TypedMap<UInt32, LoaderConfigEntry>(object.map("srv6_localsid_cfg")).update(0, LoaderConfigEntry(chainID: 0, defaultVerdict: ABI.xdpDrop))
+        state.localsid = object
+        return object
+    }
+
+    /// A srv6_localsid object of its own (its maps are an attachment's), sharing the bench
+    /// instance's VM maps.
+    func newLocalsidObject(hike: HikeInstance) throws -> BPFObject {
+        let name = try hike.catalog.entry(SRv6ABI.loader).object
         guard let embedded = EmbeddedObjects.named(name) else { throw BenchError.missingObject(name) }
         let spec = ObjectSpec(bytes: embedded.bytes, name: embedded.name)
         let maps = Set(try spec.contents().maps.map(\.name))
         let pins = Dictionary(uniqueKeysWithValues: HikeInstance.systemMaps.filter(maps.contains).map {
             ($0, "\(hike.pinRoot)/vm/\($0)")
         })
-        let object = try BPFObject(spec: spec, options: ObjectOptions(pinnedMaps: pins))
-        // chain_id unused: the routes choose.
-        try TypedMap<UInt32, LoaderConfigEntry>(object.map("srv6_localsid_cfg")).update(0, LoaderConfigEntry(chainID: 0, defaultVerdict: ABI.xdpDrop))
-        state.localsid = object
-        return object
+        return try BPFObject(spec: spec, options: ObjectOptions(pinnedMaps: pins))
     }
 
     /// After a hike SRv6 DUT's measurement: the behaviour processed at least every packet the

@@ -286,34 +286,30 @@ struct Validator {
         }
 
         var sids: [LocalSID] = []
-        for (n, entry) in (raw.localSIDs ?? []).enumerated() {
-            let at: [any CodingKey] = [K("local-sids"), K(intValue: n)]
-            if let sid = localSID(entry, at: at, locators: locators) {
-                if sids.contains(where: { $0.prefix == sid.prefix }) {
-                    diagnostics.append(document.diagnostic("the local SID \(sid.prefix) is defined twice", at: at + [K("sid")]))
-                } else {
-                    sids.append(sid)
-                }
-            }
-        }
-        if sids.count > SRv6ABI.maxSIDs { error("\(sids.count) local SIDs: the srv6 package holds \(SRv6ABI.maxSIDs)", K("local-sids")) }
         // A proxy's IFACE-IN runs the srv6_localsid loader, which hands all its frames to that one proxy.
         var proxyOf: [String: IPv6Network] = [:]
         for (n, entry) in (raw.localSIDs ?? []).enumerated() {
-            guard let sid = sids.first(where: { $0.prefix.description == (try? IPv6Network(parsing: entry.sid))?.description }),
-                  let proxy = sid.proxy else { continue }
-            let key = entry.interfaceIn == nil ? "interface" : "interface-in"
+            let at: [any CodingKey] = [K("local-sids"), K(intValue: n)]
+            guard let sid = localSID(entry, at: at, locators: locators) else { continue }
+            if sids.contains(where: { $0.prefix == sid.prefix }) {
+                diagnostics.append(document.diagnostic("the local SID \(sid.prefix) is defined twice", at: at + [K("sid")]))
+                continue
+            }
+            sids.append(sid)
+            guard let proxy = sid.proxy else { continue }
+            let key = K(entry.interfaceIn == nil ? "interface" : "interface-in")
             if !interfaces.contains(proxy.interfaceIn) {
                 error("\(sid.behaviour.name)'s function sends back on \(proxy.interfaceIn), which is not in 'interfaces': list it, so the "
-                      + "srv6_localsid loader takes its packets there", at: [K("local-sids"), K(intValue: n), K(key)])
+                      + "srv6_localsid loader takes its packets there", at: at + [key])
             }
             if let other = proxyOf[proxy.interfaceIn] {
                 error("\(proxy.interfaceIn) already brings back the function of \(other): one SR proxy per interface-in "
-                      + "(a second function needs an interface of its own)", at: [K("local-sids"), K(intValue: n), K(key)])
+                      + "(a second function needs an interface of its own)", at: at + [key])
             } else {
                 proxyOf[proxy.interfaceIn] = sid.prefix
             }
         }
+        if sids.count > SRv6ABI.maxSIDs { error("\(sids.count) local SIDs: the srv6 package holds \(SRv6ABI.maxSIDs)", K("local-sids")) }
 
         var policies: [HeadendPolicy] = []
         for (n, entry) in (raw.policies ?? []).enumerated() {

@@ -220,6 +220,7 @@ import Testing
               - {sid: "fc00::5", behaviour: End, interface-in: veth1, age: 5}
               - {sid: "fc00::a6", behaviour: End.AD, next-hop: "fd00::2"}
             """) == [
+            "bad.yaml:3:74: error: End.AD's function sends back on veth2, which is not in 'interfaces': list it, so the srv6_localsid loader takes its packets there",
             "bad.yaml:4:93: error: End.AS needs 'segments': the 1–8 SIDs its function's packets go through next, not 0",
             "bad.yaml:4:5: error: End.AS needs 'source': the outer source address of its function's packets",
             "bad.yaml:5:88: error: End.AM takes no inner",
@@ -228,7 +229,6 @@ import Testing
             "bad.yaml:7:52: error: End takes no interface-in (only the SR proxies End.AS, End.AD, End.AM do)",
             "bad.yaml:7:64: error: End takes no age (only the SR proxies End.AS, End.AD, End.AM do)",
             "bad.yaml:8:5: error: End.AD needs 'interface' (where its function is)",
-            "bad.yaml:3:74: error: End.AD's function sends back on veth2, which is not in 'interfaces': list it, so the srv6_localsid loader takes its packets there",
         ])
         #expect(errors("""
             interfaces: [veth0]
