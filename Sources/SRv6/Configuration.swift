@@ -80,7 +80,9 @@ public struct InnerTypes: OptionSet, Sendable, Hashable, CustomStringConvertible
     public init(rawValue: UInt32) { self.rawValue = rawValue }
     public static let ipv6 = InnerTypes(rawValue: 1 << 0)
     public static let ipv4 = InnerTypes(rawValue: 1 << 1)
-    public static let names: [(String, InnerTypes)] = [("ipv6", .ipv6), ("ipv4", .ipv4)]
+    /// Whole Ethernet frames (next header 143): End.AS and End.AD in L2 mode.
+    public static let ethernet = InnerTypes(rawValue: 1 << 2)
+    public static let names: [(String, InnerTypes)] = [("ipv6", .ipv6), ("ipv4", .ipv4), ("ethernet", .ethernet)]
     public var description: String { Self.names.filter { contains($0.1) }.map(\.0).joined(separator: ",") }
 }
 
@@ -464,7 +466,8 @@ struct Validator {
         if let names = entry.inner {
             for (n, name) in names.enumerated() {
                 guard let type = InnerTypes.names.first(where: { $0.0 == name.lowercased() })?.1 else {
-                    diagnostics.append(document.diagnostic("unknown inner type '\(name)'; expected ipv6 or ipv4", at: at + [K("inner"), K(intValue: n)]))
+                    diagnostics.append(document.diagnostic("unknown inner type '\(name)'; expected ipv6, ipv4 or ethernet",
+                                                           at: at + [K("inner"), K(intValue: n)]))
                     continue
                 }
                 inner.insert(type)
@@ -473,7 +476,17 @@ struct Validator {
             if entry.nextHop != nil { inner.insert(.ipv6) }
             if entry.nextHop4 != nil { inner.insert(.ipv4) }
         }
-        if behaviour != .endAM {
+        if inner.contains(.ethernet) && behaviour != .endAM {  // End.AM takes no inner at all (said above)
+            // L2 mode: the function gets whole frames out of its interface, no next hop.
+            if inner != .ethernet {
+                diagnostics.append(document.diagnostic("inner ethernet goes alone: in L2 mode the function gets every frame whole, "
+                                                       + "IPv6 and IPv4 included", at: at + [K("inner")]))
+            }
+            for key in ["next-hop", "next-hop4"] where key == "next-hop" ? entry.nextHop != nil : entry.nextHop4 != nil {
+                diagnostics.append(document.diagnostic("\(key) is not used with inner ethernet: frames go out of 'interface' as they came",
+                                                       at: at + [K(key)]))
+            }
+        } else if behaviour != .endAM {
             if inner.isEmpty && entry.inner == nil {
                 diagnostics.append(document.diagnostic("\(behaviour.name) needs the function's address: 'next-hop' (IPv6 packets), 'next-hop4' (IPv4) or both",
                                                        at: at))

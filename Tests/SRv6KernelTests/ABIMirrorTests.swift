@@ -113,7 +113,7 @@ import Testing
             if kind == 3 {
                 // A proxy sends to its function (next hops, interface); End.AM carries IPv6 only.
                 #expect(lookup == 2 && swift.required.contains(.interface), "\(behaviour): lookup \(lookup)")
-                #expect(inner == (behaviour == .endAM ? 1 : 3), "\(behaviour): inner \(inner)")
+                #expect(inner == (behaviour == .endAM ? 1 : 7), "\(behaviour): inner \(inner)")
                 continue
             }
             #expect((lookup == 1) == swift.required.contains(.table), "\(behaviour): lookup \(lookup)")

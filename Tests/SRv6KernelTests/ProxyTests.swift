@@ -183,6 +183,51 @@ import SRv6
         #expect(Array(try Self.proxyStats(dp, 3)[0..<5]) == [1, UInt64(40 + inner.count), 1, UInt64(reply.count), 0])
     }
 
+    /// L2 mode (inner ethernet): the function gets the inner Ethernet frame as it came, and
+    /// every frame it sends back (an ARP request too, which L3 mode leaves to the kernel) is
+    /// carried whole behind the headers, next header 143. End.AD learns them, End.AS has them.
+    @Test func endADAndEndASCarryWholeEthernetFramesInL2Mode() throws {
+        let net = try RouterTopology()
+        defer { net.topology.destroy() }
+        let dp = try Self.dataplane(net)
+        let iif = UInt32(net.egress)
+        try dp.setSID(4, SRv6SID(behaviour: SRv6ABI.endAD, oif: iif, iif: iif, inner: SRv6ABI.innerEth, ageMs: 60_000))
+        try dp.chain("adl2", [("srv6_end_ad", 4)], loader: "srv6_localsid")
+
+        let frame = Wire.ethernet("02:00:00:00:0a:0a", "02:00:00:00:0b:0b", type: 0x0800)
+            + Wire.ipv4(source: "10.1.0.1", destination: "10.9.0.9", payload: [1, 2, 3, 4, 5, 6, 7, 8])
+        let srh = Wire.srh(nextHeader: 143, segmentsLeft: 2, segments: ["fc00:d::4", "fc00:b::2", "fc00:e::ad"])
+        let out = try net.r.run { try dp.run("adl2", RouterTopology.fromH1(BehaviourTests.srv6(to: "fc00:e::ad", hopLimit: 50, srh: srh,
+                                                                                                  inner: frame)), ingress: net.ingress) }
+        #expect(out.verdict == Self.redirect)
+        #expect(out.reason == .ok)
+        #expect(out.data == frame)
+        // An IPv6 packet is not an inner type of an L2 proxy.
+        let refused = try net.r.run { try dp.run("adl2", RouterTopology.fromH1(BehaviourTests.srv6(to: "fc00:e::ad", srh: nil,
+            inner: Wire.udp6(source: "fc00:1::1", destination: "fc00:9::9"))), ingress: net.ingress) }
+        #expect(refused.reason == .badNextHeader)
+
+        let arp = Wire.ethernet("ff:ff:ff:ff:ff:ff", "02:00:00:00:0a:0a", type: 0x0806) + [UInt8](repeating: 0x11, count: 28)
+        let back = try net.r.run { try dp.run("adl2", arp, ingress: net.egress) }
+        var srhBack = srh
+        srhBack[3] = 1
+        let outer = Wire.ipv6(payloadLength: srh.count + arp.count, nextHeader: 43, hopLimit: 49, source: "fc00:1::1", destination: "fc00:b::2")
+        #expect(back.verdict == Self.redirect)
+        #expect(back.reason == .ok)
+        #expect(back.data == RouterTopology.toH2(outer + srhBack + arp))
+
+        try dp.setSID(5, SRv6SID(behaviour: SRv6ABI.endAS, oif: iif, iif: iif, inner: SRv6ABI.innerEth))
+        let headers = ProxyHeaders(source: try IPv6Address(parsing: "fc00:1::100"), segments: [try IPv6Address(parsing: "fc00:b::2")], hopLimit: 40)
+        try dp.map("srv6_proxy_cache").update(key: BPFMap.bytesOf(UInt32(5)), value: try SRv6ProxyCache(headers: headers).encoded())
+        try dp.chain("asl2", [("srv6_end_as", 5)], loader: "srv6_localsid")
+        let asBack = try net.r.run { try dp.run("asl2", frame, ingress: net.egress) }
+        let asSRH = Wire.srh(nextHeader: 143, segmentsLeft: 0, segments: ["fc00:b::2"])
+        #expect(asBack.verdict == Self.redirect)
+        #expect(asBack.data == RouterTopology.toH2(Wire.ipv6(payloadLength: asSRH.count + frame.count, nextHeader: 43, hopLimit: 40,
+                                                             source: "fc00:1::100", destination: "fc00:b::2") + asSRH + frame))
+        #expect(Array(try Self.proxyStats(dp, 4)[0..<5]) == [1, UInt64(40 + srh.count + frame.count), 1, UInt64(arp.count), 1])
+    }
+
     @Test func endAMShowsTheFunctionTheFinalDestinationAndRestoresTheSIDOnReturn() throws {
         let net = try RouterTopology()
         defer { net.topology.destroy() }

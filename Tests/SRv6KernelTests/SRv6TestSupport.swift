@@ -15,7 +15,7 @@ enum SRv6ABI {
     static let end: UInt32 = 1, endX: UInt32 = 2, endT: UInt32 = 3, endDX6: UInt32 = 5, endDX4: UInt32 = 6
     static let endDT6: UInt32 = 7, endDT4: UInt32 = 8, endDT46: UInt32 = 16
     static let endAS: UInt32 = 13, endAM: UInt32 = 14, endAD: UInt32 = 128
-    static let innerV6: UInt32 = 1, innerV4: UInt32 = 2
+    static let innerV6: UInt32 = 1, innerV4: UInt32 = 2, innerEth: UInt32 = 4
 
     static let psp: UInt32 = 1, usp: UInt32 = 2, usd: UInt32 = 4, nextCSID: UInt32 = 8
 
@@ -179,8 +179,9 @@ final class SRv6Dataplane {
     }
 
     /// A chain calling each program with its argument in turn (nil: none); a final program ends
-    /// it, else the chain ends with the default verdict.
-    func chain(_ name: String, _ calls: [(program: String, argument: Int32?)]) throws {
+    /// it, else the chain ends with the default verdict. ip46_classifier runs it on IPv6 and
+    /// IPv4 frames; srv6_localsid, configured as on a proxy's interface-in, on every frame.
+    func chain(_ name: String, _ calls: [(program: String, argument: Int32?)], loader: String = "ip46_classifier") throws {
         var code: [BPFInstruction] = []
         for call in calls {
             code.append(.mov64(.r1, imm: try #require(ids[call.program], "program \(call.program) is not loaded")))
@@ -189,7 +190,7 @@ final class SRv6Dataplane {
         }
         code.append(.exit)
         _ = try hike.install([AssembledChain(name: name, instructions: code)], source: nil)
-        loaders[name] = try hike.detachedLoader("ip46_classifier", chain: name, defaultVerdict: ABI.xdpAborted)
+        loaders[name] = try hike.detachedLoader(loader, chain: name, defaultVerdict: ABI.xdpAborted)
     }
 
     struct Outcome {

@@ -224,8 +224,7 @@ import Testing
             "bad.yaml:4:93: error: End.AS needs 'segments': the 1–8 SIDs its function's packets go through next, not 0",
             "bad.yaml:4:5: error: End.AS needs 'source': the outer source address of its function's packets",
             "bad.yaml:5:88: error: End.AM takes no inner",
-            "bad.yaml:6:74: error: unknown inner type 'ethernet'; expected ipv6 or ipv4",
-            "bad.yaml:6:5: error: End.AD with inner ipv6 needs 'next-hop' (the function's IPv6 address)",
+            "bad.yaml:6:67: error: inner ethernet goes alone: in L2 mode the function gets every frame whole, IPv6 and IPv4 included",
             "bad.yaml:7:52: error: End takes no interface-in (only the SR proxies End.AS, End.AD, End.AM do)",
             "bad.yaml:7:64: error: End takes no age (only the SR proxies End.AS, End.AD, End.AM do)",
             "bad.yaml:8:5: error: End.AD needs 'interface' (where its function is)",
@@ -237,6 +236,27 @@ import Testing
               - {sid: "fc00::a3", behaviour: End.AM, interface: veth0, next-hop: "fd00::3"}
             """) == [
             "bad.yaml:4:53: error: veth0 already brings back the function of fc00::a1/128: one SR proxy per interface-in (a second function needs an interface of its own)",
+        ])
+    }
+
+    /// L2 mode: inner ethernet alone, no next hop, not End.AM.
+    @Test func ethernetInnerIsTheProxiesL2Mode() throws {
+        let config = try SRv6Configuration.parse("""
+            interfaces: [veth0, veth1]
+            local-sids:
+              - {sid: "fc00::a1", behaviour: End.AD, interface: veth0, inner: [ethernet]}
+              - {sid: "fc00::a2", behaviour: End.AS, interface: veth1, inner: [ethernet], source: "fc00::1", segments: ["fc00::b"]}
+            """, file: "l2.yaml")
+        #expect(config.localSIDs.map { $0.proxy?.inner } == [.ethernet, .ethernet])
+        #expect(errors("""
+            interfaces: [veth0, veth1]
+            local-sids:
+              - {sid: "fc00::a1", behaviour: End.AD, interface: veth0, inner: [ethernet], next-hop: "fd00::2"}
+              - {sid: "fc00::a3", behaviour: End.AM, interface: veth1, inner: [ethernet]}
+            """) == [
+            "bad.yaml:3:89: error: next-hop is not used with inner ethernet: frames go out of 'interface' as they came",
+            "bad.yaml:4:5: error: End.AM needs 'next-hop'",
+            "bad.yaml:4:67: error: End.AM takes no inner",
         ])
     }
 

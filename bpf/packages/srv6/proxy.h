@@ -6,6 +6,9 @@
  *     back on IFACE-IN (iif) gets the headers hike wrote from the SID's configuration.
  *   End.AD (dynamic): the same, but the headers are learned from the inbound packets (after
  *     End's SL − 1 and DA update), at most once per age_ms, so many CPUs do not fight over them.
+ *   With inner Ethernet (SRV6_INNER_ETH, L2 mode), End.AS and End.AD take an Ethernet frame
+ *     (next header 143): it goes to the function as it came, and every frame the function sends
+ *     back on iif is carried whole behind the headers.
  *   End.AM (masquerading, IPv6 only): inbound, DA := Segment List[0] and SL stays, so the
  *     function sees the packet's real destination; coming back, End processing restores the
  *     DA from the SRH.
@@ -172,6 +175,21 @@ static __always_inline __u32 srv6_proxy_learn(struct xdp_md *ctx, const struct s
 	return SRV6_R_OK;
 }
 
+/* L2 mode inbound: the inner Ethernet frame, as it came, out of the function's interface. */
+static __always_inline __u32 srv6_proxy_in_l2(struct xdp_md *ctx, const struct srv6_sid *sid, struct srv6_pkt *p, int *verdict)
+{
+	__u32 frame_len = srv6_frame_len(ctx);
+
+	if (p->l3_end < p->upper_off + ETH_HLEN || p->l3_end > frame_len)
+		return SRV6_R_TRUNCATED;
+	if (frame_len > p->l3_end && bpf_xdp_adjust_tail(ctx, -(int)(frame_len - p->l3_end)))
+		return SRV6_R_NO_ROOM;
+	if (bpf_xdp_adjust_head(ctx, (int)p->upper_off))
+		return SRV6_R_NO_ROOM;
+	*verdict = bpf_redirect(sid->oif, 0);
+	return SRV6_R_OK;
+}
+
 /* End.AS, End.AD inbound: (End.AD: learn) then remove the outer headers and send the inner
  * packet to the function. */
 static __always_inline __u32 srv6_proxy_in(struct xdp_md *ctx, const struct srv6_sid *sid, __u32 index, __u32 behaviour,
@@ -183,7 +201,8 @@ static __always_inline __u32 srv6_proxy_in(struct xdp_md *ctx, const struct srv6
 	if (p->other_rh)
 		return SRV6_R_NO_SRH;
 	if (!((sid->inner & SRV6_INNER_V6) && p->upper == SRV6_NH_IPV6) &&
-	    !((sid->inner & SRV6_INNER_V4) && p->upper == SRV6_NH_IPIP))
+	    !((sid->inner & SRV6_INNER_V4) && p->upper == SRV6_NH_IPIP) &&
+	    !((sid->inner & SRV6_INNER_ETH) && p->upper == SRV6_NH_ETHERNET))
 		return SRV6_R_BAD_NEXT_HEADER;
 	if (behaviour == SRV6_END_AD) {
 		/* The packet must go on after the function: a dynamic proxy is never the last segment. */
@@ -201,7 +220,104 @@ static __always_inline __u32 srv6_proxy_in(struct xdp_md *ctx, const struct srv6
 		if (r)
 			return r;
 	}
+	if (p->upper == SRV6_NH_ETHERNET)
+		return srv6_proxy_in_l2(ctx, sid, p, verdict);
 	return srv6_decap_forward(ctx, p, fib, &rt, &sid->nh6, sid->nh4, 0, verdict);
+}
+
+/* The SID's cached headers into the scratch copy (read under the lock); 0, or a reason. */
+static __always_inline __u32 srv6_proxy_cached(__u32 index, struct srv6_proxy_headers **out)
+{
+	__u32 zero = 0;
+	struct srv6_proxy_cache *c = bpf_map_lookup_elem(&srv6_proxy_cache, &index);
+	struct srv6_proxy_headers *h = bpf_map_lookup_elem(&srv6_proxy_scratch, &zero);
+
+	if (!c || !h)
+		return SRV6_R_NO_ENTRY;
+	bpf_spin_lock(&c->lock);
+	*h = c->h;
+	bpf_spin_unlock(&c->lock);
+	if (h->len < sizeof(struct ipv6hdr) || h->len > SRV6_PROXY_HDR_MAX || h->nh_off >= h->len)
+		return SRV6_R_NO_CACHE;
+	*out = h;
+	return SRV6_R_OK;
+}
+
+/* The frame grown by grow bytes in front, the cached headers written at SRV6_L3 for a payload
+ * of payload bytes whose protocol is proto (the last next header), the Ethernet header put back
+ * from saved (or left for the caller) with type IPv6: the new outer IPv6 header, or NULL. */
+static __always_inline struct ipv6hdr *srv6_proxy_push(struct xdp_md *ctx, struct srv6_proxy_headers *h, __u32 grow, __u32 payload,
+						      __u8 proto, const struct ethhdr *saved)
+{
+	__u32 len = h->len, nh_off = h->nh_off;
+	void *data, *data_end;
+	struct ethhdr *eth;
+	struct ipv6hdr *ip6;
+	__u8 *nh;
+
+	if (bpf_xdp_adjust_head(ctx, -(int)grow))
+		return NULL;
+	if (srv6_proxy_copy(ctx, h, len, 1))
+		return NULL; /* cannot happen: the frame just grew by at least len */
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	eth = data;
+	ip6 = (void *)(eth + 1);
+	if ((void *)(ip6 + 1) > data_end)
+		return NULL;
+	if (saved)
+		__builtin_memcpy(eth, saved, sizeof(*eth));
+	eth->h_proto = bpf_htons(ETH_P_IPV6);
+	ip6->payload_len = bpf_htons(len - sizeof(*ip6) + payload);
+	/* The mask must reach the verifier (6.12 and 6.1 need the offset bounded): clang would drop
+	 * it, knowing nh_off < len; the empty asm hides that. */
+	asm volatile("" : "+r"(nh_off));
+	nh = data + SRV6_L3 + (nh_off & (SRV6_PROXY_HDR_MAX - 1));
+	if ((void *)(nh + 1) > data_end)
+		return NULL;
+	*nh = proto;
+	return ip6;
+}
+
+/* Out of the interface the FIB gave, with its addresses. */
+static __always_inline void srv6_proxy_redirect(struct xdp_md *ctx, struct bpf_fib_lookup *fib, int *verdict)
+{
+	struct ethhdr *eth = (void *)(long)ctx->data;
+
+	if ((void *)(eth + 1) > (void *)(long)ctx->data_end)
+		return;
+	__builtin_memcpy(eth->h_dest, fib->dmac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, fib->smac, ETH_ALEN);
+	*verdict = bpf_redirect(fib->ifindex, 0);
+}
+
+/* L2 mode coming back: the whole frame the function sent, behind a new Ethernet header and the
+ * cached headers (next header 143), to where their DA leads. */
+static __always_inline __u32 srv6_proxy_back_l2(struct xdp_md *ctx, __u32 index, struct bpf_fib_lookup *fib, int *verdict,
+					       __u64 *bytes)
+{
+	struct srv6_route rt = {};
+	struct srv6_proxy_headers *h;
+	struct ipv6hdr *ip6;
+	__u32 frame_len = srv6_frame_len(ctx), r;
+
+	if (frame_len < ETH_HLEN)
+		return SRV6_R_TRUNCATED;
+	r = srv6_proxy_cached(index, &h);
+	if (r)
+		return r;
+	if (h->len - sizeof(*ip6) + frame_len > 0xffff)
+		return SRV6_R_NO_ROOM;
+	*bytes = frame_len;
+	ip6 = srv6_proxy_push(ctx, h, h->len + ETH_HLEN, frame_len, SRV6_NH_ETHERNET, NULL);
+	if (!ip6)
+		return SRV6_R_NO_ROOM;
+	/* No route: dropped (the new Ethernet header has no addresses the kernel could use). */
+	r = srv6_fib6(ctx, fib, &rt, &ip6->saddr, &ip6->daddr, *(__be32 *)ip6, ip6->nexthdr, h->len + frame_len);
+	if (r != SRV6_R_OK)
+		return r;
+	srv6_proxy_redirect(ctx, fib, verdict);
+	return SRV6_R_OK;
 }
 
 /* End.AS, End.AD coming back: the function's IPv6 or IPv4 packet, forwarded by this node (hop
@@ -213,13 +329,14 @@ static __always_inline __u32 srv6_proxy_back(struct xdp_md *ctx, const struct sr
 	void *data_end = (void *)(long)ctx->data_end;
 	struct ethhdr *eth = data;
 	struct srv6_route rt = {};
-	struct srv6_proxy_cache *c;
 	struct srv6_proxy_headers *h;
 	struct ipv6hdr *ip6;
 	struct ethhdr saved;
-	__u32 zero = 0, inner_len, frame_len, excess, len, nh_off, r;
-	__u8 proto, *nh;
+	__u32 inner_len, frame_len, excess, len, r;
+	__u8 proto;
 
+	if (sid->inner & SRV6_INNER_ETH)
+		return srv6_proxy_back_l2(ctx, index, fib, verdict, bytes);
 	if ((void *)(eth + 1) > data_end)
 		return SRV6_R_TRUNCATED;
 	if (srv6_proxy_control(data, data_end))
@@ -251,17 +368,10 @@ static __always_inline __u32 srv6_proxy_back(struct xdp_md *ctx, const struct sr
 	if (ETH_HLEN + inner_len > frame_len)
 		return SRV6_R_TRUNCATED;
 
-	c = bpf_map_lookup_elem(&srv6_proxy_cache, &index);
-	h = bpf_map_lookup_elem(&srv6_proxy_scratch, &zero);
-	if (!c || !h)
-		return SRV6_R_NO_ENTRY;
-	bpf_spin_lock(&c->lock);
-	*h = c->h;
-	bpf_spin_unlock(&c->lock);
+	r = srv6_proxy_cached(index, &h);
+	if (r)
+		return r;
 	len = h->len;
-	nh_off = h->nh_off;
-	if (len < sizeof(*ip6) || len > SRV6_PROXY_HDR_MAX || nh_off >= len)
-		return SRV6_R_NO_CACHE;
 	if (len - sizeof(*ip6) + inner_len > 0xffff)
 		return SRV6_R_NO_ROOM;
 	*bytes = inner_len;
@@ -283,36 +393,16 @@ static __always_inline __u32 srv6_proxy_back(struct xdp_md *ctx, const struct sr
 	excess = frame_len - ETH_HLEN - inner_len;
 	if (excess && bpf_xdp_adjust_tail(ctx, -(int)excess))
 		return SRV6_R_NO_ROOM;
-	if (bpf_xdp_adjust_head(ctx, -(int)len))
+	ip6 = srv6_proxy_push(ctx, h, len, inner_len, proto, &saved);
+	if (!ip6)
 		return SRV6_R_NO_ROOM;
-	if (srv6_proxy_copy(ctx, h, len, 1))
-		return SRV6_R_NO_ROOM; /* cannot happen: the frame just grew by len */
-	data = (void *)(long)ctx->data;
-	data_end = (void *)(long)ctx->data_end;
-	eth = data;
-	ip6 = (void *)(eth + 1);
-	if ((void *)(ip6 + 1) > data_end)
-		return SRV6_R_NO_ROOM;
-	__builtin_memcpy(eth, &saved, sizeof(saved));
-	eth->h_proto = bpf_htons(ETH_P_IPV6);
-	ip6->payload_len = bpf_htons(len - sizeof(*ip6) + inner_len);
-	/* The mask must reach the verifier (6.12 and 6.1 need the offset bounded): clang would drop
-	 * it, knowing nh_off < len; the empty asm hides that. */
-	asm volatile("" : "+r"(nh_off));
-	nh = data + SRV6_L3 + (nh_off & (SRV6_PROXY_HDR_MAX - 1));
-	if ((void *)(nh + 1) > data_end)
-		return SRV6_R_NO_ROOM;
-	*nh = proto;
-
 	r = srv6_fib6(ctx, fib, &rt, &ip6->saddr, &ip6->daddr, *(__be32 *)ip6, ip6->nexthdr, len + inner_len);
 	if (r != SRV6_R_OK) {
 		/* Encapsulated, addressed as the frame came: the kernel routes it to its next SID. */
 		*verdict = XDP_PASS;
 		return r;
 	}
-	__builtin_memcpy(eth->h_dest, fib->dmac, ETH_ALEN);
-	__builtin_memcpy(eth->h_source, fib->smac, ETH_ALEN);
-	*verdict = bpf_redirect(fib->ifindex, 0);
+	srv6_proxy_redirect(ctx, fib, verdict);
 	return SRV6_R_OK;
 }
 
