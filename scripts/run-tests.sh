@@ -4,6 +4,8 @@
 # topologies routed by kernel seg6) need seg6/seg6local routes: where the host kernel lacks them
 # they run in the reference VM (scripts/kernel-vm.sh, Debian's 6.12 kernel), never skipped.
 # A test that needs them calls KernelTest.requireKernelSRv6() and fails wherever they are missing.
+# The same for the tests that send live frames (hike bench's generator) on a kernel that refuses
+# them (hike doctor --check test-run-live-frames).
 #
 #   scripts/run-tests.sh [--vm-kernel 6.12] [--where auto|host|vm] [-- EXTRA TEST ARGUMENTS]
 #
@@ -40,6 +42,14 @@ kernel_peer=(
   'NetKitKernelTests\.SegmentRoutingRouteTests/'
 )
 
+# The tests that send live frames (BPF_F_TEST_XDP_LIVE_FRAMES: hike bench's generator), which
+# some kernels refuse although new enough (EPERM): they run in the reference VM there.
+live_frames=(
+  'BPFKitKernelTests\.TestRunTests/liveFrames'
+  'HikeRuntimeKernelTests\.TrafficGeneratorTests/'
+  'HikeRuntimeKernelTests\.LossMonitoringBenchTests/'
+)
+
 # Whether this kernel takes a seg6local route (CONFIG_IPV6_SEG6_LWTUNNEL): ask it, in a
 # namespace of our own.
 host_has_seg6() {
@@ -70,14 +80,27 @@ run_bundle() {
   echo "run-tests: $label: $p passed, $f failed (exit $status)"
 }
 
-filters=() skips=()
-for t in "${kernel_peer[@]}"; do filters+=(--filter "$t"); skips+=(--skip "$t"); done
+# Whether this kernel runs live frames: hike doctor's own check, alone.
+host_has_live_frames() {
+  .build/debug/hike doctor --check test-run-live-frames >/dev/null 2>&1
+}
 
+filters=() skips=() vm_groups=()
 case "$where" in
   auto)
     host_has_seg6; probe=$?
     [ $probe -eq 2 ] && { echo "run-tests: cannot create a namespace to probe the kernel (root?)" >&2; exit 2; }
-    if [ $probe -eq 0 ]; then where=host; else where=split; fi ;;
+    vm_tests=()
+    if [ $probe -ne 0 ]; then
+      vm_tests+=("${kernel_peer[@]}")
+      vm_groups+=("the tests that use the kernel's SRv6 as reference peer (${#kernel_peer[@]} groups): no seg6/seg6local routes here")
+    fi
+    if ! host_has_live_frames; then
+      vm_tests+=("${live_frames[@]}")
+      vm_groups+=("the tests that send live frames (${#live_frames[@]} groups): this kernel refuses BPF_F_TEST_XDP_LIVE_FRAMES")
+    fi
+    for t in "${vm_tests[@]}"; do filters+=(--filter "$t"); skips+=(--skip "$t"); done
+    if [ ${#vm_tests[@]} -eq 0 ]; then where=host; else where=split; fi ;;
   host|vm) ;;
   *) echo "run-tests: --where is auto, host or vm" >&2; exit 2 ;;
 esac
@@ -91,8 +114,8 @@ case "$where" in
     run_bundle "reference VM $vm_kernel" scripts/kernel-vm.sh --kernel "$vm_kernel" -- \
       "$bundle" --testing-library swift-testing "${extra[@]}" ;;
   split)
-    echo "run-tests: the host kernel $(uname -r) has no seg6/seg6local routes: the tests that use the kernel's"
-    echo "run-tests: SRv6 as reference peer (${#kernel_peer[@]} groups) run in the reference VM (Debian $vm_kernel), the rest here"
+    echo "run-tests: on the host kernel $(uname -r), these run in the reference VM (Debian $vm_kernel), the rest here:"
+    for group in "${vm_groups[@]}"; do echo "run-tests:   $group"; done
     run_bundle "host $(uname -r)" "$bundle" --testing-library swift-testing "${skips[@]}" "${extra[@]}"
     run_bundle "reference VM $vm_kernel" scripts/kernel-vm.sh --kernel "$vm_kernel" -- \
       "$bundle" --testing-library swift-testing "${filters[@]}" "${extra[@]}" ;;

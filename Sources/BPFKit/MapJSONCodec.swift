@@ -469,7 +469,7 @@ public struct MapJSONCodec: Sendable {
     static func describe(_ address: Address) -> String {
         switch address {
         case .ipv4: "an IPv4 address like \"192.0.2.1\""
-        case .ipv6: "an IPv6 address like \"fc00::1\""
+        case .ipv6: "an IPv6 address like \"fc00::1\" (or IPv4, held IPv4-mapped)"
         case .mac: "a MAC address like \"02:00:00:00:00:01\""
         }
     }
@@ -488,8 +488,11 @@ public struct MapJSONCodec: Sendable {
         case .ipv4, .ipv6:
             var buffer = [UInt8](repeating: 0, count: 16)
             let family = address == .ipv4 ? AF_INET : AF_INET6
-            guard inet_pton(family, text, &buffer) == 1 else { return nil }
-            return Array(buffer.prefix(address == .ipv4 ? 4 : 16))
+            if inet_pton(family, text, &buffer) == 1 { return Array(buffer.prefix(address == .ipv4 ? 4 : 16)) }
+            // IPv4 text in a 16-byte field: the IPv4-mapped address (::ffff:a.b.c.d), as maps
+            // that hold both families keep IPv4 (the nat package's).
+            guard address == .ipv6, inet_pton(AF_INET, text, &buffer) == 1 else { return nil }
+            return [UInt8](repeating: 0, count: 10) + [0xff, 0xff] + buffer.prefix(4)
         }
     }
 

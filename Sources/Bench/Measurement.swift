@@ -47,10 +47,12 @@ struct Subject {
     var expected: UInt32
     /// Puts the kernel objects in the state this subject needs (e.g. a program array's slots).
     var prepare: () throws -> Void = {}
+    /// The frame every run takes.
+    var frame: [UInt8] = BenchFrame.bytes
 
     /// One BPF_PROG_TEST_RUN; the kernel's average time per run, in ns.
     func time(repeatCount: UInt32) throws -> Double {
-        let result = try program.testRun(TestRunOptions(data: BenchFrame.bytes, repeatCount: repeatCount))
+        let result = try program.testRun(TestRunOptions(data: frame, repeatCount: repeatCount))
         guard result.returnValue == expected else {
             throw BenchError.wrongVerdict(what: label, got: result.returnValue, expected: expected)
         }

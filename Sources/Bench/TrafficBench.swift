@@ -131,7 +131,7 @@ public enum TrafficBench {
         try pipeline.programs.configure(.init(frame: frame, redirectIndex: pipeline.generatorIndex, flows: options.flows,
                                               ratePPS: UInt64(max(0, ratePPS))))
         let before = try pipeline.interfaces()
-        let sinkBefore = try pipeline.programs.sinkCounterPerCPU()
+        let sinkBefore = try pipeline.deliveredPerCPU()
         let generator = LiveGenerator(object: pipeline.programs, namespace: pipeline.gen, interface: "g0",
                                       frame: frame.bytes, cpu: options.cpu)
         var startCounters: (PacketCounter, PacketCounter, ContinuousClock.Instant)?
@@ -143,9 +143,9 @@ public enum TrafficBench {
             if !generator.hasFinished {
                 cpuBefore = CPUTimes.read(cpu: options.cpu)
                 generatorBefore = generator.cpuTicks
-                startCounters = (try pipeline.programs.generatorCounters().sent, try pipeline.programs.sinkCounter(), clock.now)
+                startCounters = (try pipeline.programs.generatorCounters().sent, try pipeline.delivered(), clock.now)
                 Thread.sleep(forTimeInterval: options.trialSeconds)
-                endCounters = (try pipeline.programs.generatorCounters().sent, try pipeline.programs.sinkCounter(), clock.now)
+                endCounters = (try pipeline.programs.generatorCounters().sent, try pipeline.delivered(), clock.now)
                 cpuAfter = CPUTimes.read(cpu: options.cpu)
                 generatorAfter = generator.cpuTicks
             }
@@ -158,7 +158,7 @@ public enum TrafficBench {
             throw BenchError.chainFailed(what: "generator", detail: "stopped before the measurement began")
         }
         let after = try pipeline.interfaces()
-        let sinkAfter = try pipeline.programs.sinkCounterPerCPU()
+        let sinkAfter = try pipeline.deliveredPerCPU()
         let perCPU = zip(sinkAfter, sinkBefore).map { Double(($0 - $1).packets) }
         let total = perCPU.reduce(0, +)
         let elapsed = end.2 - start.2
@@ -380,7 +380,7 @@ public enum TrafficBench {
                                destination: [UInt8] = PacketTemplate.ipv6Destination, options: Options,
                                progress: (String) -> Void) throws -> DUTResult {
         let frame = try pipeline.frame(input, options: options, innerDestination: destination)
-        try pipeline.programs.resetCounters()
+        try pipeline.resetCounters()
         var mrrTrials: [Trial] = []
         var searches: [PDRSearch] = []
         for repetition in 1...options.repetitions {

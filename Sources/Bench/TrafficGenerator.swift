@@ -140,6 +140,22 @@ public final class GeneratorObject: @unchecked Sendable {  // maps are written b
         (try forwarderStats.lookupSum(0) ?? .zero, try forwarderStats.lookupSum(1) ?? .zero)
     }
 
+    /// One live frame through gen_sink: some kernels refuse BPF_F_TEST_XDP_LIVE_FRAMES (EPERM)
+    /// although they are new enough, and then no DUT can be measured here.
+    public func checkLiveFrames() throws {
+        do {
+            _ = try sink.testRun(TestRunOptions(data: [UInt8](repeating: 0, count: 64), repeatCount: 1, flags: .xdpLiveFrames))
+        } catch let error as BPFError where error.errno == EPERM || error.errno == EINVAL {
+            let release = (try? String(contentsOfFile: "/proc/sys/kernel/osrelease", encoding: .utf8))?
+                .trimmingCharacters(in: .whitespacesAndNewlines) ?? "?"
+            throw BenchError.unavailable("this kernel (\(release)) refuses "
+                + "BPF_F_TEST_XDP_LIVE_FRAMES (\(error.errno == EPERM ? "EPERM" : "EINVAL")), which hike bench run generates its "
+                + "traffic with (hike doctor: test-run-live-frames): run it on another kernel, e.g. in the reference VM "
+                + "(scripts/kernel-vm.sh --kernel 6.12 -- hike bench run …); hike bench vm, compile and fastdrop work here")
+        }
+        try resetCounters()
+    }
+
     /// Zeroes every counter.
     public func resetCounters() throws {
         for map in [generatorStats, sinkStats, forwarderStats] {

@@ -145,8 +145,13 @@ public final class TrafficPipeline: @unchecked Sendable {  // used from one thre
     /// Puts the DUT of a scenario in place on d0 (atomically replacing what was there).
     public func configure(_ dut: DUT, in scenario: TrafficScenario, options: TrafficBench.Options = .init()) throws {
         let program: BPFProgram
+        dropCounter = nil
         switch (scenario, dut) {
         case (_, .baseline): program = programs.sink
+        case (.fastdrop, .fastdrop), (.fastdrop, .fastdropTrie):
+            let made = try scenarioPrograms.fastdropProgram(dut)
+            program = made.program
+            dropCounter = made.counter
         case (.ipv6Forwarding, .kernelForwarding), (.generator, .kernelForwarding): program = programs.pass
         case (.ipv6Forwarding, .xdpForwarding): program = programs.forwarder
         case (.srv6Encap, .kernelForwarding), (.srv6End, .kernelForwarding), (.srv6EndDT6, .kernelForwarding):
@@ -162,6 +167,30 @@ public final class TrafficPipeline: @unchecked Sendable {  // used from one thre
         default: program = try scenarioPrograms.program(for: dut, in: scenario, pipeline: self, options: options)
         }
         try attach(program, on: .d0)
+    }
+
+    /// Where delivered frames are counted when a DUT drops every one by design (fastdrop: its
+    /// own dropped slot, 0); nil: gen_sink (on s0, or on d0 for the baseline).
+    var dropCounter: TypedMap<UInt32, PacketCounter>?
+
+    /// The frames delivered so far (summed over CPUs).
+    func delivered() throws -> PacketCounter {
+        if let dropCounter { return try dropCounter.lookupSum(0) ?? .zero }
+        return try programs.sinkCounter()
+    }
+
+    /// The frames delivered so far on each CPU.
+    func deliveredPerCPU() throws -> [PacketCounter] {
+        if let dropCounter { return try dropCounter.lookupPerCPU(0) ?? [] }
+        return try programs.sinkCounterPerCPU()
+    }
+
+    /// Zeroes the generator's and sink's counters and the DUT's own.
+    func resetCounters() throws {
+        try programs.resetCounters()
+        if let dropCounter {
+            for key in 0..<dropCounter.map.info.maxEntries { try dropCounter.update(key, .zero) }
+        }
     }
 
     /// The two interfaces whose XDP program changes: d0 (the DUT) and s0 (the sink).

@@ -13,11 +13,12 @@ public enum TrafficScenario: String, CaseIterable, Sendable, Codable {
     case ddos
     case tailcalls
     case lossMonitoring = "loss-monitoring"
+    case fastdrop
 
     /// Why the scenario cannot run yet; nil when it can.
     public var skipReason: String? {
         switch self {
-        case .generator, .ipv6Forwarding, .tailcalls: nil
+        case .generator, .ipv6Forwarding, .tailcalls, .fastdrop: nil
         case .ddos:
             Command.find("ipset") != nil && Command.find("ip6tables") != nil ? nil
                 : "needs the ipset and ip6tables tools for its ipset DUT (apt-get install ipset iptables), skipped"
@@ -40,6 +41,7 @@ public enum TrafficScenario: String, CaseIterable, Sendable, Codable {
         case .srv6Encap, .srv6End, .srv6EndDT6: [.baseline, .xdpForwarding, .kernelForwarding, .hike]
         case .srv6Proxy: [.baseline, .hike, .endAD, .endAS]
         case .lossMonitoring: [.baseline, .hike, .hikeMonitored, .hikeAltMark, .hikePMMark]
+        case .fastdrop: [.baseline, .fastdrop, .fastdropTrie]
         }
     }
 
@@ -52,6 +54,7 @@ public enum TrafficScenario: String, CaseIterable, Sendable, Codable {
         case .srv6Encap, .lossMonitoring: (.ipv6UDP, SRv6BenchPlan.encapDestination)
         case .srv6End, .srv6Proxy: (SRv6BenchPlan.endInput(segments: options.segments), PacketTemplate.ipv6Destination)
         case .srv6EndDT6: (SRv6BenchPlan.endDT6Input(segments: options.segments), PacketTemplate.ipv6Destination)
+        case .fastdrop: (.ipv4UDP, PacketTemplate.ipv6Destination)
         default: (.ipv6UDP, PacketTemplate.ipv6Destination)
         }
     }
@@ -73,6 +76,8 @@ public enum TrafficScenario: String, CaseIterable, Sendable, Codable {
         case .tailcalls: []  // a line per N, see TrafficReport.tailcallRows
         case .lossMonitoring: [(.hikeMonitored, .hike, "target: added cost ≤ 3 % (thesis: 5.4 % with XDP)"),
                                (.hikeAltMark, .hike, ""), (.hikePMMark, .hike, "pm_mark as a program of its own")]
+        case .fastdrop: [(.fastdrop, .baseline, "target: ≥ 90 % of bare XDP_DROP's rate, \(FastDropBench.prefixes) prefixes"),
+                          (.fastdropTrie, .baseline, "the sources' /24s hold /32s: every lookup asks the trie")]
         case .generator: []
         }
     }
@@ -252,6 +257,7 @@ extension TrafficBench {
         if !runnable.isEmpty {
             progress("creating the namespaces gen → dut → sink (prefix \(TrafficPipeline.prefix)) and loading gen.bpf.o")
             pipeline = try TrafficPipeline()
+            try pipeline?.programs.checkLiveFrames()
         }
         progress(placement(options))
         let results = runScenarios(scenarios, options: options, progress: progress, afterEach: { scenario, results in
@@ -290,6 +296,7 @@ extension TrafficBench {
     /// After a DUT's trials (the sink counted since the last reset): what the scenario's DUT
     /// must have done to every delivered packet, checked in its own counters.
     static func verify(_ scenario: TrafficScenario, dut: TrafficPipeline.DUT, pipeline: TrafficPipeline) throws {
+        if scenario == .fastdrop, dut != .baseline { try pipeline.scenarioPrograms.verifyFastDrop(dut, pipeline: pipeline) }
         let delivered = try pipeline.programs.sinkCounter().packets
         if scenario == .lossMonitoring { try pipeline.scenarioPrograms.verifyMonitoring(dut, delivered: delivered) }
         if scenario.isSRv6, dut == .hike, let hike = pipeline.scenarioPrograms.hike?.instance {
@@ -316,7 +323,7 @@ extension TrafficBench {
             if let expected = expectedOutput(scenario, dut: dut, frame: frame, options: options) {
                 try checkOutput(pipeline, frame: frame, expected: expected, options: options)
             }
-            try pipeline.programs.resetCounters()
+            try pipeline.resetCounters()
             let trial = try mrrTrial(pipeline, frame: frame, options: options) { share, _ in
                 progress("  \(dut.rawValue) paired round \(round): other tasks took \(format(100 * share, decimals: 0)) %, repeating")
             }

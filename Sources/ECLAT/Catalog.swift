@@ -9,11 +9,14 @@ public struct ECLATCatalog: Hashable, Sendable {
         public var argumentCount: Int
         /// Always ends the chain with a verdict (hike_pass, hike_drop).
         public var isFinal: Bool
+        /// The maps a script may fill (`program[map] = {…}`): the nat package's rules.
+        public var maps: [String]
 
-        public init(package: String, argumentCount: Int, isFinal: Bool = false) {
+        public init(package: String, argumentCount: Int, isFinal: Bool = false, maps: [String] = []) {
             self.package = package
             self.argumentCount = argumentCount
             self.isFinal = isFinal
+            self.maps = maps
         }
     }
 

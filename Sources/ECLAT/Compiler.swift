@@ -58,6 +58,25 @@ public struct LoaderUse: Hashable, Sendable {
     public func hash(into hasher: inout Hasher) { hasher.combine(loader) }
 }
 
+/// A `program[map] = {…}` of a script: entries for a map of an imported program, written when
+/// the script loads (the nat package's rules).
+public struct ProgramMapConfiguration: Hashable, Sendable {
+    /// The program's catalog key and the name the script wrote.
+    public var program: String
+    public var writtenName: String
+    public var map: String
+    public var entries: [LoaderMapEntry]
+    public var line: Int
+
+    public init(program: String, writtenName: String, map: String, entries: [LoaderMapEntry], line: Int) {
+        self.program = program
+        self.writtenName = writtenName
+        self.map = map
+        self.entries = entries
+        self.line = line
+    }
+}
+
 /// A compiled script: chains to link, the programs they call, the loaders to configure.
 public struct CompiledScript: Sendable {
     /// The chains in file order; program and chain IDs are relocations (see `AssembledChain.link`).
@@ -66,6 +85,8 @@ public struct CompiledScript: Sendable {
     /// (`package.name`).
     public var programs: [String]
     public var loaders: [LoaderUse]
+    /// Program maps the script fills, in file order.
+    public var programMaps: [ProgramMapConfiguration] = []
     /// `-D` names that appear nowhere in the script (probably a typo).
     public var unusedDefines: [String] = []
 
@@ -131,6 +152,7 @@ struct ScriptCompiler {
     var strings: [String: String] = [:]
     let options: ECLATOptions
     var loaders: [String: (use: LoaderUse, location: SourceLocation)] = [:]  // by written name
+    var programMaps: [ProgramMapConfiguration] = []
     var loaderOrder: [String] = []
     var constants: [String: UInt64] = [:]
     var chains: [String: ChainSignature] = [:]
@@ -207,8 +229,10 @@ struct ScriptCompiler {
             callGraph[chain.name] = generator.calls
         }
         checkRecursion()
-        return CompiledScript(chains: assembled, programs: calledPrograms,
-                              loaders: loaderOrder.compactMap { loaders[$0]?.use })
+        var script = CompiledScript(chains: assembled, programs: calledPrograms,
+                                    loaders: loaderOrder.compactMap { loaders[$0]?.use })
+        script.programMaps = programMaps
+        return script
     }
 
     mutating func declareImport(_ name: String, _ location: SourceLocation, package: String, isLoader: Bool) {
@@ -265,6 +289,10 @@ struct ScriptCompiler {
     }
 
     mutating func configureMap(loader: String, map: String, value: Expr, location: SourceLocation, mapLocation: SourceLocation) {
+        if loaders[loader] == nil, let program = programs[loader] {
+            configureProgramMap(program: loader, key: program.key, map: map, value: value, location: location, mapLocation: mapLocation)
+            return
+        }
         guard var entry = loaders[loader] else {
             error(location, "'\(loader)' is not an imported loader; import it with 'from loaders.PACKAGE import \(loader)'")
             return
@@ -275,9 +303,30 @@ struct ScriptCompiler {
             error(mapLocation, "loader '\(loader)' has no map '\(map)'; its maps: \(known.joined(separator: ", "))")
             return
         }
-        guard case .dict(let pairs, _) = value else {
-            error(value.location, "a loader map takes '{ (key, …): (value, …), … }'")
+        guard let entries = mapEntries(value, what: "a loader map") else { return }
+        entry.use.maps.append(LoaderMapConfiguration(map: canonical, entries: entries, line: location.line))
+        loaders[loader] = entry
+    }
+
+    /// `program[map] = {…}`: a map the program declares (EXPORT_HIKE_PROG_MAP); the entries are
+    /// encoded against the map's own types when the script loads.
+    mutating func configureProgramMap(program: String, key: String, map: String, value: Expr, location: SourceLocation,
+                                      mapLocation: SourceLocation) {
+        let known = catalog.programs[key]?.maps ?? []
+        guard known.contains(map) else {
+            error(mapLocation, "program '\(program)' has no map '\(map)'"
+                + (known.isEmpty ? " (it declares none a script may fill)" : "; its maps: \(known.joined(separator: ", "))"))
             return
+        }
+        guard let entries = mapEntries(value, what: "a program map") else { return }
+        programMaps.append(ProgramMapConfiguration(program: key, writtenName: program, map: map, entries: entries, line: location.line))
+    }
+
+    /// The entries of `{ (key, …): (value, …), … }`; nil (reported) when value is not a dict.
+    mutating func mapEntries(_ value: Expr, what: String) -> [LoaderMapEntry]? {
+        guard case .dict(let pairs, _) = value else {
+            error(value.location, "\(what) takes '{ (key, …): (value, …), … }'")
+            return nil
         }
         var entries: [LoaderMapEntry] = []
         for (key, val) in pairs {
@@ -286,8 +335,7 @@ struct ScriptCompiler {
             for item in val { if let value = loaderValue(item) { v.append(value) } }
             if k.count == key.count && v.count == val.count { entries.append(LoaderMapEntry(key: k, value: v)) }
         }
-        entry.use.maps.append(LoaderMapConfiguration(map: canonical, entries: entries, line: location.line))
-        loaders[loader] = entry
+        return entries
     }
 
     mutating func loaderValue(_ expr: Expr) -> LoaderValue? {

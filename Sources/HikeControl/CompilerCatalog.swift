@@ -9,7 +9,8 @@ extension ProgramCatalog {
         for entry in entries {
             switch entry.kind {
             case .program:
-                result.programs[entry.key] = .init(package: entry.package, argumentCount: entry.arguments.count, isFinal: entry.isFinal)
+                result.programs[entry.key] = .init(package: entry.package, argumentCount: entry.arguments.count, isFinal: entry.isFinal,
+                                                      maps: entry.maps)
             case .loader:
                 result.loaders[entry.name] = .init(package: entry.package, maps: entry.maps)
             }

@@ -40,7 +40,8 @@ public struct LoaderPlan: Sendable {
             var chain: String?
             var verdict = ABI.xdpDrop
             var routes: [Route] = []
-            for map in use.maps {
+            // A `_prefixes` map is the fastdrop list, written by ScriptMapWrites.
+            for map in use.maps where !map.map.hasSuffix("_prefixes") {
                 for entry in map.entries {
                     if map.map.hasSuffix("_routes") {
                         guard case .string(let prefix)? = entry.key.first, case .chain(let target)? = entry.value.first else {

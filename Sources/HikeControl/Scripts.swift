@@ -111,7 +111,9 @@ extension DataPlane {
     /// were (programs loaded for the script stay loaded, as `hike reset` is what unloads them).
     public func loadScript(_ script: CheckedScript, namespace: String?) throws(ControlError) -> ScriptLoadReport {
         let file = script.file, compiled = script.compiled
-        guard !compiled.chains.isEmpty else { throw .invalid("\(file) defines no chain", code: "script.no-chain") }
+        guard !compiled.chains.isEmpty || !compiled.loaders.isEmpty || !compiled.programMaps.isEmpty else {
+            throw .invalid("\(file) defines no chain, configures no map and attaches no loader", code: "script.no-chain")
+        }
         let plans = try Self.plans(script)
         return try ControlError.wrapping {
             let registry = try instance.registry()
@@ -147,7 +149,11 @@ extension DataPlane {
             let installed = try instance.install(compiled.chains, source: absolute)
 
             var attached: [LoaderPlan] = []
+            var maps = ScriptMapWrites()
             do {
+                let chainIDs = try instance.registry().chains.mapValues(\.id)
+                maps = try ScriptMapWrites.plan(script, instance: instance, chainIDs: chainIDs)
+                try maps.apply(instance: instance)
                 for (plan, _) in toReplace { try instance.detach(interface: plan.device, namespace: namespace) }
                 for plan in toReplace.map(\.plan) + toAttach {
                     do {
@@ -165,6 +171,7 @@ extension DataPlane {
                 // Put everything back as it was: the script failed, the running state stays.
                 let failures = rollBack(previous: previous, newChains: chainNames.filter { registry.chains[$0] == nil },
                                         attached: attached, replaced: toReplace.map(\.previous), namespace: netns)
+                    + maps.undo(instance: instance)
                 guard !failures.isEmpty else { throw error }
                 var reported = ControlError(error)
                 reported.message += "\nand could not undo everything:\n" + failures.joined(separator: "\n")
@@ -213,6 +220,8 @@ extension DataPlane {
                 try instance.detach(interface: plan.device, namespace: namespace)
                 report.detached.append(plan.attachment(namespace: namespace))
             }
+            let chainIDs = registry.chains.mapValues(\.id)
+            try ScriptMapWrites.plan(script, instance: instance, chainIDs: chainIDs).remove(instance: instance)
             for chain in script.compiled.chains where registry.chains[chain.name] != nil {
                 try instance.removeChain(chain.name)
                 report.removedChains.append(chain.name)

@@ -57,7 +57,10 @@ public final class HikeInstance: @unchecked Sendable {  // state lives in the ke
     public static let sharedMaps: [String: String] = ["pm_colour": "pm", "pm_flows": "pm", "pm_sent": "pm", "pm_stats": "pm",
                                                txUnreadyMap: "hike_default",
                                                // show_pkt_info of info and devel_encap: one event stream.
-                                               "info_events": "info", "info_stats": "info"]
+                                               "info_events": "info", "info_stats": "info",
+                                               // fastdrop: one list per instance, for every attachment and the program.
+                                               FastDropList.prefixesMap: FastDropList.object, FastDropList.indexMap: FastDropList.object,
+                                               FastDropList.statsMap: FastDropList.object]
     /// The interfaces XDP must not redirect to (ifindex → 1), bpf/include/hike/tx.h.
     public static let txUnreadyMap = "hike_tx_unready"
     public static let txUnreadyCapacity = 1024
@@ -450,8 +453,14 @@ public final class HikeInstance: @unchecked Sendable {  // state lives in the ke
         }
         let description = try describe(objectNamed: entry.object)
         try ensureVM()
-        let object = try BPFObject(spec: description.spec,
-                                   options: ObjectOptions(pinnedMaps: systemMapPins.filter { description.maps.contains($0.key) }))
+        // The VM's maps and the instance-wide ones (the fastdrop list); the loader's own stay private.
+        var pins = systemMapPins.filter { description.maps.contains($0.key) }
+        for map in description.maps {
+            guard let owner = Self.sharedMaps[map] else { continue }
+            try makeDirectories("\(pinRoot)/maps/\(owner)")
+            pins[map] = "\(pinRoot)/maps/\(owner)/\(map)"
+        }
+        let object = try BPFObject(spec: description.spec, options: ObjectOptions(pinnedMaps: pins))
         for map in entry.maps where map.hasSuffix("_cfg") {
             let cfg = try TypedMap<UInt32, LoaderConfigEntry>(object.map(map))
             let config = LoaderConfigEntry(chainID: record.id, defaultVerdict: defaultVerdict)

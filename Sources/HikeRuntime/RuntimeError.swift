@@ -18,6 +18,8 @@ public enum RuntimeError: Error, CustomStringConvertible, Sendable {
     case alreadyAttached(String)
     case registry(String)
     case invalidChain(String)
+    /// A prefix list longer than its map holds.
+    case listTooLong(count: Int, capacity: Int, map: String)
     /// A map pinned by an earlier load has another layout than the object declares now.
     case incompatiblePin(object: String, instance: String, libbpf: String)
 
@@ -41,6 +43,7 @@ public enum RuntimeError: Error, CustomStringConvertible, Sendable {
         case .alreadyAttached(let what): "a loader is already attached to \(what): detach it first (hike loader detach)"
         case .registry(let why): "registry: \(why)"
         case .invalidChain(let why): why
+        case .listTooLong(let count, let capacity, let map): "\(count) prefixes: \(map) holds at most \(capacity)"
         case .incompatiblePin(let object, let instance, let libbpf):
             "cannot load '\(object)': a map pinned in instance \(instance) has another layout than this hike's "
                 + "(pinned by another version of hike?): remove the instance (hike reset --instance \(instance)) and load "
@@ -66,6 +69,7 @@ extension RuntimeError: HikeError {
         case .alreadyAttached: "runtime.already-attached"
         case .registry: "runtime.registry"
         case .invalidChain: "runtime.invalid-chain"
+        case .listTooLong: "runtime.list-too-long"
         case .incompatiblePin: "runtime.incompatible-pin"
         }
     }

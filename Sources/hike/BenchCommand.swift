@@ -7,11 +7,57 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure what the data plane costs.",
-        subcommands: [VM.self, Compile.self, Run.self]
+        subcommands: [VM.self, Compile.self, Run.self, FastDrop.self]
     )
 }
 
 extension BenchCommand {
+    /// The fastdrop loader's lookup against a bare XDP_DROP, by test runs.
+    struct FastDrop: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "fastdrop",
+            abstract: "Time the fastdrop loader against a bare XDP_DROP (ns per packet, BPF_PROG_TEST_RUN).",
+            discussion: """
+                Test-runs a 64-byte Eth/IPv4/UDP frame from a listed source through gen_sink (drop and \
+                count: the baseline of hike bench run) and through the fastdrop loader with the \
+                10,000-prefix lists of hike bench run fastdrop: the source's /24 decided by the /24 \
+                index, then asking the trie. Prints the median, min and max of the runs and each rate \
+                as a share of the bare XDP_DROP's. Works where the kernel refuses the live frames of \
+                hike bench run. Uses an instance of its own (hike-bench-<pid>), removed afterwards. \
+                See docs/benchmarks.md.
+                """
+        )
+
+        @Option(name: .customLong("repeat"), help: "Runs per sample (default: calibrated to about 0.3 s per sample).")
+        var repeatCount: UInt32?
+
+        @Option(help: "Samples per configuration (1–100).")
+        var runs = 5
+
+        @Option(help: "Pin the measuring thread to this CPU.")
+        var cpu: Int?
+
+        @Flag(help: "Print the report as JSON (progress goes to stderr).")
+        var json = false
+
+        func validate() throws {
+            guard (1...100).contains(runs) else { throw ValidationError("--runs must be between 1 and 100, not \(runs)") }
+            if let repeatCount, repeatCount == 0 { throw ValidationError("--repeat must be at least 1") }
+            if let cpu, cpu < 0 { throw ValidationError("--cpu must be a CPU number, not \(cpu)") }
+        }
+
+        func run() throws {
+            VM.resetOnSignal(instance: HikeBenchInstance.instanceName())
+            let report: FastDropTestRunBench.Report
+            do {
+                report = try FastDropTestRunBench.run(.init(repeatCount: repeatCount, runs: runs, cpu: cpu)) { Terminal.errorLine($0) }
+            } catch {
+                Terminal.fail(String(describing: error))
+            }
+            Terminal.line(json ? try Terminal.json(report) : report.table())
+        }
+    }
+
     /// Raw tail-call chains against HIKe chains of N no-op program calls.
     struct VM: ParsableCommand {
         static let configuration = CommandConfiguration(

@@ -10,16 +10,31 @@ struct DoctorCommand: ParsableCommand {
         discussion: """
             Each check does the real thing — loads programs, attaches XDP to a veth pair, adds SRv6 \
             routes — in namespaces of its own (hike-doctor-<pid>-…) that it deletes afterwards. \
-            Exits with status 1 when a required check fails.
+            Exits with status 1 when a required check fails; with --check NAME, when that check \
+            does not pass (what scripts ask: `hike doctor --check test-run-live-frames`).
             """
     )
 
     @Flag(help: "Print a JSON array of the checks (name, required, verdict, detail, hint).")
     var json = false
 
+    @Option(help: ArgumentHelp("Run this check alone; exit status 1 unless it passes.", valueName: "name"))
+    var check: String?
+
+    func validate() throws {
+        if let check, !Doctor.checkNames.contains(check) {
+            throw ValidationError("no check '\(check)'; the checks: \(Doctor.checkNames.joined(separator: ", "))")
+        }
+    }
+
     func run() throws {
         InterruptCleanup.install(prefixes: [Doctor.namespacePrefix, PingCountDemo.defaultPrefix])
         let width = Doctor.checkNames.map(\.count).max() ?? 0
+        if let check, let result = Doctor.run(check) {
+            Terminal.line(json ? try Terminal.json([result]) : Self.render(result, nameWidth: width))
+            if result.verdict != .ok { throw ExitCode(1) }
+            return
+        }
         let checks = Doctor.runAll { check in
             if !json { Terminal.line(Self.render(check, nameWidth: width)) }
         }

@@ -130,6 +130,10 @@ struct CompileCommand: ParsableCommand {
         for (index, name) in compiled.programs.enumerated() { programs[name] = UInt32(index + 1) }
         var lines = ["# \(file), compiled by hike \(HikeVersion.current)"]
         if !compiled.programs.isEmpty { lines.append("# programs: \(compiled.programs.joined(separator: ", "))") }
+        for use in compiled.programMaps {
+            let entries = use.entries.map { "\(describe($0.key)): \(describe($0.value))" }.joined(separator: ", ")
+            lines.append("# program \(use.program): \(use.map) = { \(entries) }")
+        }
         for use in compiled.loaders {
             for map in use.maps {
                 let entries = map.entries.map { "\(describe($0.key)): \(describe($0.value))" }.joined(separator: ", ")

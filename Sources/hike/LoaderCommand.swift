@@ -175,16 +175,20 @@ extension LoaderCommand {
 
         func validate() throws {
             do {
-                try Self.check(chain: chain, route: route)
+                try Self.check(loader: loader, chain: chain, route: route)
             } catch let error as CommandLineError {
                 throw ValidationError(error.message)  // with the usage, as ArgumentParser shows it
             }
         }
 
         /// What validate checks, checked again where the request runs (a daemon's client may not be this CLI).
-        static func check(chain: String?, route: [String]) throws {
+        /// The fastdrop loaders drop by their list without a chain; the packets they keep go to
+        /// the kernel then.
+        static let chainOptional: Set<String> = ["fastdrop", "fastdrop_dst"]
+
+        static func check(loader: String, chain: String?, route: [String]) throws {
             _ = try routes(route)
-            if chain == nil && route.isEmpty {
+            if chain == nil && route.isEmpty && !chainOptional.contains(loader) {
                 throw CommandLineError("say which chain packets start on: --chain NAME (or --route PREFIX=CHAIN for ip6_lpm_classifier)")
             }
         }
@@ -221,7 +225,7 @@ extension LoaderCommand {
             let chain = request.chain.nonEmpty
             let defaultVerdict = try VerdictArgument.parse(request.defaultVerdict, default: .drop, option: "--default-verdict")
             let route = request.routes
-            try check(chain: chain, route: route)
+            try check(loader: loader, chain: chain, route: route)
             let record = try DataPlane(instance: try instance.open()).attachLoader(LoaderAttachRequest(
                 loader: loader, device: device, namespace: netns, mode: mode.mode, chain: chain, defaultVerdict: defaultVerdict.value,
                 routes: try Self.routes(route)))
