@@ -30,15 +30,21 @@ public enum FastDropTestRunBench {
         /// ns per run: bare XDP_DROP, the index's answer, the trie's.
         public var bare: BenchStat, index: BenchStat, trie: BenchStat
 
-        /// Rates (1 / median ns) over the bare XDP_DROP's.
-        public var indexRate: Double { bare.median / index.median }
-        public var trieRate: Double { bare.median / trie.median }
+        /// Rates over the bare XDP_DROP's: the median of each run's ratio (the subjects are timed
+        /// one after the other in every run, so a drift of the machine falls on both alike).
+        public var indexRate: Double { Self.pairedRatio(bare, index) }
+        public var trieRate: Double { Self.pairedRatio(bare, trie) }
+
+        static func pairedRatio(_ reference: BenchStat, _ measured: BenchStat) -> Double {
+            let ratios = zip(reference.samples, measured.samples).map { $0 / $1 }
+            return BenchStat(samples: ratios, repeatCount: 1).median
+        }
 
         public func table() -> String {
             func row(_ label: String, _ stat: BenchStat, _ rate: Double?) -> String {
                 label.padding(toLength: 34, withPad: " ", startingAt: 0)
                     + "\(VMBench.format(stat.median, decimals: 1)) [\(VMBench.format(stat.min, decimals: 1))–\(VMBench.format(stat.max, decimals: 1))] ns"
-                    + (rate.map { ", rate \(VMBench.format($0 * 100)) % of bare XDP_DROP" } ?? "")
+                    + (rate.map { ", rate \(VMBench.format($0 * 100)) % of bare XDP_DROP (median of the runs' ratios)" } ?? "")
             }
             return ["hike bench fastdrop: kernel \(kernel), \(prefixes) prefixes, BPF_PROG_TEST_RUN of a 64-byte Eth/IPv4/UDP frame, "
                     + "median [min–max] over \(bare.samples.count) runs",

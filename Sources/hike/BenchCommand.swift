@@ -11,6 +11,27 @@ struct BenchCommand: ParsableCommand {
     )
 }
 
+/// How the test-run benchmarks (vm, fastdrop) sample: runs per sample, samples, CPU, output.
+struct TestRunSampling: ParsableArguments {
+    @Option(name: .customLong("repeat"), help: "Runs per sample (default: calibrated to about 0.3 s per sample).")
+    var repeatCount: UInt32?
+
+    @Option(help: "Samples per configuration (1–100).")
+    var runs = 5
+
+    @Option(help: "Pin the measuring thread to this CPU.")
+    var cpu: Int?
+
+    @Flag(help: "Print the report as JSON (progress goes to stderr).")
+    var json = false
+
+    func validate() throws {
+        guard (1...100).contains(runs) else { throw ValidationError("--runs must be between 1 and 100, not \(runs)") }
+        if let repeatCount, repeatCount == 0 { throw ValidationError("--repeat must be at least 1") }
+        if let cpu, cpu < 0 { throw ValidationError("--cpu must be a CPU number, not \(cpu)") }
+    }
+}
+
 extension BenchCommand {
     /// The fastdrop loader's lookup against a bare XDP_DROP, by test runs.
     struct FastDrop: ParsableCommand {
@@ -28,33 +49,19 @@ extension BenchCommand {
                 """
         )
 
-        @Option(name: .customLong("repeat"), help: "Runs per sample (default: calibrated to about 0.3 s per sample).")
-        var repeatCount: UInt32?
-
-        @Option(help: "Samples per configuration (1–100).")
-        var runs = 5
-
-        @Option(help: "Pin the measuring thread to this CPU.")
-        var cpu: Int?
-
-        @Flag(help: "Print the report as JSON (progress goes to stderr).")
-        var json = false
-
-        func validate() throws {
-            guard (1...100).contains(runs) else { throw ValidationError("--runs must be between 1 and 100, not \(runs)") }
-            if let repeatCount, repeatCount == 0 { throw ValidationError("--repeat must be at least 1") }
-            if let cpu, cpu < 0 { throw ValidationError("--cpu must be a CPU number, not \(cpu)") }
-        }
+        @OptionGroup var sampling: TestRunSampling
 
         func run() throws {
             VM.resetOnSignal(instance: HikeBenchInstance.instanceName())
             let report: FastDropTestRunBench.Report
             do {
-                report = try FastDropTestRunBench.run(.init(repeatCount: repeatCount, runs: runs, cpu: cpu)) { Terminal.errorLine($0) }
+                report = try FastDropTestRunBench.run(.init(repeatCount: sampling.repeatCount, runs: sampling.runs, cpu: sampling.cpu)) {
+                    Terminal.errorLine($0)
+                }
             } catch {
                 Terminal.fail(String(describing: error))
             }
-            Terminal.line(json ? try Terminal.json(report) : report.table())
+            Terminal.line(sampling.json ? try Terminal.json(report) : report.table())
         }
     }
 
@@ -73,27 +80,11 @@ extension BenchCommand {
                 """
         )
 
-        @Option(name: .customLong("repeat"), help: "Runs per sample (default: calibrated to about 0.3 s per sample).")
-        var repeatCount: UInt32?
-
-        @Option(help: "Samples per configuration (1–100).")
-        var runs = 5
-
-        @Option(help: "Pin the measuring thread to this CPU.")
-        var cpu: Int?
-
-        @Flag(help: "Print the report as JSON (progress goes to stderr).")
-        var json = false
-
-        func validate() throws {
-            guard (1...100).contains(runs) else { throw ValidationError("--runs must be between 1 and 100, not \(runs)") }
-            if let repeatCount, repeatCount == 0 { throw ValidationError("--repeat must be at least 1") }
-            if let cpu, cpu < 0 { throw ValidationError("--cpu must be a CPU number, not \(cpu)") }
-        }
+        @OptionGroup var sampling: TestRunSampling
 
         func run() throws {
             Self.resetOnSignal(instance: HikeBenchInstance.instanceName())
-            let options = VMBench.Options(repeatCount: repeatCount, runs: runs, cpu: cpu)
+            let options = VMBench.Options(repeatCount: sampling.repeatCount, runs: sampling.runs, cpu: sampling.cpu)
             let report: VMBenchReport
             do {
                 report = try VMBench.run(options) { Terminal.errorLine($0) }
@@ -101,7 +92,7 @@ extension BenchCommand {
                 // BenchError, BPFError and the runtime's errors all say what to fix.
                 Terminal.fail(String(describing: error))
             }
-            Terminal.line(json ? try Terminal.json(report) : report.table())
+            Terminal.line(sampling.json ? try Terminal.json(report) : report.table())
         }
 
         /// On Ctrl-C or SIGTERM, removes the bench instance before the process exits (its own
