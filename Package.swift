@@ -74,7 +74,7 @@ let package = Package(
         // What hike needs from the kernel and the machine.
         .target(name: "Doctor", dependencies: ["BPFKit", "BPFObjects", "NetKit", "Topology", "HikeErrors"]),
         // Helpers shared by kernel tests: unique topologies, packet senders, counters.
-        .target(name: "HikeTestSupport", dependencies: ["BPFKit", "BPFObjects", "NetKit", "Topology", "HikeRuntime"]),
+        .target(name: "HikeTestSupport", dependencies: ["BPFKit", "BPFObjects", "NetKit", "Topology", "HikeRuntime", "Wing"]),
         // Figures as SVG text (bench bar charts, the demo's loss and delay).
         .target(name: "Plot"),
         // Benchmarks (`hike bench`): raw tail-call chains against HIKe chains, timed with test runs;
@@ -82,13 +82,18 @@ let package = Package(
         .target(name: "Bench", dependencies: ["BPFKit", "BPFObjects", "ECLAT", "HikeControl", "HikeRuntime", "HikeVM", "Monitoring", "NetKit", "Plot", "SRv6", "Topology", "HikeErrors"]),
         // SRv6: SRH, SID and uSID types and codecs; YAML configuration → srv6 package maps and chains.
         .target(name: "SRv6", dependencies: ["BPFKit", "BPFObjects", "HikeErrors", "HikeRuntime", "HikeVM", "NetKit", "Yams"]),
+        // Application-centric SRv6 on hosts (HawkWing): configuration, client and server.
+        .target(name: "Wing", dependencies: ["BPFKit", "BPFObjects", "SRv6", "NetKit", "HikeErrors", "HikeRPC",
+                                             .product(name: "Yams", package: "Yams"),
+                                             .product(name: "GRPCCore", package: "grpc-swift-2"),
+                                             .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport")]),
         // Performance monitoring: alternate-marking collector, STAMP sender, Prometheus metrics and endpoint.
         .target(name: "Monitoring", dependencies: ["BPFKit", "BPFObjects", "HikeErrors", "HikeRuntime", "NetKit", "Topology",
                                                    .product(name: "Prometheus", package: "swift-prometheus"),
                                                    .product(name: "NIOHTTP1", package: "swift-nio"),
                                                    .product(name: "NIOPosix", package: "swift-nio")]),
         // Declarative testbeds: YAML topologies → namespaces, links, routes, hike configurations.
-        .target(name: "Testbed", dependencies: ["BPFKit", "NetKit", "Topology", "HikeControl", "HikeRuntime", "ECLAT", "HikeErrors", "SRv6", "Yams"]),
+        .target(name: "Testbed", dependencies: ["BPFKit", "NetKit", "Topology", "HikeControl", "HikeRuntime", "ECLAT", "HikeErrors", "SRv6", "Wing", "Yams"]),
         // `hike demo vpn`: the VPN testbed with loss and delay monitoring, reported and plotted.
         .target(name: "Demo", dependencies: ["BPFKit", "Testbed", "Monitoring", "HikeErrors", "HikeRuntime", "NetKit", "Plot", "Topology"]),
 
@@ -119,7 +124,7 @@ let package = Package(
         .executableTarget(
             name: "hike",
             dependencies: [
-                "BPFKit", "BPFObjects", "NetKit", "Topology", "Doctor", "Bench", "HikeControl", "HikeErrors", "HikeRuntime", "HikeVM", "ECLAT",
+                "BPFKit", "BPFObjects", "NetKit", "Topology", "Doctor", "Bench", "HikeControl", "HikeErrors", "HikeRuntime", "HikeVM", "ECLAT", "Wing",
                 "SRv6", "Monitoring", "Testbed", "Demo", "Daemon", "HikeRPC",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
@@ -129,6 +134,11 @@ let package = Package(
         .testTarget(name: "HikeVMTests", dependencies: ["HikeVM", "HikeVMTestSupport"]),
         .testTarget(name: "ECLATTests", dependencies: ["ECLAT", "HikeVM", "HikeVMTestSupport"]),
         .testTarget(name: "SRv6Tests", dependencies: ["BPFKit", "NetKit", "SRv6"]),
+        .testTarget(name: "WingTests", dependencies: ["Wing", "HikeErrors", "NetKit", "SRv6"]),
+        .testTarget(
+            name: "WingKernelTests",
+            dependencies: ["BPFKit", "BPFObjects", "NetKit", "Topology", "HikeTestSupport", "Wing"]
+        ),
         .testTarget(name: "BenchTests", dependencies: ["Bench", "Plot"]),
         .testTarget(name: "TestbedTests", dependencies: ["HikeTestSupport", "Testbed"]),
         .testTarget(name: "HikeControlTests", dependencies: ["HikeControl", "HikeErrors", "HikeRuntime", "HikeTestSupport"]),
@@ -156,7 +166,9 @@ let package = Package(
         ),
         .testTarget(
             name: "TestbedKernelTests",
-            dependencies: ["BPFKit", "NetKit", "Topology", "HikeTestSupport", "HikeRuntime", "Testbed"]
+            dependencies: ["BPFKit", "NetKit", "Topology", "HikeTestSupport", "HikeRuntime", "HikeRPC", "Testbed", "Wing",
+                           .product(name: "GRPCCore", package: "grpc-swift-2"),
+                           .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport")]
         ),
         .testTarget(
             name: "DemoKernelTests",

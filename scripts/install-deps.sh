@@ -22,6 +22,7 @@ packages=(
   prometheus      # the daemon tests scrape /metrics with a real Prometheus server
   openssl         # the daemon tests make their CA and certificates
   qemu-system-x86 busybox-static kmod xz-utils zstd cpio  # the reference VM (scripts/kernel-vm.sh)
+  dnsmasq-base    # the wing testbed's DNS server (a CNAME in front of the service)
   make
 )
 

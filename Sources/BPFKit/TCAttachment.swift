@@ -25,6 +25,14 @@ public struct TCAttachment: Sendable, Hashable {
     public let handle: UInt32
     public let priority: UInt32
 
+    /// A filter attached earlier (by another process): what `detach()` needs to remove it.
+    public init(interfaceIndex: Int32, direction: TCDirection, handle: UInt32, priority: UInt32) {
+        self.interfaceIndex = interfaceIndex
+        self.direction = direction
+        self.handle = handle
+        self.priority = priority
+    }
+
     /// Creates the clsact qdisc when it is missing and attaches program in direct-action mode.
     public static func attach(_ program: BPFProgram, interfaceIndex: Int32, direction: TCDirection,
                               handle: UInt32 = 1, priority: UInt32 = 1) throws -> TCAttachment {

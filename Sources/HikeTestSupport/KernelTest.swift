@@ -3,6 +3,7 @@ import Foundation
 import NetKit
 import Synchronization
 import Topology
+import Wing
 import HikeRuntime
 import BPFObjects
 
@@ -59,6 +60,12 @@ public enum KernelTest {
             for entry in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
             where isOfDeadProcess(entry, prefix: prefix) {
                 remove("\(directory)/\(entry)")
+            }
+        }
+        // hike wing on an interface of a dead test's namespace: the attachments went with it.
+        for site in WingSite.all() where site.namespace.map({ isOfDeadProcess($0, prefix: prefix) }) == true {
+            do { try WingHost.stop(site) } catch {
+                FileHandle.standardError.write(Data("KernelTest.prepare: cannot remove stale hike wing on \(site): \(error)\n".utf8))
             }
         }
         for file in (try? FileManager.default.contentsOfDirectory(atPath: testbeds)) ?? [] where file.hasSuffix(".json") {

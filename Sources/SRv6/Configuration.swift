@@ -175,7 +175,8 @@ public struct SRv6Configuration: Sendable, Hashable {
         return configuration
     }
 
-    static func yamlDiagnostic(_ error: YamlError, file: String) -> ConfigurationDiagnostic {
+    /// A Yams error at its mark (line 0 when it has none); also for other modules' YAML files.
+    public static func yamlDiagnostic(_ error: YamlError, file: String) -> ConfigurationDiagnostic {
         switch error {
         case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _), .composer(_, let problem, let mark, _):
             ConfigurationDiagnostic(file: file, line: mark.line, column: mark.column, message: "YAML: \(problem)")
@@ -184,7 +185,8 @@ public struct SRv6Configuration: Sendable, Hashable {
         }
     }
 
-    static func decodingDiagnostic(_ error: DecodingError, in document: MarkedDocument) -> ConfigurationDiagnostic {
+    /// A Codable decoding error at the node its coding path names.
+    public static func decodingDiagnostic(_ error: DecodingError, in document: MarkedDocument) -> ConfigurationDiagnostic {
         func where_(_ path: [any CodingKey]) -> String {
             path.isEmpty ? "the configuration" : "'" + path.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }
                 .joined().trimmingCharacters(in: CharacterSet(charactersIn: ".")) + "'"
@@ -203,7 +205,8 @@ public struct SRv6Configuration: Sendable, Hashable {
         }
     }
 
-    static func typeName(_ type: Any.Type) -> String {
+    /// What a value of type must look like, for people.
+    public static func typeName(_ type: Any.Type) -> String {
         switch type {
         case is String.Type: "a string"
         case is Bool.Type: "true or false"

@@ -77,12 +77,17 @@ struct ConfigurationDocument: Codable {
 }
 
 /// A parsed YAML file that can say where a value came from.
-struct MarkedDocument {
-    let file: String
-    let root: Node
+public struct MarkedDocument {
+    public let file: String
+    public let root: Node
+
+    public init(file: String, root: Node) {
+        self.file = file
+        self.root = root
+    }
 
     /// The node at a coding path (mapping keys, sequence indices), if there is one.
-    func node(at path: [any CodingKey]) -> Node? {
+    public func node(at path: [any CodingKey]) -> Node? {
         var node: Node? = root
         for key in path {
             guard let current = node else { return nil }
@@ -96,43 +101,47 @@ struct MarkedDocument {
     }
 
     /// A diagnostic at the deepest node of path that exists.
-    func diagnostic(_ message: String, at path: [any CodingKey]) -> ConfigurationDiagnostic {
+    public func diagnostic(_ message: String, at path: [any CodingKey]) -> ConfigurationDiagnostic {
         var prefix = path
         while !prefix.isEmpty, node(at: prefix)?.mark == nil { prefix.removeLast() }
         let mark = node(at: prefix)?.mark ?? root.mark
         return ConfigurationDiagnostic(file: file, line: mark?.line ?? 0, column: mark?.column ?? 0, message: message)
     }
 
-    /// Keys that no CodingKeys of their level knows: typos must not pass silently.
-    func unknownKeys() -> [ConfigurationDiagnostic] {
+    /// Keys of node (a mapping) that are not in allowed, each at its key; what names the node in
+    /// the message. Typos must not pass silently.
+    public func unknownKeys(in node: Node?, allowed: [String], what: String) -> [ConfigurationDiagnostic] {
+        guard let mapping = node?.mapping else { return [] }
         var out: [ConfigurationDiagnostic] = []
-        func check(_ node: Node?, _ allowed: [String], _ what: String) {
-            guard let mapping = node?.mapping else { return }
-            for (key, _) in mapping {
-                guard let name = key.string, !allowed.contains(name) else { continue }
-                let mark = key.mark
-                out.append(ConfigurationDiagnostic(file: file, line: mark?.line ?? 0, column: mark?.column ?? 0,
-                                                   message: "unknown key '\(name)' in \(what); expected one of: \(allowed.joined(separator: ", "))"))
-            }
+        for (key, _) in mapping {
+            guard let name = key.string, !allowed.contains(name) else { continue }
+            let mark = key.mark
+            out.append(ConfigurationDiagnostic(file: file, line: mark?.line ?? 0, column: mark?.column ?? 0,
+                                               message: "unknown key '\(name)' in \(what); expected one of: \(allowed.joined(separator: ", "))"))
         }
-        check(root, ConfigurationDocument.CodingKeys.allCases.map(\.rawValue), "the configuration")
+        return out
+    }
+
+    /// Keys that no CodingKeys of their level knows, in an SRv6 configuration.
+    func unknownKeys() -> [ConfigurationDiagnostic] {
+        var out = unknownKeys(in: root, allowed: ConfigurationDocument.CodingKeys.allCases.map(\.rawValue), what: "the configuration")
         for (list, allowed, what) in [("locators", ConfigurationDocument.LocatorEntry.CodingKeys.allCases.map(\.rawValue), "a locator"),
                                       ("local-sids", ConfigurationDocument.LocalSIDEntry.CodingKeys.allCases.map(\.rawValue), "a local SID"),
                                       ("policies", ConfigurationDocument.PolicyEntry.CodingKeys.allCases.map(\.rawValue), "a policy")] {
-            for item in root.mapping?[list]?.sequence ?? [] { check(item, allowed, what) }
+            for item in root.mapping?[list]?.sequence ?? [] { out += unknownKeys(in: item, allowed: allowed, what: what) }
         }
         return out
     }
 }
 
 /// A coding path element made from a name or an index.
-struct PathKey: CodingKey {
-    var stringValue: String
-    var intValue: Int?
-    init(stringValue: String) { self.stringValue = stringValue }
-    init(intValue: Int) {
+public struct PathKey: CodingKey {
+    public var stringValue: String
+    public var intValue: Int?
+    public init(stringValue: String) { self.stringValue = stringValue }
+    public init(intValue: Int) {
         self.stringValue = String(intValue)
         self.intValue = intValue
     }
-    init(_ name: String) { self.init(stringValue: name) }
+    public init(_ name: String) { self.init(stringValue: name) }
 }

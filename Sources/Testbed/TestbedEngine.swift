@@ -5,6 +5,7 @@ import HikeRuntime
 import NetKit
 import SRv6
 import Topology
+import Wing
 
 /// Brings testbeds up and down. Each node is a network namespace `<prefix>-<name>-<node>` and,
 /// when it runs hike, a HIKe instance of the same name, so testbeds (and tests) run side by side.
@@ -64,7 +65,16 @@ public struct TestbedEngine: Sendable {
         let catalog = try ProgramCatalog()
         var scripts: [String: [PreparedScript]] = [:]
         var srv6Configurations: [String: SRv6Configuration] = [:]
+        var wingConfigurations: [String: WingConfiguration] = [:]
         for node in spec.nodes {
+            if let wing = node.wing, let config = wing.config {
+                do {
+                    wingConfigurations[node.name] = try WingConfiguration.load(file: file.resolve(config))
+                } catch {
+                    throw TestbedError.invalid(file: file.path, line: nil, column: nil,
+                                               message: "node \(node.name): wing config \(config): \(error)")
+                }
+            }
             if let srv6 = node.srv6 {
                 // Parsed and validated now; applied (`hike srv6 apply`) in the node's namespace later.
                 do {
@@ -207,6 +217,23 @@ public struct TestbedEngine: Sendable {
                 try DataPlane(instance: try HikeInstance(name: namespace.name, catalog: catalog)).refreshRedirectMarks()
             }
             for node in spec.nodes {
+                guard let wing = node.wing else { continue }
+                let namespace = try namespace(node.name)
+                let site = WingSite(interface: wing.interface, namespace: namespace.name)
+                state.wings = (state.wings ?? []) + [site]
+                try begin("node \(node.name): hike wing \(wing.role.rawValue) on \(wing.interface)")
+                let mode: XDPMode = wing.mode == "generic" ? .generic : .native
+                switch wing.role {
+                case .client:
+                    guard let configuration = wingConfigurations[node.name] else {
+                        throw TestbedError.state("a wing client needs config: (HawkWing's configuration file)")
+                    }
+                    try WingHost.startClient(configuration, on: site, xdpMode: mode, configFile: wing.config.map(file.resolve))
+                case .server:
+                    try WingHost.startServer(on: site, xdpMode: mode, flowIdleSeconds: wing.flowIdle ?? 300)
+                }
+            }
+            for node in spec.nodes {
                 let namespace = try namespace(node.name)
                 for command in node.commands {
                     try begin("node \(node.name): command `\(command)`")
@@ -285,6 +312,14 @@ public struct TestbedEngine: Sendable {
             let path = "\(NetworkNamespace.directory)/\(name)"
             for pid in NodeShell.processes(inNamespaceAt: path) where kill(pid, SIGKILL) == 0 {
                 removed.append("process \(pid) in \(name)")
+            }
+        }
+        for site in (state.wings ?? []).reversed() where WingSite.all().contains(site) {
+            do {
+                try WingHost.stop(site)
+                removed.append("hike wing on \(site)")
+            } catch {
+                leftovers.append("hike wing on \(site): \(error)")
             }
         }
         for name in state.instances.reversed() {

@@ -60,11 +60,14 @@ public struct NodeSpec: Codable, Sendable, Equatable {
     public var hike: HikeNodeSpec?
     /// A hike SRv6 configuration (`hike srv6 apply`) for the node's instance; kept opaque here.
     public var srv6: String?
+    /// hike wing on one of the node's interfaces: a client or server host (`hike wing client|server`).
+    public var wing: WingNodeSpec?
     /// Shell commands run inside the node once everything is up, in order; one failing fails `up`.
     public var commands: [String]
 
     public init(name: String, sysctls: [KeyValue] = [], interfaces: [InterfaceSpec] = [], routes: [RouteSpec] = [],
-                neighbours: [NeighbourSpec] = [], hike: HikeNodeSpec? = nil, srv6: String? = nil, commands: [String] = []) {
+                neighbours: [NeighbourSpec] = [], hike: HikeNodeSpec? = nil, srv6: String? = nil, wing: WingNodeSpec? = nil,
+                commands: [String] = []) {
         self.name = name
         self.sysctls = sysctls
         self.interfaces = interfaces
@@ -72,10 +75,11 @@ public struct NodeSpec: Codable, Sendable, Equatable {
         self.neighbours = neighbours
         self.hike = hike
         self.srv6 = srv6
+        self.wing = wing
         self.commands = commands
     }
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case sysctls, interfaces, routes, neighbours, hike, srv6, commands }
+    enum CodingKeys: String, CodingKey, CaseIterable { case sysctls, interfaces, routes, neighbours, hike, srv6, wing, commands }
     enum StateKeys: String, CodingKey { case name }
 
     public init(from decoder: Decoder) throws {
@@ -99,6 +103,7 @@ public struct NodeSpec: Codable, Sendable, Equatable {
         neighbours = try container.decodeIfPresent([NeighbourSpec].self, forKey: .neighbours) ?? []
         hike = try container.decodeIfPresent(HikeNodeSpec.self, forKey: .hike)
         srv6 = try container.decodeIfPresent(String.self, forKey: .srv6)
+        wing = try container.decodeIfPresent(WingNodeSpec.self, forKey: .wing)
         commands = try container.decodeIfPresent([String].self, forKey: .commands) ?? []
     }
 
@@ -112,6 +117,7 @@ public struct NodeSpec: Codable, Sendable, Equatable {
         try container.encode(neighbours, forKey: .neighbours)
         try container.encodeIfPresent(hike, forKey: .hike)
         try container.encodeIfPresent(srv6, forKey: .srv6)
+        try container.encodeIfPresent(wing, forKey: .wing)
         try container.encode(commands, forKey: .commands)
     }
 
@@ -259,6 +265,41 @@ public struct HikeNodeSpec: Codable, Sendable, Equatable {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         maps = try container.decodeIfPresent([MapEntrySpec].self, forKey: .maps) ?? []
         scripts = try container.decodeIfPresent([ScriptSpec].self, forKey: .scripts) ?? []
+    }
+}
+
+/// `wing: {role: client, interface: h1-r1, config: client.yaml}`: hike wing on the node, started
+/// after its routes and hike, before its commands.
+public struct WingNodeSpec: Codable, Sendable, Equatable {
+    public enum Role: String, Codable, Sendable { case client, server }
+
+    public var role: Role
+    public var interface: String
+    /// The client's HawkWing configuration, relative to the topology file's directory.
+    public var config: String?
+    /// The server's idle timeout for learned flows, seconds.
+    public var flowIdle: UInt32?
+    /// native (default) or generic XDP.
+    public var mode: String?
+
+    public init(role: Role, interface: String, config: String? = nil, flowIdle: UInt32? = nil, mode: String? = nil) {
+        self.role = role
+        self.interface = interface
+        self.config = config
+        self.flowIdle = flowIdle
+        self.mode = mode
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case role, interface, config, flowIdle = "flow-idle", mode }
+
+    public init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self, in: "a node's wing section")
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        role = try container.decode(Role.self, forKey: .role)
+        interface = try container.decode(String.self, forKey: .interface)
+        config = try container.decodeIfPresent(String.self, forKey: .config)
+        flowIdle = try container.decodeIfPresent(UInt32.self, forKey: .flowIdle)
+        mode = try container.decodeIfPresent(String.self, forKey: .mode)
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Wing
 
 /// What `up` made, written before each thing is made: `down` reads it to remove everything, also
 /// after a crash or a failed `up`. One JSON file per testbed under `/run/hike/testbeds/`.
@@ -28,6 +29,8 @@ public struct TestbedState: Codable, Sendable {
     public var namespaces: [String] = []
     /// HIKe instances, recorded before anything is loaded into them.
     public var instances: [String] = []
+    /// hike wing's interfaces, recorded before each is started.
+    public var wings: [WingSite]?
     /// The tmux session, recorded before it is started.
     public var tmuxSession: String?
     public var spec: TestbedSpec

@@ -107,6 +107,21 @@ struct TestbedValidator {
                 }
             }
 
+            if let wing = node.wing {
+                if !devices.contains(wing.interface) {
+                    problem(base + [.key("wing"), .key("interface")], "node \(node.name) has no interface '\(wing.interface)' (its interfaces: \(deviceList))")
+                }
+                switch (wing.role, wing.config) {
+                case (.client, nil): problem(base + [.key("wing")], "a wing client needs config: (HawkWing's configuration file)")
+                case (.server, .some): problem(base + [.key("wing"), .key("config")], "a wing server takes no configuration")
+                case (.client, .some(let config)) where !FileManager.default.isReadableFile(atPath: file.resolve(config)):
+                    problem(base + [.key("wing"), .key("config")], "cannot read the wing configuration \(config) (looked at \(file.resolve(config)))")
+                default: break
+                }
+                if let mode = wing.mode, mode != "native", mode != "generic" {
+                    problem(base + [.key("wing"), .key("mode")], "mode '\(mode)' is not native or generic")
+                }
+            }
             if let srv6 = node.srv6, !FileManager.default.isReadableFile(atPath: file.resolve(srv6)) {
                 problem(base + [.key("srv6")], "cannot read the SRv6 configuration \(srv6) (looked at \(file.resolve(srv6)))")
             }

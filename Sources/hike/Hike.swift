@@ -26,7 +26,8 @@ struct Hike: AsyncParsableCommand {
                       ProgCommand.self, ChainCommand.self, LoaderCommand.self, FaultsCommand.self,
                       MapCommand.self, ResetCommand.self, CompileCommand.self, LoadCommand.self, UnloadCommand.self,
                       EventsCommand.self, ClockCommand.self, SRv6Command.self, PMCommand.self,
-                      TestbedCommand.self, DaemonCommand.self, InfoCommand.self, FastDropCommand.self]
+                      TestbedCommand.self, DaemonCommand.self, InfoCommand.self, FastDropCommand.self,
+                      WingCommand.self]
     )
 
     /// Parses and runs like ArgumentParser's own main, but reports the errors of the kernel and
