@@ -7,7 +7,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure what the data plane costs.",
-        subcommands: [VM.self, Compile.self, Run.self, FastDrop.self]
+        subcommands: [VM.self, Compile.self, Run.self, FastDrop.self, Wing.self]
     )
 }
 
@@ -62,6 +62,46 @@ extension BenchCommand {
                 Terminal.fail(String(describing: error))
             }
             Terminal.line(sampling.json ? try Terminal.json(report) : report.table())
+        }
+    }
+
+    /// hike wing's SRH push at tc egress against no program (and the kernel's inline seg6 route).
+    struct Wing: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "wing",
+            abstract: "Time hike wing's SRH push at tc egress against no program and the kernel's inline seg6 route.",
+            discussion: """
+                One thread sends 64-byte UDP datagrams as fast as it can (sendmmsg) from one \
+                namespace to another over a veth whose far end drops them in XDP: with nothing at tc \
+                egress, with wing_egress pushing a 3-SID SRH, and through the kernel's seg6 inline \
+                route with the same SIDs where the kernel has seg6 routes. The configurations take \
+                turns in every run; the cost is the median of the runs' ratios of rates to no \
+                program. See docs/benchmarks.md.
+                """
+        )
+
+        @Option(help: "Runs (1–100); each sends for --seconds per configuration.")
+        var runs = 5
+        @Option(help: "Seconds each configuration sends per run.")
+        var seconds = 0.5
+        @Option(help: "Pin the sending thread to this CPU.")
+        var cpu: Int?
+        @Flag(help: "Print the report as JSON (progress goes to stderr).")
+        var json = false
+
+        func validate() throws {
+            guard (1...100).contains(runs) else { throw ValidationError("--runs must be between 1 and 100, not \(runs)") }
+            guard seconds >= 0.05 && seconds <= 60 else { throw ValidationError("--seconds must be between 0.05 and 60") }
+        }
+
+        func run() throws {
+            let report: WingPushBench.Report
+            do {
+                report = try WingPushBench.run(.init(runs: runs, seconds: seconds, cpu: cpu)) { Terminal.errorLine($0) }
+            } catch {
+                Terminal.fail(String(describing: error))
+            }
+            Terminal.line(json ? try Terminal.json(report) : report.table())
         }
     }
 

@@ -463,6 +463,11 @@ static __always_inline void wing_dns_snoop(struct xdp_md *ctx, __u32 off)
 	size -= off;
 	if (size > WING_DNS_SCAN)
 		size = WING_DNS_SCAN;
+	/* Opaque to the optimiser, then checked again: older verifiers (6.1) lose the lower bound
+	 * of the clamped length and refuse a load of possibly 0 bytes. */
+	asm volatile("" : "+r"(size));
+	if (size < 12 || size > WING_DNS_SCAN)
+		return;
 	s = bpf_map_lookup_elem(&wing_scratch, &zero);
 	if (!s || bpf_xdp_load_bytes(ctx, off, s->dns, size))
 		return;
