@@ -106,8 +106,8 @@ public enum WingPushBench {
                     try WingHost.startClient(configuration, on: site)
                     pushedBefore = try WingHost.status(of: site).counters["egress_pushed"] ?? 0
                 case 2:
-                    try topology.addRoute(["replace", destination + "/128", "encap", "seg6", "mode", "inline", "segs",
-                                           segments.joined(separator: ","), "via", "fd00:a::2", "dev", "veth0"], in: a)
+                    _ = try topology.ip(["-6", "route", "replace", destination + "/128", "encap", "seg6", "mode", "inline", "segs",
+                                         segments.joined(separator: ","), "via", "fd00:a::2", "dev", "veth0"], in: a)
                 default: break
                 }
                 defer {

@@ -110,4 +110,35 @@ public struct MicroSIDFormat: Sendable, Hashable, CustomStringConvertible {
         let block = address.masked(to: blockBits)
         return (["\(block)/\(blockBits)"] + csids(of: address).map { String($0, radix: 16) }).joined(separator: " ")
     }
+
+    /// A SID list in traversal order with every run of uN SIDs of one block (block, one C-SID,
+    /// nothing after it) packed into containers of up to `capacity` C-SIDs, in order. Other SIDs
+    /// stay as they are and end a run.
+    public func pack(_ segments: [IPv6Address]) throws(SRv6Error) -> [IPv6Address] {
+        var out: [IPv6Address] = []
+        var run: (block: IPv6Address, csids: [UInt64])?
+        func flush() throws(SRv6Error) {
+            guard let current = run else { return }
+            let network = try SRv6Error.parsing { () throws(AddressError) in try IPv6Network(address: current.block, length: blockBits) }
+            out.append(try container(block: network, csids: current.csids))
+            run = nil
+        }
+        for sid in segments {
+            let csid = Self.bits(sid, from: blockBits, count: min(nodeBits, 64))
+            guard csid != 0, argumentIsZero(sid) else {
+                try flush()
+                out.append(sid)
+                continue
+            }
+            let block = sid.masked(to: blockBits)
+            if let current = run, current.block == block, current.csids.count < capacity {
+                run?.csids.append(csid)
+            } else {
+                try flush()
+                run = (block, [csid])
+            }
+        }
+        try flush()
+        return out
+    }
 }

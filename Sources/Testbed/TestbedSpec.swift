@@ -281,16 +281,20 @@ public struct WingNodeSpec: Codable, Sendable, Equatable {
     public var flowIdle: UInt32?
     /// native (default) or generic XDP.
     public var mode: String?
+    /// The client packs runs of uN SIDs into NEXT-C-SID containers of this format (`32/16`).
+    public var usid: String?
 
-    public init(role: Role, interface: String, config: String? = nil, flowIdle: UInt32? = nil, mode: String? = nil) {
+    public init(role: Role, interface: String, config: String? = nil, flowIdle: UInt32? = nil, mode: String? = nil,
+                usid: String? = nil) {
         self.role = role
         self.interface = interface
         self.config = config
         self.flowIdle = flowIdle
         self.mode = mode
+        self.usid = usid
     }
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case role, interface, config, flowIdle = "flow-idle", mode }
+    enum CodingKeys: String, CodingKey, CaseIterable { case role, interface, config, flowIdle = "flow-idle", mode, usid }
 
     public init(from decoder: Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self, in: "a node's wing section")
@@ -300,6 +304,7 @@ public struct WingNodeSpec: Codable, Sendable, Equatable {
         config = try container.decodeIfPresent(String.self, forKey: .config)
         flowIdle = try container.decodeIfPresent(UInt32.self, forKey: .flowIdle)
         mode = try container.decodeIfPresent(String.self, forKey: .mode)
+        usid = try container.decodeIfPresent(String.self, forKey: .usid)
     }
 }
 

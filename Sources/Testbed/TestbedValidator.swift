@@ -118,6 +118,13 @@ struct TestbedValidator {
                     problem(base + [.key("wing"), .key("config")], "cannot read the wing configuration \(config) (looked at \(file.resolve(config)))")
                 default: break
                 }
+                if let usid = wing.usid {
+                    if wing.role == .server {
+                        problem(base + [.key("wing"), .key("usid")], "a wing server packs nothing: usid is for clients")
+                    } else if (try? TestbedEngine.microSIDFormat(usid)) == nil {
+                        problem(base + [.key("wing"), .key("usid")], "usid '\(usid)' is not BLOCK/NODE bits (multiples of 8, like 32/16)")
+                    }
+                }
                 if let mode = wing.mode, mode != "native", mode != "generic" {
                     problem(base + [.key("wing"), .key("mode")], "mode '\(mode)' is not native or generic")
                 }

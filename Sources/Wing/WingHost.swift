@@ -1,6 +1,7 @@
 import BPFKit
 import Foundation
 import NetKit
+import SRv6
 
 /// The service layer of hike wing: every change to a host's wing data plane is one call here,
 /// done whole or not at all. The CLI, the testbed and the tests call it.
@@ -12,17 +13,19 @@ public enum WingHost {
     /// Starts a client on site: every configured application's path pushed at tc egress, SRHs
     /// for this host removed and DNS answers mapped at XDP ingress.
     @discardableResult
+    /// With microSIDs, each path's runs of uN SIDs of one block go as NEXT-C-SID containers.
     public static func startClient(_ configuration: WingConfiguration, on site: WingSite, xdpMode: XDPMode = .native,
-                                   configFile: String? = nil) throws(WingError) -> WingStatus {
+                                   configFile: String? = nil, microSIDs: MicroSIDFormat? = nil) throws(WingError) -> WingStatus {
         let services = configuration.services.map {
             WingRecord.Service(id: $0.id, name: $0.name, domainName: $0.domainName)
         }
         var record = WingRecord(role: .client, xdpMode: xdpMode.rawValue, tcHandle: tcHandle, tcPriority: tcPriority,
                                 interfaceIndex: 0, services: services, configFile: configFile, flowIdleSeconds: 0,
-                                hawkeye: configuration.hawkeye.map { "[\($0.address)]:\($0.port)" })
+                                hawkeye: configuration.hawkeye.map { "[\($0.address)]:\($0.port)" },
+                                microSIDs: microSIDs.map { WingRecord.MicroSIDs(blockBits: $0.blockBits, nodeBits: $0.nodeBits) })
         try start(on: site, record: &record, extraLocal: configuration.clientAddress.map { [$0] } ?? []) { object in
             try object.configure(WingConfigEntry(flags: WingABI.dnsFlag, flowIdleSeconds: 0))
-            try object.addServices(configuration)
+            try object.addServices(configuration, microSIDs: microSIDs)
         }
         return try status(of: site)
     }
@@ -34,7 +37,7 @@ public enum WingHost {
                                    flowIdleSeconds: UInt32 = 300) throws(WingError) -> WingStatus {
         var record = WingRecord(role: .server, xdpMode: xdpMode.rawValue, tcHandle: tcHandle, tcPriority: tcPriority,
                                 interfaceIndex: 0, services: [], configFile: nil, flowIdleSeconds: flowIdleSeconds,
-                                hawkeye: nil)
+                                hawkeye: nil, microSIDs: nil)
         try start(on: site, record: &record, extraLocal: []) { object in
             try object.configure(WingConfigEntry(flags: WingABI.learnFlag, flowIdleSeconds: flowIdleSeconds))
         }
@@ -72,16 +75,18 @@ public enum WingHost {
     /// what a controller's answer changes. The next packet takes it.
     public static func setPath(on site: WingSite, service: UInt32, port: UInt16,
                                segments: [IPv6Address]) throws(WingError) {
-        guard segments.count <= WingABI.segmentsMax else {
-            throw .state("a path holds at most \(WingABI.segmentsMax) SIDs, not \(segments.count)")
+        let format = try WingRecord.read(site).microSIDs?.format()
+        let packed = try WingObject.packed(segments, format)
+        guard packed.count <= WingABI.segmentsMax else {
+            throw .state("a path holds at most \(WingABI.segmentsMax) SIDs, not \(packed.count)")
         }
         do {
             let apps = try TypedMap<WingAppKey, WingPathEntry>(BPFMap.openPinned(site.mapPin(WingABI.appsMap)))
             let key = WingAppKey(service: service, port: port)
-            if segments.isEmpty {
+            if packed.isEmpty {
                 _ = try apps.delete(key)
             } else {
-                try apps.update(key, WingPathEntry(traversal: segments))
+                try apps.update(key, WingPathEntry(traversal: packed))
             }
         } catch {
             throw .kernel("set the path of service \(service) port \(port) on \(site): \(error)")
@@ -191,8 +196,18 @@ struct WingObject {
         for address in Set(addresses) { try local.update(key: address.bytes, value: [1]) }
     }
 
+    /// segments with the runs of uN SIDs packed into containers when a format is given.
+    static func packed(_ segments: [IPv6Address], _ format: MicroSIDFormat?) throws(WingError) -> [IPv6Address] {
+        guard let format else { return segments }
+        do {
+            return try format.pack(segments)
+        } catch {
+            throw .state("pack \(segments.map(\.description).joined(separator: ", ")) as uSIDs (\(format)): \(error)")
+        }
+    }
+
     /// Each service's addresses and domain name, and its applications' static paths.
-    func addServices(_ configuration: WingConfiguration) throws {
+    func addServices(_ configuration: WingConfiguration, microSIDs: MicroSIDFormat? = nil) throws {
         let services = try object.map(WingABI.servicesMap)
         let dns = try object.map(WingABI.dnsMap)
         let apps = try TypedMap<WingAppKey, WingPathEntry>(object.map(WingABI.appsMap))
@@ -208,7 +223,7 @@ struct WingObject {
             }
             for application in service.applications where !application.segments.isEmpty {
                 try apps.update(WingAppKey(service: service.id, port: application.port),
-                                WingPathEntry(traversal: application.segments))
+                                WingPathEntry(traversal: Self.packed(application.segments, microSIDs)))
             }
         }
     }

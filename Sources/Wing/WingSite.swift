@@ -1,6 +1,7 @@
 import BPFKit
 import Foundation
 import NetKit
+import SRv6
 
 /// What `hike wing` runs on an interface.
 public enum WingRole: String, Sendable, Codable, CaseIterable {
@@ -78,6 +79,20 @@ struct WingRecord: Codable, Sendable {
     var configFile: String?
     var flowIdleSeconds: UInt32
     var hawkeye: String?
+    /// The NEXT-C-SID format a client packs its paths with.
+    var microSIDs: MicroSIDs?
+
+    struct MicroSIDs: Codable, Sendable {
+        var blockBits: Int
+        var nodeBits: Int
+        func format() throws(WingError) -> MicroSIDFormat {
+            do {
+                return try MicroSIDFormat(blockBits: blockBits, nodeBits: nodeBits)
+            } catch {
+                throw .state("the record's uSID format: \(error)")
+            }
+        }
+    }
 
     func write(to site: WingSite) throws {
         try FileManager.default.createDirectory(atPath: (site.recordFile as NSString).deletingLastPathComponent,

@@ -36,6 +36,8 @@ public struct WingStatus: Sendable, Codable, Equatable {
     public var namespace: String?
     public var xdpMode: String
     public var hawkeye: String?
+    /// The NEXT-C-SID format a client packs its paths with (`32/16`), if any.
+    public var microSIDs: String?
     public var flowIdleSeconds: UInt32?
     public var services: [Service]
     public var flows: [Flow]
@@ -79,6 +81,7 @@ extension WingHost {
             }
             return WingStatus(role: record.role, interface: site.interface, namespace: site.namespace,
                               xdpMode: record.xdpMode, hawkeye: record.hawkeye,
+                              microSIDs: record.microSIDs.map { "\($0.blockBits)/\($0.nodeBits)" },
                               flowIdleSeconds: record.role == .server ? record.flowIdleSeconds : nil,
                               services: services,
                               flows: flows.sorted { ($0.client, $0.port, $0.proto) < ($1.client, $1.port, $1.proto) },

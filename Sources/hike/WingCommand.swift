@@ -1,6 +1,7 @@
 import ArgumentParser
 import BPFKit
 import Foundation
+import SRv6
 import Wing
 
 /// `hike wing`: application-centric SRv6 on hosts (HawkWing).
@@ -28,6 +29,13 @@ struct WingCommand: ParsableCommand {
         var site: WingSite { WingSite(interface: interface, namespace: netns) }
     }
 
+    /// `32/16`: the locator block's and the C-SIDs' lengths in bits.
+    static func microSIDFormat(_ text: String) throws -> MicroSIDFormat {
+        let parts = text.split(separator: "/").compactMap { Int($0) }
+        guard parts.count == 2 else { throw ValidationError("--usid \(text): write BLOCK/NODE in bits, like 32/16") }
+        return try MicroSIDFormat(blockBits: parts[0], nodeBits: parts[1])
+    }
+
     static func print(_ status: WingStatus, json: Bool) throws {
         if json {
             Terminal.line(try Terminal.json(status))
@@ -35,7 +43,8 @@ struct WingCommand: ParsableCommand {
         }
         Terminal.line("hike wing \(status.role.rawValue) on \(status.interface)"
             + (status.namespace.map { " (namespace \($0))" } ?? "") + ", XDP \(status.xdpMode)"
-            + (status.hawkeye.map { ", intent controller \($0)" } ?? ""))
+            + (status.hawkeye.map { ", intent controller \($0)" } ?? "")
+            + (status.microSIDs.map { ", uSID containers \($0)" } ?? ""))
         for service in status.services {
             Terminal.line("service \(service.name) (id \(service.id))" + (service.domainName.map { " \($0)" } ?? "")
                 + ": " + (service.addresses.isEmpty ? "no address yet" : service.addresses.joined(separator: ", ")))
@@ -74,12 +83,16 @@ struct WingCommand: ParsableCommand {
         var mode: ModeArgument = .native
         @Flag(help: "Start with the static sid lists only, even when the configuration enables hawkeye.")
         var noController = false
+        @Option(help: ArgumentHelp("Pack each path's runs of uN SIDs of one block into NEXT-C-SID containers: the block and C-SID lengths in bits.",
+                                   valueName: "block/node"))
+        var usid: String?
         @OptionGroup var output: JSONOption
 
         func run() async throws {
             let configuration = try WingConfiguration.load(file: config)
             let site = where_.site
-            try WingCommand.print(WingHost.startClient(configuration, on: site, xdpMode: mode.mode, configFile: config),
+            let format = try usid.map(WingCommand.microSIDFormat)
+            try WingCommand.print(WingHost.startClient(configuration, on: site, xdpMode: mode.mode, configFile: config, microSIDs: format),
                                   json: output.json)
             guard let controller = configuration.hawkeye, !noController else { return }
             let source = try WingHost.sourceAddress(configuration, on: site)

@@ -241,6 +241,6 @@ import Topology
                     "\(side): no ICMP error quoting UDP captured")
         }
         #expect(try test.instance.faultCounts().isEmpty)
-        try plane.unloadScript(script, namespace: rig.nat.name)
+        _ = try plane.unloadScript(script, namespace: rig.nat.name)
     }
 }

@@ -24,7 +24,7 @@ enum NATWire {
         var buffer = [CChar](repeating: 0, count: 64)
         let raw = Array(bytes)
         _ = inet_ntop(raw.count == 4 ? AF_INET : AF_INET6, raw, &buffer, 64)
-        return String(cString: buffer)
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     static func be16(_ v: Int) -> [UInt8] { [UInt8((v >> 8) & 0xff), UInt8(v & 0xff)] }

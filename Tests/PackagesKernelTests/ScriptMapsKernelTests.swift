@@ -27,11 +27,11 @@ import Topology
             fastdrop[fastdrop_prefixes] = { ('fc00::/64'): (1), ('fc00::3/128'): (0) }
             fastdrop.attach('veth0', 'xdp')
             """)
-        try plane.loadScript(script, namespace: b.name)
+        _ = try plane.loadScript(script, namespace: b.name)
         #expect(try FastDropList.read(from: test.instance).entries.map(\.description) == ["fc00::/64", "fc00::3/128 (exception)"])
         #expect(try Traffic.ping(from: a, to: "fc00::2", count: 3, interval: 0.05).received == 0)
         #expect(try FastDropList.counters(test.instance).dropped.packets >= 3)
-        try plane.unloadScript(script, namespace: b.name)
+        _ = try plane.unloadScript(script, namespace: b.name)
         #expect(try FastDropList.read(from: test.instance).entries.isEmpty)
         #expect(try test.instance.attachments().isEmpty)
         try topology.ip(["-6", "neigh", "flush", "dev", "veth0"], in: a)

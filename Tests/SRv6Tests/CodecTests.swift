@@ -133,6 +133,22 @@ extension SegmentRoutingHeader {
         }
     }
 
+    /// hike wing's paths: runs of uN SIDs of one block go packed, six 16-bit C-SIDs a container.
+    @Test func packingPutsRunsOfUNSIDsInContainers() throws {
+        let format = MicroSIDFormat.linuxDefault
+        func pack(_ texts: [String]) throws -> [String] {
+            try format.pack(texts.map { try IPv6Address(parsing: $0) }).map(\.description)
+        }
+        #expect(try pack(["fcbb:bb00:1::", "fcbb:bb00:2::", "fcbb:bb00:3::"]) == ["fcbb:bb00:1:2:3::"])
+        // Seven C-SIDs: a full container and one more.
+        #expect(try pack((1...7).map { "fcbb:bb00:\($0)::" }) == ["fcbb:bb00:1:2:3:4:5:6", "fcbb:bb00:7::"])
+        // A SID with function bits, another block or a full SID ends a run and stays as it is.
+        #expect(try pack(["fcbb:bb00:1::", "fcbb:bb00:2::5", "fcbb:bb00:3::", "fcbb:cc00:4::", "fc00::1", "fcbb:bb00:5::"])
+                == ["fcbb:bb00:1::", "fcbb:bb00:2::5", "fcbb:bb00:3::", "fcbb:cc00:4::", "fc00::1", "fcbb:bb00:5::"])
+        #expect(try pack(["fcbb:bb00:1::", "fcbb:bb00:2::", "fc00::1"]) == ["fcbb:bb00:1:2::", "fc00::1"])
+        #expect(try pack([]) == [])
+    }
+
     @Test func containersParseAndPrint() throws {
         let format = MicroSIDFormat.linuxDefault
         let container = try format.parseContainer("fcbb:bbbb::/32 100 200 f00d")

@@ -26,11 +26,11 @@ struct FakeIntentController: Api_IntentController.SimpleServiceProtocol {
     }
 }
 
-/// examples/wing/wing.yaml with h1's paths from an intent controller.
-@Suite(.serialized) struct WingIntentTests {
-    init() throws { try KernelTest.prepare() }
+/// examples/wing/wing.yaml with h1's paths from an intent controller: in WingTestbedTests'
+/// suite, so the two testbeds' 100 MiB transfers do not run side by side.
+extension WingTestbedTests {
 
-    static func configuration(port: Int) throws -> WingConfiguration {
+    static func intentConfiguration(port: Int) throws -> WingConfiguration {
         try WingConfiguration.parse("""
             hawkeye: {enabled: true, address: "::1", port: \(port)}
             services:
@@ -67,7 +67,7 @@ struct FakeIntentController: Api_IntentController.SimpleServiceProtocol {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let blob = directory + "/blob", copy = directory + "/copy"
         try Command.check(["dd", "if=/dev/urandom", "of=\(blob)", "bs=1M", "count=100", "status=none"])
-        _ = try TestbedHarness.engine.up(try TestbedFile.read(WingTestbedTests.file), name: name)
+        _ = try TestbedHarness.engine.up(try TestbedFile.read(Self.file), name: name)
         defer {
             do { try TestbedHarness.engine.down(name) } catch { Issue.record("down: \(error)") }
             #expect(TestbedHarness.leftovers(name) == [])
@@ -89,7 +89,7 @@ struct FakeIntentController: Api_IntentController.SimpleServiceProtocol {
             services: [FakeIntentController(requests: requestsIn, answers: answers)]
         ) { grpc in
             let port = try #require(try await grpc.listeningAddress?.ipv6?.port)
-            let configuration = try Self.configuration(port: port)
+            let configuration = try Self.intentConfiguration(port: port)
             let controller = try #require(configuration.hawkeye)
             let session = Task {
                 await IntentSession.run(configuration, on: client, controller: controller,
@@ -108,27 +108,28 @@ struct FakeIntentController: Api_IntentController.SimpleServiceProtocol {
             // A bad answer changes nothing.
             var reported = reports.makeAsyncIterator()
             answersIn.yield(Self.answer(request, sids: ["fc00:3::e", "not-a-sid"]))
-            while let line = await reported.next(), !line.hasPrefix("ignored") {}
-            #expect(try Self.path(client, port: 8000) == ["fc00:2::e", "fc00:5::e"])
+            var line: String?
+            repeat { line = await reported.next() } while line.map { !$0.hasPrefix("ignored") } ?? false
+            #expect(try Self.path(client, port: 8000) == ["fc00:2::e", "fc00:5::e"], "\(line ?? "no report")")
 
-            // A download at 20 MB/s, by r2 (the static path) until the controller moves it.
-            let download = try NodeShell.start(["curl", "-sS", "--fail", "--limit-rate", "20M", "-o", copy,
+            // A download at 10 MB/s (10 s), by r2 (the static path) until the controller moves it.
+            let download = try NodeShell.start(["curl", "-sS", "--fail", "--limit-rate", "10M", "-o", copy,
                                                 "http://[fd00:5::10]:8000/blob"], in: h1)
-            let start = try WingTestbedTests.linkCounters(name)
+            let start = try Self.linkCounters(name)
             try await KernelTest.waitUntil("the download runs by r2", timeout: .seconds(30)) {
-                ((try? WingTestbedTests.linkCounters(name))?["r1-r2"]?.rxPackets ?? 0) > (start["r1-r2"]?.rxPackets ?? 0) + 5000
+                ((try? Self.linkCounters(name))?["r1-r2"]?.rxPackets ?? 0) > (start["r1-r2"]?.rxPackets ?? 0) + 5000
             }
             answersIn.yield(Self.answer(request, sids: ["fc00:3::e", "fc00:5::e"]))
-            try await KernelTest.waitUntil("h1 takes the controller's path") {
+            try await KernelTest.waitUntil("h1 takes the controller's path", timeout: .seconds(30)) {
                 (try? Self.path(client, port: 8000)) == ["fc00:3::e", "fc00:5::e"]
             }
-            try await KernelTest.waitUntil("h2 learns it, reversed, from h1's next packets") {
+            try await KernelTest.waitUntil("h2 learns it, reversed, from h1's next packets", timeout: .seconds(30)) {
                 (try? WingHost.status(of: server).flows.contains { $0.proto == "tcp" && $0.segments == ["fc00:5::e", "fc00:3::e"] }) == true
             }
-            let moved = try WingTestbedTests.linkCounters(name)
+            let moved = try Self.linkCounters(name)
             try download.wait().checked()
-            let end = try WingTestbedTests.linkCounters(name)
-            #expect(try WingTestbedTests.sha256(copy) == WingTestbedTests.sha256(blob))
+            let end = try Self.linkCounters(name)
+            #expect(try Self.sha256(copy) == Self.sha256(blob))
             let (r2, r3) = (try #require(end["r1-r2"]), try #require(end["r1-r3"]))
             let (r2Moved, r3Moved) = (try #require(moved["r1-r2"]), try #require(moved["r1-r3"]))
             #expect(r3.rxPackets - r3Moved.rxPackets >= 1000, "the data comes back by r3")

@@ -90,12 +90,16 @@ import Wing
                 // inherit the test runner's blocked SIGINT, so an interrupt would not end them).
                 _ = try NodeShell.start(["python3", "-m", "http.server", "8000", "--bind", "fd00:5::10", "--directory", directory], in: h2)
                 _ = try NodeShell.start(["python3", "-c", """
-                    import socket
-                    s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-                    s.bind(("fd00:5::10", 5001))
+                    import select, socket
+                    sockets = []
+                    for port in (5001, 5002):
+                        s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+                        s.bind(("fd00:5::10", port))
+                        sockets.append(s)
                     while True:
-                        data, peer = s.recvfrom(2048)
-                        s.sendto(data, peer)
+                        for s in select.select(sockets, [], [])[0]:
+                            data, peer = s.recvfrom(2048)
+                            s.sendto(data, peer)
                     """], in: h2)
                 try KernelTest.waitUntil("h2's HTTP server answers", timeout: .seconds(30)) {
                     (try? TestbedHarness.engine.run(testbed: name, node: "h2", ["curl", "-sf", "-o", "/dev/null", "http://[fd00:5::10]:8000/"]))?.status == 0
@@ -128,6 +132,15 @@ import Wing
                 let paths = Set(server.flows.map { "\($0.proto) " + $0.segments.joined(separator: ",") })
                 #expect(paths == ["tcp fc00:5::e,fc00:2::e", "udp fc00:5::e,fc00:3::e", "icmpv6 fc00:5::e,fc00:4::e"])
 
+                // UDP 5002 by r4 and r5's uN SIDs, packed in one NEXT-C-SID container (usid: 32/16).
+                let h1Site = WingSite(interface: "h1-r1", namespace: try TestbedHarness.engine.namespace(testbed: name, node: "h1").name)
+                let web = try #require(try WingHost.status(of: h1Site).services.first { $0.name == "web" })
+                #expect(web.applications.first { $0.port == 5002 }?.segments == ["fcbb:bb00:4:5::"])
+                var packed = 0
+                let usid = try Self.crossed(name) { packed = try Self.udpEcho(name, to: "fd00:5::10", port: 5002, count: 200) }
+                #expect(packed == 200)
+                Self.expectPath(usid, "r1-r4", atLeast: 200, "UDP 5002 in a uSID container")
+
                 // What the routers' links carry: the client's SRH out, the server's back.
                 let captured = try Self.capture(name, link: "r1-r3") {
                     _ = try Self.udpEcho(name, to: "fd00:5::10", port: 5001, count: 3000)
@@ -136,7 +149,6 @@ import Wing
                 #expect(captured.contains("fd00:1::10|0|fd00:1::10,fc00:3::e,fc00:5::e"), "\(captured)")
 
                 // DNS: www.wing.test is a CNAME of web.wing.test; its AAAA becomes service `named`'s.
-                let h1Site = WingSite(interface: "h1-r1", namespace: try TestbedHarness.engine.namespace(testbed: name, node: "h1").name)
                 #expect(try WingHost.status(of: h1Site).services.first { $0.name == "named" }?.addresses == [])
                 try TestbedHarness.engine.run(testbed: name, node: "h1", ["python3", "-c", Self.dnsQuery]).checked()
                 #expect(try WingHost.status(of: h1Site).services.first { $0.name == "named" }?.addresses == ["fd00:5::20"])
