@@ -149,10 +149,11 @@ public enum IntentSession {
         let noPath = segments.isEmpty || segments == [destination]
         var updates: [IntentUpdate] = []
         for request in served {
-            let backup = configuration.services.first { $0.id == request.service }?
-                .applications.first { $0.port == request.port }?.segments ?? []
-            let path = noPath ? backup : segments
-            try WingHost.setPath(on: site, service: request.service, port: request.port, segments: path)
+            let application = configuration.services.first { $0.id == request.service }?
+                .applications.first { $0.port == request.port }
+            let path = noPath ? application?.segments ?? [] : segments
+            try WingHost.setPath(on: site, service: request.service, port: request.port, segments: path,
+                                 encapsulate: application?.encapsulate ?? false)
             updates.append(IntentUpdate(service: request.service, port: request.port, segments: path, fellBack: noPath))
         }
         return updates

@@ -16,6 +16,9 @@ public enum WingABI {
     public static let egressProgram = "wing_egress", ingressProgram = "wing_ingress"
     public static let maps = [configMap, servicesMap, appsMap, flowsMap, localMap, dnsMap, statsMap]
 
+    /// WING_PATH_ENCAP: an outer header and the SRH, not an insertion.
+    public static let encapFlag: UInt32 = 1 << 0
+
     /// WING_CFG_* flags.
     public static let learnFlag: UInt32 = 1 << 0
     public static let dnsFlag: UInt32 = 1 << 1
@@ -25,7 +28,7 @@ public enum WingABI {
         "egress_pushed", "egress_pushed_learned", "egress_no_path", "egress_not_plain", "egress_expired",
         "egress_mss_clamped", "egress_failed", "egress_dropped",
         "ingress_popped", "ingress_segments_left", "ingress_not_local", "ingress_malformed", "ingress_learned",
-        "ingress_dns_answers", "ingress_dns_mapped",
+        "ingress_dns_answers", "ingress_dns_mapped", "egress_encapsulated",
     ]
     public static let statMax = 16
 
@@ -41,30 +44,36 @@ struct WingConfigEntry: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey { case flags, flowIdleSeconds = "flow_idle_s" }
 }
 
-/// `struct wing_path`: a segment list in SRH order, slot 0 the destination (written per packet).
+/// `struct wing_path`: a segment list in SRH order. Inserted, slot 0 is the destination
+/// (written per packet); encapsulated, slot 0 is the last SID.
 public struct WingPathEntry: Codable, Sendable, Equatable {
     public var entries: UInt32
     public var srhLength: UInt32
     public var lastSeenNs: UInt64
+    public var flags: UInt32
     /// All WING_LIST_MAX slots; those from `entries` on are `::`.
     public var list: [IPv6Address]
 
-    enum CodingKeys: String, CodingKey { case entries, srhLength = "srh_len", lastSeenNs = "last_seen_ns", list }
+    enum CodingKeys: String, CodingKey { case entries, srhLength = "srh_len", lastSeenNs = "last_seen_ns", flags, list }
 
     /// The entry for SIDs in traversal order (the first visited first), as a configuration
-    /// lists them: HawkWing's layout, [∅, s_k, …, s_1].
-    public init(traversal segments: [IPv6Address]) {
-        let srhOrder = [IPv6Address.zero] + segments.reversed()
+    /// lists them: HawkWing's layout [∅, s_k, …, s_1] for an insertion, [s_k, …, s_1] in an outer
+    /// header when encapsulating.
+    public init(traversal segments: [IPv6Address], encapsulate: Bool = false) {
+        let srhOrder = (encapsulate ? [] : [IPv6Address.zero]) + segments.reversed()
         entries = UInt32(srhOrder.count)
         srhLength = UInt32(8 + 16 * srhOrder.count)
         lastSeenNs = 0
+        flags = encapsulate ? WingABI.encapFlag : 0
         list = srhOrder + Array(repeating: .zero, count: WingABI.listMax - srhOrder.count)
     }
 
-    /// The SIDs in traversal order (slot 0, the destination, left out).
+    public var encapsulates: Bool { flags & WingABI.encapFlag != 0 }
+
+    /// The SIDs in traversal order (an insertion's slot 0, the destination, left out).
     public var traversal: [IPv6Address] {
-        let count = min(Int(entries), list.count)
-        return count < 2 ? [] : Array(list[1..<count].reversed())
+        let count = min(Int(entries), list.count), first = encapsulates ? 0 : 1
+        return count <= first ? [] : Array(list[first..<count].reversed())
     }
 }
 

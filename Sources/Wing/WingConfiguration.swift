@@ -50,11 +50,15 @@ public struct WingApplication: Sendable, Hashable, Codable {
     /// The static SID list, in traversal order (empty: the path comes from HawkEye).
     public var segments: [IPv6Address]
     public var intents: [WingIntent]
+    /// hike's addition (`encap: true`): the packet goes inside an outer IPv6 header with the SRH
+    /// (H.Encaps); the last SID must decapsulate (End.DT6, End.DX6).
+    public var encapsulate: Bool
 
-    public init(port: UInt16, segments: [IPv6Address] = [], intents: [WingIntent] = []) {
+    public init(port: UInt16, segments: [IPv6Address] = [], intents: [WingIntent] = [], encapsulate: Bool = false) {
         self.port = port
         self.segments = segments
         self.intents = intents
+        self.encapsulate = encapsulate
     }
 }
 
@@ -333,8 +337,11 @@ struct WingValidator {
                       at: intentAt + [K("intent")])
             }
         }
+        if entry.encap == true, entry.sid == nil, !hawkeyeEnabled {
+            error("\(label) has encap but no 'sid' to encapsulate with", at: at + [K("encap")])
+        }
         guard let port else { return nil }
-        return WingApplication(port: port, segments: segments, intents: intents)
+        return WingApplication(port: port, segments: segments, intents: intents, encapsulate: entry.encap ?? false)
     }
 
     mutating func intent(_ entry: WingConfigurationDocument.IntentEntry, kind: WingIntentKind, at: [any CodingKey]) -> WingIntent? {

@@ -48,9 +48,11 @@ struct WingConfigurationDocument: Codable {
         var port: Int?
         var sid: [String]?
         var intents: [IntentEntry]?
+        /// hike's addition: an outer IPv6 header and SRH (H.Encaps) instead of an SRH inserted.
+        var encap: Bool?
 
         enum CodingKeys: String, CodingKey, CaseIterable {
-            case port, sid, intents
+            case port, sid, intents, encap
         }
     }
 

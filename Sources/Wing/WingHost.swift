@@ -73,8 +73,8 @@ public enum WingHost {
 
     /// Sets (or, with no segments, removes) the path of one application of a client's service:
     /// what a controller's answer changes. The next packet takes it.
-    public static func setPath(on site: WingSite, service: UInt32, port: UInt16,
-                               segments: [IPv6Address]) throws(WingError) {
+    public static func setPath(on site: WingSite, service: UInt32, port: UInt16, segments: [IPv6Address],
+                               encapsulate: Bool = false) throws(WingError) {
         let format = try WingRecord.read(site).microSIDs?.format()
         let packed = try WingObject.packed(segments, format)
         guard packed.count <= WingABI.segmentsMax else {
@@ -86,7 +86,7 @@ public enum WingHost {
             if packed.isEmpty {
                 _ = try apps.delete(key)
             } else {
-                try apps.update(key, WingPathEntry(traversal: packed))
+                try apps.update(key, WingPathEntry(traversal: packed, encapsulate: encapsulate))
             }
         } catch {
             throw .kernel("set the path of service \(service) port \(port) on \(site): \(error)")
@@ -223,7 +223,8 @@ struct WingObject {
             }
             for application in service.applications where !application.segments.isEmpty {
                 try apps.update(WingAppKey(service: service.id, port: application.port),
-                                WingPathEntry(traversal: Self.packed(application.segments, microSIDs)))
+                                WingPathEntry(traversal: Self.packed(application.segments, microSIDs),
+                                              encapsulate: application.encapsulate))
             }
         }
     }

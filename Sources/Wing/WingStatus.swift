@@ -9,6 +9,8 @@ public struct WingStatus: Sendable, Codable, Equatable {
         public var port: UInt16
         /// SIDs in traversal order (the destination left out).
         public var segments: [String]
+        /// In an outer IPv6 header (H.Encaps) rather than inserted.
+        public var encapsulated: Bool
     }
 
     public struct Service: Sendable, Codable, Equatable {
@@ -64,7 +66,8 @@ extension WingHost {
             var applications: [UInt32: [WingStatus.Application]] = [:]
             for (key, values) in try TypedMap<WingAppKey, WingPathEntry>(open(WingABI.appsMap)).entries() {
                 guard let path = values.first else { continue }
-                applications[key.service, default: []].append(.init(port: key.port, segments: path.traversal.map(\.description)))
+                applications[key.service, default: []].append(.init(port: key.port, segments: path.traversal.map(\.description),
+                                                                    encapsulated: path.encapsulates))
             }
             let now = monotonicNanoseconds()
             var flows: [WingStatus.Flow] = []

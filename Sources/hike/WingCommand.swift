@@ -50,7 +50,7 @@ struct WingCommand: ParsableCommand {
                 + ": " + (service.addresses.isEmpty ? "no address yet" : service.addresses.joined(separator: ", ")))
             for application in service.applications {
                 let port = application.port == 0 ? "icmpv6 echo" : "port \(application.port)"
-                Terminal.line("  \(port) → \(application.segments.joined(separator: " → "))")
+                Terminal.line("  \(port) → \(application.segments.joined(separator: " → "))" + (application.encapsulated ? "  (encapsulated)" : ""))
             }
         }
         if status.role == .server {

@@ -92,7 +92,7 @@ import Wing
                 _ = try NodeShell.start(["python3", "-c", """
                     import select, socket
                     sockets = []
-                    for port in (5001, 5002):
+                    for port in (5001, 5002, 5003):
                         s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
                         s.bind(("fd00:5::10", port))
                         sockets.append(s)
@@ -140,6 +140,13 @@ import Wing
                 let usid = try Self.crossed(name) { packed = try Self.udpEcho(name, to: "fd00:5::10", port: 5002, count: 200) }
                 #expect(packed == 200)
                 Self.expectPath(usid, "r1-r4", atLeast: 200, "UDP 5002 in a uSID container")
+
+                // UDP 5003 encapsulated by h1 (H.Encaps), by r3; r5 decapsulates; plain replies by r4.
+                var encapsulated = 0
+                let encap = try Self.crossed(name) { encapsulated = try Self.udpEcho(name, to: "fd00:5::10", port: 5003, count: 200) }
+                #expect(encapsulated == 200)
+                #expect((encap["r1-r3"]?.out ?? 0) >= 200 && (encap["r1-r4"]?.back ?? 0) >= 200,
+                        "out by r3, back by r4: \(String(describing: encap["r1-r3"])), \(String(describing: encap["r1-r4"]))")
 
                 // What the routers' links carry: the client's SRH out, the server's back.
                 let captured = try Self.capture(name, link: "r1-r3") {

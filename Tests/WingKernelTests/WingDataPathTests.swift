@@ -99,6 +99,32 @@ struct WingDataPathTests {
             + [0, 0, UInt8(length >> 8), UInt8(length & 0xff), 0, 0, 0, nextHeader]
     }
 
+    @Test("an encap application's packets go whole inside an outer IPv6 header with the SRH (H.Encaps)")
+    func encapsulation() throws {
+        let wing = try WingObject()
+        try wing.addServices(WingConfiguration.parse("""
+            services:
+              web:
+                ipv6_addresses: [fd00:5::10]
+                applications:
+                  - {port: 5003, sid: [fc00:3::e, fc00:5::d6], encap: true}
+            """))
+        let frame = PacketBuilder.udp6(source: PacketBuilder.address(Self.client), destination: PacketBuilder.address(Self.server),
+                                       sourcePort: 40000, destinationPort: 5003, payload: Array("inner".utf8))
+        let result = try Self.run(wing, WingABI.egressProgram, frame)
+        #expect(result.returnValue == Self.tcOK)
+        // Outer: same traffic class and flow label, payload = SRH + the inner packet, next header
+        // 43, the inner hop limit, from the client to the first SID. SRH: next header 41 (IPv6),
+        // two SIDs in SRH order, Segments Left 1. Then the inner packet as it was.
+        let inner = Array(frame[14...])
+        let routing: [UInt8] = [41, 4, 4, 1, 1, 0, 0, 0] + PacketBuilder.address("fc00:5::d6") + PacketBuilder.address("fc00:3::e")
+        let payload = routing.count + inner.count
+        let outer: [UInt8] = [0x60, 0, 0, 0, UInt8(payload >> 8), UInt8(payload & 0xff), 43, 64]
+            + PacketBuilder.address(Self.client) + PacketBuilder.address("fc00:3::e")
+        #expect(result.data == Array(frame[0..<14]) + outer + routing + inner)
+        #expect(try Self.counter(wing, "egress_encapsulated") == 1)
+    }
+
     @Test("126 SIDs, the most an SRH holds besides the destination, are pushed in order")
     func longestPath() throws {
         let wing = try WingObject()

@@ -525,7 +525,7 @@ struct Malformed: Sendable, CustomTestStringConvertible {
             "wing.yaml:10:31: error: sid '10.0.0.2' is not an IPv6 address (like fc00::1)",
             "wing.yaml:13:21: error: sfc must be the first intent of application port 70000 of s1",
             "wing.yaml:13:21: error: sfc needs 'functions' (the service functions, in order)",
-            "wing.yaml:15:9: error: unknown key 'prot' in an application of s1; expected one of: port, sid, intents",
+            "wing.yaml:15:9: error: unknown key 'prot' in an application of s1; expected one of: port, sid, intents, encap",
             "wing.yaml:16:55: error: min_value 9 is greater than max_value 1",
             "wing.yaml:17:3: error: service s2 needs 'domain_name' or 'ipv6_addresses' (or both): how its traffic is recognised",
             "wing.yaml:18:5: error: service s2 has no applications: list at least one (a port with its sid or intents)",

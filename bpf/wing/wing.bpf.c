@@ -144,6 +144,45 @@ static __always_inline void wing_clamp_mss(struct __sk_buff *skb, __u32 grow)
 	}
 }
 
+/* Encapsulates the packet (H.Encaps of RFC 8986 on the host): an outer IPv6 header from this
+ * host to the first SID, then the SRH; the last SID decapsulates. The inner packet is untouched.
+ * BPF_F_ADJ_ROOM_ENCAP_L3_IPV6 marks the inner headers, so GSO segments the inner TCP. */
+static __always_inline int wing_encap(struct __sk_buff *skb, struct ipv6hdr *ip6, struct wing_path *path)
+{
+	struct ipv6_sr_hdr srh = {};
+	struct ipv6hdr outer = *ip6;
+	__u32 entries = path->entries, len, list_len;
+
+	if (entries < 1 || entries > WING_LIST_MAX) {
+		wing_count(WING_EG_NO_PATH);
+		return TC_ACT_OK;
+	}
+	list_len = 16 * entries;
+	len = sizeof(outer) + 8 + list_len;
+	if (ip6->nexthdr == IPPROTO_TCP)
+		wing_clamp_mss(skb, len);
+	if (bpf_skb_adjust_room(skb, len, BPF_ADJ_ROOM_MAC, BPF_F_ADJ_ROOM_ENCAP_L3_IPV6)) {
+		wing_count(WING_EG_FAILED);
+		return TC_ACT_OK;
+	}
+	outer.payload_len = bpf_htons(bpf_ntohs(ip6->payload_len) + len);
+	outer.nexthdr = WING_NH_ROUTING;
+	outer.daddr = path->list[(entries - 1) & 127];
+	srh.nexthdr = IPPROTO_IPV6;
+	srh.hdrlen = (8 + list_len) / 8 - 1;
+	srh.type = WING_ROUTING_TYPE;
+	srh.segments_left = entries - 1;
+	srh.first_segment = entries - 1;
+	if (bpf_skb_store_bytes(skb, WING_L3, &outer, sizeof(outer), 0) ||
+	    bpf_skb_store_bytes(skb, WING_L4, &srh, 8, 0) ||
+	    bpf_skb_store_bytes(skb, WING_SEGS, &path->list[0], list_len, 0)) {
+		wing_count(WING_EG_DROPPED);
+		return TC_ACT_SHOT;
+	}
+	wing_count(WING_EG_ENCAPSULATED);
+	return TC_ACT_OK;
+}
+
 /* Inserts path's SRH after the IPv6 header: HawkWing's layout, slot 0 the packet's destination,
  * the destination the first segment. The L4 checksum stays valid: its pseudo-header uses the
  * final destination (RFC 8200 §8.1), which is what it was computed with. */
@@ -153,6 +192,8 @@ static __always_inline int wing_push(struct __sk_buff *skb, struct ipv6hdr *ip6,
 	struct ipv6_sr_hdr srh = {};
 	__u32 entries = path->entries, len, list_len;
 
+	if (path->flags & WING_PATH_ENCAP)
+		return wing_encap(skb, ip6, path);
 	if (entries < 2 || entries > WING_LIST_MAX) {
 		wing_count(WING_EG_NO_PATH);
 		return TC_ACT_OK;

@@ -40,12 +40,18 @@ struct wing_config {
 	__u32 flow_idle_s; /* a learned flow unused this long is forgotten at the next reply; 0: never */
 };
 
-/* A path: an SRH's segment list in SRH order. list[0] is the final destination and is written
- * per packet; list[entries - 1] is the first segment visited. srh_len = 8 + 16 * entries. */
+/* wing_path flags */
+#define WING_PATH_ENCAP (1 << 0) /* an outer IPv6 header and the SRH (H.Encaps), not an insertion */
+
+/* A path: an SRH's segment list in SRH order; list[entries - 1] is the first segment visited,
+ * srh_len = 8 + 16 * entries. Inserted (the default), list[0] is the final destination, written
+ * per packet. Encapsulated (WING_PATH_ENCAP), list[0] is the last SID, which decapsulates. */
 struct wing_path {
 	__u32 entries;
 	__u32 srh_len;
 	__u64 last_seen_ns; /* learned flows: the last packet seen either way (bpf_ktime_get_ns) */
+	__u32 flags;
+	__u32 pad;
 	struct in6_addr list[WING_LIST_MAX];
 };
 
@@ -86,6 +92,7 @@ enum wing_stat {
 	WING_IN_LEARNED,        /* a new or changed path learned (server) */
 	WING_IN_DNS_ANSWERS,    /* DNS answers to a configured name */
 	WING_IN_DNS_MAPPED,     /* AAAA records mapped to a service */
+	WING_EG_ENCAPSULATED,   /* an outer IPv6 header and SRH pushed (an encap application) */
 	WING_STAT_MAX = 16,
 };
 
