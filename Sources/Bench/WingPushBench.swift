@@ -79,6 +79,8 @@ public enum WingPushBench {
         _ = try topology.ip(["-6", "neigh", "replace", "fd00:a::2", "lladdr", "02:00:00:00:00:02", "dev", "veth0", "nud", "permanent"], in: a)
         _ = try topology.ip(["link", "set", "veth0", "address", "02:00:00:00:00:02"], in: b)
         try topology.addRoute([destination + "/128", "via", "fd00:a::2", "dev", "veth0"], in: a)
+        // The kernel's inline seg6 route looks the first SID up after rewriting the destination.
+        try topology.addRoute(["fc00::/16", "via", "fd00:a::2", "dev", "veth0"], in: a)
         let generator = try GeneratorObject()
         let sink = try b.run { try XDPLink.attach(generator.sink, interface: "veth0") }
         defer { try? sink.detach() }
