@@ -130,14 +130,10 @@ public struct SRv6Configuration: Sendable, Hashable {
 
     /// Reads and validates a file; every problem found is reported, each with its line.
     public static func load(file path: String) throws(SRv6Error) -> SRv6Configuration {
-        let text: String
-        do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
-        } catch {
-            throw .configuration([ConfigurationDiagnostic(file: path, line: 0, column: 0,
-                                                          message: "cannot read the file: \(error.localizedDescription)")])
+        switch ConfigurationDiagnostic.readFile(path) {
+        case .success(let text): return try parse(text, file: path)
+        case .failure(let diagnostic): throw .configuration([diagnostic])
         }
-        return try parse(text, file: path)
     }
 
     /// Parses and validates YAML text; file names the source in diagnostics.

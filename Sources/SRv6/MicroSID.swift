@@ -24,6 +24,15 @@ public struct MicroSIDFormat: Sendable, Hashable, CustomStringConvertible {
         self.nodeBits = nodeBits
     }
 
+    /// `32/16`: the block's and the C-SIDs' lengths in bits, as `hike wing --usid` takes them.
+    public init(parsing text: String) throws(SRv6Error) {
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false).map { Int($0) }
+        guard parts.count == 2, let block = parts[0], let node = parts[1] else {
+            throw .invalidValue("'\(text)' is not a uSID format: write BLOCK/NODE in bits, like 32/16")
+        }
+        try self.init(blockBits: block, nodeBits: node)
+    }
+
     /// How many C-SIDs one container holds after the block.
     public var capacity: Int { (128 - blockBits) / nodeBits }
 

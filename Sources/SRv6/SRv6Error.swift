@@ -26,7 +26,7 @@ public enum SRv6Error: Error, Sendable, Equatable, CustomStringConvertible {
 }
 
 /// One error in a configuration file, where Yams says it is.
-public struct ConfigurationDiagnostic: Sendable, Equatable, CustomStringConvertible {
+public struct ConfigurationDiagnostic: Error, Sendable, Equatable, CustomStringConvertible {
     public let file: String
     public let line: Int
     public let column: Int
@@ -41,6 +41,16 @@ public struct ConfigurationDiagnostic: Sendable, Equatable, CustomStringConverti
 
     public var description: String {
         line > 0 ? "\(file):\(line):\(column): error: \(message)" : "\(file): error: \(message)"
+    }
+
+    /// The text of a configuration file, or the diagnostic that says why it cannot be read.
+    public static func readFile(_ path: String) -> Result<String, ConfigurationDiagnostic> {
+        do {
+            return .success(try String(contentsOfFile: path, encoding: .utf8))
+        } catch {
+            return .failure(ConfigurationDiagnostic(file: path, line: 0, column: 0,
+                                                    message: "cannot read the file: \(error.localizedDescription)"))
+        }
     }
 }
 

@@ -229,7 +229,7 @@ public struct TestbedEngine: Sendable {
                         throw TestbedError.state("a wing client needs config: (HawkWing's configuration file)")
                     }
                     try WingHost.startClient(configuration, on: site, xdpMode: mode, configFile: wing.config.map(file.resolve),
-                                             microSIDs: try wing.usid.map(Self.microSIDFormat))
+                                             microSIDs: try wing.usid.map { text throws(SRv6Error) in try MicroSIDFormat(parsing: text) })
                 case .server:
                     try WingHost.startServer(on: site, xdpMode: mode, flowIdleSeconds: wing.flowIdle ?? 300)
                 }
@@ -267,13 +267,6 @@ public struct TestbedEngine: Sendable {
             if error is StopRequested { throw TestbedError.interrupted(step: step, leftovers: leftovers) }
             throw TestbedError.upFailed(step: step, reason: reason, leftovers: leftovers)
         }
-    }
-
-    /// A wing node's `usid: 32/16`.
-    static func microSIDFormat(_ text: String) throws -> MicroSIDFormat {
-        let parts = text.split(separator: "/").compactMap { Int($0) }
-        guard parts.count == 2 else { throw TestbedError.state("usid '\(text)': write BLOCK/NODE in bits, like 32/16") }
-        return try MicroSIDFormat(blockBits: parts[0], nodeBits: parts[1])
     }
 
     // MARK: Down

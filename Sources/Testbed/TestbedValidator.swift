@@ -1,4 +1,5 @@
 import Foundation
+import SRv6
 import NetKit
 
 /// The checks a topology must pass before anything is made: every name, address and reference,
@@ -121,8 +122,8 @@ struct TestbedValidator {
                 if let usid = wing.usid {
                     if wing.role == .server {
                         problem(base + [.key("wing"), .key("usid")], "a wing server packs nothing: usid is for clients")
-                    } else if (try? TestbedEngine.microSIDFormat(usid)) == nil {
-                        problem(base + [.key("wing"), .key("usid")], "usid '\(usid)' is not BLOCK/NODE bits (multiples of 8, like 32/16)")
+                    } else {
+                        do { _ = try MicroSIDFormat(parsing: usid) } catch { problem(base + [.key("wing"), .key("usid")], "\(error)") }
                     }
                 }
                 if let mode = wing.mode, mode != "native", mode != "generic" {

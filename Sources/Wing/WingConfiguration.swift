@@ -107,14 +107,10 @@ public struct WingConfiguration: Sendable, Hashable, Codable {
 
     /// Reads and validates a file; every problem found is reported, each with its line and column.
     public static func load(file path: String) throws(WingError) -> WingConfiguration {
-        let text: String
-        do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
-        } catch {
-            throw .configuration([ConfigurationDiagnostic(file: path, line: 0, column: 0,
-                                                          message: "cannot read the file: \(error.localizedDescription)")])
+        switch ConfigurationDiagnostic.readFile(path) {
+        case .success(let text): return try parse(text, file: path)
+        case .failure(let diagnostic): throw .configuration([diagnostic])
         }
-        return try parse(text, file: path)
     }
 
     /// Parses and validates YAML text; file names the source in diagnostics.

@@ -29,13 +29,6 @@ struct WingCommand: ParsableCommand {
         var site: WingSite { WingSite(interface: interface, namespace: netns) }
     }
 
-    /// `32/16`: the locator block's and the C-SIDs' lengths in bits.
-    static func microSIDFormat(_ text: String) throws -> MicroSIDFormat {
-        let parts = text.split(separator: "/").compactMap { Int($0) }
-        guard parts.count == 2 else { throw ValidationError("--usid \(text): write BLOCK/NODE in bits, like 32/16") }
-        return try MicroSIDFormat(blockBits: parts[0], nodeBits: parts[1])
-    }
-
     static func print(_ status: WingStatus, json: Bool) throws {
         if json {
             Terminal.line(try Terminal.json(status))
@@ -91,7 +84,7 @@ struct WingCommand: ParsableCommand {
         func run() async throws {
             let configuration = try WingConfiguration.load(file: config)
             let site = where_.site
-            let format = try usid.map(WingCommand.microSIDFormat)
+            let format = try usid.map { text throws(SRv6Error) in try MicroSIDFormat(parsing: text) }
             try WingCommand.print(WingHost.startClient(configuration, on: site, xdpMode: mode.mode, configFile: config, microSIDs: format),
                                   json: output.json)
             guard let controller = configuration.hawkeye, !noController else { return }
