@@ -32,11 +32,13 @@ public enum WingPushBench {
     public struct Row: Codable, Sendable {
         public var label: String
         public var packetsPerSecond: [Double]
-        /// ns per packet: the median run.
-        public var nanoseconds: Double {
+        /// Packets per second in the median run.
+        public var medianRate: Double {
             let sorted = packetsPerSecond.sorted()
-            return sorted.isEmpty ? 0 : 1e9 / sorted[sorted.count / 2]
+            return sorted.isEmpty ? 0 : sorted[sorted.count / 2]
         }
+        /// ns per packet in the median run.
+        public var nanoseconds: Double { medianRate == 0 ? 0 : 1e9 / medianRate }
     }
 
     public struct Report: Codable, Sendable {
@@ -57,9 +59,8 @@ public enum WingPushBench {
             var lines = ["hike bench wing: kernel \(kernel), one thread sending \(payload)-byte UDP datagrams over a veth "
                          + "(XDP drop at the far end), median of \(rows.first?.packetsPerSecond.count ?? 0) runs"]
             for row in rows {
-                let rate = (row.packetsPerSecond.sorted().dropFirst(row.packetsPerSecond.count / 2).first ?? 0) / 1e6
                 lines.append(row.label.padding(toLength: 40, withPad: " ", startingAt: 0)
-                             + String(format: "%.3f Mpps  %.0f ns/packet  cost %.2f× no program", rate, row.nanoseconds, cost(row)))
+                             + String(format: "%.3f Mpps  %.0f ns/packet  cost %.2f× no program", row.medianRate / 1e6, row.nanoseconds, cost(row)))
             }
             if let kernelRowMissing { lines.append("kernel inline seg6: not measured (\(kernelRowMissing))") }
             return lines.joined(separator: "\n") + "\n"

@@ -11,9 +11,9 @@ public enum WingHost {
     static let tcPriority: UInt32 = 0x57
 
     /// Starts a client on site: every configured application's path pushed at tc egress, SRHs
-    /// for this host removed and DNS answers mapped at XDP ingress.
+    /// for this host removed and DNS answers mapped at XDP ingress. With microSIDs, each path's
+    /// runs of uN SIDs of one block go as NEXT-C-SID containers.
     @discardableResult
-    /// With microSIDs, each path's runs of uN SIDs of one block go as NEXT-C-SID containers.
     public static func startClient(_ configuration: WingConfiguration, on site: WingSite, xdpMode: XDPMode = .native,
                                    configFile: String? = nil, microSIDs: MicroSIDFormat? = nil) throws(WingError) -> WingStatus {
         let services = configuration.services.map {
@@ -131,6 +131,8 @@ public enum WingHost {
         if FileManager.default.fileExists(atPath: site.recordFile) {
             throw .state("hike wing already serves \(site); stop it first (`hike wing stop -i \(site.interface)`)")
         }
+        // Pins without a record are what a start that crashed left: nothing serves them.
+        removePins(site)
         var xdp: XDPLink?
         var tc: TCAttachment?
         do {
