@@ -38,6 +38,7 @@ kernel_peer=(
   'MonitoringKernelTests\.LossMonitoringTests/'
   'MonitoringKernelTests\.STAMPAndMetricsTests/'
   'TestbedKernelTests\.TestbedKernelTests/kernel'
+  'TestbedKernelTests\.WingTestbedTests/kernel'
   'DemoKernelTests\.VPNDemoTests/theKernelsHybrid'
   'NetKitKernelTests\.SegmentRoutingRouteTests/'
 )

@@ -189,3 +189,62 @@ import Wing
         return result.stdout.split(separator: "\n").map(String.init)
     }
 }
+
+/// The wing testbed with a kernel SRv6 node in the path: r3 runs End as the kernel's seg6local
+/// route instead of hike's XDP. Reference VM where the host kernel has no seg6 routes.
+extension WingTestbedTests {
+    /// examples/wing with r3's srv6 file replaced by a kernel End route, in directory.
+    static func kernelVariant(in directory: String) throws -> String {
+        let source = Examples.root.appendingPathComponent("examples/wing").path
+        for file in try FileManager.default.contentsOfDirectory(atPath: source) {
+            try FileManager.default.copyItem(atPath: "\(source)/\(file)", toPath: "\(directory)/\(file)")
+        }
+        let path = directory + "/wing.yaml"
+        var text = try String(contentsOfFile: path, encoding: .utf8)
+        let hikeR3 = """
+              - {to: "::/0", via: "fd00:13::1", dev: r3-r1}
+            srv6: r3-srv6.yaml
+        """
+        let kernelR3 = """
+              - {to: "::/0", via: "fd00:13::1", dev: r3-r1}
+              - {to: "fc00:3::e/128", dev: r3-r1, seg6local: {action: End}}
+            # r5's XDP redirects the replies to r3, which has no XDP program: GRO takes them.
+            commands: ["ethtool -K r3-r5 gro on"]
+        """
+        guard text.contains(hikeR3) else { throw WingError.state("examples/wing/wing.yaml no longer has r3's srv6 line") }
+        text = text.replacingOccurrences(of: hikeR3, with: kernelR3)
+        text = text.replacingOccurrences(
+            of: "  r3:\n    sysctls: {net.ipv6.conf.all.forwarding: 1}",
+            with: "  r3:\n    sysctls: {net.ipv6.conf.all.forwarding: 1, net.ipv6.conf.all.seg6_enabled: 1, net.ipv6.conf.r3-r1.seg6_enabled: 1}")
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test("with r3 a kernel End node, UDP still goes by r3 both ways")
+    func kernelSRv6NodeInThePath() throws {
+        try KernelTest.requireKernelSRv6()
+        try TestbedHarness.withDirectory { directory in
+            let file = try Self.kernelVariant(in: directory)
+            try TestbedHarness.withTestbed(file) { name, state in
+                #expect(!state.instances.contains { $0.hasSuffix("-r3") }, "r3 runs no hike")
+                let h2 = try TestbedHarness.engine.namespace(testbed: name, node: "h2")
+                // Ended by down with the namespace.
+                _ = try NodeShell.start(["python3", "-c", """
+                    import socket
+                    s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+                    s.bind(("fd00:5::10", 5001))
+                    while True:
+                        data, peer = s.recvfrom(2048)
+                        s.sendto(data, peer)
+                    """], in: h2)
+                var echoed = 0
+                try KernelTest.waitUntil("h2's echo answers", timeout: .seconds(60)) {
+                    (try? Self.udpEcho(name, to: "fd00:5::10", port: 5001, count: 1)) == 1
+                }
+                let udp = try Self.crossed(name) { echoed = try Self.udpEcho(name, to: "fd00:5::10", port: 5001, count: 200) }
+                #expect(echoed == 200)
+                Self.expectPath(udp, "r1-r3", atLeast: 200, "UDP by the kernel's End on r3")
+            }
+        }
+    }
+}
