@@ -58,11 +58,7 @@ extension WingHost {
             for (slot, name) in WingABI.stats.enumerated() {
                 counters[name] = try stats.lookupSum(UInt32(slot), as: UInt64.self) ?? 0
             }
-            var addresses: [UInt32: [String]] = [:]
-            for (key, value) in try open(WingABI.servicesMap).entries() where key.count == 16 && value.count == 4 {
-                let id = value.withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) }
-                addresses[id, default: []].append(IPv6Address(unchecked: key).description)
-            }
+            let addresses = try serviceAddresses(site)
             var applications: [UInt32: [WingStatus.Application]] = [:]
             for (key, values) in try TypedMap<WingAppKey, WingPathEntry>(open(WingABI.appsMap)).entries() {
                 guard let path = values.first else { continue }
@@ -79,7 +75,7 @@ extension WingHost {
             }
             let services = record.services.map { service in
                 WingStatus.Service(id: service.id, name: service.name, domainName: service.domainName,
-                                   addresses: (addresses[service.id] ?? []).sorted(),
+                                   addresses: (addresses[service.id] ?? []).sorted().map(\.description),
                                    applications: (applications[service.id] ?? []).sorted { $0.port < $1.port })
             }
             return WingStatus(role: record.role, interface: site.interface, namespace: site.namespace,

@@ -5,7 +5,7 @@ import HikeTestSupport
 import NetKit
 import Testing
 import Topology
-import Wing
+@testable import Wing
 
 /// Starting and stopping hike wing on an interface: all or nothing, and nothing left after stop.
 @Suite("hike wing start and stop", .serialized)
@@ -22,9 +22,7 @@ struct WingHostTests {
 
     /// Whether anything of the site is on disk or in bpffs.
     static func traces(_ site: WingSite) -> [String] {
-        let pins = "/sys/fs/bpf/hike-wing/\(site.namespace ?? "-")/\(site.interface)"
-        let record = "/run/hike-wing/\(site.namespace ?? "-")/\(site.interface).json"
-        return [pins, record].filter { FileManager.default.fileExists(atPath: $0) }
+        [site.pinDirectory, site.recordFile].filter { FileManager.default.fileExists(atPath: $0) }
     }
 
     /// tc filters on the interface's egress hook (`tc filter show dev IF egress`).
