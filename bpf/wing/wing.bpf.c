@@ -151,13 +151,20 @@ static __always_inline int wing_encap(struct __sk_buff *skb, struct ipv6hdr *ip6
 {
 	struct ipv6_sr_hdr srh = {};
 	struct ipv6hdr outer = *ip6;
-	__u32 entries = path->entries, len, list_len;
+	__u32 entries = path->entries, last, len, list_len;
 
 	if (entries < 1 || entries > WING_LIST_MAX) {
 		wing_count(WING_EG_NO_PATH);
 		return TC_ACT_OK;
 	}
-	list_len = 16 * entries;
+	/* The first SID's index, opaque and checked again, and the length from it: 6.1's verifier
+	 * keeps the bounds of neither entries - 1 (entries & 127 would let 127 through) nor 16 *
+	 * entries (it loses the minimum). */
+	last = entries - 1;
+	asm volatile("" : "+r"(last));
+	if (last >= WING_LIST_MAX)
+		return TC_ACT_OK;
+	list_len = 16 * (last + 1);
 	len = sizeof(outer) + 8 + list_len;
 	if (ip6->nexthdr == IPPROTO_TCP)
 		wing_clamp_mss(skb, len);
@@ -167,12 +174,12 @@ static __always_inline int wing_encap(struct __sk_buff *skb, struct ipv6hdr *ip6
 	}
 	outer.payload_len = bpf_htons(bpf_ntohs(ip6->payload_len) + len);
 	outer.nexthdr = WING_NH_ROUTING;
-	outer.daddr = path->list[(entries - 1) & 127];
+	outer.daddr = path->list[last];
 	srh.nexthdr = IPPROTO_IPV6;
 	srh.hdrlen = (8 + list_len) / 8 - 1;
 	srh.type = WING_ROUTING_TYPE;
-	srh.segments_left = entries - 1;
-	srh.first_segment = entries - 1;
+	srh.segments_left = last;
+	srh.first_segment = last;
 	if (bpf_skb_store_bytes(skb, WING_L3, &outer, sizeof(outer), 0) ||
 	    bpf_skb_store_bytes(skb, WING_L4, &srh, 8, 0) ||
 	    bpf_skb_store_bytes(skb, WING_SEGS, &path->list[0], list_len, 0)) {
@@ -219,7 +226,7 @@ static __always_inline int wing_push(struct __sk_buff *skb, struct ipv6hdr *ip6,
 		goto dropped;
 	ip6->payload_len = bpf_htons(bpf_ntohs(ip6->payload_len) + len);
 	ip6->nexthdr = WING_NH_ROUTING;
-	ip6->daddr = path->list[(entries - 1) & 127];
+	ip6->daddr = path->list[(entries - 1) & 127]; /* entries ≤ 127: index ≤ 126 */
 	if (bpf_skb_store_bytes(skb, WING_L3, ip6, sizeof(*ip6), 0))
 		goto dropped;
 	wing_count(pushed);
