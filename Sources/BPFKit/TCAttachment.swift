@@ -61,6 +61,19 @@ public struct TCAttachment: Sendable, Hashable {
                    handle: handle, priority: priority)
     }
 
+    /// The kernel's ID of the program the filter runs (bpf_tc_query): fails when the filter or
+    /// its interface is gone.
+    public func programID() throws -> UInt32 {
+        var hook = cbpf_bpf_tc_hook()
+        hook.ifindex = interfaceIndex
+        hook.attach_point = direction.attachPoint
+        var opts = cbpf_bpf_tc_opts()
+        opts.handle = handle
+        opts.priority = priority
+        try Libbpf.check("query tc \(direction.rawValue) filter on interface \(interfaceIndex)") { bpf_tc_query(&hook, &opts) }
+        return opts.prog_id
+    }
+
     /// Removes the filter (the clsact qdisc stays).
     public func detach() throws {
         var hook = cbpf_bpf_tc_hook()

@@ -154,10 +154,10 @@ extension DataPlane {
                 let chainIDs = try instance.registry().chains.mapValues(\.id)
                 maps = try ScriptMapWrites.plan(script, instance: instance, chainIDs: chainIDs)
                 try maps.apply(instance: instance)
-                for (plan, _) in toReplace { try instance.detach(interface: plan.device, namespace: namespace) }
+                for (plan, _) in toReplace { try instance.detach(interface: plan.device, namespace: namespace, hook: .xdp(plan.mode)) }
                 for plan in toReplace.map(\.plan) + toAttach {
                     do {
-                        try instance.attach(loader: plan.loader, interface: plan.device, namespace: netns, mode: plan.mode,
+                        try instance.attach(loader: plan.loader, interface: plan.device, namespace: netns, hook: .xdp(plan.mode),
                                             chain: plan.chain, defaultVerdict: plan.defaultVerdict, routes: plan.routePairs)
                     } catch {
                         var named = ControlError(error)
@@ -191,13 +191,13 @@ extension DataPlane {
         func attempt(_ what: String, _ body: () throws -> Void) {
             do { try body() } catch { failures.append("\(what): \(error)") }
         }
-        for plan in attached { attempt("detach \(plan.device)") { try instance.detach(interface: plan.device, namespace: namespace?.name) } }
+        for plan in attached { attempt("detach \(plan.device)") { try instance.detach(interface: plan.device, namespace: namespace?.name, hook: .xdp(plan.mode)) } }
         attempt("reinstall the previous chains") { try instance.installChains(previous) }
         for name in newChains { attempt("remove chain \(name)") { try instance.removeChain(name) } }
         for record in replaced {
             attempt("reattach \(record.loader) to \(record.place)") {
                 try instance.attach(loader: record.loader, interface: record.interface, namespace: namespace,
-                                    mode: XDPMode(rawValue: record.mode) ?? .native, chain: record.chain,
+                                    hook: record.hook, chain: record.chain,
                                     defaultVerdict: record.defaultVerdict, routes: (record.routes ?? [:]).sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
             }
         }

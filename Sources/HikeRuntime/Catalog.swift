@@ -51,6 +51,8 @@ public struct CatalogEntry: Codable, Sendable, Hashable {
     /// The package whose program this one copies (EXPORT_HIKE_PROG_COPY_OF): that one keeps the
     /// plain name.
     public var copyOf: String?
+    /// Its object has a tc twin (`<object>_tc`): it runs at the tc hooks too.
+    public var runsAtTC = false
 
     /// The symbol chains may always call it by: `package.name`, which no chain name shadows.
     public var symbol: String { "\(package).\(name)" }
@@ -61,16 +63,26 @@ public struct CatalogEntry: Codable, Sendable, Hashable {
 public struct ProgramCatalog: Sendable {
     public let entries: [CatalogEntry]
     let objects: [String: EmbeddedObject]
+    /// Object → its tc twin, compiled from the same source with -DHIKE_TC (no metadata of its own).
+    let tcTwins: [String: EmbeddedObject]
 
     /// The catalog of the given objects (by default every object embedded in hike).
     public init(objects: [EmbeddedObject] = EmbeddedObjects.all) throws {
         var entries: [CatalogEntry] = []
         var byName: [String: EmbeddedObject] = [:]
+        let all = Dictionary(objects.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        var twins: [String: EmbeddedObject] = [:]
         for object in objects {
             let found = try Self.read(object)
             guard !found.isEmpty else { continue }
             byName[object.name] = object
-            entries += found
+            let twin = all[object.name + Self.tcSuffix]
+            twins[object.name] = twin
+            entries += found.map { entry in
+                var entry = entry
+                entry.runsAtTC = twin != nil
+                return entry
+            }
         }
         var seen: [String: String] = [:]
         for entry in entries {
@@ -89,7 +101,11 @@ public struct ProgramCatalog: Sendable {
         }
         self.entries = entries.sorted { ($0.package, $0.name) < ($1.package, $1.name) }
         self.objects = byName
+        self.tcTwins = twins
     }
+
+    /// What the build appends to an object's name for its tc twin.
+    static let tcSuffix = "_tc"
 
     /// The entry named `name`: its key, its symbol (`package.name`) or, where only one package
     /// exports it, its name.
@@ -107,9 +123,14 @@ public struct ProgramCatalog: Sendable {
     }
 
     func object(_ name: String) throws -> EmbeddedObject {
-        guard let object = objects[name] else { throw RuntimeError.catalog("no embedded object '\(name)'") }
+        guard let object = objects[name] ?? tcTwins.values.first(where: { $0.name == name }) else {
+            throw RuntimeError.catalog("no embedded object '\(name)'")
+        }
         return object
     }
+
+    /// The name of an object's tc twin, or nil when it runs at XDP only.
+    func tcTwin(of object: String) -> String? { tcTwins[object]?.name }
 
     /// Reads the metadata records of one object.
     static func read(_ object: EmbeddedObject) throws -> [CatalogEntry] {

@@ -9,8 +9,10 @@ import NetKit
 ///
 ///     vm/hvm_progs, vm/hvm_chains, …     the VM's maps, shared by every program
 ///     progs/<package>/<program>          each loaded program
-///     maps/<object>/<map>                the maps of each loaded object
-///     loaders/<namespace>~<interface>/   a loader attached there: prog, link and its maps
+///     progs-tc/<package>/<program>       its tc twin, once a loader runs at a tc hook
+///     maps/<object>/<map>                the maps of each loaded object (its twin's too)
+///     loaders/<namespace>~<interface>/   a loader attached there (XDP): prog, link and its maps
+///     loaders/<namespace>~<interface>~tc-egress/   … at a tc hook: prog and its maps
 public final class HikeInstance: @unchecked Sendable {  // state lives in the kernel and the registry file
     public let name: String
     public let pinRoot: String
@@ -19,7 +21,7 @@ public final class HikeInstance: @unchecked Sendable {  // state lives in the ke
     let registryFile: RegistryFile
 
     /// The VM's maps, by name, as every HIKe object declares them.
-    public static let systemMaps = ["hvm_progs", "hvm_chains", "hvm_chain_ids", "hvm_state", "hvm_shmem",
+    public static let systemMaps = ["hvm_progs", "hvm_progs_tc", "hvm_chains", "hvm_chain_ids", "hvm_state", "hvm_shmem",
                                     "hvm_faults", "hvm_events", "hvm_runs"]
 
     public init(name: String = "default", catalog: ProgramCatalog? = nil,
@@ -144,6 +146,11 @@ public final class HikeInstance: @unchecked Sendable {  // state lives in the ke
                 try table.update(id, UInt32(bitPattern: program.fd))
                 used.insert(id)
             }
+            // Once a loader runs at tc, every object with a twin loads it too, at the same IDs.
+            if registry.tcObjects != nil, catalog.tcTwin(of: objectName) != nil {
+                try loadTCTwin(of: objectName, programs: added)
+                registry.tcObjects?.insert(objectName)
+            }
             // Programs that stamp packets with wall-clock time need the offset before any packet.
             _ = try syncClocks(objects: [objectName])
         } catch {
@@ -151,10 +158,61 @@ public final class HikeInstance: @unchecked Sendable {  // state lives in the ke
                 _ = try? table.delete(record.id)
                 try? BPFMap.unpin(record.pin)
             }
+            removeTCTwin(programs: added)
+            registry.tcObjects?.remove(objectName)
             throw error
         }
         for record in added { registry.programs[record.name] = record }
         registry.objects.insert(objectName)
+    }
+
+    /// Where a program's tc twin is pinned.
+    func tcPin(_ record: ProgramRecord) -> String { "\(pinRoot)/progs-tc/\(record.package)/\(record.name)" }
+
+    /// Loads the tc twin of a loaded object: its programs go into hvm_progs_tc at the IDs their
+    /// XDP versions have, sharing the object's maps. On failure nothing of it stays.
+    func loadTCTwin(of objectName: String, programs: [ProgramRecord]) throws {
+        guard let twin = catalog.tcTwin(of: objectName) else { return }
+        let description = try describe(objectNamed: twin)
+        let object = try BPFObject(spec: description.spec,
+                                   options: objectOptions(object: description, ownMapsDirectory: "\(pinRoot)/maps/\(objectName)"))
+        let table = try systemMap("hvm_progs_tc")
+        do {
+            for record in programs {
+                let entry = try catalog.entry(record.name)
+                let program = try object.program(entry.name)
+                try makeDirectories("\(pinRoot)/progs-tc/\(record.package)")
+                try program.pin(at: tcPin(record))
+                try table.update(record.id, UInt32(bitPattern: program.fd))
+            }
+        } catch {
+            removeTCTwin(programs: programs)
+            throw error
+        }
+    }
+
+    func removeTCTwin(programs: [ProgramRecord]) {
+        guard let table = try? systemMap("hvm_progs_tc") else { return }
+        for record in programs where FileManager.default.fileExists(atPath: tcPin(record)) {
+            _ = try? table.delete(record.id)
+            try? BPFMap.unpin(tcPin(record))
+        }
+    }
+
+    /// From now on programs run at tc too: loads the tc twin of every loaded object that has one.
+    func enableTC(_ registry: inout Registry) throws {
+        guard registry.tcObjects == nil else { return }
+        var loaded: [String] = []
+        do {
+            for objectName in registry.objects.sorted() where catalog.tcTwin(of: objectName) != nil {
+                try loadTCTwin(of: objectName, programs: registry.programs.values.filter { $0.object == objectName })
+                loaded.append(objectName)
+            }
+        } catch {
+            for objectName in loaded { removeTCTwin(programs: registry.programs.values.filter { $0.object == objectName }) }
+            throw error
+        }
+        registry.tcObjects = Set(loaded)
     }
 
     /// Loaded programs, by ID.
@@ -313,28 +371,34 @@ public final class HikeInstance: @unchecked Sendable {  // state lives in the ke
 
     // MARK: Loaders
 
-    /// Attaches a loader to an interface (in a namespace, or hike's own): loads a copy of the
-    /// loader with maps of its own, configures it and attaches it through a pinned bpf_link, so
-    /// it stays attached after hike exits.
+    /// Attaches a loader to an interface (in a namespace, or hike's own) at a hook: loads a copy
+    /// of the loader with maps of its own, configures it and attaches it: at XDP through a pinned
+    /// bpf_link, at tc as a clsact filter (its tc twin, after the twins of every loaded object).
+    /// Either stays attached after hike exits. One loader per interface and hook.
     @discardableResult
-    public func attach(loader: String, interface: String, namespace: NetworkNamespace? = nil, mode: XDPMode = .native,
+    public func attach(loader: String, interface: String, namespace: NetworkNamespace? = nil, hook: LoaderHook = .xdp(.native),
                        chain: String?, defaultVerdict: UInt32 = ABI.xdpDrop,
                        routes: [(prefix: String, chain: String)] = []) throws -> AttachmentRecord {
-        let entry: CatalogEntry
-        do {
-            entry = try catalog.entry(loader)
-        } catch {
-            throw RuntimeError.unknownLoader(loader, known: catalog.entries.filter { $0.kind == .loader }.map(\.name).joined(separator: ", "))
-        }
-        guard entry.kind == .loader else {
-            throw RuntimeError.unknownLoader(loader, known: catalog.entries.filter { $0.kind == .loader }.map(\.name).joined(separator: ", "))
+        let loaders = { self.catalog.entries.filter { $0.kind == .loader }.map(\.name).joined(separator: ", ") }
+        guard let entry = try? catalog.entry(loader), entry.kind == .loader else {
+            throw RuntimeError.unknownLoader(loader, known: loaders())
         }
         guard defaultVerdict <= ABI.verdictMax else {
             throw RuntimeError.invalidChain("default verdict \(defaultVerdict) is not an XDP action (0–4)")
         }
+        var objectName = entry.object
+        if case .tc = hook {
+            guard let twin = catalog.tcTwin(of: entry.object) else {
+                let tcLoaders = catalog.entries.filter { $0.kind == .loader && $0.runsAtTC }.map(\.name).joined(separator: ", ")
+                throw RuntimeError.invalidChain("loader \(loader) runs at XDP only; at \(hook): \(tcLoaders)")
+            }
+            objectName = twin
+        }
         return try registryFile.update { registry in
-            if registry.attachments.contains(where: { $0.interface == interface && $0.namespace == namespace?.name }) {
-                throw RuntimeError.alreadyAttached(interface + (namespace.map { " in namespace \($0.name)" } ?? ""))
+            if let other = registry.attachments.first(where: {
+                $0.interface == interface && $0.namespace == namespace?.name && $0.hook.sharesHook(with: hook)
+            }) {
+                throw RuntimeError.alreadyAttached(other.place + " (\(other.mode))")
             }
             func chainID(_ name: String) throws -> UInt32 {
                 guard let record = registry.chains[name] else {
@@ -345,11 +409,24 @@ public final class HikeInstance: @unchecked Sendable {  // state lives in the ke
             let chainValue = try chain.map(chainID) ?? 0
             let resolvedRoutes = try routes.map { (try IPv6Prefix(parsing: $0.prefix), try chainID($0.chain)) }
 
-            let directory = "\(pinRoot)/loaders/\(namespace?.name ?? "_")~\(interface)"
-            let description = try describe(objectNamed: entry.object)
+            var directory = "\(pinRoot)/loaders/\(namespace?.name ?? "_")~\(interface)"
+            if case .tc = hook { directory += "~\(hook.name)" }
+            let description = try describe(objectNamed: objectName)
             try makeDirectories("\(pinRoot)/vm", directory)
             var done = false
-            defer { if !done { try? FileManager.default.removeItem(atPath: directory) } }
+            var tcFilter: TCAttachment?
+            let tcBefore = registry.tcObjects
+            defer {
+                if !done {
+                    if let tcFilter { try? (namespace.map { namespace in try namespace.run { try tcFilter.detach() } } ?? tcFilter.detach()) }
+                    if tcBefore == nil, let loaded = registry.tcObjects {
+                        for object in loaded { removeTCTwin(programs: registry.programs.values.filter { $0.object == object }) }
+                        registry.tcObjects = nil
+                    }
+                    try? FileManager.default.removeItem(atPath: directory)
+                }
+            }
+            if case .tc = hook { try enableTC(&registry) }
             let object = try BPFObject(spec: description.spec,
                                        options: objectOptions(object: description, ownMapsDirectory: directory))
             let program = try object.program(loader)
@@ -366,12 +443,19 @@ public final class HikeInstance: @unchecked Sendable {  // state lives in the ke
                 for (prefix, id) in resolvedRoutes { try map.update(prefix.lpmKey, id) }
             }
             try program.pin(at: "\(directory)/prog")
-            let link = try (namespace.map { namespace in
-                try namespace.run { try XDPLink.attach(program, interface: interface, mode: mode) }
-            } ?? XDPLink.attach(program, interface: interface, mode: mode))
-            try link.pin(at: "\(directory)/link")
+            func inNamespace<T>(_ body: () throws -> T) throws -> T { try namespace.map { try $0.run(body) } ?? body() }
+            switch hook {
+            case .xdp(let mode):
+                let link = try inNamespace { try XDPLink.attach(program, interface: interface, mode: mode) }
+                try link.pin(at: "\(directory)/link")
+            case .tc(let direction):
+                tcFilter = try inNamespace {
+                    try TCAttachment.attach(program, interface: interface, direction: direction,
+                                            handle: LoaderHook.tcHandle, priority: LoaderHook.tcPriority)
+                }
+            }
             var record = AttachmentRecord(loader: loader, namespace: namespace?.name, interface: interface,
-                                          mode: mode.rawValue, chain: chain, defaultVerdict: defaultVerdict,
+                                          mode: hook.name, chain: chain, defaultVerdict: defaultVerdict,
                                           directory: directory)
             if !routes.isEmpty {
                 record.routes = Dictionary(routes.map { ($0.prefix, $0.chain) }, uniquingKeysWith: { _, last in last })
@@ -382,22 +466,42 @@ public final class HikeInstance: @unchecked Sendable {  // state lives in the ke
         }
     }
 
-    /// Detaches the loader from an interface and removes its pins.
-    public func detach(interface: String, namespace: String? = nil) throws {
+    /// Detaches the loaders from an interface (at one hook, or at every hook) and removes their pins.
+    public func detach(interface: String, namespace: String? = nil, hook: LoaderHook? = nil) throws {
         try registryFile.update { registry in
-            guard let index = registry.attachments.firstIndex(where: { $0.interface == interface && $0.namespace == namespace }) else {
-                throw RuntimeError.notAttached(interface + (namespace.map { " in namespace \($0)" } ?? ""))
+            let matching = registry.attachments.filter {
+                $0.interface == interface && $0.namespace == namespace && (hook.map($0.hook.sharesHook) ?? true)
             }
-            try removeAttachment(registry.attachments[index])
-            registry.attachments.remove(at: index)
+            guard !matching.isEmpty else {
+                throw RuntimeError.notAttached(interface + (namespace.map { " in namespace \($0)" } ?? "") + (hook.map { " at \($0)" } ?? ""))
+            }
+            for record in matching {
+                try removeAttachment(record)
+                registry.attachments.removeAll { $0 == record }
+            }
         }
     }
 
     func removeAttachment(_ record: AttachmentRecord) throws {
-        let linkPin = "\(record.directory)/link"
-        if FileManager.default.fileExists(atPath: linkPin) {
-            // The interface may be gone with its namespace: then the link is already detached.
-            if let link = try? XDPLink.openPinned(linkPin) { try? link.detach() }
+        switch record.hook {
+        case .xdp:
+            let linkPin = "\(record.directory)/link"
+            if FileManager.default.fileExists(atPath: linkPin) {
+                // The interface may be gone with its namespace: then the link is already detached.
+                if let link = try? XDPLink.openPinned(linkPin) { try? link.detach() }
+            }
+        case .tc(let direction):
+            // The filter is not pinned: it goes by its handle, in the interface's namespace (gone
+            // with the namespace or the interface).
+            let namespace = record.namespace.flatMap { try? NetworkNamespace(existing: $0) }
+            if record.namespace == nil || namespace != nil {
+                let detach = {
+                    let filter = TCAttachment(interfaceIndex: try NetworkInterface.index(of: record.interface), direction: direction,
+                                              handle: LoaderHook.tcHandle, priority: LoaderHook.tcPriority)
+                    try filter.detach()
+                }
+                try? (namespace.map { try $0.run(detach) } ?? detach())
+            }
         }
         if FileManager.default.fileExists(atPath: record.directory) {
             try FileManager.default.removeItem(atPath: record.directory)
@@ -405,6 +509,22 @@ public final class HikeInstance: @unchecked Sendable {  // state lives in the ke
     }
 
     public func attachments() throws -> [AttachmentRecord] { try registry().attachments }
+
+    /// The kernel's ID of the program an attachment runs, read through its pinned link (XDP) or
+    /// its filter (tc); nil when it is gone (its interface or namespace was deleted).
+    public static func attachedProgramID(_ record: AttachmentRecord) -> UInt32? {
+        switch record.hook {
+        case .xdp:
+            return try? XDPLink.openPinned("\(record.directory)/link").programID()
+        case .tc(let direction):
+            let query = {
+                try TCAttachment(interfaceIndex: NetworkInterface.index(of: record.interface), direction: direction,
+                                 handle: LoaderHook.tcHandle, priority: LoaderHook.tcPriority).programID()
+            }
+            guard let name = record.namespace else { return try? query() }
+            return try? NetworkNamespace(existing: name).run(query)
+        }
+    }
 
     // MARK: Faults and results
 
@@ -442,7 +562,8 @@ public final class HikeInstance: @unchecked Sendable {  // state lives in the ke
 
     /// A private copy of a loader, configured but attached nowhere, for BPF_PROG_TEST_RUN: tests
     /// and benchmarks run packets through it. It shares the VM's maps; its own are not pinned.
-    public func detachedLoader(_ loader: String, chain: String, defaultVerdict: UInt32 = ABI.xdpDrop) throws -> BPFProgram {
+    /// With tc: its tc twin (an skb program), the programs' twins loaded first.
+    public func detachedLoader(_ loader: String, chain: String, defaultVerdict: UInt32 = ABI.xdpDrop, tc: Bool = false) throws -> BPFProgram {
         let entry = try catalog.entry(loader)
         guard entry.kind == .loader else {
             throw RuntimeError.unknownLoader(loader, known: catalog.entries.filter { $0.kind == .loader }.map(\.name).joined(separator: ", "))
@@ -451,7 +572,13 @@ public final class HikeInstance: @unchecked Sendable {  // state lives in the ke
         guard let record = registry.chains[chain] else {
             throw RuntimeError.unknownChain(chain, known: registry.chains.keys.sorted().joined(separator: ", "))
         }
-        let description = try describe(objectNamed: entry.object)
+        var objectName = entry.object
+        if tc {
+            guard let twin = catalog.tcTwin(of: entry.object) else { throw RuntimeError.invalidChain("loader \(loader) runs at XDP only") }
+            objectName = twin
+            try registryFile.update { try enableTC(&$0) }
+        }
+        let description = try describe(objectNamed: objectName)
         try ensureVM()
         // The VM's maps and the instance-wide ones (the fastdrop list); the loader's own stay private.
         var pins = systemMapPins.filter { description.maps.contains($0.key) }

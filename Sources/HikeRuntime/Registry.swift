@@ -35,6 +35,9 @@ public struct AttachmentRecord: Codable, Sendable, Hashable {
     public let directory: String
 
     public var place: String { "\(interface)" + (namespace.map { " in namespace \($0)" } ?? "") }
+
+    /// The hook its mode names (XDP native when the record predates tc).
+    public var hook: LoaderHook { LoaderHook(name: mode) ?? .xdp(.native) }
 }
 
 /// Names ↔ IDs and attachments of one instance, kept as JSON beside the pins so that another
@@ -43,6 +46,8 @@ public struct Registry: Codable, Sendable {
     public var programs: [String: ProgramRecord] = [:]
     /// Objects whose programs are loaded (by object name).
     public var objects: Set<String> = []
+    /// Objects whose tc twins are loaded too; nil until a loader is attached at a tc hook.
+    public var tcObjects: Set<String>?
     public var chains: [String: ChainRecord] = [:]
     public var attachments: [AttachmentRecord] = []
     /// The next chain number (its ID is HVM_CHAIN_FLAG | number).

@@ -478,9 +478,9 @@ public final class SRv6Node {
         let attaching = configuration.interfaces.filter { plan.attach.contains(Self.place($0, configuration.namespace)) }
         for interface in attaching {
             try hike.attach(loader: SRv6ABI.loader, interface: interface, namespace: namespace,
-                            mode: configuration.genericXDP ? .generic : .native, chain: nil, defaultVerdict: ABI.xdpPass)
+                            hook: .xdp(configuration.genericXDP ? .generic : .native), chain: nil, defaultVerdict: ABI.xdpPass)
             let name = configuration.namespace
-            undo.append { try hike.detach(interface: interface, namespace: name) }
+            undo.append { try hike.detach(interface: interface, namespace: name, hook: .xdp(.native)) }
         }
 
         // 5. Kernel mirror routes, before the fast path takes the prefix (a route of the same

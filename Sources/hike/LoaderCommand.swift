@@ -17,6 +17,21 @@ struct LoaderCommand: ParsableCommand {
 }
 
 /// How `--mode` is written.
+/// How `--hook` is written: XDP (in the mode --mode says) or a tc clsact hook.
+enum HookArgument: String, ExpressibleByArgument, CaseIterable {
+    case xdp
+    case tcIngress = "tc-ingress"
+    case tcEgress = "tc-egress"
+
+    func hook(mode: XDPMode) -> LoaderHook {
+        switch self {
+        case .xdp: .xdp(mode)
+        case .tcIngress: .tc(.ingress)
+        case .tcEgress: .tc(.egress)
+        }
+    }
+}
+
 enum ModeArgument: String, ExpressibleByArgument, CaseIterable {
     case native, generic
 
@@ -51,8 +66,8 @@ struct AttachmentRow: Encodable {
     let chain: Nullable<String>
     let defaultVerdict: String
     let directory: String
-    /// The kernel's ID of the attached program, read through the pinned link; nil when the
-    /// link is gone (its interface or namespace was deleted).
+    /// The kernel's ID of the attached program; nil when it is gone (its interface or namespace
+    /// was deleted).
     let programID: Nullable<UInt32>
 
     init(_ record: AttachmentRecord) {
@@ -63,7 +78,7 @@ struct AttachmentRow: Encodable {
         chain = Nullable(record.chain)
         defaultVerdict = Format.verdict(record.defaultVerdict)
         directory = record.directory
-        programID = Nullable(try? XDPLink.openPinned("\(record.directory)/link").programID())
+        programID = Nullable(HikeInstance.attachedProgramID(record))
     }
 
     var place: String { interface + (namespace.value.map { " in namespace \($0)" } ?? "") }
@@ -144,8 +159,11 @@ extension LoaderCommand {
             abstract: "Attach a loader to an interface.",
             discussion: """
                 Loads a copy of the loader with maps of its own, points it at a chain (or, for \
-                ip6_lpm_classifier, at chains by destination prefix) and attaches it through a \
-                pinned bpf_link: it stays attached after hike exits, until hike loader detach.
+                ip6_lpm_classifier, at chains by destination prefix) and attaches it: at XDP \
+                through a pinned bpf_link, at a tc hook (--hook tc-ingress or tc-egress: a host's \
+                own traffic) as a clsact filter. It stays attached after hike exits, until hike \
+                loader detach. Chains run the same at either hook; at tc they call the programs' tc \
+                builds, which the packages that can run on an skb have (hike prog list shows them).
                 """
         )
 
@@ -161,7 +179,10 @@ extension LoaderCommand {
         @Option(help: ArgumentHelp("The network namespace the interface is in (as in ip netns list).", valueName: "name"))
         var netns: String?
 
-        @Option(help: "native (in the driver) or generic (in the network stack, any interface).")
+        @Option(help: "xdp, or tc-ingress / tc-egress (the interface's clsact hooks, on skbs).")
+        var hook: HookArgument = .xdp
+
+        @Option(help: "At XDP: native (in the driver) or generic (in the network stack, any interface).")
         var mode: ModeArgument = .native
 
         @Option(help: ArgumentHelp("The chain every matching packet starts on.", valueName: "name"))
@@ -209,7 +230,7 @@ extension LoaderCommand {
                 $0.loader = loader
                 $0.device = device
                 if let netns { $0.netns = netns }
-                $0.mode = mode.rawValue
+                $0.mode = hook.hook(mode: mode.mode).name
                 if let chain { $0.chain = chain }
                 $0.defaultVerdict = defaultVerdict.rawValue
                 $0.routes = route
@@ -221,13 +242,15 @@ extension LoaderCommand {
             let loader = request.loader
             let device = request.device
             let netns = request.netns.nonEmpty
-            let mode = try ModeArgument.parse(request.mode, default: .native, option: "--mode")
+            guard let hook = request.mode.isEmpty ? .xdp(.native) : LoaderHook(name: request.mode) else {
+                throw CommandLineError("mode '\(request.mode)': use " + LoaderHook.names.joined(separator: ", "))
+            }
             let chain = request.chain.nonEmpty
             let defaultVerdict = try VerdictArgument.parse(request.defaultVerdict, default: .drop, option: "--default-verdict")
             let route = request.routes
             try check(loader: loader, chain: chain, route: route)
             let record = try DataPlane(instance: try instance.open()).attachLoader(LoaderAttachRequest(
-                loader: loader, device: device, namespace: netns, mode: mode.mode, chain: chain, defaultVerdict: defaultVerdict.value,
+                loader: loader, device: device, namespace: netns, hook: hook, chain: chain, defaultVerdict: defaultVerdict.value,
                 routes: try Self.routes(route)))
             let row = AttachmentRow(record)
             if output.json {
@@ -256,11 +279,15 @@ extension LoaderCommand {
         @Option(help: ArgumentHelp("The network namespace the interface is in.", valueName: "name"))
         var netns: String?
 
+        @Option(help: "Only the loader at this hook: xdp, tc-ingress or tc-egress (default: at every hook).")
+        var hook: HookArgument?
+
         func operation() throws -> NodeOperation {
             .detachLoader(.with {
                 $0.target = instance.target()
                 $0.device = device
                 if let netns { $0.netns = netns }
+                if let hook { $0.hook = hook.rawValue }
             })
         }
 
@@ -268,8 +295,11 @@ extension LoaderCommand {
             let instance = request.target
             let device = request.device
             let netns = request.netns.nonEmpty
-            let record = try DataPlane(instance: try instance.open()).detachLoader(device: device, namespace: netns)
-            Terminal.line("detached \(record.loader) from \(device)" + (netns.map { " in namespace \($0)" } ?? ""))
+            let hook = try request.hook.nonEmpty.map { try HookArgument.parse($0, default: .xdp, option: "--hook").hook(mode: .native) }
+            let records = try DataPlane(instance: try instance.open()).detachLoader(device: device, namespace: netns, hook: hook)
+            for record in records {
+                Terminal.line("detached \(record.loader) from \(device)" + (netns.map { " in namespace \($0)" } ?? "") + " (\(record.mode))")
+            }
         }
     }
 }

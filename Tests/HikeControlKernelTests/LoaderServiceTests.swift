@@ -47,7 +47,7 @@ import Topology
         }
         #expect(try test.instance.attachments().count == 1)
         let detached = try dataPlane.detachLoader(device: "veth0", namespace: a.name)
-        #expect(detached.loader == "ip6_classifier")
+        #expect(detached.map(\.loader) == ["ip6_classifier"])
         #expect(try test.instance.attachments().isEmpty)
     }
 }

@@ -56,7 +56,7 @@ import Topology
             return
         }
         try hike.attach(loader: use.loader, interface: attachment.device, namespace: b,
-                        mode: attachment.mode == "generic" ? .generic : .native, chain: chain)
+                        hook: .xdp(attachment.mode == "generic" ? .generic : .native), chain: chain)
         let events = try BPFMap.openPinned("\(hike.pinRoot)/maps/hike_default/monitor_events")
         func count(_ event: UInt32) throws -> UInt64 { try events.lookupSum(event, as: UInt64.self) ?? 0 }
 

@@ -10,11 +10,33 @@ import Testing
 
 /// The kernel VM and the Swift reference interpreter run the same random chains on the same
 /// packets and must agree on everything: verdict, fault reason, r0, pc, chain, packet bytes and
-/// shared memory. Set HIKE_DIFF_SEED to replay a run and HIKE_DIFF_COUNT to change its size.
+/// shared memory. At XDP and at tc (the programs' and the loader's tc builds, on an skb).
+/// Set HIKE_DIFF_SEED to replay a run and HIKE_DIFF_COUNT to change its size.
 @Suite(.serialized) struct VMDifferentialTests {
     init() throws { try KernelTest.prepare() }
 
+    /// The hook the VM runs at.
+    enum Hook: String, CaseIterable, CustomTestStringConvertible {
+        case xdp, tc
+
+        var testDescription: String { rawValue }
+
+        /// What the program returns for a chain's verdict: the verdict at XDP; at tc, TC_ACT_OK
+        /// (0) for XDP_PASS, TC_ACT_REDIRECT (7) for XDP_REDIRECT, TC_ACT_SHOT (2) for the rest.
+        func action(_ verdict: UInt32) -> UInt32 {
+            guard self == .tc else { return verdict }
+            switch verdict {
+            case ABI.xdpPass: return 0
+            case ABI.xdpRedirect: return 7
+            default: return 2
+            }
+        }
+    }
+
     struct Outcome: Equatable, CustomStringConvertible {
+        /// What the program returned.
+        var action: UInt32
+        /// The chain's verdict, as the VM recorded it.
         var verdict: UInt32
         var fault: UInt32
         var r0: UInt64
@@ -24,15 +46,15 @@ import Testing
         var sharedMemory: [UInt8]
 
         var description: String {
-            "verdict \(verdict) fault \(fault) r0 0x\(String(r0, radix: 16)) pc \(pc) chain 0x\(String(chainID, radix: 16))"
+            "action \(action) verdict \(verdict) fault \(fault) r0 0x\(String(r0, radix: 16)) pc \(pc) chain 0x\(String(chainID, radix: 16))"
         }
     }
 
-    @Test func kernelVMAgreesWithTheReferenceInterpreter() throws {
+    @Test(arguments: Hook.allCases) func kernelVMAgreesWithTheReferenceInterpreter(at hook: Hook) throws {
         let environment = ProcessInfo.processInfo.environment
         let seed = environment["HIKE_DIFF_SEED"].flatMap { UInt64($0) } ?? UInt64.random(in: 1...UInt64.max)
         let count = environment["HIKE_DIFF_COUNT"].flatMap { Int($0) } ?? 10_000
-        print("differential test: seed \(seed), \(count) chain sets (replay with HIKE_DIFF_SEED=\(seed))")
+        print("differential test at \(hook): seed \(seed), \(count) chain sets (replay with HIKE_DIFF_SEED=\(seed))")
 
         let test = try KernelTest.instance(objects: EmbeddedObjects.all + EmbeddedTestObjects.all)
         let hike = test.instance
@@ -49,7 +71,7 @@ import Testing
         let rootID = try #require(try hike.symbols(addingChains: ["c0"])["c0"])
         try hike.installChains([(name: "c0", id: rootID, instructions: [.exit], source: nil)])
         let rootSlot = try #require(try hike.registry().chains["c0"]).slot
-        let loader = try hike.detachedLoader("ip6_classifier", chain: "c0", defaultVerdict: ABI.xdpDrop)
+        let loader = try hike.detachedLoader("ip6_classifier", chain: "c0", defaultVerdict: ABI.xdpDrop, tc: hook == .tc)
         let slots = try hike.systemMap("hvm_chains")
         let ids = try hike.systemMap("hvm_chain_ids")
         let shmem = try hike.systemMap("hvm_shmem")
@@ -73,6 +95,8 @@ import Testing
             var packet = generator.packet()
             packet[12] = 0x86  // the loader runs chains on IPv6 frames only
             packet[13] = 0xdd
+            // An skb that says IPv6 holds at least the IPv6 header: the kernel refuses shorter test runs.
+            if hook == .tc && packet.count < 54 { packet += [UInt8](repeating: 0, count: 54 - packet.count) }
             let memory = generator.sharedMemory()
 
             // Chain i of the set goes to slot rootSlot + i; IDs the set lacks are removed.
@@ -93,13 +117,13 @@ import Testing
             let run = try loader.testRun(TestRunOptions(data: packet))
             let last = try #require(try hike.resultAfter(before), "no CPU recorded a result (seed \(iterationSeed))")
             let memoryAfter = try #require(try shmem.lookup(key: BPFMap.bytesOf(UInt32(0))))
-            let kernel = Outcome(verdict: run.returnValue, fault: last.fault, r0: last.r0, pc: last.pc, chainID: last.chainID,
+            let kernel = Outcome(action: run.returnValue, verdict: last.verdict, fault: last.fault, r0: last.r0, pc: last.pc, chainID: last.chainID,
                                  packet: run.data,
                                  sharedMemory: Array(memoryAfter[last.cpu * shmemStride..<last.cpu * shmemStride + memory.count]))
 
             let reference = Interpreter(chains: generated.chains, programs: models, defaultVerdict: ABI.xdpDrop)
                 .run(rootChain: generated.root, packet: packet, sharedMemory: memory)
-            let swift = Outcome(verdict: reference.verdict, fault: reference.fault.rawValue, r0: reference.r0, pc: reference.pc,
+            let swift = Outcome(action: hook.action(reference.verdict), verdict: reference.verdict, fault: reference.fault.rawValue, r0: reference.r0, pc: reference.pc,
                                 chainID: reference.chainID, packet: reference.packet, sharedMemory: reference.sharedMemory)
             faultsSeen.insert(kernel.fault)
             verdictsSeen.insert(kernel.verdict)
@@ -119,7 +143,7 @@ import Testing
         }
         #expect(mismatches.isEmpty, "\(mismatches.count) mismatches:\n\(mismatches.joined(separator: "\n\n"))")
         // The random chains must have exercised the interesting outcomes, else the test proves little.
-        print("differential test: verdicts seen \(verdictsSeen.sorted()), faults seen \(faultsSeen.sorted())")
+        print("differential test at \(hook): verdicts seen \(verdictsSeen.sorted()), faults seen \(faultsSeen.sorted())")
         if count >= 1000 {
             #expect(faultsSeen.isSuperset(of: [0, 1, 2, 3, 4, 6, 7]), "faults seen: \(faultsSeen.sorted())")
             #expect(verdictsSeen.isSuperset(of: [ABI.xdpDrop, ABI.xdpPass]))

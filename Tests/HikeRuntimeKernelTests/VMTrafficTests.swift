@@ -46,7 +46,7 @@ import Topology
         defer { topology.destroy() }
         for program in ["monitor", "hike_pass", "hike_drop"] { try hike.loadProgram(program) }
         try install(hike, eventBase: 0)
-        try hike.attach(loader: "ip6_classifier", interface: "veth0", namespace: b, mode: .native, chain: "nh_filter")
+        try hike.attach(loader: "ip6_classifier", interface: "veth0", namespace: b, chain: "nh_filter")
         let events = try BPFMap.openPinned("\(hike.pinRoot)/maps/hike_default/monitor_events")
         func count(_ event: UInt32) throws -> UInt64 { try events.lookupSum(event, as: UInt64.self) ?? 0 }
 

@@ -601,7 +601,7 @@ import Topology
         try dp.chain("end", [("srv6_end", 1)])
         try dp.chain("dt6", [("srv6_end_dt6", 2)])
         try dp.chain("encap4", [("srv6_h_encaps", 0), ("ip6_kroute", nil)])
-        let record = try dp.hike.attach(loader: "srv6_localsid", interface: "veth1", namespace: net.r, mode: .native, chain: nil,
+        let record = try dp.hike.attach(loader: "srv6_localsid", interface: "veth1", namespace: net.r, chain: nil,
                                         defaultVerdict: ABI.xdpPass)
         let chains = try dp.hike.registry().chains
         func route6(_ prefix: String, _ length: UInt32, _ chain: String) throws {

@@ -11,8 +11,7 @@ struct {
 	__type(value, struct hvm_loader_config);
 } ip46_cls_cfg SEC(".maps");
 
-SEC("xdp")
-int ip46_classifier(struct xdp_md *ctx)
+HIKE_LOADER(ip46_classifier)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;

@@ -10,8 +10,7 @@ struct {
 	__type(value, struct hvm_loader_config);
 } ip6_cls_cfg SEC(".maps");
 
-SEC("xdp")
-int ip6_classifier(struct xdp_md *ctx)
+HIKE_LOADER(ip6_classifier)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;

@@ -26,8 +26,7 @@ struct {
 	__type(value, struct hvm_loader_config);
 } ip6_lpm_cfg SEC(".maps");
 
-SEC("xdp")
-int ip6_lpm_classifier(struct xdp_md *ctx)
+HIKE_LOADER(ip6_lpm_classifier)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;

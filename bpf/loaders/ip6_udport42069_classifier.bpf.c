@@ -6,8 +6,7 @@
 #include "hike/hike.h"
 #include "ip6_udport_classifier.h"
 
-SEC("xdp")
-int ip6_udport42069_classifier(struct xdp_md *ctx)
+HIKE_LOADER(ip6_udport42069_classifier)
 {
 	return ip6_udport_classify(ctx);
 }

@@ -27,7 +27,7 @@ struct {
 } ip6_udport_cls_cfg SEC(".maps");
 
 /* 1 when the frame is Ethernet + IPv6 [+ one Routing header] + UDP to UDP_DPORT. */
-static __always_inline int ip6_udport_match(struct xdp_md *ctx)
+static __always_inline int ip6_udport_match(struct hike_ctx *ctx)
 {
 	struct hike_cursor cur = { .pos = (void *)(long)ctx->data, .end = (void *)(long)ctx->data_end };
 	struct ethhdr *eth = HIKE_TAKE(&cur, struct ethhdr);
@@ -54,7 +54,7 @@ static __always_inline int ip6_udport_match(struct xdp_md *ctx)
 	return udp && udp->dest == bpf_htons(UDP_DPORT);
 }
 
-static __always_inline int ip6_udport_classify(struct xdp_md *ctx)
+static __always_inline int ip6_udport_classify(struct hike_ctx *ctx)
 {
 	struct hvm_loader_config *cfg;
 	__u32 zero = 0;

@@ -342,7 +342,7 @@ public nonisolated struct Hike_V1_AttachLoaderRequest: Sendable {
 
   public var netns: String = String()
 
-  /// "native" (default) or "generic".
+  /// "native" (default) or "generic" (XDP), "tc-ingress" or "tc-egress" (a clsact filter).
   public var mode: String = String()
 
   public var chain: String = String()
@@ -377,6 +377,9 @@ public nonisolated struct Hike_V1_DetachLoaderRequest: Sendable {
   public var device: String = String()
 
   public var netns: String = String()
+
+  /// "xdp", "tc-ingress" or "tc-egress"; empty: every hook of the device.
+  public var hook: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1340,7 +1343,7 @@ nonisolated extension Hike_V1_AttachLoaderRequest: SwiftProtobuf.Message, SwiftP
 
 nonisolated extension Hike_V1_DetachLoaderRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".DetachLoaderRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}target\0\u{1}device\0\u{1}netns\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}target\0\u{1}device\0\u{1}netns\0\u{1}hook\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1351,6 +1354,7 @@ nonisolated extension Hike_V1_DetachLoaderRequest: SwiftProtobuf.Message, SwiftP
       case 1: try { try decoder.decodeSingularMessageField(value: &self._target) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.device) }()
       case 3: try { try decoder.decodeSingularStringField(value: &self.netns) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.hook) }()
       default: break
       }
     }
@@ -1370,6 +1374,9 @@ nonisolated extension Hike_V1_DetachLoaderRequest: SwiftProtobuf.Message, SwiftP
     if !self.netns.isEmpty {
       try visitor.visitSingularStringField(value: self.netns, fieldNumber: 3)
     }
+    if !self.hook.isEmpty {
+      try visitor.visitSingularStringField(value: self.hook, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1377,6 +1384,7 @@ nonisolated extension Hike_V1_DetachLoaderRequest: SwiftProtobuf.Message, SwiftP
     if lhs._target != rhs._target {return false}
     if lhs.device != rhs.device {return false}
     if lhs.netns != rhs.netns {return false}
+    if lhs.hook != rhs.hook {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -34,8 +34,13 @@
 #define HVM_RET (__hvm_regs[0])
 
 /* The body of a program: ctx is the packet, HVM_ARGn and HVM_RET its registers. */
-#define HIKE_PROG(name) static __always_inline int __hike_body_##name(struct xdp_md *ctx, __u64 *__hvm_regs)
+#define HIKE_PROG(name) static __always_inline int __hike_body_##name(struct hike_ctx *ctx, __u64 *__hvm_regs)
 
+/* The metadata goes into the XDP object only: a tc twin (-DHIKE_TC) is loaded beside its XDP
+ * object, whose catalog entries it shares. */
+#ifdef HIKE_TC
+#define __HIKE_META(_name, _kind, _nargs, t1, a1, t2, a2, t3, a3, t4, a4)
+#else
 #define __HIKE_META(_name, _kind, _nargs, t1, a1, t2, a2, t3, a3, t4, a4)                            \
 	static const struct hike_prog_meta __hike_meta_##_name SEC(".hike.meta")                      \
 		__attribute__((used)) = {                                                          \
@@ -46,20 +51,22 @@
 			.arg_types = { #t1, #t2, #t3, #t4 },                                       \
 			.arg_names = { #a1, #a2, #a3, #a4 },                                       \
 	}
+#endif
 
-/* The XDP entry of a program: runs the body on the active frame's registers, then hands the
- * result back to the VM. Called without a chain (not through the VM), it aborts. */
+/* The entry of a program (XDP, or tc in a twin): runs the body on the active frame's
+ * registers, then hands the result back to the VM; the packet's verdict leaves as the hook's
+ * action. Called without a chain (not through the VM), it aborts. */
 #define __HIKE_ENTRY(name)                                                                         \
-	SEC("xdp")                                                                                 \
-	int name(struct xdp_md *ctx)                                                               \
+	SEC(HIKE_SEC)                                                                              \
+	int name(struct hike_ctx *ctx)                                                             \
 	{                                                                                          \
 		struct hvm_state *vm = hvm_state_get();                                            \
 		struct hvm_frame *f;                                                               \
                                                                                                    \
 		if (!vm || !vm->active)                                                            \
-			return XDP_ABORTED;                                                        \
+			return hike_hook_verdict(XDP_ABORTED);                                     \
 		f = &vm->frames[vm->depth & (HVM_DEPTH_MAX - 1)];                                  \
-		return hvm_program_done(ctx, vm, f, __hike_body_##name(ctx, f->regs));             \
+		return hike_hook_verdict(hvm_program_done(ctx, vm, f, __hike_body_##name(ctx, f->regs))); \
 	}
 
 #define EXPORT_HIKE_PROG(name)                                                                     \
@@ -79,9 +86,13 @@
 	__HIKE_META(name, HIKE_META_PROGRAM, 4, t1, a1, t2, a2, t3, a3, t4, a4)
 
 /* Facts about a program, in section .hike.facts. */
+#ifdef HIKE_TC
+#define __HIKE_FACT(prog, _kind, _value, tag)
+#else
 #define __HIKE_FACT(prog, _kind, _value, tag)                                                      \
 	static const struct hike_prog_fact __hike_fact_##prog##_##tag SEC(".hike.facts")              \
 		__attribute__((used)) = { .program = #prog, .kind = _kind, .value = _value }
+#endif
 
 /* The program always ends the chain with a verdict (hike_pass, hike_drop …). */
 #define HIKE_PROG_FINAL(prog) __HIKE_FACT(prog, HIKE_FACT_FINAL, "", final)
@@ -99,8 +110,26 @@
 #define HIKE_CLOCK_UNIX "unix"
 #define EXPORT_HIKE_CLOCK_MAP(prog, map, epoch) __HIKE_FACT(prog, HIKE_FACT_CLOCK, #map ":" epoch, clock_##map)
 
-/* A loader: an XDP entry program that picks a chain for a packet (hvm_start) or passes it to
- * the kernel. Its configuration maps are exported with EXPORT_HIKE_PROG_MAP. */
+/* A loader: an entry program that picks a chain for a packet (hvm_start) or passes it to the
+ * kernel. Its configuration maps are exported with EXPORT_HIKE_PROG_MAP. The body returns XDP
+ * verdicts at either hook:
+ *
+ *	HIKE_LOADER(my_classifier)
+ *	{
+ *		return hvm_start(ctx, chain, XDP_DROP);
+ *	}
+ *	EXPORT_HIKE_LOADER(my_classifier);
+ */
+#define HIKE_LOADER(name)                                                                          \
+	static __always_inline int __hike_loader_##name(struct hike_ctx *ctx);                     \
+	SEC(HIKE_SEC)                                                                              \
+	int name(struct hike_ctx *ctx)                                                             \
+	{                                                                                          \
+		hike_hook_prepare(ctx);                                                            \
+		return hike_hook_verdict(__hike_loader_##name(ctx));                               \
+	}                                                                                          \
+	static __always_inline int __hike_loader_##name(struct hike_ctx *ctx)
+
 #define EXPORT_HIKE_LOADER(name) __HIKE_META(name, HIKE_META_LOADER, 0, , , , , , , , )
 
 #endif

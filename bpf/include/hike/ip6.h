@@ -4,6 +4,7 @@
 #define HIKE_IP6_H
 
 #include "hike/packet.h"
+#include "hike/hook.h"
 
 /* IPv6 Next Header values (RFC 8200 §4; IANA's Assigned Internet Protocol Numbers). */
 #define HIKE_NEXTHDR_HOP 0        /* Hop-by-Hop Options */
@@ -23,7 +24,7 @@ struct ip6_sd_key {
 };
 
 /* The IPv6 header, or NULL when the frame is not IPv6 or too short for one. */
-static __always_inline struct ipv6hdr *hike_ip6(struct xdp_md *ctx, struct ethhdr **eth_out)
+static __always_inline struct ipv6hdr *hike_ip6(struct hike_ctx *ctx, struct ethhdr **eth_out)
 {
 	struct hike_cursor cur = { .pos = (void *)(long)ctx->data, .end = (void *)(long)ctx->data_end };
 	struct ethhdr *eth = HIKE_TAKE(&cur, struct ethhdr);

@@ -14,7 +14,7 @@
  * up to HIKE_IP6_EXT_MAX of them (hike_ip6_skip_ext); a Fragment header, or any other next
  * header, means "not UDP" (the UDP header of a fragment is not in every fragment). On success
  * *cur is just after the UDP header: at the payload. */
-static __always_inline struct udphdr *hike_ip6_udp(struct xdp_md *ctx, struct hike_cursor *cur)
+static __always_inline struct udphdr *hike_ip6_udp(struct hike_ctx *ctx, struct hike_cursor *cur)
 {
 	struct ethhdr *eth;
 	struct ipv6hdr *ip6;

@@ -13,6 +13,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 #include "hike/vm_abi.h"
+#include "hike/hook.h"
 
 #include "hike/vm_maps.h"
 #include "hike/vm_access.h"
@@ -47,7 +48,7 @@ static __always_inline void hvm_count_fault(struct hvm_state *vm, struct hvm_fra
 }
 
 /* Records how the packet ended and returns its verdict. */
-static __always_inline int hvm_finish(struct xdp_md *ctx, struct hvm_state *vm, __u32 verdict, __u32 fault)
+static __always_inline int hvm_finish(struct hike_ctx *ctx, struct hvm_state *vm, __u32 verdict, __u32 fault)
 {
 	struct hvm_frame *f = &vm->frames[vm->depth & (HVM_DEPTH_MAX - 1)];
 
@@ -65,7 +66,7 @@ static __always_inline int hvm_finish(struct xdp_md *ctx, struct hvm_state *vm, 
 
 #define __HVM_TAIL(n)                                                                              \
 	case n:                                                                                    \
-		bpf_tail_call_static(ctx, &hvm_progs, n);                                          \
+		bpf_tail_call_static(ctx, &HVM_PROGS, n);                                          \
 		break;
 #define __HVM_TAIL4(n) __HVM_TAIL(n) __HVM_TAIL(n + 1) __HVM_TAIL(n + 2) __HVM_TAIL(n + 3)
 #define __HVM_TAIL16(n) __HVM_TAIL4(n) __HVM_TAIL4(n + 4) __HVM_TAIL4(n + 8) __HVM_TAIL4(n + 12)
@@ -74,7 +75,7 @@ static __always_inline int hvm_finish(struct xdp_md *ctx, struct hvm_state *vm, 
 /* Tail-calls program `id`. Each case has a constant index, which the JIT turns into a direct
  * jump; a runtime index would cost an indirect (retpoline) jump. Returns only when the slot is
  * empty. */
-static __always_inline void hvm_dispatch(struct xdp_md *ctx, __u32 id)
+static __always_inline void hvm_dispatch(struct hike_ctx *ctx, __u32 id)
 {
 	switch (id) {
 		__HVM_TAIL64(0)
@@ -85,7 +86,7 @@ static __always_inline void hvm_dispatch(struct xdp_md *ctx, __u32 id)
 }
 
 /* Runs the active frame's chain from its pc until the packet leaves the VM or a program is due. */
-static __always_inline int hvm_resume(struct xdp_md *ctx, struct hvm_state *vm)
+static __always_inline int hvm_resume(struct hike_ctx *ctx, struct hvm_state *vm)
 {
 	struct hvm_frame *f = &vm->frames[vm->depth & (HVM_DEPTH_MAX - 1)];
 	struct hvm_chain *chain;
@@ -115,7 +116,7 @@ static __always_inline int hvm_resume(struct xdp_md *ctx, struct hvm_state *vm)
 }
 
 /* A loader starts a packet on a chain. */
-static __always_inline int hvm_start(struct xdp_md *ctx, __u32 chain_id, __u32 default_verdict)
+static __always_inline int hvm_start(struct hike_ctx *ctx, __u32 chain_id, __u32 default_verdict)
 {
 	struct hvm_state *vm = hvm_state_get();
 	struct hvm_frame *f;
@@ -150,7 +151,7 @@ static __always_inline int hvm_start(struct xdp_md *ctx, __u32 chain_id, __u32 d
 }
 
 /* A program returns here: a final verdict ends the packet, HIKE_XDP_VM resumes the chain. */
-static __always_inline int hvm_program_done(struct xdp_md *ctx, struct hvm_state *vm, struct hvm_frame *f,
+static __always_inline int hvm_program_done(struct hike_ctx *ctx, struct hvm_state *vm, struct hvm_frame *f,
 					    int action)
 {
 	if (action == HIKE_XDP_VM) {

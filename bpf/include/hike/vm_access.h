@@ -7,6 +7,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 #include "hike/vm_abi.h"
+#include "hike/hook.h"
 #include "hike/vm_maps.h"
 
 /* ---- Interpreter ------------------------------------------------------------------------- */
@@ -18,7 +19,7 @@
 
 /* What the bpf_loop callback works on: pointers into the VM's maps, kept on the caller's stack. */
 struct hvm_run {
-	struct xdp_md *ctx;
+	struct hike_ctx *ctx;
 	struct hvm_state *vm;
 	struct hvm_frame *frame;
 	struct hvm_chain *chain;
@@ -31,16 +32,10 @@ static __always_inline struct hvm_state *hvm_state_get(void)
 	return bpf_map_lookup_elem(&hvm_state, &zero);
 }
 
-/* As pointers, so that the compiler never spills a packet pointer as a 32-bit value. */
-static __always_inline __u64 hvm_packet_length(struct xdp_md *ctx)
+/* The packet's length: the frame at XDP, the whole skb at tc. */
+static __always_inline __u64 hvm_packet_length(struct hike_ctx *ctx)
 {
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
-
-	/* Opaque to the optimiser: else it subtracts the 32-bit ctx fields and spills a packet
-	 * pointer in 4 bytes, which the verifier refuses. */
-	asm volatile("" : "+r"(data), "+r"(data_end));
-	return data_end - data;
+	return hike_hook_packet_length(ctx);
 }
 
 static __always_inline long hvm_fault(struct hvm_run *run, __u32 reason)

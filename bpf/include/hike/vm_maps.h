@@ -6,16 +6,18 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 #include "hike/vm_abi.h"
+#include "hike/hook.h"
 
 /* ---- System maps: the same definitions in every object; hike pins them once and every
  * object it loads reuses the pins, so all programs share one VM. ------------------------- */
 
+/* The program table: hvm_progs at XDP, hvm_progs_tc at tc (hike/hook.h). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
 	__uint(max_entries, HVM_PROG_TABLE_SIZE);
 	__type(key, __u32);
 	__type(value, __u32);
-} hvm_progs SEC(".maps");
+} HVM_PROGS SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

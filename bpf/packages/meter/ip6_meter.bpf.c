@@ -33,9 +33,9 @@ static __always_inline void meter_count(void *map, const void *key, __u64 bytes)
 	}
 }
 
-static __always_inline __u64 frame_len(struct xdp_md *ctx)
+static __always_inline __u64 frame_len(struct hike_ctx *ctx)
 {
-	return ctx->data_end - ctx->data;
+	return hvm_packet_length(ctx);
 }
 
 /* Counts the packet (and its frame bytes) under its destination; r0 = 0, or -EINVAL when the

@@ -31,7 +31,7 @@ HIKE_EVENT_COUNTER_MAP(dpi_stats, 2);
 
 /* 1 when the UDP payload (at least 6 bytes, by the UDP length and in the frame) starts with
  * "foobar", else 0. */
-static __always_inline int dpi_match(struct xdp_md *ctx)
+static __always_inline int dpi_match(struct hike_ctx *ctx)
 {
 	struct hike_cursor cur;
 	struct udphdr *udp = hike_ip6_udp(ctx, &cur);
