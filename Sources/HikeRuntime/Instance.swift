@@ -166,6 +166,9 @@ public final class HikeInstance: @unchecked Sendable {  // state lives in the ke
         registry.objects.insert(objectName)
     }
 
+    /// The loaders that run at tc, for errors.
+    var loadersAtTC: String { catalog.entries.filter { $0.kind == .loader && $0.runsAtTC }.map(\.name).joined(separator: ", ") }
+
     /// Where a program's tc twin is pinned.
     func tcPin(_ record: ProgramRecord) -> String { "\(pinRoot)/progs-tc/\(record.package)/\(record.name)" }
 
@@ -389,8 +392,7 @@ public final class HikeInstance: @unchecked Sendable {  // state lives in the ke
         var objectName = entry.object
         if case .tc = hook {
             guard let twin = catalog.tcTwin(of: entry.object) else {
-                let tcLoaders = catalog.entries.filter { $0.kind == .loader && $0.runsAtTC }.map(\.name).joined(separator: ", ")
-                throw RuntimeError.invalidChain("loader \(loader) runs at XDP only; at \(hook): \(tcLoaders)")
+                throw RuntimeError.notAtHook(loader: loader, hook: hook.name, loaders: loadersAtTC)
             }
             objectName = twin
         }
@@ -574,7 +576,9 @@ public final class HikeInstance: @unchecked Sendable {  // state lives in the ke
         }
         var objectName = entry.object
         if tc {
-            guard let twin = catalog.tcTwin(of: entry.object) else { throw RuntimeError.invalidChain("loader \(loader) runs at XDP only") }
+            guard let twin = catalog.tcTwin(of: entry.object) else {
+                throw RuntimeError.notAtHook(loader: loader, hook: "tc", loaders: loadersAtTC)
+            }
             objectName = twin
             try registryFile.update { try enableTC(&$0) }
         }

@@ -16,6 +16,8 @@ public enum RuntimeError: Error, CustomStringConvertible, Sendable {
     case noFreeProgramID
     case notAttached(String)
     case alreadyAttached(String)
+    /// A loader without a build for that hook (tc).
+    case notAtHook(loader: String, hook: String, loaders: String)
     case registry(String)
     case invalidChain(String)
     /// A prefix list longer than its map holds.
@@ -41,6 +43,7 @@ public enum RuntimeError: Error, CustomStringConvertible, Sendable {
         case .noFreeProgramID: "the program table is full: unload programs first"
         case .notAttached(let what): "nothing attached to \(what)"
         case .alreadyAttached(let what): "a loader is already attached to \(what): detach it first (hike loader detach)"
+        case .notAtHook(let loader, let hook, let loaders): "loader \(loader) runs at XDP only; at \(hook): \(loaders)"
         case .registry(let why): "registry: \(why)"
         case .invalidChain(let why): why
         case .listTooLong(let count, let capacity, let map): "\(count) prefixes: \(map) holds at most \(capacity)"
@@ -67,6 +70,7 @@ extension RuntimeError: HikeError {
         case .noFreeProgramID: "runtime.no-free-program-id"
         case .notAttached: "runtime.not-attached"
         case .alreadyAttached: "runtime.already-attached"
+        case .notAtHook: "runtime.not-at-hook"
         case .registry: "runtime.registry"
         case .invalidChain: "runtime.invalid-chain"
         case .listTooLong: "runtime.list-too-long"
