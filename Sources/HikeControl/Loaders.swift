@@ -60,7 +60,7 @@ extension DataPlane {
                 $0.interface == device && $0.namespace == namespace && (hook.map($0.hook.sharesHook) ?? true)
             }
             guard !records.isEmpty else {
-                let place = device + (namespace.map { " in namespace \($0)" } ?? "") + (hook.map { " at \($0)" } ?? "")
+                let place = device + (namespace.map { " in namespace \($0)" } ?? "") + (hook.map { " at \($0.hookName)" } ?? "")
                 if let other = attachments.first(where: { $0.interface == device }) {
                     throw ControlError.invalid("nothing attached to \(place); \(other.loader) is attached to \(other.place)"
                         + (other.namespace.map { ": add --netns \($0)" } ?? ": leave out --netns"), code: "runtime.not-attached")

@@ -475,7 +475,7 @@ public final class HikeInstance: @unchecked Sendable {  // state lives in the ke
                 $0.interface == interface && $0.namespace == namespace && (hook.map($0.hook.sharesHook) ?? true)
             }
             guard !matching.isEmpty else {
-                throw RuntimeError.notAttached(interface + (namespace.map { " in namespace \($0)" } ?? "") + (hook.map { " at \($0)" } ?? ""))
+                throw RuntimeError.notAttached(interface + (namespace.map { " in namespace \($0)" } ?? "") + (hook.map { " at \($0.hookName)" } ?? ""))
             }
             for record in matching {
                 try removeAttachment(record)

@@ -31,6 +31,14 @@ public enum LoaderHook: Sendable, Hashable, CustomStringConvertible {
 
     public var description: String { name }
 
+    /// The hook alone: "xdp", "tc-ingress" or "tc-egress" (as `--hook` takes it).
+    public var hookName: String {
+        switch self {
+        case .xdp: "xdp"
+        case .tc: name
+        }
+    }
+
     /// Whether two attachments on one interface would take the same hook (XDP has one, in
     /// whichever mode).
     public func sharesHook(with other: LoaderHook) -> Bool {

@@ -141,6 +141,38 @@ import Topology
 
     // MARK: Loaders
 
+    @Test func loaderAttachesAtATCHookAndDetachesByHook() throws {
+        let (topology, a, _) = try KernelTest.pair()
+        defer { topology.destroy() }
+        try HikeCLI.withInstance { cli in
+            let chain = try cli.write("tc.hasm", "chain cli_tc\n    r2 = 9\n    call monitor\n    call hike_pass\n")
+            _ = try cli.check(["chain", "load", chain])
+            let attach = try cli.check(["loader", "attach", "ip6_classifier", "veth0", "--netns", a.name, "--hook", "tc-egress",
+                                        "--chain", "cli_tc"])
+            #expect(attach.contains("attached ip6_classifier to veth0 in namespace \(a.name) (tc-egress)"))
+            #expect(try Traffic.ping(from: a, to: "fc00::2", count: 3, interval: 0.05).received == 3)
+            let dump = try cli.jsonObject(["map", "dump", "monitor_events"])
+            let entries = try #require(dump["entries"] as? [[String: Any]])
+            #expect((entries.first { $0["key"] as? Int == 9 }?["sum"] as? Int ?? 0) >= 3, "a's echo requests counted at its tc egress")
+
+            let listing = try cli.jsonObject(["loader", "list", "--json"])
+            let attachments = try #require(listing["attachments"] as? [[String: Any]])
+            #expect(attachments.count == 1)
+            #expect(attachments.first?["mode"] as? String == "tc-egress")
+            #expect((attachments.first?["programID"] as? Int ?? 0) > 0)
+
+            let refused = try cli.run(["loader", "attach", "srv6_localsid", "veth0", "--netns", a.name, "--hook", "tc-ingress",
+                                       "--chain", "cli_tc"])
+            #expect(refused.status != 0 && refused.stderr.contains("runs at XDP only"), "\(refused.stderr)")
+            let wrongHook = try cli.run(["loader", "detach", "veth0", "--netns", a.name, "--hook", "xdp"])
+            #expect(wrongHook.status != 0 && wrongHook.stderr.contains("nothing attached to veth0 in namespace \(a.name) at xdp"),
+                    "\(wrongHook.stderr)")
+            let detach = try cli.check(["loader", "detach", "veth0", "--netns", a.name, "--hook", "tc-egress"])
+            #expect(detach.contains("detached ip6_classifier from veth0 in namespace \(a.name) (tc-egress)"))
+            #expect((try cli.jsonObject(["loader", "list", "--json"])["attachments"] as? [Any])?.isEmpty == true)
+        }
+    }
+
     @Test func loaderAttachPassesPingsAndDetachRemovesIt() throws {
         let (topology, a, b) = try KernelTest.pair()
         defer { topology.destroy() }

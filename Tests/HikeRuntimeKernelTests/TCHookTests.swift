@@ -90,6 +90,23 @@ import Topology
         #expect(try !Self.filters("ingress", in: b).contains("handle 0x48"))
     }
 
+    /// Every tc build the kernel takes: each program and loader that has one loads at tc.
+    @Test func everyTCBuildLoads() throws {
+        let test = try KernelTest.instance()
+        let hike = test.instance
+        let atTC = hike.catalog.entries.filter(\.runsAtTC)
+        #expect(atTC.count >= 20, "\(atTC.map(\.name))")
+        for entry in atTC where entry.kind == .program { try hike.loadProgram(entry.key) }
+        _ = try DataPlane(instance: hike).install(try DataPlane.assemble(SourceText(file: "pass.hasm", text: "chain pass\n    call hike_pass\n")))
+        for entry in atTC where entry.kind == .loader {
+            let loader = try hike.detachedLoader(entry.name, chain: "pass", defaultVerdict: ABI.xdpPass, tc: true)
+            #expect(loader.type == .schedCLS, "\(entry.name)")
+        }
+        let objects = Set(atTC.filter { $0.kind == .program }.map(\.object))
+        #expect(try hike.registry().tcObjects == objects)
+        #expect(Self.pins(under: "\(hike.pinRoot)/progs-tc").count == atTC.filter { $0.kind == .program }.count)
+    }
+
     /// Pinned files (not directories) under a directory of the bpffs.
     static func pins(under directory: String) -> [String] {
         let walker = FileManager.default.enumerator(atPath: directory)
