@@ -231,7 +231,8 @@ public struct TestbedEngine: Sendable {
                     try WingHost.startClient(configuration, on: site, xdpMode: mode, configFile: wing.config.map(file.resolve),
                                              microSIDs: try wing.usid.map { text throws(SRv6Error) in try MicroSIDFormat(parsing: text) })
                 case .server:
-                    try WingHost.startServer(on: site, xdpMode: mode, flowIdleSeconds: wing.flowIdle ?? 300)
+                    try WingHost.startServer(on: site, xdpMode: mode, flowIdleSeconds: wing.flowIdle ?? 300,
+                                             microSIDs: try wing.usid.map { text throws(SRv6Error) in try MicroSIDFormat(parsing: text) })
                 }
             }
             for node in spec.nodes {

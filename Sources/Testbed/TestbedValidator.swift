@@ -1,5 +1,6 @@
 import Foundation
 import SRv6
+import Wing
 import NetKit
 
 /// The checks a topology must pass before anything is made: every name, address and reference,
@@ -120,10 +121,11 @@ struct TestbedValidator {
                 default: break
                 }
                 if let usid = wing.usid {
-                    if wing.role == .server {
-                        problem(base + [.key("wing"), .key("usid")], "a wing server packs nothing: usid is for clients")
-                    } else {
-                        do { _ = try MicroSIDFormat(parsing: usid) } catch { problem(base + [.key("wing"), .key("usid")], "\(error)") }
+                    do {
+                        let format = try MicroSIDFormat(parsing: usid)
+                        if wing.role == .server { _ = try WingHost.reversibleBlockWords(format) }
+                    } catch {
+                        problem(base + [.key("wing"), .key("usid")], "\(error)")
                     }
                 }
                 if let mode = wing.mode, mode != "native", mode != "generic" {

@@ -40,8 +40,10 @@ public enum WingABI {
 struct WingConfigEntry: Codable, Sendable, Equatable {
     var flags: UInt32
     var flowIdleSeconds: UInt32
+    /// Server: the uSID block in 16-bit words, whose containers' C-SIDs learning reverses; 0: none.
+    var usidBlockWords: UInt32 = 0
 
-    enum CodingKeys: String, CodingKey { case flags, flowIdleSeconds = "flow_idle_s" }
+    enum CodingKeys: String, CodingKey { case flags, flowIdleSeconds = "flow_idle_s", usidBlockWords = "usid_block_words" }
 }
 
 /// `struct wing_path`: a segment list in SRH order. Inserted, slot 0 is the destination

@@ -11,6 +11,8 @@ public enum WingError: HikeError, Equatable {
     case kernel(String)
     /// The intent controller's stream failed or sent what cannot be used.
     case controller(String)
+    /// An option hike wing cannot carry out as given.
+    case invalidArgument(String)
 
     public var code: String {
         switch self {
@@ -18,13 +20,14 @@ public enum WingError: HikeError, Equatable {
         case .state: "wing.state"
         case .kernel: "wing.kernel"
         case .controller: "wing.controller"
+        case .invalidArgument: "wing.invalid-argument"
         }
     }
 
     public var message: String {
         switch self {
         case .configuration(let diagnostics): diagnostics.map(\.description).joined(separator: "\n")
-        case .state(let message), .kernel(let message), .controller(let message): message
+        case .state(let message), .kernel(let message), .controller(let message), .invalidArgument(let message): message
         }
     }
 

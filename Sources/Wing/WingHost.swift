@@ -32,16 +32,29 @@ public enum WingHost {
 
     /// Starts a server on site: flows' paths learned from incoming SRHs, replies sent back along
     /// them; a flow idle for flowIdleSeconds is forgotten (0: never), at most WingABI.flowsMax.
+    /// With microSIDs (16-bit C-SIDs), a learned uSID container has its C-SIDs reversed too, so
+    /// the replies visit its nodes backwards.
     @discardableResult
-    public static func startServer(on site: WingSite, xdpMode: XDPMode = .native,
-                                   flowIdleSeconds: UInt32 = 300) throws(WingError) -> WingStatus {
+    public static func startServer(on site: WingSite, xdpMode: XDPMode = .native, flowIdleSeconds: UInt32 = 300,
+                                   microSIDs: MicroSIDFormat? = nil) throws(WingError) -> WingStatus {
+        let blockWords = try microSIDs.map(reversibleBlockWords) ?? 0
         var record = WingRecord(role: .server, xdpMode: xdpMode.rawValue, tcHandle: tcHandle, tcPriority: tcPriority,
                                 interfaceIndex: 0, services: [], configFile: nil, flowIdleSeconds: flowIdleSeconds,
-                                hawkeye: nil, microSIDs: nil)
+                                hawkeye: nil, microSIDs: microSIDs.map { WingRecord.MicroSIDs(blockBits: $0.blockBits, nodeBits: $0.nodeBits) })
         try start(on: site, record: &record, extraLocal: []) { object in
-            try object.configure(WingConfigEntry(flags: WingABI.learnFlag, flowIdleSeconds: flowIdleSeconds))
+            try object.configure(WingConfigEntry(flags: WingABI.learnFlag, flowIdleSeconds: flowIdleSeconds, usidBlockWords: blockWords))
         }
         return try status(of: site)
+    }
+
+    /// The block of a uSID format the server reverses containers of, in 16-bit words: the C-SIDs
+    /// must be 16 bits (the uSID of RFC 9800) and the block a multiple of them.
+    public static func reversibleBlockWords(_ format: MicroSIDFormat) throws(WingError) -> UInt32 {
+        guard format.nodeBits == 16, format.blockBits % 16 == 0, (16...96).contains(format.blockBits) else {
+            throw .invalidArgument("a server reverses uSID containers of 16-bit C-SIDs after a block of 16–96 bits "
+                + "in steps of 16 (like 32/16), not \(format.blockBits)/\(format.nodeBits)")
+        }
+        return UInt32(format.blockBits / 16)
     }
 
     /// Detaches both programs and removes the pins and the record. When the namespace or the

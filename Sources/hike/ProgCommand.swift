@@ -30,6 +30,8 @@ struct ProgramRow: Encodable {
     let final: Bool
     let maps: [String]
     let object: String
+    /// It has a tc build: it runs at the tc hooks too.
+    let runsAtTC: Bool
     let inCatalog: Bool
     let loaded: Bool
     /// The ID in the program table when loaded.
@@ -44,6 +46,7 @@ struct ProgramRow: Encodable {
         final = entry.isFinal
         maps = entry.maps
         object = entry.object
+        runsAtTC = entry.runsAtTC
         inCatalog = true
         loaded = record != nil
         id = Nullable(record?.id)
@@ -59,6 +62,7 @@ struct ProgramRow: Encodable {
         final = false
         maps = []
         object = record.object
+        runsAtTC = false
         inCatalog = false
         loaded = true
         id = Nullable(record.id)
@@ -101,11 +105,11 @@ extension ProgCommand {
                 Terminal.line(try Terminal.json(rows))
                 return
             }
-            var table = TextTable(["NAME", "PACKAGE", "KIND", "ARGUMENTS", "FINAL", "MAPS", "ID"], rightAligned: [6])
+            var table = TextTable(["NAME", "PACKAGE", "KIND", "ARGUMENTS", "FINAL", "HOOKS", "MAPS", "ID"], rightAligned: [7])
             for row in rows {
                 table.append([
                     row.name, row.package, row.kind + (row.inCatalog ? "" : " (not in this hike)"), row.argumentText,
-                    row.kind == ProgramKind.loader.rawValue ? "-" : (row.final ? "yes" : "no"),
+                    row.kind == ProgramKind.loader.rawValue ? "-" : (row.final ? "yes" : "no"), row.runsAtTC ? "xdp,tc" : "xdp",
                     Format.list(row.maps), row.id.value.map(String.init) ?? "-",
                 ])
             }

@@ -107,7 +107,9 @@ struct WingCommand: ParsableCommand {
                 A packet with an SRH for this host (Segments Left 0, the destination one of its \
                 addresses) has the SRH removed; its list, reversed, becomes the path of the replies \
                 to the client's address and port. Flows idle longer than --flow-idle are forgotten; \
-                at most 65,536 are kept (the least recently used go first).
+                at most 65,536 are kept (the least recently used go first). With --usid, a learned \
+                uSID container (a run of C-SIDs after the block, then zeros) has its C-SIDs reversed \
+                too, so the replies visit its nodes backwards.
                 """
         )
         @OptionGroup var where_: Site
@@ -115,10 +117,14 @@ struct WingCommand: ParsableCommand {
         var flowIdle: UInt32 = 300
         @Option(help: "native (in the driver) or generic (in the network stack, any interface).")
         var mode: ModeArgument = .native
+        @Option(help: ArgumentHelp("Reverse the C-SIDs of learned uSID containers too: the block and C-SID lengths in bits (C-SIDs of 16).",
+                                   valueName: "block/node"))
+        var usid: String?
         @OptionGroup var output: JSONOption
 
         func run() throws {
-            try WingCommand.print(WingHost.startServer(on: where_.site, xdpMode: mode.mode, flowIdleSeconds: flowIdle),
+            let format = try usid.map { text throws(SRv6Error) in try MicroSIDFormat(parsing: text) }
+            try WingCommand.print(WingHost.startServer(on: where_.site, xdpMode: mode.mode, flowIdleSeconds: flowIdle, microSIDs: format),
                                   json: output.json)
         }
     }

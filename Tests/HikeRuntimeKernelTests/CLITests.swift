@@ -34,6 +34,8 @@ import Topology
             let loader = try #require(list.first { $0["name"] as? String == "ip6_classifier" })
             #expect(loader["kind"] as? String == "loader")
             #expect(loader["id"] is NSNull)
+            #expect(loader["runsAtTC"] as? Bool == true)
+            #expect(list.first { $0["name"] as? String == "srv6_localsid" }?["runsAtTC"] as? Bool == false)
             let monitor = try #require(list.first { $0["name"] as? String == "monitor" })
             let arguments = try #require(monitor["arguments"] as? [[String: Any]])
             #expect(arguments.first?["type"] as? String == "__u64")

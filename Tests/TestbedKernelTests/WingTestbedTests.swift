@@ -140,6 +140,9 @@ import Wing
                 let usid = try Self.crossed(name) { packed = try Self.udpEcho(name, to: "fd00:5::10", port: 5002, count: 200) }
                 #expect(packed == 200)
                 Self.expectPath(usid, "r1-r4", atLeast: 200, "UDP 5002 in a uSID container")
+                // The server (usid: 32/16) reversed the container's C-SIDs: back by r5, then r4.
+                let learned = try WingHost.status(of: WingSite(interface: "h2-r5", namespace: h2.name)).flows
+                #expect(learned.contains { $0.proto == "udp" && $0.segments == ["fcbb:bb00:5:4::"] }, "\(learned)")
 
                 // UDP 5003 encapsulated by h1 (H.Encaps), by r3; r5 decapsulates; plain replies by r4.
                 var encapsulated = 0

@@ -103,6 +103,13 @@ import Testing
                       line: 5, containing: "expected an integer")
     }
 
+    @Test func aWingServersUSIDFormatMustBeOneItReverses() {
+        let server = Self.pair.replacingOccurrences(of: "      veth0: {addresses: [fc00::2/64]}\n",
+                                                    with: "      veth0: {addresses: [fc00::2/64]}\n    wing: {role: server, interface: veth0, usid: 32/24}\n")
+        expectInvalid(server, line: 9, containing: "16-bit C-SIDs")
+        #expect(problem(server.replacingOccurrences(of: "32/24", with: "32/16")) == nil)
+    }
+
     @Test func addressesAndMACsAreChecked() {
         expectInvalid(Self.pair.replacingOccurrences(of: "fc00::2/64", with: "fc00::zz/64"), line: 8, containing: "'fc00::zz/64' is not an address")
         expectInvalid(Self.pair.replacingOccurrences(of: "fc00::2/64", with: "fc00::2"), line: 8, containing: "with a prefix length")

@@ -36,9 +36,9 @@ struct WingDataPathTests {
         return wing
     }
 
-    static func serverObject(idle: UInt32 = 300) throws -> WingObject {
+    static func serverObject(idle: UInt32 = 300, usidBlockWords: UInt32 = 0) throws -> WingObject {
         let wing = try WingObject()
-        try wing.configure(WingConfigEntry(flags: WingABI.learnFlag, flowIdleSeconds: idle))
+        try wing.configure(WingConfigEntry(flags: WingABI.learnFlag, flowIdleSeconds: idle, usidBlockWords: usidBlockWords))
         try wing.addLocal([IPv6Address(parsing: server)])
         return wing
     }
@@ -165,10 +165,11 @@ struct WingDataPathTests {
     }
 
     /// The frame a server receives from the client: the client's SRH, Segments Left 0.
-    static func arriving(segmentsLeft: UInt8 = 0, destination: String = server) -> (frame: [UInt8], plain: [UInt8]) {
+    static func arriving(segmentsLeft: UInt8 = 0, destination: String = server,
+                         path: [String] = ["fc00:3::1", "fc00:2::1", "fc00:1::1"]) -> (frame: [UInt8], plain: [UInt8]) {
         let plain = PacketBuilder.udp6(source: PacketBuilder.address(client), destination: PacketBuilder.address(destination),
                                        sourcePort: 40000, destinationPort: 5001, payload: Array("request".utf8))
-        let routing = srh(nextHeader: 17, segments: [destination, "fc00:3::1", "fc00:2::1", "fc00:1::1"], segmentsLeft: segmentsLeft)
+        let routing = srh(nextHeader: 17, segments: [destination] + path, segmentsLeft: segmentsLeft)
         return (inserted(plain, routing: routing, destination: destination), plain)
     }
 
@@ -196,6 +197,26 @@ struct WingDataPathTests {
         let routing = Self.srh(nextHeader: 17, segments: [Self.client, "fc00:1::1", "fc00:2::1", "fc00:3::1"])
         #expect(sent.data == Self.inserted(reply, routing: routing, destination: "fc00:3::1"))
         #expect(try Self.counter(wing, "egress_pushed_learned") == 1)
+    }
+
+    @Test("with a uSID block, a server reverses each container's C-SIDs too; other SIDs stay as they are")
+    func serverReversesMicroSIDContainers() throws {
+        let wing = try Self.serverObject(usidBlockWords: 2)
+        // SRH order (last visited first): a plain SID, a container of three, one of one C-SID,
+        // a SID with a zero inside (not a container), a container of two.
+        let path = ["fc00:9::1", "fcbb:bb00:7:8:9::", "fcbb:bb00:6::", "fcbb:bb00:1:0:2::", "fcbb:bb00:4:5::"]
+        let (frame, _) = Self.arriving(path: path)
+        _ = try Self.run(wing, WingABI.ingressProgram, frame)
+        #expect(try Self.counter(wing, "ingress_learned") == 1)
+        let flows = try TypedMap<WingFlowKey, WingPathEntry>(wing.object.map(WingABI.flowsMap))
+        let key = WingFlowKey(addr: try IPv6Address(parsing: Self.client), port: 40000, proto: 17)
+        // The way back visits the SIDs in SRH order (what was visited last comes first), each
+        // container's C-SIDs backwards.
+        #expect(try flows.lookup(key)?.traversal.map(\.description)
+                == ["fc00:9::1", "fcbb:bb00:9:8:7::", "fcbb:bb00:6::", "fcbb:bb00:1:0:2::", "fcbb:bb00:5:4::"])
+        // The same SRH again is the same path: not learned again.
+        _ = try Self.run(wing, WingABI.ingressProgram, frame)
+        #expect(try Self.counter(wing, "ingress_learned") == 1)
     }
 
     @Test("an SRH with segments left, or for another host, or cut short, is left to the kernel and counted")

@@ -301,30 +301,75 @@ not_plain:
 
 /* ---- Ingress: learn and remove the SRH ----------------------------------------------------- */
 
-/* Whether the flow's stored path already is the reverse of this SRH's list. */
-static __always_inline int wing_same_path(struct xdp_md *ctx, struct wing_path *known, __u32 entries)
+/* A NEXT-C-SID container (RFC 9800) of the server's format: after the block, a run of non-zero
+ * 16-bit C-SIDs, then only zeros (End of Carrier). A reversed path visits the container's nodes
+ * backwards too, so its run is reversed. Any other SID (one C-SID, a zero inside) stays. */
+static __always_inline void wing_reverse_csids(struct in6_addr *sid, __u32 block_words)
+{
+	__u16 copy[8];
+	__u32 count = 0, ended = 0, i;
+
+	if (!block_words)
+		return;
+	for (i = 0; i < 8; i++) {
+		if (i < block_words)
+			continue;
+		if (sid->s6_addr16[i]) {
+			if (ended)
+				return;
+			count++;
+		} else {
+			ended = 1;
+		}
+	}
+	if (count < 2)
+		return;
+	__builtin_memcpy(copy, sid->s6_addr16, 16);
+	for (i = 0; i < 8; i++) {
+		if (i >= count)
+			break;
+		sid->s6_addr16[(block_words + i) & 7] = copy[(block_words + count - 1 - i) & 7];
+	}
+}
+
+struct wing_csid_walk {
+	struct wing_path *path;
+	__u32 block_words;
+};
+
+/* bpf_loop: the containers of a learned path, one SID per step (list[0] is the client). */
+static long wing_reverse_step(__u32 i, void *data)
+{
+	struct wing_csid_walk *walk = data;
+
+	if (i >= walk->path->entries || i >= WING_LIST_MAX)
+		return 1;
+	if (i > 0)
+		wing_reverse_csids(&walk->path->list[i], walk->block_words);
+	return 0;
+}
+
+/* Whether two paths have the same list after list[0] (the client, the same for one flow). */
+static __always_inline int wing_same_path(struct wing_path *known, struct wing_path *seen)
 {
 	__u32 i;
 
-	if (known->entries != entries)
+	if (known->entries != seen->entries)
 		return 0;
 	for (i = 1; i < WING_LIST_MAX; i++) {
-		struct in6_addr seg;
-
-		if (i >= entries)
+		if (i >= seen->entries)
 			break;
-		if (bpf_xdp_load_bytes(ctx, WING_SEGS + 16 * (entries - i), &seg, 16))
-			return 0;
-		if (__builtin_memcmp(&seg, &known->list[i], 16))
+		if (__builtin_memcmp(&seen->list[i], &known->list[i], 16))
 			return 0;
 	}
 	return 1;
 }
 
 /* Server: the client's path, reversed, for the replies to (client, client port, protocol):
- * HawkWing's [client, seg[n-1], …, seg[1]] (seg[0] is this host). */
+ * HawkWing's [client, seg[n-1], …, seg[1]] (seg[0] is this host), each uSID container's C-SIDs
+ * reversed too when the configuration gives the block. */
 static __always_inline void wing_learn(struct xdp_md *ctx, struct ipv6hdr *ip6, __u8 proto, __u32 upper,
-				       __u32 entries)
+				       __u32 entries, __u32 block_words)
 {
 	struct wing_flow_key flow = {};
 	struct wing_scratch *s;
@@ -347,17 +392,12 @@ static __always_inline void wing_learn(struct xdp_md *ctx, struct ipv6hdr *ip6, 
 	flow.addr = ip6->saddr;
 	flow.port = port;
 	flow.proto = proto;
-	known = bpf_map_lookup_elem(&wing_flows, &flow);
-	if (known && wing_same_path(ctx, known, entries)) {
-		known->last_seen_ns = bpf_ktime_get_ns();
-		return;
-	}
 	s = bpf_map_lookup_elem(&wing_scratch, &zero);
 	if (!s)
 		return;
 	s->path.entries = entries;
 	s->path.srh_len = 8 + 16 * entries;
-	s->path.last_seen_ns = bpf_ktime_get_ns();
+	s->path.flags = 0;
 	s->path.list[0] = ip6->saddr;
 	for (i = 1; i < WING_LIST_MAX; i++) {
 		if (i >= entries)
@@ -365,6 +405,17 @@ static __always_inline void wing_learn(struct xdp_md *ctx, struct ipv6hdr *ip6, 
 		if (bpf_xdp_load_bytes(ctx, WING_SEGS + 16 * (entries - i), &s->path.list[i], 16))
 			return;
 	}
+	if (block_words) {
+		struct wing_csid_walk walk = { .path = &s->path, .block_words = block_words };
+
+		bpf_loop(WING_LIST_MAX, wing_reverse_step, &walk, 0);
+	}
+	known = bpf_map_lookup_elem(&wing_flows, &flow);
+	if (known && wing_same_path(known, &s->path)) {
+		known->last_seen_ns = bpf_ktime_get_ns();
+		return;
+	}
+	s->path.last_seen_ns = bpf_ktime_get_ns();
 	if (bpf_map_update_elem(&wing_flows, &flow, &s->path, BPF_ANY) == 0)
 		wing_count(WING_IN_LEARNED);
 }
@@ -405,7 +456,7 @@ static __always_inline int wing_pop(struct xdp_md *ctx, struct wing_config *cfg)
 		return XDP_PASS;
 	}
 	if (cfg && (cfg->flags & WING_CFG_LEARN))
-		wing_learn(ctx, ip6, srh->nexthdr, WING_L4 + len, entries);
+		wing_learn(ctx, ip6, srh->nexthdr, WING_L4 + len, entries, cfg->usid_block_words);
 
 	__builtin_memcpy(&headers, data, sizeof(headers));
 	headers.ip6.payload_len = bpf_htons(payload - len);

@@ -38,6 +38,9 @@
 struct wing_config {
 	__u32 flags;
 	__u32 flow_idle_s; /* a learned flow unused this long is forgotten at the next reply; 0: never */
+	/* server: the uSID block in 16-bit words (1–6), whose 16-bit C-SIDs a learned container has
+	 * reversed too; 0: SIDs are reversed as they are */
+	__u32 usid_block_words;
 };
 
 /* wing_path flags */
