@@ -64,24 +64,25 @@ public struct TCAttachment: Sendable, Hashable {
     /// The kernel's ID of the program the filter runs (bpf_tc_query): fails when the filter or
     /// its interface is gone.
     public func programID() throws -> UInt32 {
-        var hook = cbpf_bpf_tc_hook()
-        hook.ifindex = interfaceIndex
-        hook.attach_point = direction.attachPoint
-        var opts = cbpf_bpf_tc_opts()
-        opts.handle = handle
-        opts.priority = priority
+        var (hook, opts) = request()
         try Libbpf.check("query tc \(direction.rawValue) filter on interface \(interfaceIndex)") { bpf_tc_query(&hook, &opts) }
         return opts.prog_id
     }
 
-    /// Removes the filter (the clsact qdisc stays).
-    public func detach() throws {
+    /// The hook and the options that name this filter to libbpf.
+    private func request() -> (bpf_tc_hook, bpf_tc_opts) {
         var hook = cbpf_bpf_tc_hook()
         hook.ifindex = interfaceIndex
         hook.attach_point = direction.attachPoint
         var opts = cbpf_bpf_tc_opts()
         opts.handle = handle
         opts.priority = priority
+        return (hook, opts)
+    }
+
+    /// Removes the filter (the clsact qdisc stays).
+    public func detach() throws {
+        var (hook, opts) = request()
         try Libbpf.check("detach tc \(direction.rawValue) filter from interface \(interfaceIndex)") {
             bpf_tc_detach(&hook, &opts)
         }
