@@ -25,6 +25,7 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 #include <errno.h>
+#include <fcntl.h>
 
 /* Moves the calling thread into the network namespace behind fd. */
 static inline int clinux_setns_net(int fd)
@@ -110,6 +111,34 @@ static inline int clinux_send_copies(int fd, void *buf, size_t len, unsigned int
 		messages[i].msg_hdr.msg_iovlen = 1;
 	}
 	return (int)syscall(SYS_sendmmsg, fd, messages, count, 0);
+}
+
+/* Starts path with argv detached from the caller: a session of its own, stdin /dev/null,
+ * stdout and stderr appended to log, and no other descriptor inherited (a parent's pipes or
+ * its process-watching sockets would otherwise stay open in it, and whoever waits for them
+ * would wait as long as it runs). The child calls only async-signal-safe functions before
+ * exec. Returns the pid, or -errno. */
+static inline int clinux_spawn_detached(const char *path, char *const argv[], const char *log)
+{
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		int in = open("/dev/null", O_RDONLY);
+		int out = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+
+		if (in < 0 || out < 0)
+			_exit(127);
+		dup2(in, 0);
+		dup2(out, 1);
+		dup2(out, 2);
+		setsid();
+		syscall(SYS_close_range, 3, ~0U, 0);
+		execv(path, argv);
+		_exit(127);
+	}
+	return pid;
 }
 
 #endif

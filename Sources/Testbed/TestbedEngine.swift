@@ -38,11 +38,16 @@ public struct TestbedEngine: Sendable {
         /// Asked before each step: true (Ctrl-C) makes `up` remove what it made, on its own
         /// thread, and throw `.interrupted` (a signal handler tearing down meanwhile would race).
         public var shouldStop: (@Sendable () -> Bool)?
+        /// The command that keeps a wing client's intent controller asked (`hike wing session`),
+        /// started in the background, from this namespace, for each client whose configuration
+        /// enables hawkeye; nil: such a client is refused.
+        public var wingSession: (@Sendable (WingSite) -> [String])?
         public init(tmuxShell: (@Sendable (String) -> [String])? = nil, progress: (@Sendable (String) -> Void)? = nil,
-                    shouldStop: (@Sendable () -> Bool)? = nil) {
+                    shouldStop: (@Sendable () -> Bool)? = nil, wingSession: (@Sendable (WingSite) -> [String])? = nil) {
             self.tmuxShell = tmuxShell
             self.progress = progress
             self.shouldStop = shouldStop
+            self.wingSession = wingSession
         }
     }
 
@@ -230,6 +235,14 @@ public struct TestbedEngine: Sendable {
                     }
                     try WingHost.startClient(configuration, on: site, xdpMode: mode, configFile: wing.config.map(file.resolve),
                                              microSIDs: try wing.usid.map { text throws(SRv6Error) in try MicroSIDFormat(parsing: text) })
+                    if configuration.hawkeye != nil {
+                        guard let command = options.wingSession?(site) else {
+                            throw TestbedError.state("the wing client's configuration enables hawkeye, and nothing here can ask "
+                                + "its controller: bring the testbed up with `hike testbed up`")
+                        }
+                        let log = "\(store.directory)/\(state.name).\(node.name).wing-session.log"
+                        state.wingSessions = (state.wingSessions ?? []) + [try BackgroundProcess.start(command, log: log)]
+                    }
                 case .server:
                     try WingHost.startServer(on: site, xdpMode: mode, flowIdleSeconds: wing.flowIdle ?? 300,
                                              microSIDs: try wing.usid.map { text throws(SRv6Error) in try MicroSIDFormat(parsing: text) })
@@ -314,6 +327,14 @@ public struct TestbedEngine: Sendable {
             let path = "\(NetworkNamespace.directory)/\(name)"
             for pid in NodeShell.processes(inNamespaceAt: path) where kill(pid, SIGKILL) == 0 {
                 removed.append("process \(pid) in \(name)")
+            }
+        }
+        for session in state.wingSessions ?? [] {
+            let wasRunning = session.isRunning
+            if !session.stop() {
+                leftovers.append("hike wing session: process \(session.pid) does not end")
+            } else if wasRunning {
+                removed.append("hike wing session (process \(session.pid))")
             }
         }
         for site in (state.wings ?? []).reversed() where WingSite.all().contains(site) {

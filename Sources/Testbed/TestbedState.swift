@@ -1,3 +1,4 @@
+import CLinux
 import Foundation
 import Wing
 
@@ -31,6 +32,8 @@ public struct TestbedState: Codable, Sendable {
     public var instances: [String] = []
     /// hike wing's interfaces, recorded before each is started.
     public var wings: [WingSite]?
+    /// The controller sessions of wing clients, running in the background.
+    public var wingSessions: [BackgroundProcess]?
     /// The tmux session, recorded before it is started.
     public var tmuxSession: String?
     public var spec: TestbedSpec
@@ -113,5 +116,51 @@ public struct TestbedStateStore: Sendable {
     public func names() -> [String] {
         let files = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
         return files.filter { $0.hasSuffix(".json") }.map { String($0.dropLast(5)) }.sorted()
+    }
+}
+
+/// A process a testbed started in the background (a `hike wing session`): pid and start time,
+/// so that a later process with the same pid is never taken for it.
+public struct BackgroundProcess: Codable, Sendable, Equatable {
+    public var pid: Int32
+    public var startTime: UInt64
+    public var command: [String]
+    /// Its output, removed with it.
+    public var log: String
+
+    /// Starts command detached from this process (a session of its own, no descriptor of ours),
+    /// its output appended to log.
+    static func start(_ command: [String], log: String) throws -> BackgroundProcess {
+        guard let path = command.first, FileManager.default.isExecutableFile(atPath: path) else {
+            throw TestbedError.state("cannot start `\(command.joined(separator: " "))`: \(command.first ?? "nothing") is not an executable")
+        }
+        let arguments = command.map { strdup($0) } + [nil]
+        defer { for argument in arguments { free(argument) } }
+        let pid = clinux_spawn_detached(path, arguments, log)
+        guard pid > 0, let process = TestbedState.process(pid) else {
+            throw TestbedError.state("cannot start `\(command.joined(separator: " "))`: \(String(cString: strerror(-pid)))")
+        }
+        return BackgroundProcess(pid: pid, startTime: process.startTime, command: command, log: log)
+    }
+
+    /// It still runs (a zombie does not).
+    var isRunning: Bool {
+        guard let process = TestbedState.process(pid), process.state != "Z", process.state != "X" else { return false }
+        return process.startTime == startTime
+    }
+
+    /// Kills it (what it holds is a stream to a controller), waits until it is gone and removes
+    /// its log.
+    func stop() -> Bool {
+        if isRunning { kill(pid, SIGKILL) }
+        let deadline = ContinuousClock.now + .seconds(5)
+        while isRunning && ContinuousClock.now < deadline {
+            _ = waitpid(pid, nil, WNOHANG)  // reaps it where it is this process's child (ECHILD elsewhere)
+            usleep(10_000)
+        }
+        guard !isRunning else { return false }
+        _ = waitpid(pid, nil, WNOHANG)
+        try? FileManager.default.removeItem(atPath: log)
+        return true
     }
 }

@@ -106,6 +106,21 @@ public enum WingHost {
         }
     }
 
+    /// What a controller session of a running client needs: its configuration, read again
+    /// from the file its record names, and the controller that configuration enables.
+    public static func controllerSettings(of site: WingSite) throws(WingError) -> (configuration: WingConfiguration,
+                                                                                   controller: HawkEyeEndpoint) {
+        let record = try WingRecord.read(site)
+        guard record.role == .client, let file = record.configFile else {
+            throw .state("\(site) runs a wing \(record.role.rawValue) without a configuration file: only a client asks a controller")
+        }
+        let configuration = try WingConfiguration.load(file: file)
+        guard let controller = configuration.hawkeye else {
+            throw .state("\(file) does not enable hawkeye: the client keeps its static sid lists")
+        }
+        return (configuration, controller)
+    }
+
     /// The address a client asks the controller for paths from: `client_ipv6_address`, or the
     /// interface's first global IPv6 address (HawkWing's rule).
     public static func sourceAddress(_ configuration: WingConfiguration, on site: WingSite) throws(WingError) -> IPv6Address {

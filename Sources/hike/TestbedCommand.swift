@@ -77,7 +77,10 @@ extension TestbedCommand {
             let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? "hike"
             let shell = Command.findShell()
             var options = TestbedEngine.UpOptions(progress: { step in if verbose { Terminal.errorLine("  \(step)") } },
-                                                  shouldStop: { SignalWatch.isRequested })
+                                                  shouldStop: { SignalWatch.isRequested },
+                                                  wingSession: { site in
+                                                      [executable, "wing", "session", "-i", site.interface] + (site.namespace.map { ["--netns", $0] } ?? [])
+                                                  })
             if tmux {
                 options.tmuxShell = { node in [executable, "testbed", "exec", testbed, node, "--", shell] }
             }

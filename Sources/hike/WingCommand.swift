@@ -16,7 +16,7 @@ struct WingCommand: ParsableCommand {
             loads unchanged. The data plane stays attached after the command returns, until \
             `hike wing stop`. See docs/wing.md.
             """,
-        subcommands: [Client.self, Server.self, Show.self, Stop.self, Check.self]
+        subcommands: [Client.self, Server.self, Session.self, Show.self, Stop.self, Check.self]
     )
 
     struct Site: ParsableArguments {
@@ -85,19 +85,46 @@ struct WingCommand: ParsableCommand {
             let configuration = try WingConfiguration.load(file: config)
             let site = where_.site
             let format = try usid.map { text throws(SRv6Error) in try MicroSIDFormat(parsing: text) }
-            try WingCommand.print(WingHost.startClient(configuration, on: site, xdpMode: mode.mode, configFile: config, microSIDs: format),
+            // The record keeps the file's absolute path: `hike wing session` reads it again from anywhere.
+            let file = URL(fileURLWithPath: config).standardizedFileURL.path
+            try WingCommand.print(WingHost.startClient(configuration, on: site, xdpMode: mode.mode, configFile: file, microSIDs: format),
                                   json: output.json)
             guard let controller = configuration.hawkeye, !noController else { return }
-            let source = try WingHost.sourceAddress(configuration, on: site)
-            Terminal.line("asking the intent controller at [\(controller.address)]:\(controller.port) as \(source) (Ctrl-C ends)")
-            let session = Task {
-                await IntentSession.run(configuration, on: site, controller: controller, source: source) { Terminal.line($0) }
-            }
-            SignalWatch.install { _, _ in session.cancel() }
-            await session.value
-            SignalWatch.remove()
-            Terminal.line("stopped asking the controller; the paths stay (hike wing stop -i \(site.interface) removes the data plane)")
+            try await WingCommand.askController(configuration, controller: controller, on: site)
         }
+    }
+
+    struct Session: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Ask the intent controller of a running client for its paths, until stopped.",
+            discussion: """
+                For a client started without its controller (hike wing client --no-controller, or a \
+                testbed's wing role, which runs this in the background): reads the client's \
+                configuration file again and keeps HawkEye's stream open from this namespace, \
+                writing each path it answers, as hike wing client does in the foreground. Ctrl-C \
+                or SIGTERM ends it; the paths stay.
+                """
+        )
+        @OptionGroup var where_: Site
+
+        func run() async throws {
+            let site = where_.site
+            let (configuration, controller) = try WingHost.controllerSettings(of: site)
+            try await WingCommand.askController(configuration, controller: controller, on: site)
+        }
+    }
+
+    /// Keeps the controller's stream open, writing each path, until SIGINT or SIGTERM.
+    static func askController(_ configuration: WingConfiguration, controller: HawkEyeEndpoint, on site: WingSite) async throws {
+        let source = try WingHost.sourceAddress(configuration, on: site)
+        Terminal.line("asking the intent controller at [\(controller.address)]:\(controller.port) as \(source) (Ctrl-C ends)")
+        let session = Task {
+            await IntentSession.run(configuration, on: site, controller: controller, source: source) { Terminal.line($0) }
+        }
+        SignalWatch.install { _, _ in session.cancel() }
+        await session.value
+        SignalWatch.remove()
+        Terminal.line("stopped asking the controller; the paths stay (hike wing stop -i \(site.interface) removes the data plane)")
     }
 
     struct Server: ParsableCommand {

@@ -189,3 +189,75 @@ extension WingTestbedTests {
         }
     }
 }
+
+/// The testbed's wing role with hawkeye enabled: `up` starts `hike wing session` in the
+/// background, which asks the controller and applies its answer; `down` ends it.
+extension WingTestbedTests {
+    /// The next element of iterator, or nil when none comes within timeout.
+    static func next<T: Sendable>(_ stream: AsyncStream<T>, within timeout: Duration) async -> T? {
+        await withTaskGroup(of: T?.self) { group in
+            group.addTask { var iterator = stream.makeAsyncIterator(); return await iterator.next() }
+            group.addTask { try? await Task.sleep(for: timeout); return nil }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
+    }
+
+    @Test("a testbed's wing client with hawkeye enabled asks its controller in the background; down ends the session")
+    func testbedClientAsksItsController() async throws {
+        let name = TestbedHarness.uniqueName()
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hike-wing-\(name)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let examples = Examples.root.appendingPathComponent("examples/wing").path
+        for file in try FileManager.default.contentsOfDirectory(atPath: examples) {
+            try FileManager.default.copyItem(atPath: "\(examples)/\(file)", toPath: "\(directory)/\(file)")
+        }
+
+        let (requests, requestsIn) = AsyncStream.makeStream(of: Api_PathRequest.self)
+        let (answers, answersIn) = AsyncStream.makeStream(of: Api_PathResult.self)
+        try await withGRPCServer(
+            transport: .http2NIOPosix(address: .ipv6(host: "::1", port: 0), transportSecurity: .plaintext),
+            services: [FakeIntentController(requests: requestsIn, answers: answers)]
+        ) { grpc in
+            let port = try #require(try await grpc.listeningAddress?.ipv6?.port)
+            // h1's configuration with the controller, and intents for HTTP.
+            let client = "\(directory)/client.yaml"
+            var text = try String(contentsOfFile: client, encoding: .utf8)
+            let http = "      - port: 8000          # HTTP: by r2\n        sid: [fc00:2::e, fc00:5::e]\n"
+            #expect(text.contains(http))
+            text = "hawkeye: {enabled: true, address: \"::1\", port: \(port)}\n" + text.replacingOccurrences(
+                of: http, with: http + "        intents:\n          - intent: low-latency\n")
+            try text.write(toFile: client, atomically: true, encoding: .utf8)
+
+            var options = TestbedEngine.UpOptions()
+            options.wingSession = { site in [TestbedHarness.binary, "wing", "session", "-i", site.interface, "--netns", site.namespace ?? ""] }
+            let state = try TestbedHarness.engine.up(try TestbedFile.read("\(directory)/wing.yaml"), name: name, options: options)
+            var down = false
+            defer {
+                if !down { _ = try? TestbedHarness.engine.down(name) }
+            }
+            let session = try #require(state.wingSessions?.first)
+            let h1 = try TestbedHarness.engine.namespace(testbed: name, node: "h1")
+            let site = WingSite(interface: "h1-r1", namespace: h1.name)
+
+            let request = try #require(await Self.next(requests, within: .seconds(60)), "the session asked nothing")
+            #expect(request.ipv6DestinationAddress == "fd00:5::10")
+            #expect(request.intents.map(\.type) == [.lowLatency])
+            answersIn.yield(Self.answer(request, sids: ["fc00:3::e", "fc00:5::e"]))
+            try await KernelTest.waitUntil("the controller's path is h1's for HTTP", timeout: .seconds(30)) {
+                try Self.path(site, port: 8000) == ["fc00:3::e", "fc00:5::e"]
+            }
+
+            #expect(kill(session.pid, 0) == 0)
+            _ = try TestbedHarness.engine.down(name)
+            down = true
+            #expect(!FileManager.default.fileExists(atPath: "/proc/\(session.pid)/cmdline")
+                    || (try? String(contentsOfFile: "/proc/\(session.pid)/stat", encoding: .utf8))?.contains(") Z ") == true,
+                    "the session ended with the testbed")
+            #expect(!FileManager.default.fileExists(atPath: session.log))
+            #expect(TestbedHarness.leftovers(name) == [])
+        }
+    }
+}
