@@ -273,10 +273,12 @@ int wing_egress(struct __sk_buff *skb)
 	flow.proto = ip6.nexthdr;
 	path = bpf_map_lookup_elem(&wing_flows, &flow);
 	if (path) {
-		__u64 now = bpf_ktime_get_ns();
+		__u64 now = bpf_ktime_get_ns(), seen = path->last_seen_ns;
 
 		cfg = wing_config();
-		if (cfg && cfg->flow_idle_s && now - path->last_seen_ns > (__u64)cfg->flow_idle_s * 1000000000ULL) {
+		/* seen may be later than now: ingress on another CPU refreshed it after now was read.
+		 * That flow is fresh, not idle for 2^64 ns. */
+		if (cfg && cfg->flow_idle_s && seen < now && now - seen > (__u64)cfg->flow_idle_s * 1000000000ULL) {
 			bpf_map_delete_elem(&wing_flows, &flow);
 			wing_count(WING_EG_EXPIRED);
 		} else {
