@@ -182,8 +182,8 @@ extension LoaderCommand {
         @Option(help: "xdp, or tc-ingress / tc-egress (the interface's clsact hooks, on skbs).")
         var hook: HookArgument = .xdp
 
-        @Option(help: "At XDP: native (in the driver) or generic (in the network stack, any interface).")
-        var mode: ModeArgument = .native
+        @Option(help: "At XDP: native (in the driver, the default) or generic (in the network stack, any interface).")
+        var mode: ModeArgument?
 
         @Option(help: ArgumentHelp("The chain every matching packet starts on.", valueName: "name"))
         var chain: String?
@@ -195,6 +195,9 @@ extension LoaderCommand {
         var route: [String] = []
 
         func validate() throws {
+            if hook != .xdp, let mode {
+                throw ValidationError("--mode \(mode.rawValue) is for XDP: a tc hook has no mode")
+            }
             do {
                 try Self.check(loader: loader, chain: chain, route: route)
             } catch let error as CommandLineError {
@@ -230,7 +233,7 @@ extension LoaderCommand {
                 $0.loader = loader
                 $0.device = device
                 if let netns { $0.netns = netns }
-                $0.mode = hook.hook(mode: mode.mode).name
+                $0.mode = hook.hook(mode: (mode ?? .native).mode).name
                 if let chain { $0.chain = chain }
                 $0.defaultVerdict = defaultVerdict.rawValue
                 $0.routes = route

@@ -163,6 +163,9 @@ import Topology
             #expect(attachments.first?["mode"] as? String == "tc-egress")
             #expect((attachments.first?["programID"] as? Int ?? 0) > 0)
 
+            let moded = try cli.run(["loader", "attach", "ip6_classifier", "veth0", "--netns", a.name, "--hook", "tc-ingress",
+                                     "--mode", "generic", "--chain", "cli_tc"])
+            #expect(moded.status != 0 && moded.stderr.contains("a tc hook has no mode"), "\(moded.stderr)")
             let refused = try cli.run(["loader", "attach", "srv6_localsid", "veth0", "--netns", a.name, "--hook", "tc-ingress",
                                        "--chain", "cli_tc"])
             #expect(refused.status != 0 && refused.stderr.contains("runs at XDP only"), "\(refused.stderr)")
