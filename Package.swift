@@ -93,6 +93,9 @@ let package = Package(
                                                    .product(name: "NIOHTTP1", package: "swift-nio"),
                                                    .product(name: "NIOPosix", package: "swift-nio")]),
         // Declarative testbeds: YAML topologies → namespaces, links, routes, hike configurations.
+        .target(name: "Controller", dependencies: ["HikeErrors", "HikeRPC", "NetKit", "SRv6", "Wing", "Yams",
+                                                   .product(name: "GRPCCore", package: "grpc-swift-2"),
+                                                   .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport")]),
         .target(name: "Testbed", dependencies: ["BPFKit", "CLinux", "NetKit", "Topology", "HikeControl", "HikeRuntime", "ECLAT", "HikeErrors", "SRv6", "Wing", "Yams"]),
         // `hike demo vpn`: the VPN testbed with loss and delay monitoring, reported and plotted.
         .target(name: "Demo", dependencies: ["BPFKit", "Testbed", "Monitoring", "HikeErrors", "HikeRuntime", "NetKit", "Plot", "Topology"]),
@@ -124,7 +127,7 @@ let package = Package(
         .executableTarget(
             name: "hike",
             dependencies: [
-                "BPFKit", "BPFObjects", "NetKit", "Topology", "Doctor", "Bench", "HikeControl", "HikeErrors", "HikeRuntime", "HikeVM", "ECLAT", "Wing",
+                "BPFKit", "BPFObjects", "NetKit", "Topology", "Doctor", "Bench", "HikeControl", "HikeErrors", "HikeRuntime", "HikeVM", "ECLAT", "Wing", "Controller",
                 "SRv6", "Monitoring", "Testbed", "Demo", "Daemon", "HikeRPC",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
@@ -135,6 +138,7 @@ let package = Package(
         .testTarget(name: "ECLATTests", dependencies: ["ECLAT", "HikeVM", "HikeVMTestSupport"]),
         .testTarget(name: "SRv6Tests", dependencies: ["BPFKit", "NetKit", "SRv6"]),
         .testTarget(name: "WingTests", dependencies: ["Wing", "HikeErrors", "NetKit", "SRv6"]),
+        .testTarget(name: "ControllerTests", dependencies: ["Controller", "HikeRPC", "NetKit", "Topology", "Wing"]),
         .testTarget(
             name: "WingKernelTests",
             dependencies: ["BPFKit", "BPFObjects", "NetKit", "Topology", "HikeTestSupport", "Wing"]

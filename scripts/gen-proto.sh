@@ -38,5 +38,5 @@ protoc -I Protos \
     --plugin=protoc-gen-grpc-swift-2="$PLUGINS/protoc-gen-grpc-swift-2" \
     --swift_out="$out" --swift_opt=Visibility=Public,FileNaming=DropPath \
     --grpc-swift-2_out="$out" --grpc-swift-2_opt=Visibility=Public,Server=true,Client=true,FileNaming=DropPath \
-    Protos/eclat.proto Protos/hike/v1/node.proto Protos/hawkeye/intent.proto
+    Protos/eclat.proto Protos/hike/v1/node.proto Protos/hike/v1/controller.proto Protos/hawkeye/intent.proto
 echo "gen-proto: wrote $(ls "$out" | tr '\n' ' ')" >&2

@@ -23,22 +23,38 @@ packages=(
   openssl         # the daemon tests make their CA and certificates
   qemu-system-x86 busybox-static kmod xz-utils zstd cpio  # the reference VM (scripts/kernel-vm.sh)
   dnsmasq-base    # the wing testbed's DNS server (a CNAME in front of the service)
+  python3-venv    # the controller tests' HawkEye client (below)
   make
 )
+
+# The controller tests generate a HawkEye client from Protos/hawkeye/intent.proto, which uses
+# proto3 `optional`: Debian's grpc-tools (1.14) predates it, so grpcio-tools comes from PyPI into
+# a virtual environment of its own.
+python_env=/var/cache/hike/python
+grpcio_tools=1.85.1
+python_ready() { "$python_env/bin/python" -c "import grpc_tools" 2>/dev/null; }
+install_python() {
+  python_ready && return 0
+  echo "install-deps: grpcio-tools $grpcio_tools from PyPI into $python_env"
+  rm -rf "$python_env"
+  /usr/bin/python3 -m venv "$python_env"
+  "$python_env/bin/pip" install -q "grpcio-tools==$grpcio_tools"
+}
 
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 
-if [ "${CI:-}" != "true" ] && [ ${#missing[@]} -eq 0 ]; then
+if [ "${CI:-}" != "true" ] && [ ${#missing[@]} -eq 0 ] && python_ready; then
   exit 0
 fi
 if [ "$(id -u)" -ne 0 ]; then
-  echo "install-deps: missing Debian packages: ${missing[*]:-none}; run as root (sudo make …)" >&2
+  echo "install-deps: missing Debian packages: ${missing[*]:-none}$(python_ready || echo "; grpcio-tools in $python_env"); run as root (sudo make …)" >&2
   exit 1
 fi
 echo "install-deps: apt-get update and install ${packages[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+install_python

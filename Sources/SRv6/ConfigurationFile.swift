@@ -145,3 +145,39 @@ public struct PathKey: CodingKey {
     }
     public init(_ name: String) { self.init(stringValue: name) }
 }
+
+extension MarkedDocument {
+    /// Composes YAML text into a document whose root is a mapping; the diagnostic says where it
+    /// is not (a YAML error, a key given twice, an empty file, a root that is not a mapping).
+    public static func mapping(_ text: String, file: String, expecting keys: String) throws(ConfigurationDiagnostic) -> MarkedDocument {
+        let composed: Node?
+        do {
+            composed = try Yams.compose(yaml: text)
+        } catch let error as YamlError {
+            if case .duplicatedKeysInMapping(let duplicates, let context) = error {
+                throw ConfigurationDiagnostic(file: file, line: context.mark.line, column: context.mark.column,
+                                              message: "the key '\(duplicates.joined(separator: "', '"))' is given twice in one mapping")
+            }
+            throw SRv6Configuration.yamlDiagnostic(error, file: file)
+        } catch {
+            throw ConfigurationDiagnostic(file: file, line: 0, column: 0, message: "\(error)")
+        }
+        guard let root = composed else {
+            throw ConfigurationDiagnostic(file: file, line: 1, column: 1, message: "the file is empty: it needs \(keys)")
+        }
+        let document = MarkedDocument(file: file, root: root)
+        guard root.mapping != nil else { throw document.diagnostic("the file must be a mapping (\(keys))", at: []) }
+        return document
+    }
+
+    /// The document decoded as written, before validation; a decoding error at its place.
+    public func decode<T: Decodable>(_ type: T.Type) throws(ConfigurationDiagnostic) -> T {
+        do {
+            return try YAMLDecoder().decode(type, from: root)
+        } catch let error as DecodingError {
+            throw SRv6Configuration.decodingDiagnostic(error, in: self)
+        } catch {
+            throw diagnostic("\(error)", at: [])
+        }
+    }
+}

@@ -27,7 +27,7 @@ struct Hike: AsyncParsableCommand {
                       MapCommand.self, ResetCommand.self, CompileCommand.self, LoadCommand.self, UnloadCommand.self,
                       EventsCommand.self, ClockCommand.self, SRv6Command.self, PMCommand.self,
                       TestbedCommand.self, DaemonCommand.self, InfoCommand.self, FastDropCommand.self,
-                      WingCommand.self]
+                      WingCommand.self, ControllerCommand.self]
     )
 
     /// Parses and runs like ArgumentParser's own main, but reports the errors of the kernel and

@@ -174,7 +174,7 @@ extension WingTestbedTests {
             try await KernelTest.waitUntil("the flow runs by r3", timeout: .seconds(30)) {
                 ((try? Self.linkCounters(name))?["r1-r3"]?.txPackets ?? 0) > (moved["r1-r3"]?.txPackets ?? 0) + 200
             }
-            FileManager.default.createFile(atPath: stop, contents: nil)
+            _ = FileManager.default.createFile(atPath: stop, contents: nil)
             let sent = try sender.wait().checked().trimmingCharacters(in: .whitespacesAndNewlines)
             try await KernelTest.waitUntil("h2's sink reports", timeout: .seconds(30)) { FileManager.default.fileExists(atPath: received) }
             let end = try Self.linkCounters(name)
