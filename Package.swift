@@ -79,7 +79,7 @@ let package = Package(
         .target(name: "Plot"),
         // Benchmarks (`hike bench`): raw tail-call chains against HIKe chains, timed with test runs;
         // packet rates through generator → DUT → sink namespaces (`hike bench run`).
-        .target(name: "Bench", dependencies: ["BPFKit", "BPFObjects", "ECLAT", "HikeControl", "HikeRuntime", "HikeVM", "Monitoring", "NetKit", "Plot", "SRv6", "Topology", "HikeErrors", "Wing", "CLinux"]),
+        .target(name: "Bench", dependencies: ["BPFKit", "BPFObjects", "ECLAT", "HikeControl", "HikeRuntime", "HikeVM", "Monitoring", "NetKit", "Plot", "SRv6", "Topology", "HikeErrors", "Wing", "Controller", "CLinux"]),
         // SRv6: SRH, SID and uSID types and codecs; YAML configuration → srv6 package maps and chains.
         .target(name: "SRv6", dependencies: ["BPFKit", "BPFObjects", "HikeErrors", "HikeRuntime", "HikeVM", "NetKit", "Yams"]),
         // Application-centric SRv6 on hosts (HawkWing): configuration, client and server.

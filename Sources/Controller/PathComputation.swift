@@ -140,6 +140,8 @@ public struct PathComputation: Sendable {
         }
         var best: (links: [Int], legs: [[Int]], functions: [ServiceFunction], cost: Double)?
         var lastViolation: String?
+        // Chains reuse legs: one shortest-path tree per router a leg starts from.
+        var trees: [Int: [Int]] = [:]
         for functions in placements {
             let stops = [a] + functions.map { index[$0.router]! } + [b]
             // A bounded single leg is searched among its k best paths; SFC legs take each its best.
@@ -148,15 +150,21 @@ public struct PathComputation: Sendable {
                 candidates = PathEnumerator(search: search, from: a, to: b, limit: Self.boundedSearchLimit)
             } else {
                 var legs: [[Int]] = []
-                for leg in zip(stops, stops.dropFirst()) {
-                    guard let found = search.best(from: leg.0, to: leg.1) else { legs = []; break }
+                for (from, to) in zip(stops, stops.dropFirst()) {
+                    if trees[from] == nil { trees[from] = search.tree(from: from) }
+                    guard let found = search.path(to: to, from: from, in: trees[from]!) else { legs = []; break }
                     legs.append(found)
                 }
                 candidates = PathEnumerator(fixed: legs.count == stops.count - 1 ? [legs] : [])
             }
             while let legs = candidates.next() {
                 let links = legs.flatMap { $0 }
-                if let violation = violation(of: links, intent: intent) { lastViolation = violation; continue }
+                if let violation = violation(of: links, intent: intent) {
+                    lastViolation = violation
+                    // The best path by the bounded metric itself breaks the bound: none will keep it.
+                    if intent.metrics.count == 1, bounded(intent) == [intent.metrics[0]] { break }
+                    continue
+                }
                 let cost = search.cost(of: links)
                 if best.map({ search.better(cost, than: $0.cost) }) ?? true { best = (links, legs, functions, cost) }
                 break
@@ -236,6 +244,12 @@ public struct PathComputation: Sendable {
             return "lose \(Self.figure(metrics.loss * 100)) %, more than the \(Self.figure(max * 100)) % asked"
         }
         return nil
+    }
+
+    /// The metric intents a request bounds.
+    func bounded(_ intent: PathIntent) -> [WingIntentKind] {
+        [(WingIntentKind.lowLatency, intent.maxDelayMicroseconds), (.lowJitter, intent.maxJitterMicroseconds), (.lowPacketLoss, intent.maxLoss)]
+            .filter { $0.1 != nil }.map(\.0)
     }
 
     static func figure(_ value: Double) -> String {

@@ -43,8 +43,29 @@ struct Search: Sendable {
 
     func cost(of links: [Int]) -> Double { label(of: links).value }
 
+    /// The best paths from a to every router, as the link each is reached through (-1: not reached, or a itself).
+    func tree(from a: Int) -> [Int] { explore(from: a, to: nil, bannedLinks: [], bannedNodes: []).through }
+
+    /// The path to b in a tree from a; nil when b is not reached.
+    func path(to b: Int, from a: Int, in through: [Int]) -> [Int]? {
+        var links: [Int] = []
+        var node = b
+        while node != a {
+            guard through[node] >= 0 else { return nil }
+            links.append(through[node])
+            node = computation.linkFrom[through[node]]
+        }
+        return links.reversed()
+    }
+
     /// The best path from a to b avoiding the banned links and nodes; [] when a == b.
     func best(from a: Int, to b: Int, bannedLinks: Set<Int> = [], bannedNodes: Set<Int> = []) -> [Int]? {
+        let (through, reached) = explore(from: a, to: b, bannedLinks: bannedLinks, bannedNodes: bannedNodes)
+        return reached ? path(to: b, from: a, in: through) : nil
+    }
+
+    /// Dijkstra from a, until b is settled (or everything, without b).
+    func explore(from a: Int, to b: Int?, bannedLinks: Set<Int>, bannedNodes: Set<Int>) -> (through: [Int], reached: Bool) {
         let count = computation.names.count
         var labels = [Label?](repeating: nil, count: count)
         var through = [Int](repeating: -1, count: count)
@@ -55,7 +76,7 @@ struct Search: Sendable {
         while let (label, node) = heap.pop() {
             if done[node] { continue }
             done[node] = true
-            if node == b { break }
+            if node == b { break }  // b nil: the whole tree
             for link in computation.outgoing[node] where usable[link] && !bannedLinks.contains(link) {
                 let next = computation.linkTo[link]
                 if done[next] || bannedNodes.contains(next) { continue }
@@ -67,14 +88,7 @@ struct Search: Sendable {
                 }
             }
         }
-        guard done[b] else { return nil }
-        var links: [Int] = []
-        var node = b
-        while node != a {
-            links.append(through[node])
-            node = computation.linkFrom[through[node]]
-        }
-        return links.reversed()
+        return (through, b.map { done[$0] } ?? true)
     }
 }
 

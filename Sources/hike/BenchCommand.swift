@@ -7,7 +7,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure what the data plane costs.",
-        subcommands: [VM.self, Compile.self, Run.self, FastDrop.self, Wing.self]
+        subcommands: [VM.self, Compile.self, Run.self, FastDrop.self, Wing.self, Controller.self]
     )
 }
 
@@ -101,6 +101,46 @@ extension BenchCommand {
             } catch {
                 Terminal.fail(String(describing: error))
             }
+            Terminal.line(json ? try Terminal.json(report) : report.table())
+        }
+    }
+
+    /// The intent controller's path computation on generated networks of growing size.
+    struct Controller: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "controller",
+            abstract: "Time the intent controller's path computation on generated networks of 100 to 10,000 routers.",
+            discussion: """
+                Each network is a ring where every router also reaches the next two, plus one random \
+                chord per router, with random delay, jitter, loss, bandwidth and utilization, flex-algo \
+                128 on every other router and three fw and ids functions. For each size, the same \
+                random router pairs are asked for: the IGP shortest path (the reference), each kind \
+                of intent, three weighted intents, a loss bound (searched among the k shortest \
+                paths when the best one breaks it), flex-algo and a two-function chain. Prints µs \
+                per computation (median, p99) and the median against the reference. No kernel is \
+                needed. See docs/controller.md.
+                """
+        )
+        @Option(help: ArgumentHelp("Network sizes in routers, comma-separated.", valueName: "n,n,…")) var sizes = "100,1000,10000"
+        @Option(help: "Requests per size (default: 200 up to 1,000 routers, 50 above, 20 from 10,000).") var requests: Int?
+        @Option(help: "The seed of the generated networks and pairs.") var seed: UInt64 = 1
+        @Flag(help: "Print the report as JSON (progress goes to stderr).") var json = false
+
+        func parsedSizes() throws -> [Int] {
+            let values = sizes.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+            guard !values.isEmpty, values.allSatisfy({ ($0 ?? 0) >= 4 && ($0 ?? 0) <= 1_000_000 }) else {
+                throw ValidationError("--sizes takes router counts of 4–1000000, comma-separated, like 100,1000,10000")
+            }
+            return values.map { $0! }
+        }
+
+        func validate() throws {
+            _ = try parsedSizes()
+            if let requests, !(1...100_000).contains(requests) { throw ValidationError("--requests must be 1–100000") }
+        }
+
+        func run() throws {
+            let report = ControllerScaleBench.run(.init(sizes: try parsedSizes(), requests: requests, seed: seed)) { Terminal.errorLine($0) }
             Terminal.line(json ? try Terminal.json(report) : report.table())
         }
     }
