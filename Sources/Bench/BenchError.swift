@@ -9,6 +9,8 @@ public enum BenchError: Error, CustomStringConvertible, Sendable {
     case unstable(rate: Double, attempts: Int, losses: String)
     /// This host cannot run the DUT (a kernel feature it lacks): reported, not a failure of it.
     case unavailable(String)
+    /// The controller stream measurement could not run to its end.
+    case controllerStreams(String)
 
     public var description: String {
         switch self {
@@ -17,6 +19,7 @@ public enum BenchError: Error, CustomStringConvertible, Sendable {
             "\(what) returned \(got), not \(expected): the chain did not run to its end, so its time means nothing"
         case .chainFailed(let what, let detail): "\(what): \(detail)"
         case .unavailable(let why): why
+        case .controllerStreams(let why): "controller streams: \(why)"
         case .unstable(let rate, let attempts, let losses):
             "stability pre-check: \(attempts) trial(s) at \(TrafficBench.mpps(rate)) Mpps all lost more than the PDR "
                 + "allows (\(losses)), so no PDR can be trusted; the machine is probably busy (run again, or raise "
@@ -33,6 +36,7 @@ extension BenchError: HikeError {
         case .chainFailed: "bench.chain-failed"
         case .unstable: "bench.unstable"
         case .unavailable: "bench.unavailable"
+        case .controllerStreams: "bench.controller-streams"
         }
     }
     public var message: String { description }

@@ -43,6 +43,8 @@ public enum ControllerScaleBench {
     public struct Report: Codable, Sendable {
         public var seed: UInt64
         public var sizes: [Size]
+        /// Streams held by one controller (ControllerStreamBench), when measured.
+        public var streams: [ControllerStreamBench.Row] = []
 
         public func table() -> String {
             var lines = ["hike bench controller: path computation per request on generated networks (seed \(seed)); µs median / p99, "
@@ -55,6 +57,15 @@ public enum ControllerScaleBench {
                 for row in size.rows {
                     lines.append("  " + row.request.padding(toLength: 46, withPad: " ", startingAt: 0)
                                  + String(format: "%9.1f  %9.1f  %6.2f  %7d", row.medianMicroseconds, row.p99Microseconds, row.ratioToIGP, row.noPath))
+                }
+            }
+            if !streams.isEmpty {
+                lines.append("")
+                lines.append("streams held by one controller (100 per connection, loopback, client and server in one process):")
+                lines.append("  streams  connections  all answered s  all pushed s  KiB per stream")
+                for row in streams {
+                    lines.append(String(format: "  %7d  %11d  %14.3f  %12.3f  %14.1f", row.streams, row.connections, row.answerSeconds,
+                                        row.pushSeconds, row.residentKiBPerStream))
                 }
             }
             return lines.joined(separator: "\n")

@@ -21,7 +21,7 @@ import Yams
 ///         reverse: {delay: 700}            # r2→r1 where it differs
 ///     services:
 ///       - {name: fw1, type: fw, router: r3, sid: "fcbb:bb00:3:f1::", healthy: true}
-struct TopologyDocument: Codable {
+struct TopologyDocument: Decodable {
     var usid: String?
     var nodes: [NodeEntry]?
     var links: [LinkEntry]?
@@ -50,22 +50,22 @@ struct TopologyDocument: Codable {
         }
     }
 
-    struct LinkEntry: Codable {
+    struct LinkEntry: Decodable {
         var between: [String]?
-        var igpMetric: Int?
-        var bandwidth: Int?
-        var delay: Double?
-        var jitter: Double?
-        var loss: Double?
-        var utilization: Double?
+        /// The metrics' keys stand beside `between` in the file.
+        var metrics: MetricsEntry
         var reverse: MetricsEntry?
 
-        enum CodingKeys: String, CodingKey, CaseIterable {
-            case between, igpMetric = "igp-metric", bandwidth, delay, jitter, loss, utilization, reverse
-        }
+        enum CodingKeys: String, CodingKey, CaseIterable { case between, reverse }
 
-        var metrics: MetricsEntry {
-            MetricsEntry(igpMetric: igpMetric, bandwidth: bandwidth, delay: delay, jitter: jitter, loss: loss, utilization: utilization)
+        /// Every key a link takes, for the unknown-key check.
+        static let keys = ["between"] + MetricsEntry.CodingKeys.allCases.map(\.rawValue) + ["reverse"]
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            between = try container.decodeIfPresent([String].self, forKey: .between)
+            reverse = try container.decodeIfPresent(MetricsEntry.self, forKey: .reverse)
+            metrics = try MetricsEntry(from: decoder)
         }
     }
 
@@ -101,7 +101,7 @@ extension NetworkTopology {
         }
         func keys<K: CodingKey & CaseIterable & RawRepresentable>(_: K.Type) -> [String] where K.RawValue == String { K.allCases.map(\.rawValue) }
         var unknown = marked.unknownKeys(in: marked.root, allowed: keys(D.CodingKeys.self), what: "the topology")
-        for (list, allowed, what) in [("nodes", keys(D.NodeEntry.CodingKeys.self), "a node"), ("links", keys(D.LinkEntry.CodingKeys.self), "a link"),
+        for (list, allowed, what) in [("nodes", keys(D.NodeEntry.CodingKeys.self), "a node"), ("links", D.LinkEntry.keys, "a link"),
                                       ("services", keys(D.ServiceEntry.CodingKeys.self), "a service")] {
             for item in marked.root.mapping?[list]?.sequence ?? [] {
                 unknown += marked.unknownKeys(in: item, allowed: allowed, what: what)

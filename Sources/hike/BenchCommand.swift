@@ -106,7 +106,7 @@ extension BenchCommand {
     }
 
     /// The intent controller's path computation on generated networks of growing size.
-    struct Controller: ParsableCommand {
+    struct Controller: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "controller",
             abstract: "Time the intent controller's path computation on generated networks of 100 to 10,000 routers.",
@@ -117,14 +117,27 @@ extension BenchCommand {
                 random router pairs are asked for: the IGP shortest path (the reference), each kind \
                 of intent, three weighted intents, a loss bound (searched among the k shortest \
                 paths when the best one breaks it), flex-algo and a two-function chain. Prints µs \
-                per computation (median, p99) and the median against the reference. No kernel is \
+                per computation (median, p99) and the median against the reference. Then, for each \
+                --streams count, a controller on loopback is asked by that many streams (100 per \
+                connection), one metric change moves every path, and the time until every stream \
+                is answered and then pushed is printed, with the memory per stream. No kernel is \
                 needed. See docs/controller.md.
                 """
         )
         @Option(help: ArgumentHelp("Network sizes in routers, comma-separated.", valueName: "n,n,…")) var sizes = "100,1000,10000"
         @Option(help: "Requests per size (default: 200 up to 1,000 routers, 50 above, 20 from 10,000).") var requests: Int?
         @Option(help: "The seed of the generated networks and pairs.") var seed: UInt64 = 1
+        @Option(help: ArgumentHelp("Stream counts to hold, comma-separated (none: 0).", valueName: "n,n,…")) var streams = "1000,10000"
         @Flag(help: "Print the report as JSON (progress goes to stderr).") var json = false
+
+        func parsedStreams() throws -> [Int] {
+            if streams == "0" { return [] }
+            let values = streams.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+            guard !values.isEmpty, values.allSatisfy({ ($0 ?? 0) >= 1 && ($0 ?? 0) <= 100_000 }) else {
+                throw ValidationError("--streams takes stream counts of 1–100000, comma-separated, or 0 for none")
+            }
+            return values.map { $0! }
+        }
 
         func parsedSizes() throws -> [Int] {
             let values = sizes.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
@@ -136,11 +149,13 @@ extension BenchCommand {
 
         func validate() throws {
             _ = try parsedSizes()
+            _ = try parsedStreams()
             if let requests, !(1...100_000).contains(requests) { throw ValidationError("--requests must be 1–100000") }
         }
 
-        func run() throws {
-            let report = ControllerScaleBench.run(.init(sizes: try parsedSizes(), requests: requests, seed: seed)) { Terminal.errorLine($0) }
+        func run() async throws {
+            var report = ControllerScaleBench.run(.init(sizes: try parsedSizes(), requests: requests, seed: seed)) { Terminal.errorLine($0) }
+            report.streams = try await ControllerStreamBench.run(streams: try parsedStreams(), seed: seed) { Terminal.errorLine($0) }
             Terminal.line(json ? try Terminal.json(report) : report.table())
         }
     }
