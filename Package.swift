@@ -138,7 +138,9 @@ let package = Package(
         .testTarget(name: "ECLATTests", dependencies: ["ECLAT", "HikeVM", "HikeVMTestSupport"]),
         .testTarget(name: "SRv6Tests", dependencies: ["BPFKit", "NetKit", "SRv6"]),
         .testTarget(name: "WingTests", dependencies: ["Wing", "HikeErrors", "NetKit", "SRv6"]),
-        .testTarget(name: "ControllerTests", dependencies: ["Controller", "HikeRPC", "NetKit", "Topology", "Wing"]),
+        .testTarget(name: "ControllerTests", dependencies: ["Controller", "HikeRPC", "NetKit", "Topology", "Wing",
+                                                            .product(name: "GRPCCore", package: "grpc-swift-2"),
+                                                            .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport")]),
         .testTarget(
             name: "WingKernelTests",
             dependencies: ["BPFKit", "BPFObjects", "NetKit", "Topology", "HikeTestSupport", "Wing"]

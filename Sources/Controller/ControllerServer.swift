@@ -66,10 +66,12 @@ struct IntentControllerService: Api_IntentController.SimpleServiceProtocol {
         // cancels the RPC: a client that has sent all its requests still gets the changes.
         do {
             try await withRPCCancellationHandler {
+                // The answers end when the RPC is cancelled or the controller stops; the requests
+                // may have ended long before (a client that asked everything it had).
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask { for try await message in request { await controller.ask(message, session: id) } }
-                    group.addTask { for await answer in answers { try await response.write(answer) } }
-                    try await group.waitForAll()
+                    for await answer in answers { try await response.write(answer) }
+                    group.cancelAll()
                 }
             } onCancelRPC: {
                 end.finish()
@@ -125,7 +127,13 @@ public enum ControllerServer {
             if let bound = try await server.listeningAddress {
                 listening(bound.ipv6?.port ?? bound.ipv4?.port ?? port)
             }
-            try await Task.sleep(for: .seconds(Int64.max / 2_000_000_000_000))
+            do {
+                while true { try await Task.sleep(for: .seconds(86_400)) }
+            } catch {
+                // Stopping: open streams end, so that the server's graceful shutdown does not wait for them.
+                await controller.closeAll()
+                throw error
+            }
         }
     }
 }

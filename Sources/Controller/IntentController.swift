@@ -76,6 +76,11 @@ public actor IntentController {
         log("session \(id) of \(session.peer) closed after \(session.requests.count) request(s)")
     }
 
+    /// Ends every session (the controller is stopping).
+    public func closeAll() {
+        for id in sessions.keys.sorted() { close(id) }
+    }
+
     /// Answers one request on a session's stream. A request that cannot be answered (bad
     /// intents, an address no router serves, no path within the bounds) gets HawkEye's "no path"
     /// answer, [destination]: the client keeps its configured path, and the stream stays open

@@ -1,4 +1,7 @@
 import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2Posix
+import HikeRPC
 import Testing
 import Topology
 
@@ -54,9 +57,32 @@ import Topology
         #expect(bad.status != 0)
         #expect(bad.stderr.contains("no link joins r2 and r9"), "\(bad.stderr)")
 
+        // A client's stream is open when the controller is stopped: it ends, and so does the controller.
+        let (answers, answered) = AsyncStream.makeStream(of: [String].self)
+        let client = Task {
+            let transport = try HTTP2ClientTransport.Posix(target: .ipv6(address: "::1", port: Int(port)!), transportSecurity: .plaintext)
+            try await withGRPCClient(transport: transport) { client in
+                try await Api_IntentController.Client(wrapping: client).getIntentPath(requestProducer: { writer in
+                    var request = Api_PathRequest()
+                    request.ipv6SourceAddress = "fd00:1::10"
+                    request.ipv6DestinationAddress = "fd00:6::10"
+                    var intent = Api_Intent()
+                    intent.type = .lowLatency
+                    request.intents = [intent]
+                    try await writer.write(request)
+                }, onResponse: { response in
+                    defer { answered.finish() }  // however it ends: a status, or a reset stream
+                    for try await answer in response.messages { answered.yield(answer.ipv6SidAddresses) }
+                })
+            }
+        }
+        var pending = answers.makeAsyncIterator()
+        #expect(await pending.next() == ["fc00:0:2::", "fc00:0:3::", "fc00:0:6::"])
         server.terminate()
         server.waitUntilExit()
         #expect(server.terminationStatus == 0)
+        #expect(await pending.next() == nil, "the stream ended with the controller")
+        _ = await client.result  // the stream's end, or the connection's loss: either ends the client
         let rest = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         #expect(rest.contains("hike controller: stopped"), "\(rest)")
     }
