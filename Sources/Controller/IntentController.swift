@@ -194,6 +194,7 @@ public actor IntentController {
 
     /// Computes every session's requests again and pushes the paths that change.
     public func recompute() {
+        pendingRecompute?.cancel()  // asked for before the hold-down ended, or the task itself
         pendingRecompute = nil
         let cause = changesSinceComputation.joined(separator: "; ")
         changesSinceComputation = []
