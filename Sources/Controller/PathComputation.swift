@@ -144,20 +144,22 @@ public struct PathComputation: Sendable {
         var trees: [Int: [Int]] = [:]
         for functions in placements {
             let stops = [a] + functions.map { index[$0.router]! } + [b]
-            // A bounded single leg is searched among its k best paths; SFC legs take each its best.
-            var candidates: PathEnumerator
+            // A single leg is searched among its k best paths (when the best breaks a bound);
+            // a chain's legs take each its best.
+            var next: () -> [[Int]]?
             if stops.count == 2 {
-                candidates = PathEnumerator(search: search, from: a, to: b, limit: Self.boundedSearchLimit)
+                var paths = PathEnumerator(search: search, from: a, to: b, limit: Self.boundedSearchLimit)
+                next = { paths.next().map { [$0] } }
             } else {
-                var legs: [[Int]] = []
+                var legs: [[Int]]? = []
                 for (from, to) in zip(stops, stops.dropFirst()) {
                     if trees[from] == nil { trees[from] = search.tree(from: from) }
-                    guard let found = search.path(to: to, from: from, in: trees[from]!) else { legs = []; break }
-                    legs.append(found)
+                    guard let found = search.path(to: to, from: from, in: trees[from]!) else { legs = nil; break }
+                    legs?.append(found)
                 }
-                candidates = PathEnumerator(fixed: legs.count == stops.count - 1 ? [legs] : [])
+                next = { defer { legs = nil }; return legs }
             }
-            while let legs = candidates.next() {
+            while let legs = next() {
                 let links = legs.flatMap { $0 }
                 if let violation = violation(of: links, intent: intent) {
                     lastViolation = violation
@@ -270,6 +272,7 @@ public struct PathComputation: Sendable {
             // The function's SID follows its router's (HawkEye's order).
             if n < functions.count { segments.append(functions[n].sid) }
         }
+        // pack only builds containers from C-SIDs it read with the same format: it cannot refuse them.
         if let format = topology.microSID, let packed = try? format.pack(segments) { segments = packed }
         return ComputedPath(routers: routers, segments: segments, metrics: metrics, cost: cost, functions: functions.map(\.name))
     }

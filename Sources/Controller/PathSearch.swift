@@ -128,14 +128,12 @@ struct LabelHeap {
     }
 }
 
-/// Paths from a to b, best first (Yen's algorithm), up to a limit; or a fixed list of
-/// candidates (a path of several legs, as service function chains have).
+/// Paths from a to b, best first (Yen's algorithm), up to a limit.
 struct PathEnumerator {
-    private let search: Search?
+    private let search: Search
     private let from: Int, to: Int, limit: Int
     private var found: [[Int]] = []
     private var candidates: [[Int]] = []
-    private var fixed: [[[Int]]]
     private var started = false
 
     init(search: Search, from: Int, to: Int, limit: Int) {
@@ -143,25 +141,15 @@ struct PathEnumerator {
         self.from = from
         self.to = to
         self.limit = limit
-        fixed = []
     }
 
-    init(fixed: [[[Int]]]) {
-        search = nil
-        from = 0
-        to = 0
-        limit = 0
-        self.fixed = fixed
-    }
-
-    /// The next path, as legs (one leg here).
-    mutating func next() -> [[Int]]? {
-        guard let search else { return fixed.isEmpty ? nil : fixed.removeFirst() }
+    /// The next path's links.
+    mutating func next() -> [Int]? {
         if !started {
             started = true
             guard let first = search.best(from: from, to: to) else { return nil }
             found = [first]
-            return [first]
+            return first
         }
         guard let previous = found.last, found.count < limit else { return nil }
         let nodes = [from] + previous.map { search.computation.linkTo[$0] }
@@ -177,6 +165,6 @@ struct PathEnumerator {
         else { return nil }
         let next = candidates.remove(at: bestIndex)
         found.append(next)
-        return [next]
+        return next
     }
 }

@@ -92,13 +92,12 @@ extension NetworkTopology {
     public static func parse(_ text: String, file: String = "<input>") throws(ControllerError) -> NetworkTopology {
         typealias D = TopologyDocument
         let marked: MarkedDocument
-        let document: TopologyDocument
         do {
             marked = try MarkedDocument.mapping(text, file: file, expecting: "nodes:, links:, services:")
-            document = try marked.decode(TopologyDocument.self)
         } catch {
             throw .topology([error])
         }
+        // Unknown keys do not stop decoding: a misspelt key and what it leaves missing are both reported.
         func keys<K: CodingKey & CaseIterable & RawRepresentable>(_: K.Type) -> [String] where K.RawValue == String { K.allCases.map(\.rawValue) }
         var unknown = marked.unknownKeys(in: marked.root, allowed: keys(D.CodingKeys.self), what: "the topology")
         for (list, allowed, what) in [("nodes", keys(D.NodeEntry.CodingKeys.self), "a node"), ("links", D.LinkEntry.keys, "a link"),
@@ -110,10 +109,15 @@ extension NetworkTopology {
                 }
             }
         }
+        let document: TopologyDocument
+        do {
+            document = try marked.decode(TopologyDocument.self)
+        } catch {
+            throw .topology((unknown + [error]).inFileOrder)
+        }
         var validator = TopologyValidator(document: marked)
         let topology = validator.validate(document)
-        let diagnostics = (unknown + validator.diagnostics).enumerated()
-            .sorted { ($0.element.line, $0.element.column, $0.offset) < ($1.element.line, $1.element.column, $1.offset) }.map(\.element)
+        let diagnostics = (unknown + validator.diagnostics).inFileOrder
         if !diagnostics.isEmpty { throw .topology(diagnostics) }
         return topology
     }

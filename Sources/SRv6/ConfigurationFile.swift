@@ -181,3 +181,12 @@ extension MarkedDocument {
         }
     }
 }
+
+extension Array where Element == ConfigurationDiagnostic {
+    /// The diagnostics in file order (ties keep the order they were found in).
+    public var inFileOrder: [ConfigurationDiagnostic] {
+        enumerated().sorted { a, b in
+            (a.element.line, a.element.column, a.offset) < (b.element.line, b.element.column, b.offset)
+        }.map(\.element)
+    }
+}

@@ -115,48 +115,25 @@ public struct WingConfiguration: Sendable, Hashable, Codable {
 
     /// Parses and validates YAML text; file names the source in diagnostics.
     public static func parse(_ text: String, file: String = "<input>") throws(WingError) -> WingConfiguration {
-        let composed: Node?
+        let marked: MarkedDocument
         do {
-            composed = try Yams.compose(yaml: text)
-        } catch let error as YamlError {
-            if case .duplicatedKeysInMapping(let duplicates, let context) = error {
-                throw .configuration([ConfigurationDiagnostic(file: file, line: context.mark.line, column: context.mark.column,
-                                                              message: "the key '\(duplicates.joined(separator: "', '"))' is given twice in one mapping")])
-            }
-            throw .configuration([SRv6Configuration.yamlDiagnostic(error, file: file)])
+            marked = try MarkedDocument.mapping(text, file: file, expecting: "hawkeye:, services: …")
         } catch {
-            throw .configuration([ConfigurationDiagnostic(file: file, line: 0, column: 0, message: "\(error)")])
-        }
-        // An empty file (or only comments) is wrong from its first character.
-        guard let root = composed else {
-            throw .configuration([ConfigurationDiagnostic(file: file, line: 1, column: 1, message: "the file is empty: a configuration needs 'services'")])
-        }
-        let marked = MarkedDocument(file: file, root: root)
-        guard root.mapping != nil else {
-            throw .configuration([marked.diagnostic("the configuration must be a mapping (hawkeye:, services: …)", at: [])])
+            throw .configuration([error])
         }
         // Unknown keys do not stop decoding: a misspelt key and what it leaves missing are both reported.
         let unknown = marked.wingUnknownKeys()
         let document: WingConfigurationDocument
         do {
-            document = try YAMLDecoder().decode(WingConfigurationDocument.self, from: root)
-        } catch let error as DecodingError {
-            throw .configuration(ordered(unknown + [SRv6Configuration.decodingDiagnostic(error, in: marked)]))
+            document = try marked.decode(WingConfigurationDocument.self)
         } catch {
-            throw .configuration(ordered(unknown + [marked.diagnostic("\(error)", at: [])]))
+            throw .configuration((unknown + [error]).inFileOrder)
         }
         var validator = WingValidator(document: marked)
         let configuration = validator.validate(document)
         let diagnostics = unknown + validator.diagnostics
-        if !diagnostics.isEmpty { throw .configuration(ordered(diagnostics)) }
+        if !diagnostics.isEmpty { throw .configuration(diagnostics.inFileOrder) }
         return configuration
-    }
-
-    /// Diagnostics in file order (ties keep the order they were found in).
-    static func ordered(_ diagnostics: [ConfigurationDiagnostic]) -> [ConfigurationDiagnostic] {
-        diagnostics.enumerated().sorted { a, b in
-            (a.element.line, a.element.column, a.offset) < (b.element.line, b.element.column, b.offset)
-        }.map(\.element)
     }
 }
 
