@@ -93,7 +93,7 @@ let package = Package(
                                                    .product(name: "NIOHTTP1", package: "swift-nio"),
                                                    .product(name: "NIOPosix", package: "swift-nio")]),
         // Declarative testbeds: YAML topologies → namespaces, links, routes, hike configurations.
-        .target(name: "Controller", dependencies: ["HikeErrors", "HikeRPC", "NetKit", "SRv6", "Wing", "Yams",
+        .target(name: "Controller", dependencies: ["HikeErrors", "HikeRPC", "Monitoring", "NetKit", "SRv6", "Wing", "Yams",
                                                    .product(name: "GRPCCore", package: "grpc-swift-2"),
                                                    .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport")]),
         .target(name: "Testbed", dependencies: ["BPFKit", "CLinux", "NetKit", "Topology", "HikeControl", "HikeRuntime", "ECLAT", "HikeErrors", "SRv6", "Wing", "Yams"]),
@@ -138,7 +138,7 @@ let package = Package(
         .testTarget(name: "ECLATTests", dependencies: ["ECLAT", "HikeVM", "HikeVMTestSupport"]),
         .testTarget(name: "SRv6Tests", dependencies: ["BPFKit", "NetKit", "SRv6"]),
         .testTarget(name: "WingTests", dependencies: ["Wing", "HikeErrors", "NetKit", "SRv6"]),
-        .testTarget(name: "ControllerTests", dependencies: ["Controller", "HikeRPC", "NetKit", "Topology", "Wing",
+        .testTarget(name: "ControllerTests", dependencies: ["Controller", "HikeRPC", "Monitoring", "NetKit", "Topology", "Wing",
                                                             .product(name: "GRPCCore", package: "grpc-swift-2"),
                                                             .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport")]),
         .testTarget(
@@ -158,7 +158,7 @@ let package = Package(
         .testTarget(name: "DaemonTests", dependencies: ["Daemon"]),
         .testTarget(
             name: "DaemonKernelTests",
-            dependencies: ["Daemon", "HikeRPC", "HikeTestSupport", "HikeRuntime", "HikeControl", "NetKit", "Topology", "BPFKit",
+            dependencies: ["Daemon", "Controller", "HikeRPC", "HikeTestSupport", "HikeRuntime", "HikeControl", "HikeVM", "Monitoring", "NetKit", "Topology", "BPFKit",
                            .product(name: "GRPCCore", package: "grpc-swift-2"),
                            .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport")]
         ),

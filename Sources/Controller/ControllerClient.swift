@@ -4,7 +4,7 @@ import GRPCNIOTransportHTTP2Posix
 import HikeRPC
 
 /// Where a controller listens: `[::1]:10000`, `127.0.0.1:10000`, `host:10000`.
-public struct ControllerAddress: Sendable, Equatable, CustomStringConvertible {
+public struct ControllerAddress: Sendable, Hashable, CustomStringConvertible {
     public var host: String
     public var port: Int
 

@@ -87,9 +87,10 @@ struct IntentControllerService: Api_IntentController.SimpleServiceProtocol {
 /// hike.v1.Controller: the state for `hike controller show`, and metrics set by hand.
 struct ControllerAdminService: Hike_V1_Controller.SimpleServiceProtocol {
     let controller: IntentController
+    let telemetry: LinkTelemetry?
 
     func show(request: Hike_V1_ShowControllerRequest, context: ServerContext) async throws -> Hike_V1_ControllerState {
-        try await Self.state(controller)
+        try await Self.state(controller, telemetry)
     }
 
     func setLinkMetrics(request: Hike_V1_SetLinkMetricsRequest, context: ServerContext) async throws -> Hike_V1_ControllerState {
@@ -104,23 +105,31 @@ struct ControllerAdminService: Hike_V1_Controller.SimpleServiceProtocol {
         } catch {
             throw RPCError(code: .invalidArgument, message: error.message)
         }
-        return try await Self.state(controller)
+        return try await Self.state(controller, telemetry)
     }
 
-    static func state(_ controller: IntentController) async throws -> Hike_V1_ControllerState {
+    static func state(_ controller: IntentController, _ telemetry: LinkTelemetry?) async throws -> Hike_V1_ControllerState {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         var reply = Hike_V1_ControllerState()
-        reply.json = String(decoding: try encoder.encode(await controller.status()), as: UTF8.self)
+        var status = await controller.status()
+        if let telemetry {
+            let (routers, directions) = await telemetry.status()
+            status.telemetry = ControllerStatus.Telemetry(routers: routers, directions: directions)
+        }
+        reply.json = String(decoding: try encoder.encode(status), as: UTF8.self)
         return reply
     }
 }
 
 /// `hike controller serve`: both services on one port, until the task is cancelled.
 public enum ControllerServer {
-    public static func run(_ controller: IntentController, host: String, port: Int,
+    /// Serves until cancelled; with telemetry, reads the links' metrics meanwhile (a source that
+    /// cannot be reached is logged and tried again at every read).
+    public static func run(_ controller: IntentController, telemetry: LinkTelemetry? = nil, host: String, port: Int,
                            listening: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
-        let services: [any RegistrableRPCService] = [IntentControllerService(controller: controller), ControllerAdminService(controller: controller)]
+        let services: [any RegistrableRPCService] = [IntentControllerService(controller: controller),
+                                                     ControllerAdminService(controller: controller, telemetry: telemetry)]
         try await withGRPCServer(transport: .http2NIOPosix(address: host.contains(":") ? .ipv6(host: host, port: port) : .ipv4(host: host, port: port),
                                                          transportSecurity: .plaintext),
                                  services: services) { server in
@@ -128,6 +137,10 @@ public enum ControllerServer {
                 listening(bound.ipv6?.port ?? bound.ipv4?.port ?? port)
             }
             do {
+                if let telemetry {
+                    try await telemetry.run()
+                    throw CancellationError()
+                }
                 while true { try await Task.sleep(for: .seconds(86_400)) }
             } catch {
                 // Stopping: open streams end, so that the server's graceful shutdown does not wait for them.

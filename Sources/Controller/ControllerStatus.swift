@@ -49,6 +49,13 @@ public struct ControllerStatus: Sendable, Codable, Equatable {
     public var links: [Link]
     public var services: [ServiceFunction]
     public var sessions: [Session]
+    /// What the routers' daemons gave, when the controller reads them.
+    public var telemetry: Telemetry?
+
+    public struct Telemetry: Sendable, Codable, Equatable {
+        public var routers: [LinkTelemetry.RouterState]
+        public var directions: [LinkTelemetry.DirectionState]
+    }
 }
 
 extension PathMetrics {

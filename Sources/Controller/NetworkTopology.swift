@@ -99,12 +99,27 @@ public struct NetworkTopology: Sendable, Hashable {
     public var services: [ServiceFunction]
     /// When set, runs of uN SIDs of one block are packed into containers (RFC 9800).
     public var microSID: MicroSIDFormat?
+    /// The routers' hike daemons, by router: where the controller reads their links' loss and
+    /// load (LinkTelemetry). Routers without one keep the metrics they are given.
+    public var daemons: [String: DaemonLocation]
+    /// The HIKe instance of each router that names one (`instance:`): in Prometheus, the `node`
+    /// label of its metrics.
+    public var instances: [String: String]
 
-    public init(nodes: [TopologyNode], links: [TopologyLink], services: [ServiceFunction] = [], microSID: MicroSIDFormat? = nil) {
+    public init(nodes: [TopologyNode], links: [TopologyLink], services: [ServiceFunction] = [], microSID: MicroSIDFormat? = nil,
+                daemons: [String: DaemonLocation] = [:], instances: [String: String] = [:]) {
         self.nodes = nodes
         self.links = links
         self.services = services
         self.microSID = microSID
+        self.daemons = daemons
+        self.instances = instances
+    }
+
+    /// The router whose metrics carry this `node` label in Prometheus: the one whose instance
+    /// it is, else the one of that name.
+    public func router(forInstance instance: String) -> String? {
+        instances.first { $0.value == instance }?.key ?? (nodes.contains { $0.name == instance } && instances[instance] == nil ? instance : nil)
     }
 
     /// The router whose host prefix holds address (the longest match), as HawkEye maps a

@@ -10,6 +10,10 @@ import Yams
 ///       - name: r1
 ///         sids: {0: "fcbb:bb00:1::", 128: "fcbb:bb80:1::"}   # per algorithm; 0 is required
 ///         prefixes: [fd00:1::/64]          # the hosts behind it
+///         daemon: unix:/run/hike/r1.sock   # optional: its hike daemon (or HOST:PORT, plaintext),
+///         instance: r1                     #   the HIKe instance there (default: default; in
+///                                          #   Prometheus, the `node` label: default the router's name)
+///         netns: r1                        #   and the namespace of its interfaces (default: the daemon's)
 ///     links:
 ///       - between: [r1, r2]
 ///         igp-metric: 10
@@ -33,8 +37,11 @@ struct TopologyDocument: Decodable {
         var name: String?
         var sids: [String: String]?
         var prefixes: [String]?
+        var daemon: String?
+        var instance: String?
+        var netns: String?
 
-        enum CodingKeys: String, CodingKey, CaseIterable { case name, sids, prefixes }
+        enum CodingKeys: String, CodingKey, CaseIterable { case name, sids, prefixes, daemon, instance, netns }
     }
 
     struct MetricsEntry: Codable {
@@ -139,8 +146,22 @@ struct TopologyValidator {
             do { format = try MicroSIDFormat(parsing: text) } catch { self.error("usid: \(error)", at: [K("usid")]) }
         }
         var nodes: [TopologyNode] = []
+        var daemons: [String: DaemonLocation] = [:]
+        var instances: [String: String] = [:]
         for (n, entry) in (raw.nodes ?? []).enumerated() {
-            if let node = node(entry, at: [K("nodes"), K(intValue: n)], taken: nodes) { nodes.append(node) }
+            let at: [any CodingKey] = [K("nodes"), K(intValue: n)]
+            guard let node = node(entry, at: at, taken: nodes) else { continue }
+            nodes.append(node)
+            if let address = entry.daemon {
+                do {
+                    daemons[node.name] = try DaemonLocation(parsing: address, instance: entry.instance, netns: entry.netns)
+                } catch {
+                    self.error("node \(node.name): \(error.message)", at: at + [K("daemon")])
+                }
+            } else if entry.netns != nil {
+                error("node \(node.name): netns says where its daemon finds its interfaces: give daemon too", at: at + [K("netns")])
+            }
+            if let instance = entry.instance { instances[node.name] = instance }
         }
         if nodes.isEmpty && diagnostics.isEmpty { error("no nodes: list the routers under 'nodes'", at: [K("nodes")]) }
         // Links are checked against every name given, so that a node's own error does not also
@@ -176,7 +197,7 @@ struct TopologyValidator {
             guard let sid = address(text, at: at + [K("sid")], what: "service \(name): sid") else { continue }
             services.append(ServiceFunction(name: name, type: type, router: router, sid: sid, healthy: entry.healthy ?? true))
         }
-        return NetworkTopology(nodes: nodes, links: links, services: services, microSID: format)
+        return NetworkTopology(nodes: nodes, links: links, services: services, microSID: format, daemons: daemons, instances: instances)
     }
 
     mutating func address(_ text: String, at path: [any CodingKey], what: String) -> IPv6Address? {

@@ -25,6 +25,9 @@ public struct DaemonConfiguration: Codable, Sendable, Equatable {
     /// Loss by alternate marking between two instances of this machine every period, with
     /// STAMP delay, into the metrics (what `hike pm serve --period` does).
     public var monitoring: MonitoringLoop.Settings?
+    /// Seconds between flips of the instance's colour: the sending side of link monitoring (`hike
+    /// pm link`), whose loss the neighbours' counters and a controller then read.
+    public var colourPeriod: Double?
 
     public struct TLSFiles: Codable, Sendable, Equatable {
         /// The daemon's certificate chain (PEM).
@@ -49,6 +52,7 @@ public struct DaemonConfiguration: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case socket, listen, tls, insecure, eclat, metrics, netns, instance, monitoring
         case maxRequestBytes = "max-request-bytes"
+        case colourPeriod = "colour-period"
     }
 
     public init() {}
@@ -66,6 +70,7 @@ public struct DaemonConfiguration: Codable, Sendable, Equatable {
         instance = try c.decodeIfPresent(String.self, forKey: .instance) ?? defaults.instance
         maxRequestBytes = try c.decodeIfPresent(Int.self, forKey: .maxRequestBytes) ?? defaults.maxRequestBytes
         monitoring = try c.decodeIfPresent(MonitoringLoop.Settings.self, forKey: .monitoring)
+        colourPeriod = try c.decodeIfPresent(Double.self, forKey: .colourPeriod)
     }
 
     /// Reads a configuration file; an unknown key or a wrong type is an error naming the file.
@@ -119,6 +124,14 @@ public struct DaemonConfiguration: Codable, Sendable, Equatable {
         if let monitoring {
             guard metrics != nil else { throw .configuration("monitoring: the loss and delay it measures go to the metrics: give metrics too") }
             do { try monitoring.check() } catch { throw .configuration("monitoring: \(error)") }
+        }
+        if let colourPeriod {
+            guard colourPeriod.isFinite, (0.01...86_400).contains(colourPeriod) else {
+                throw .configuration("colour-period \(colourPeriod): give 0.01–86400 seconds")
+            }
+            if monitoring?.ingress == instance {
+                throw .configuration("colour-period: monitoring's collector already flips instance '\(instance)' (its ingress): give one of them")
+            }
         }
     }
 }

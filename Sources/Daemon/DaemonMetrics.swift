@@ -1,4 +1,5 @@
 import Foundation
+import HikeControl
 import HikeRuntime
 import HikeVM
 import Monitoring
@@ -18,8 +19,12 @@ public final class DaemonMetrics: Sendable {
 
     /// loop: the monitoring loop's two ends, whose flow counters its metrics read (the
     /// instance's own are read here otherwise).
-    public init(instance: String, loop: MonitoringLoop? = nil) {
+    /// The namespace of the instance's interfaces (monitored links), nil: the daemon's.
+    private let netns: String?
+
+    public init(instance: String, netns: String? = nil, loop: MonitoringLoop? = nil) {
         self.instance = instance
+        self.netns = netns
         mirror = CounterMirror(registry: registry)
         monitoring = MonitoringMetrics(nodes: loop.map { [($0.ingress, .ingress), ($0.egress, .egress)] } ?? [], registry: registry)
         readsOwnFlows = loop == nil
@@ -75,6 +80,9 @@ public final class DaemonMetrics: Sendable {
             if readsOwnFlows && registryFile.objects.contains("pm") {
                 let node = LocalMonitoredNode(instance: hike)
                 for point in [CountingPoint.ingress, .egress] { try MonitoringMetrics.mirror(node, at: point, into: mirror) }
+            }
+            if registryFile.objects.contains("pm") {
+                MonitoringMetrics.mirror(try DataPlane(instance: hike).linkReport(netns: netns), into: mirror)
             }
         } catch {
             problems.append("\(error)")

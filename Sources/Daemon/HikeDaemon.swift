@@ -56,7 +56,7 @@ public struct HikeDaemon: Sendable {
                 throw DaemonError.configuration("monitoring: \(error)")
             }
         }
-        let metrics = DaemonMetrics(instance: configuration.instance, loop: loop)
+        let metrics = DaemonMetrics(instance: configuration.instance, netns: configuration.netns, loop: loop)
         let group = MultiThreadedEventLoopGroup.singleton
         let stopper = Stopper()
 
@@ -135,6 +135,9 @@ public struct HikeDaemon: Sendable {
             lifecycle.append(MetricsService(endpoint: endpoint))
         }
         if let loop { lifecycle.append(MonitoringService(loop: loop, metrics: metrics.monitoring, logger: logger)) }
+        if let period = configuration.colourPeriod {
+            lifecycle.append(ColourFlipService(instance: configuration.instance, period: period, planes: planes, logger: logger))
+        }
         let serviceGroup = ServiceGroup(configuration: .init(
             services: lifecycle.map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup,
                                             failureTerminationBehavior: .gracefullyShutdownGroup) },
@@ -228,6 +231,42 @@ struct MonitoringService: Service {
         } onGracefulShutdown: {
             logger.info("stopping the monitoring loop after its period")
             stop.store(true, ordering: .relaxed)
+        }
+    }
+}
+
+/// The sending side of link monitoring: flips the instance's colour every period, on the
+/// instance's queue (in turn with requests). While the instance has no pm package it says so
+/// once and tries again every period.
+struct ColourFlipService: Service {
+    let instance: String
+    let period: Double
+    let planes: DataPlaneServices
+    let logger: Logger
+
+    func run() async throws {
+        let clock = ContinuousClock(), step = Duration.nanoseconds(Int64(period * 1e9))
+        var deadline = clock.now + step, said = ""
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            // Deadlines, not sleeps between flips: the periods do not drift.
+            do { try await Task.sleep(until: deadline, clock: clock) } catch { return }
+            deadline += step
+            let instance = instance
+            let problem: String?
+            do {
+                problem = try await planes.service(for: instance).run { () -> String? in
+                    do {
+                        try LocalMonitoredNode(instance: try HikeInstance(name: instance)).flip()
+                        return nil
+                    } catch {
+                        return "\(error)"
+                    }
+                }
+            } catch {
+                problem = "\(error)"
+            }
+            if let problem, problem != said { logger.warning("colour-period: \(problem); trying again every period") }
+            said = problem ?? ""
         }
     }
 }

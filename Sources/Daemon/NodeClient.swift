@@ -232,6 +232,9 @@ public enum NodeClient {
         case .addFlow(let r): try await node.addFlow(r, options: options)
         case .removeFlow(let r): try await node.removeFlow(r, options: options)
         case .monitoringStats(let r): try await node.monitoringStats(r, options: options)
+        case .setLink(let r): try await node.setLink(r, options: options)
+        case .removeLink(let r): try await node.removeLink(r, options: options)
+        case .listLinks(let r): try await node.listLinks(r, options: options)
         }
     }
 }

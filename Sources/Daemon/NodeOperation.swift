@@ -30,6 +30,9 @@ public enum NodeOperation: Sendable {
     case addFlow(Hike_V1_AddFlowRequest)
     case removeFlow(Hike_V1_RemoveFlowRequest)
     case monitoringStats(Hike_V1_MonitoringStatsRequest)
+    case setLink(Hike_V1_SetLinkRequest)
+    case removeLink(Hike_V1_RemoveLinkRequest)
+    case listLinks(Hike_V1_ListLinksRequest)
 
     /// The instance the request names ("default" when it names none).
     public var instance: String {
@@ -63,6 +66,9 @@ public enum NodeOperation: Sendable {
         case .addFlow(let r): r.target
         case .removeFlow(let r): r.target
         case .monitoringStats(let r): r.target
+        case .setLink(let r): r.target
+        case .removeLink(let r): r.target
+        case .listLinks(let r): r.target
         }
     }
 
@@ -70,7 +76,7 @@ public enum NodeOperation: Sendable {
     public var changes: Bool {
         switch self {
         case .loadPrograms, .loadChains, .removeChains, .loadScript, .unloadScript, .attachLoader, .detachLoader,
-             .updateMap, .deleteMapEntry, .reset, .applySRv6, .addFlow, .removeFlow: true
+             .updateMap, .deleteMapEntry, .reset, .applySRv6, .addFlow, .removeFlow, .setLink, .removeLink: true
         default: false
         }
     }
@@ -104,6 +110,9 @@ public enum NodeOperation: Sendable {
         case .addFlow: "AddFlow"
         case .removeFlow: "RemoveFlow"
         case .monitoringStats: "MonitoringStats"
+        case .setLink: "SetLink"
+        case .removeLink: "RemoveLink"
+        case .listLinks: "ListLinks"
         }
     }
 }

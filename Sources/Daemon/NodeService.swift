@@ -64,6 +64,9 @@ struct NodeService: Hike_V1_Node.SimpleServiceProtocol {
     func addFlow(request: Hike_V1_AddFlowRequest, context: ServerContext) async throws -> Hike_V1_Output { try await run(.addFlow(request)) }
     func removeFlow(request: Hike_V1_RemoveFlowRequest, context: ServerContext) async throws -> Hike_V1_Output { try await run(.removeFlow(request)) }
     func monitoringStats(request: Hike_V1_MonitoringStatsRequest, context: ServerContext) async throws -> Hike_V1_Output { try await run(.monitoringStats(request)) }
+    func setLink(request: Hike_V1_SetLinkRequest, context: ServerContext) async throws -> Hike_V1_Output { try await run(.setLink(request)) }
+    func removeLink(request: Hike_V1_RemoveLinkRequest, context: ServerContext) async throws -> Hike_V1_Output { try await run(.removeLink(request)) }
+    func listLinks(request: Hike_V1_ListLinksRequest, context: ServerContext) async throws -> Hike_V1_Output { try await run(.listLinks(request)) }
 
     /// Reads the ring buffer the request names and sends what it held; with follow, polls it
     /// (as `hike events --follow` does) and sends each batch, until the client goes away.

@@ -57,6 +57,8 @@ public final class HikeInstance: @unchecked Sendable {  // state lives in the ke
     /// hike_tx_unready (bpf/include/hike/tx.h) is one per instance: every object that forwards
     /// reads the same marks.
     public static let sharedMaps: [String: String] = ["pm_colour": "pm", "pm_flows": "pm", "pm_sent": "pm", "pm_stats": "pm",
+                                               // Link monitoring (bpf/include/hike/pm_link.h): the srv6 loader and every XDP forwarder.
+                                               "pm_recv": "pm", "pm_links": "pm",
                                                txUnreadyMap: "hike_default",
                                                // show_pkt_info of info and devel_encap: one event stream.
                                                "info_events": "info", "info_stats": "info",
@@ -113,12 +115,17 @@ public final class HikeInstance: @unchecked Sendable {  // state lives in the ke
         }
     }
 
+    /// The directories of the shared maps an object declares (a loader's too: srv6_localsid
+    /// counts monitored links in the pm maps).
+    func sharedMapDirectories(of description: BPFObjectDescription) -> [String] {
+        Set(description.maps.compactMap { Self.sharedMaps[$0] }).sorted().map { "\(pinRoot)/maps/\($0)" }
+    }
+
     /// Loads every program of an object. On failure nothing of it stays pinned or registered.
     func loadObject(_ objectName: String, into registry: inout Registry) throws {
         let description = try describe(objectNamed: objectName)
         let mapsDirectory = "\(pinRoot)/maps/\(objectName)"
-        let sharedDirectories = Set(description.maps.compactMap { Self.sharedMaps[$0] }).map { "\(pinRoot)/maps/\($0)" }
-        for directory in ["\(pinRoot)/vm", mapsDirectory] + sharedDirectories { try makeDirectories(directory) }
+        for directory in ["\(pinRoot)/vm", mapsDirectory] + sharedMapDirectories(of: description) { try makeDirectories(directory) }
         let object: BPFObject
         do {
             object = try BPFObject(spec: description.spec, options: objectOptions(object: description, ownMapsDirectory: mapsDirectory))
@@ -415,6 +422,7 @@ public final class HikeInstance: @unchecked Sendable {  // state lives in the ke
             if case .tc = hook { directory += "~\(hook.name)" }
             let description = try describe(objectNamed: objectName)
             try makeDirectories("\(pinRoot)/vm", directory)
+            for shared in sharedMapDirectories(of: description) { try makeDirectories(shared) }
             var done = false
             var tcFilter: TCAttachment?
             let tcBefore = registry.tcObjects

@@ -118,11 +118,11 @@ public enum KernelTest {
 
     /// waitUntil for async tests: between polls it gives its thread back to the pool.
     public static func waitUntil(_ what: String, timeout: Duration = .seconds(10),
-                                 _ condition: () throws -> Bool) async throws {
+                                 _ condition: () async throws -> Bool) async throws {
         let clock = ContinuousClock()
         let deadline = clock.now + timeout
         while true {
-            if try condition() { return }
+            if try await condition() { return }
             if clock.now >= deadline {
                 throw BPFError(operation: "wait until \(what)", errno: ETIMEDOUT, message: "still not true after \(timeout)")
             }

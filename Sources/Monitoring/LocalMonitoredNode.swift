@@ -154,6 +154,19 @@ public struct LocalMonitoredNode: MonitoredNode {
 
     public func setActiveColour(_ colour: Colour) throws {
         try map(PMABI.colourMap).update(UInt32(0), colour.rawValue)
+        try ColourRecord(colour: colour, since: Date().timeIntervalSince1970).write(to: colourRecordPath)
+    }
+
+    /// Where the last flip through hike is recorded (the map holds the colour only): readers
+    /// of link counters need to know how long the other colour has been idle.
+    var colourRecordPath: String { "\(instance.stateDirectory)/pm-colour.json" }
+
+    /// The active colour and since when (Unix seconds), when hike flipped it to that colour;
+    /// nil since: flipped by something else, or never.
+    public func colourAndSince() throws -> (Colour, Double?) {
+        let colour = try activeColour()
+        let record = FileManager.default.contents(atPath: colourRecordPath).flatMap { try? JSONDecoder().decode(ColourRecord.self, from: $0) }
+        return (colour, record?.colour == colour ? record?.since : nil)
     }
 
     // MARK: Statistics and fault injection

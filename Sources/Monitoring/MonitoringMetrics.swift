@@ -42,6 +42,12 @@ public final class MonitoringMetrics: Sendable {
         public static let stampDelay = "hike_stamp_delay_seconds"
         /// A histogram: each test packet's delay, by direction.
         public static let stampPacketDelay = "hike_stamp_packet_delay_seconds"
+        public static let colour = "hike_pm_colour"
+        public static let colourSince = "hike_pm_colour_since_seconds"
+        public static let link = "hike_link_monitored"
+        public static let linkDrop = "hike_link_drop_ratio"
+        public static let linkTransmitBytes = "hike_link_transmit_bytes_total"
+        public static let linkReceiveBytes = "hike_link_receive_bytes_total"
     }
 
     private func gauge(_ name: String, _ help: String, _ labels: [(String, String)], _ value: Double) {
@@ -109,6 +115,31 @@ public final class MonitoringMetrics: Sendable {
                            labels: labels, value: c.packets)
             mirror.counter(Name.bytes, help: "Bytes (frames without the AltMark header) of a monitored flow counted at a node.",
                            labels: labels, value: c.bytes)
+        }
+    }
+
+    /// A node's link monitoring (LinkReport): its colour and since when, each monitored
+    /// interface with its flows, and the interface's byte counters — what a controller that
+    /// reads Prometheus needs besides the flows' counters.
+    public static func mirror(_ report: LinkReport, into mirror: CounterMirror) {
+        let node = [("node", report.node)]
+        mirror.gauge(Name.colour, help: "The colour the node marks with now (alternate marking).", labels: node,
+                     value: Double(report.activeColour.rawValue))
+        if let since = report.colourSince {
+            mirror.gauge(Name.colourSince, help: "Since when the node marks with its colour, Unix seconds (the last flip hike made).",
+                         labels: node, value: since)
+        }
+        for link in report.links {
+            let interface = node + [("interface", link.interface)]
+            mirror.gauge(Name.link, help: "A monitored link at the node, with its send and receive flows (0: none); always 1.",
+                         labels: interface + [("send_flow", String(link.sendFlow ?? 0)), ("receive_flow", String(link.receiveFlow ?? 0))],
+                         value: 1)
+            mirror.gauge(Name.linkDrop, help: "The share of what the interface receives that it drops (loss injection).",
+                         labels: interface, value: link.dropPercent / 100)
+            if let totals = link.interfaceCounters {
+                mirror.counter(Name.linkTransmitBytes, help: "Bytes the monitored interface transmitted (ip -s link).", labels: interface, value: totals.txBytes)
+                mirror.counter(Name.linkReceiveBytes, help: "Bytes the monitored interface received (ip -s link).", labels: interface, value: totals.rxBytes)
+            }
         }
     }
 

@@ -12,6 +12,12 @@ public enum PMABI {
     public static let destinationFlowMap = "pm_dst_flow"
     public static let lossMap = "pm_loss_cfg"
     public static let statsMap = "pm_stats"
+    public static let linksMap = "pm_links"
+
+    /// Entries of pm_links: interfaces with a larger ifindex cannot be monitored.
+    public static let linkMaxIfindex: Int32 = 1024
+    /// pm_link.drop_ppm is in parts per million.
+    public static let linkPPM: UInt32 = 1_000_000
 
     /// Entries of pm_flows; pm_sent and pm_recv hold two per flow (one per colour).
     public static let maxFlows = 4096
@@ -65,6 +71,26 @@ public struct PMLossEntry: Codable, Sendable {
         self.flow = flow
         self.colour = colour
         self.dropped = dropped
+    }
+}
+
+/// `struct pm_link`: a monitored link at this node, by its interface (0: off, for each).
+public struct PMLinkEntry: Codable, Sendable, Equatable {
+    public var sendFlow: UInt32
+    public var receiveFlow: UInt32
+    public var dropPPM: UInt32
+    public var reserved: UInt32 = 0
+
+    public init(sendFlow: UInt32, receiveFlow: UInt32, dropPPM: UInt32) {
+        self.sendFlow = sendFlow
+        self.receiveFlow = receiveFlow
+        self.dropPPM = dropPPM
+    }
+
+    public static let off = PMLinkEntry(sendFlow: 0, receiveFlow: 0, dropPPM: 0)
+
+    enum CodingKeys: String, CodingKey {
+        case sendFlow = "send_flow", receiveFlow = "receive_flow", dropPPM = "drop_ppm", reserved
     }
 }
 

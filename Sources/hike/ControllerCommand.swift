@@ -43,8 +43,16 @@ struct ControllerCommand: ParsableCommand {
         var holdDown: Double = 1
         @Option(help: ArgumentHelp("A working path is replaced only by one better by more than this share (0–1).", valueName: "share"))
         var flappingThreshold: Double = 0.1
+        @Option(help: ArgumentHelp("Read the links' loss and load from this Prometheus server, which scrapes the routers' daemons, instead of from the daemons.", valueName: "url"))
+        var prometheus: String?
+        @Option(help: ArgumentHelp("Seconds between reads of the routers' daemons (routers with `daemon:` in the topology file), or of Prometheus.", valueName: "seconds"))
+        var pollInterval: Double = 0.5
+        @Option(help: ArgumentHelp("Seconds a colour must have been idle at a sender before its counters are taken as final.", valueName: "seconds"))
+        var lossGrace: Double = 0.1
 
         func validate() throws {
+            guard pollInterval.isFinite, (0.05...3600).contains(pollInterval) else { throw ValidationError("--poll-interval must be 0.05–3600 seconds") }
+            guard lossGrace.isFinite, (0...3600).contains(lossGrace) else { throw ValidationError("--loss-grace must be 0–3600 seconds") }
             guard holdDown >= 0, holdDown <= 3600 else { throw ValidationError("--hold-down must be 0–3600 seconds") }
             guard (0..<1).contains(flappingThreshold) else { throw ValidationError("--flapping-threshold must be at least 0 and below 1") }
         }
@@ -54,10 +62,19 @@ struct ControllerCommand: ParsableCommand {
             let address = try ControllerAddress(parsing: listen)
             let controller = IntentController(topology: network, settings: .init(holdDown: .milliseconds(Int64(holdDown * 1000)),
                                                                                  flappingThreshold: flappingThreshold)) { Terminal.line($0) }
+            let source: LinkTelemetry.Source? = try prometheus.map { .prometheus(try PrometheusLinkSource(parsing: $0)) }
+                ?? (network.daemons.isEmpty ? nil : .daemons)
+            let telemetry = source.map { source in
+                LinkTelemetry(controller: controller, topology: network, source: source,
+                              settings: .init(interval: .milliseconds(Int64(pollInterval * 1000)), grace: lossGrace)) { Terminal.line($0) }
+            }
             let server = Task {
-                try await ControllerServer.run(controller, host: address.host, port: address.port) { port in
+                try await ControllerServer.run(controller, telemetry: telemetry, host: address.host, port: address.port) { port in
                     Terminal.line("hike controller: \(network.nodes.count) routers, \(network.links.count) links, \(network.services.count) "
                                   + "service functions; serving HawkEye's API on \(ControllerAddress(host: address.host, port: port)) (Ctrl-C ends)")
+                    if let source {
+                        Terminal.line("hike controller: reading the links' loss and load from \(source) every \(pollInterval) s")
+                    }
                 }
             }
             SignalWatch.install { _, _ in server.cancel() }
@@ -132,6 +149,19 @@ struct ControllerCommand: ParsableCommand {
         for link in status.links {
             let age = link.ageSeconds.map { " (\(link.source), " + String(format: "%.1f s ago)", $0) } ?? " (topology file)"
             Terminal.line("  \(link.from) → \(link.to): " + describe(link.metrics) + age)
+        }
+        if let telemetry = status.telemetry {
+            Terminal.line("telemetry (routers read, directions measured):")
+            for router in telemetry.routers {
+                Terminal.line("  \(router.router) at \(router.daemon): " + (router.problem.map { "unreachable: \($0)" }
+                              ?? "\(router.monitoredLinks) monitored link\(router.monitoredLinks == 1 ? "" : "s")"))
+            }
+            for direction in telemetry.directions {
+                let loss = direction.loss.map { String(format: "loss %.2f %% (%lld of %llu)", $0 * 100, direction.lost ?? 0, direction.sent ?? 0) }
+                    ?? "no period closed yet"
+                let load = direction.utilization.map { String(format: ", utilization %.0f %%", $0 * 100) } ?? ""
+                Terminal.line("  \(direction.from) → \(direction.to) (flow \(direction.flow)): \(loss)\(load)")
+            }
         }
         for session in status.sessions {
             Terminal.line("session \(session.id) from \(session.peer), open " + String(format: "%.0f s:", session.openedSecondsAgo))

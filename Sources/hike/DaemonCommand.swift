@@ -60,6 +60,9 @@ struct DaemonCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("The largest request accepted, in bytes (default 4194304).", valueName: "bytes"))
     var maxRequestBytes: Int?
 
+    @Option(help: ArgumentHelp("Flip the instance's colour every that many seconds: the sending side of link monitoring (hike pm link), which a controller reads.", valueName: "seconds"))
+    var colourPeriod: Double?
+
     /// The file's configuration with the flags over it, checked.
     func configuration() throws -> DaemonConfiguration {
         var configuration = try config.map { try DaemonConfiguration.read($0) } ?? DaemonConfiguration()
@@ -78,6 +81,7 @@ struct DaemonCommand: AsyncParsableCommand {
         if let netns { configuration.netns = netns }
         if let instance { configuration.instance = instance }
         if let maxRequestBytes { configuration.maxRequestBytes = maxRequestBytes }
+        if let colourPeriod { configuration.colourPeriod = colourPeriod }
         try configuration.check()
         return configuration
     }

@@ -94,6 +94,9 @@ struct CommandExecutor: NodeExecutor {
         case .addFlow(let r): try PMCommand.Flow.Add.perform(r)
         case .removeFlow(let r): try PMCommand.Flow.Remove.perform(r)
         case .monitoringStats(let r): try PMCommand.Stats.perform(r)
+        case .setLink(let r): try PMCommand.Link.Update.perform(r)
+        case .removeLink(let r): try PMCommand.Link.Remove.perform(r)
+        case .listLinks(let r): try PMCommand.Link.List.perform(r)
         }
     }
 }

@@ -20,7 +20,7 @@ struct PMCommand: ParsableCommand {
             `hike pm collect` flips the ingress colour every period and compares both ends. \
             See docs/monitoring.md.
             """,
-        subcommands: [Flow.self, Flip.self, Collect.self, Stamp.self, Loss.self, Stats.self, Serve.self]
+        subcommands: [Flow.self, Link.self, Flip.self, Collect.self, Stamp.self, Loss.self, Stats.self, Serve.self]
     )
 
     static func node(_ options: InstanceOptions) throws -> LocalMonitoredNode {
@@ -185,6 +185,147 @@ struct PMCommand: ParsableCommand {
                 Terminal.line(table.render())
                 Terminal.line("active colour: \(try node.activeColour().rawValue)")
             }
+        }
+    }
+
+    // MARK: link
+
+    struct Link: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Monitor links between neighbours: loss by alternate marking hop by hop, and loss injection.",
+            discussion: """
+                On each end of a link: `set` the interface with the flow of the direction it sends \
+                (--send-flow) and the flow of the one it receives (--receive-flow); the neighbour \
+                gives the same two IDs the other way round. hike's XDP forwarders (ip6_kroute, the srv6 \
+                endpoints) count and mark what they send on the interface, the srv6_localsid loader \
+                counts what it receives; `hike pm collect` with the sender as ingress and the receiver \
+                as egress gives the loss of that direction. --drop makes the interface drop that share \
+                of what it receives (neighbour discovery excepted), as a lossy wire would. \
+                See docs/monitoring.md#link-monitoring.
+                """,
+            subcommands: [Update.self, Remove.self, List.self]
+        )
+
+        struct Update: NodeCommand {
+            static let configuration = CommandConfiguration(
+                commandName: "set",
+                abstract: "Monitor an interface, or change what it does (loads the pm package if needed).",
+                discussion: "A flow the node does not have yet is added: the send flow marked with DSCP, the receive flow counted, both from zero."
+            )
+            @Argument(help: ArgumentHelp("The interface.", valueName: "interface"))
+            var interface: String
+            @Option(help: ArgumentHelp("The network namespace of the interface (default: that of hike, or of the daemon that runs the request).", valueName: "name"))
+            var netns: String?
+            @Option(name: .customLong("send-flow"), help: ArgumentHelp("The flow of what this node sends on the interface (1–4095).", valueName: "flow"))
+            var sendFlow: String?
+            @Option(name: .customLong("receive-flow"), help: ArgumentHelp("The flow of what it receives on it: the neighbour's send flow.", valueName: "flow"))
+            var receiveFlow: String?
+            @Option(help: ArgumentHelp("Drop this share of what the interface receives, in percent (0–100; 0: none).", valueName: "percent"))
+            var drop: Double = 0
+            @OptionGroup var instance: InstanceOptions
+
+            func validate() throws {
+                if let sendFlow { _ = try PMCommand.flowID(sendFlow) }
+                if let receiveFlow { _ = try PMCommand.flowID(receiveFlow) }
+                try Self.check(drop: drop)
+                if sendFlow == nil && receiveFlow == nil && drop == 0 {
+                    throw ValidationError("give --send-flow, --receive-flow or --drop (`hike pm link rm` stops monitoring)")
+                }
+            }
+
+            func operation() throws -> NodeOperation {
+                .setLink(.with {
+                    $0.target = instance.target()
+                    $0.interface = interface
+                    if let netns { $0.netns = netns }
+                    if let sendFlow { $0.sendFlow = sendFlow }
+                    if let receiveFlow { $0.receiveFlow = receiveFlow }
+                    $0.dropPercent = drop
+                })
+            }
+
+            static func perform(_ request: Hike_V1_SetLinkRequest) throws {
+                let send = try request.sendFlow.nonEmpty.map(PMCommand.flowID)
+                let receive = try request.receiveFlow.nonEmpty.map(PMCommand.flowID)
+                let drop = request.dropPercent
+                try check(drop: drop)
+                let dataPlane = DataPlane(instance: try request.target.open())
+                try dataPlane.setMonitoredLink(interface: request.interface, netns: request.netns.nonEmpty, sendFlow: send,
+                                               receiveFlow: receive, dropPercent: drop)
+                Terminal.line("\(request.interface) on \(dataPlane.instance.name): " + Link.describe(send: send, receive: receive, drop: drop))
+            }
+
+            static func check(drop: Double) throws {
+                guard drop.isFinite, (0...100).contains(drop) else { throw ValidationError("--drop must be a percentage 0–100, not \(drop)") }
+            }
+        }
+
+        struct Remove: NodeCommand {
+            static let configuration = CommandConfiguration(commandName: "rm", abstract: "Stop monitoring an interface (its flows and counters stay: hike pm flow rm).")
+            @Argument(help: ArgumentHelp("The interface.", valueName: "interface"))
+            var interface: String
+            @Option(help: ArgumentHelp("The network namespace of the interface (default: that of hike, or of the daemon that runs the request).", valueName: "name"))
+            var netns: String?
+            @OptionGroup var instance: InstanceOptions
+
+            func operation() throws -> NodeOperation {
+                .removeLink(.with {
+                    $0.target = instance.target()
+                    $0.interface = interface
+                    if let netns { $0.netns = netns }
+                })
+            }
+
+            static func perform(_ request: Hike_V1_RemoveLinkRequest) throws {
+                try DataPlane(instance: try request.target.open()).removeMonitoredLink(interface: request.interface, netns: request.netns.nonEmpty)
+            }
+        }
+
+        struct List: NodeCommand {
+            static let configuration = CommandConfiguration(
+                commandName: "list",
+                abstract: "The monitored interfaces, their flows' counters by colour and the interfaces' own.",
+                discussion: "--json is what a controller reads: with the active colour and since when (colourSince, Unix seconds) it is active."
+            )
+            @Option(help: ArgumentHelp("The namespace of the interfaces (default: that of hike, or of the daemon that runs the request).", valueName: "name"))
+            var netns: String?
+            @OptionGroup var instance: InstanceOptions
+            @OptionGroup var output: JSONOption
+
+            func operation() throws -> NodeOperation {
+                .listLinks(.with {
+                    $0.target = instance.target(json: output.json)
+                    if let netns { $0.netns = netns }
+                })
+            }
+
+            static func perform(_ request: Hike_V1_ListLinksRequest) throws {
+                let report = try DataPlane(instance: try request.target.open()).linkReport(netns: request.netns.nonEmpty)
+                if request.target.json {
+                    Terminal.line(try Terminal.json(report))
+                    return
+                }
+                var table = TextTable(["interface", "send flow", "sent 0", "sent 1", "receive flow", "received 0", "received 1", "drop", "tx bytes", "rx bytes"],
+                                      rightAligned: Set(1...9))
+                for link in report.links { table.append(row(link)) }
+                Terminal.line(table.render())
+                Terminal.line("active colour: \(report.activeColour.rawValue)")
+            }
+
+            static func row(_ link: LinkReport.Link) -> [String] {
+                func packets(_ counts: [LinkReport.PacketCount], _ colour: Int) -> String {
+                    counts.count > colour ? String(counts[colour].packets) : "-"
+                }
+                let flows: [String] = [link.sendFlow.map(String.init) ?? "-", packets(link.sent, 0), packets(link.sent, 1),
+                                       link.receiveFlow.map(String.init) ?? "-", packets(link.received, 0), packets(link.received, 1)]
+                let totals: [String] = [link.interfaceCounters.map { String($0.txBytes) } ?? "-", link.interfaceCounters.map { String($0.rxBytes) } ?? "-"]
+                return [link.interface] + flows + [PMCommand.percent(link.dropPercent)] + totals
+            }
+        }
+
+        static func describe(send: UInt32?, receive: UInt32?, drop: Double) -> String {
+            [send.map { "sends flow \($0)" }, receive.map { "receives flow \($0)" },
+             drop > 0 ? "drops \(PMCommand.percent(drop)) of what it receives" : nil].compactMap { $0 }.joined(separator: ", ")
         }
     }
 

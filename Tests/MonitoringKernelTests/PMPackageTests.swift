@@ -61,10 +61,12 @@ import Testing
         #expect(PMABI.statNames[Int(PMABI.statDropped)] == "dropped")
         #expect(try spec(PMABI.destinationFlowMap).keySize == 16)
         #expect(try spec(PMABI.colourMap).valueSize == 4)
+        #expect(try spec(PMABI.linksMap).maxEntries == UInt32(PMABI.linkMaxIfindex))
+        #expect(try spec(PMABI.linksMap).valueSize == UInt32(MemoryLayout<PMLinkEntry>.size))
         // The Swift entries name every member of their structs (the BTF lays them out).
         let entries: [(String, any Encodable)] = [
             ("pm_flow", PMFlowEntry(mode: 1)), ("pm_loss", PMLossEntry(remaining: 1, flow: 2, colour: 0, dropped: 0)),
-            ("pm_counter", PacketCounter.zero),
+            ("pm_counter", PacketCounter.zero), ("pm_link", PMLinkEntry(sendFlow: 1, receiveFlow: 2, dropPPM: 3)),
         ]
         for (name, entry) in entries {
             #expect(try BTFMirror.unshared(entry, BTFMirror.structNamed(name, in: [EmbeddedObjects.pm])) == [], "\(name): members only one side has")

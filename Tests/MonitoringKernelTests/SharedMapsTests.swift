@@ -20,7 +20,8 @@ import Testing
         let hike = test.instance
         let encaps = try hike.loadProgram("srv6_h_encaps")
         let shared = ["pm_colour", "pm_flows", "pm_sent", "pm_stats"]
-        for map in shared {
+        // The link maps too (bpf/include/hike/pm_link.h: the srv6 endpoints mark monitored links).
+        for map in shared + ["pm_recv", "pm_links"] {
             #expect(FileManager.default.fileExists(atPath: "\(hike.pinRoot)/maps/pm/\(map)"), "\(map)")
             #expect(!FileManager.default.fileExists(atPath: "\(hike.pinRoot)/maps/srv6/\(map)"), "\(map)")
         }

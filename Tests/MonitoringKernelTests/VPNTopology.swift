@@ -32,31 +32,15 @@ final class VPNTopology: @unchecked Sendable {  // used by one test at a time
         try KernelTest.requireKernelSRv6()
         topology = KernelTest.topology()
         do {
-            h1 = try topology.addNamespace("h1")
-            r1 = try topology.addNamespace("r1")
-            r2 = try topology.addNamespace("r2")
-            h2 = try topology.addNamespace("h2")
-            try topology.addVethPair(h1, "veth0", r1, "veth-h1")
-            try topology.addVethPair(r1, "veth-r2", r2, "veth-r1")
-            try topology.addVethPair(r2, "veth-h2", h2, "veth0")
-            try topology.addAddress("fd00:1::1/64", interface: "veth0", in: h1)
-            try topology.addAddress("fd00:1::2/64", interface: "veth-h1", in: r1)
-            try topology.addAddress("fd00:12::1/64", interface: "veth-r2", in: r1)
-            try topology.addAddress("fd00:12::2/64", interface: "veth-r1", in: r2)
-            try topology.addAddress("fd00:2::1/64", interface: "veth-h2", in: r2)
-            try topology.addAddress("\(Self.h2Address)/64", interface: "veth0", in: h2)
-            for router in [r1, r2] {
-                try topology.sysctl("net.ipv6.conf.all.forwarding", "1", in: router)
-                try topology.sysctl("net.ipv6.conf.all.seg6_enabled", "1", in: router)
-            }
+            let line = try RouterLine(in: topology)  // h2 is fd00:2::2, Self.h2Address
+            (h1, r1, r2, h2) = (line.h1, line.r1, line.r2, line.h2)
+            for router in [r1, r2] { try topology.sysctl("net.ipv6.conf.all.seg6_enabled", "1", in: router) }
             try topology.ip(["sr", "tunsrc", "set", "fd00:1::1"], in: h1)
-            try topology.addRoute(["default", "via", "fd00:1::2", "dev", "veth0"], in: h1)
             try topology.addRoute(["fd00:2::/64", "encap", "seg6", "mode", "encap", "segs", Self.sid, "via", "fd00:1::2",
                                    "dev", "veth0"], in: h1)
             try topology.addRoute(["fc00:2::/64", "via", "fd00:12::2", "dev", "veth-r2"], in: r1)
             try topology.addRoute(["\(Self.sid)/128", "encap", "seg6local", "action", "End.DT6", "table", "254",
                                    "dev", "veth-r1"], in: r2)
-            try topology.addRoute(["default", "via", "fd00:2::1", "dev", "veth0"], in: h2)
             // The way back (STAMP replies) is plain IPv6 through the kernels.
             try topology.addRoute(["fd00:1::/64", "via", "fd00:12::1", "dev", "veth-r1"], in: r2)
 

@@ -3,10 +3,12 @@
  * (srv6_lpm4: headends that encapsulate IPv4) picks the chain; no match goes to the kernel.
  * On an interface an SR proxy's function sends back on (its IFACE-IN), the configuration's
  * chain takes every frame instead: the proxy's, whatever the destination (SRNKv2's one lookup
- * by incoming interface). */
+ * by incoming interface). A monitored link's frames are counted (or dropped by its loss
+ * injection) before any of this: hike/pm_link.h. */
 #define HIKE_PACKAGE "srv6"
 #include "hike/hike.h"
 #include "hike/srv6.h"
+#include "hike/pm_link.h"
 #include <linux/if_ether.h>
 #include <linux/ipv6.h>
 #include <linux/ip.h>
@@ -43,7 +45,10 @@ int srv6_localsid(struct xdp_md *ctx)
 	struct ethhdr *eth = data;
 	struct hvm_loader_config *cfg;
 	__u32 zero = 0, *chain = NULL;
+	int link = pm_link_receive(ctx);
 
+	if (link >= 0)
+		return link;
 	cfg = bpf_map_lookup_elem(&srv6_localsid_cfg, &zero);
 	if (cfg && cfg->chain_id)
 		return hvm_start(ctx, cfg->chain_id, cfg->default_verdict);

@@ -365,6 +365,45 @@ public enum Hike_V1_Node: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "SetLink" metadata.
+        public enum SetLink: Sendable {
+            /// Request type for "SetLink".
+            public typealias Input = Hike_V1_SetLinkRequest
+            /// Response type for "SetLink".
+            public typealias Output = Hike_V1_Output
+            /// Descriptor for "SetLink".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "hike.v1.Node"),
+                method: "SetLink",
+                type: .unary
+            )
+        }
+        /// Namespace for "RemoveLink" metadata.
+        public enum RemoveLink: Sendable {
+            /// Request type for "RemoveLink".
+            public typealias Input = Hike_V1_RemoveLinkRequest
+            /// Response type for "RemoveLink".
+            public typealias Output = Hike_V1_Output
+            /// Descriptor for "RemoveLink".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "hike.v1.Node"),
+                method: "RemoveLink",
+                type: .unary
+            )
+        }
+        /// Namespace for "ListLinks" metadata.
+        public enum ListLinks: Sendable {
+            /// Request type for "ListLinks".
+            public typealias Input = Hike_V1_ListLinksRequest
+            /// Response type for "ListLinks".
+            public typealias Output = Hike_V1_Output
+            /// Descriptor for "ListLinks".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "hike.v1.Node"),
+                method: "ListLinks",
+                type: .unary
+            )
+        }
         /// Namespace for "WatchEvents" metadata.
         public enum WatchEvents: Sendable {
             /// Request type for "WatchEvents".
@@ -419,6 +458,9 @@ public enum Hike_V1_Node: Sendable {
             AddFlow.descriptor,
             RemoveFlow.descriptor,
             MonitoringStats.descriptor,
+            SetLink.descriptor,
+            RemoveLink.descriptor,
+            ListLinks.descriptor,
             WatchEvents.descriptor,
             Watch.descriptor
         ]
@@ -844,6 +886,54 @@ extension Hike_V1_Node {
         /// - Returns: A streaming response of `Hike_V1_Output` messages.
         func monitoringStats(
             request: GRPCCore.StreamingServerRequest<Hike_V1_MonitoringStatsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Hike_V1_Output>
+
+        /// Handle the "SetLink" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Link monitoring (hike pm link): per-link alternate marking and loss injection; ListLinks
+        /// > with json is what a controller reads (counters by colour, interface counters, the colour and
+        /// > since when it is active).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Hike_V1_SetLinkRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Hike_V1_Output` messages.
+        func setLink(
+            request: GRPCCore.StreamingServerRequest<Hike_V1_SetLinkRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Hike_V1_Output>
+
+        /// Handle the "RemoveLink" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Hike_V1_RemoveLinkRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Hike_V1_Output` messages.
+        func removeLink(
+            request: GRPCCore.StreamingServerRequest<Hike_V1_RemoveLinkRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Hike_V1_Output>
+
+        /// Handle the "ListLinks" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Hike_V1_ListLinksRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Hike_V1_Output` messages.
+        func listLinks(
+            request: GRPCCore.StreamingServerRequest<Hike_V1_ListLinksRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Hike_V1_Output>
 
@@ -1294,6 +1384,54 @@ extension Hike_V1_Node {
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Hike_V1_Output>
 
+        /// Handle the "SetLink" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Link monitoring (hike pm link): per-link alternate marking and loss injection; ListLinks
+        /// > with json is what a controller reads (counters by colour, interface counters, the colour and
+        /// > since when it is active).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Hike_V1_SetLinkRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Hike_V1_Output` message.
+        func setLink(
+            request: GRPCCore.ServerRequest<Hike_V1_SetLinkRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Hike_V1_Output>
+
+        /// Handle the "RemoveLink" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Hike_V1_RemoveLinkRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Hike_V1_Output` message.
+        func removeLink(
+            request: GRPCCore.ServerRequest<Hike_V1_RemoveLinkRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Hike_V1_Output>
+
+        /// Handle the "ListLinks" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Hike_V1_ListLinksRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Hike_V1_Output` message.
+        func listLinks(
+            request: GRPCCore.ServerRequest<Hike_V1_ListLinksRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Hike_V1_Output>
+
         /// Handle the "WatchEvents" method.
         ///
         /// > Source IDL Documentation:
@@ -1739,6 +1877,54 @@ extension Hike_V1_Node {
             context: GRPCCore.ServerContext
         ) async throws -> Hike_V1_Output
 
+        /// Handle the "SetLink" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Link monitoring (hike pm link): per-link alternate marking and loss injection; ListLinks
+        /// > with json is what a controller reads (counters by colour, interface counters, the colour and
+        /// > since when it is active).
+        ///
+        /// - Parameters:
+        ///   - request: A `Hike_V1_SetLinkRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Hike_V1_Output` to respond with.
+        func setLink(
+            request: Hike_V1_SetLinkRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Hike_V1_Output
+
+        /// Handle the "RemoveLink" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Hike_V1_RemoveLinkRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Hike_V1_Output` to respond with.
+        func removeLink(
+            request: Hike_V1_RemoveLinkRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Hike_V1_Output
+
+        /// Handle the "ListLinks" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Hike_V1_ListLinksRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Hike_V1_Output` to respond with.
+        func listLinks(
+            request: Hike_V1_ListLinksRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Hike_V1_Output
+
         /// Handle the "WatchEvents" method.
         ///
         /// > Source IDL Documentation:
@@ -2072,6 +2258,39 @@ extension Hike_V1_Node.StreamingServiceProtocol {
             }
         )
         router.registerHandler(
+            forMethod: Hike_V1_Node.Method.SetLink.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Hike_V1_SetLinkRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Hike_V1_Output>(),
+            handler: { request, context in
+                try await self.setLink(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Hike_V1_Node.Method.RemoveLink.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Hike_V1_RemoveLinkRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Hike_V1_Output>(),
+            handler: { request, context in
+                try await self.removeLink(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Hike_V1_Node.Method.ListLinks.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Hike_V1_ListLinksRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Hike_V1_Output>(),
+            handler: { request, context in
+                try await self.listLinks(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
             forMethod: Hike_V1_Node.Method.WatchEvents.descriptor,
             deserializer: GRPCProtobuf.ProtobufDeserializer<Hike_V1_WatchEventsRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Hike_V1_Output>(),
@@ -2379,6 +2598,39 @@ extension Hike_V1_Node.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Hike_V1_Output> {
         let response = try await self.monitoringStats(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func setLink(
+        request: GRPCCore.StreamingServerRequest<Hike_V1_SetLinkRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Hike_V1_Output> {
+        let response = try await self.setLink(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func removeLink(
+        request: GRPCCore.StreamingServerRequest<Hike_V1_RemoveLinkRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Hike_V1_Output> {
+        let response = try await self.removeLink(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func listLinks(
+        request: GRPCCore.StreamingServerRequest<Hike_V1_ListLinksRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Hike_V1_Output> {
+        let response = try await self.listLinks(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -2742,6 +2994,45 @@ extension Hike_V1_Node.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Hike_V1_Output> {
         return GRPCCore.ServerResponse<Hike_V1_Output>(
             message: try await self.monitoringStats(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func setLink(
+        request: GRPCCore.ServerRequest<Hike_V1_SetLinkRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Hike_V1_Output> {
+        return GRPCCore.ServerResponse<Hike_V1_Output>(
+            message: try await self.setLink(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func removeLink(
+        request: GRPCCore.ServerRequest<Hike_V1_RemoveLinkRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Hike_V1_Output> {
+        return GRPCCore.ServerResponse<Hike_V1_Output>(
+            message: try await self.removeLink(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func listLinks(
+        request: GRPCCore.ServerRequest<Hike_V1_ListLinksRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Hike_V1_Output> {
+        return GRPCCore.ServerResponse<Hike_V1_Output>(
+            message: try await self.listLinks(
                 request: request.message,
                 context: context
             ),
@@ -3318,6 +3609,69 @@ extension Hike_V1_Node {
         func monitoringStats<Result>(
             request: GRPCCore.ClientRequest<Hike_V1_MonitoringStatsRequest>,
             serializer: some GRPCCore.MessageSerializer<Hike_V1_MonitoringStatsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Hike_V1_Output>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Hike_V1_Output>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "SetLink" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Link monitoring (hike pm link): per-link alternate marking and loss injection; ListLinks
+        /// > with json is what a controller reads (counters by colour, interface counters, the colour and
+        /// > since when it is active).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Hike_V1_SetLinkRequest` message.
+        ///   - serializer: A serializer for `Hike_V1_SetLinkRequest` messages.
+        ///   - deserializer: A deserializer for `Hike_V1_Output` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func setLink<Result>(
+            request: GRPCCore.ClientRequest<Hike_V1_SetLinkRequest>,
+            serializer: some GRPCCore.MessageSerializer<Hike_V1_SetLinkRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Hike_V1_Output>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Hike_V1_Output>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "RemoveLink" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Hike_V1_RemoveLinkRequest` message.
+        ///   - serializer: A serializer for `Hike_V1_RemoveLinkRequest` messages.
+        ///   - deserializer: A deserializer for `Hike_V1_Output` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func removeLink<Result>(
+            request: GRPCCore.ClientRequest<Hike_V1_RemoveLinkRequest>,
+            serializer: some GRPCCore.MessageSerializer<Hike_V1_RemoveLinkRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Hike_V1_Output>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Hike_V1_Output>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ListLinks" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Hike_V1_ListLinksRequest` message.
+        ///   - serializer: A serializer for `Hike_V1_ListLinksRequest` messages.
+        ///   - deserializer: A deserializer for `Hike_V1_Output` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func listLinks<Result>(
+            request: GRPCCore.ClientRequest<Hike_V1_ListLinksRequest>,
+            serializer: some GRPCCore.MessageSerializer<Hike_V1_ListLinksRequest>,
             deserializer: some GRPCCore.MessageDeserializer<Hike_V1_Output>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Hike_V1_Output>) async throws -> Result
@@ -4204,6 +4558,102 @@ extension Hike_V1_Node {
             )
         }
 
+        /// Call the "SetLink" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Link monitoring (hike pm link): per-link alternate marking and loss injection; ListLinks
+        /// > with json is what a controller reads (counters by colour, interface counters, the colour and
+        /// > since when it is active).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Hike_V1_SetLinkRequest` message.
+        ///   - serializer: A serializer for `Hike_V1_SetLinkRequest` messages.
+        ///   - deserializer: A deserializer for `Hike_V1_Output` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func setLink<Result>(
+            request: GRPCCore.ClientRequest<Hike_V1_SetLinkRequest>,
+            serializer: some GRPCCore.MessageSerializer<Hike_V1_SetLinkRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Hike_V1_Output>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Hike_V1_Output>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Hike_V1_Node.Method.SetLink.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "RemoveLink" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Hike_V1_RemoveLinkRequest` message.
+        ///   - serializer: A serializer for `Hike_V1_RemoveLinkRequest` messages.
+        ///   - deserializer: A deserializer for `Hike_V1_Output` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func removeLink<Result>(
+            request: GRPCCore.ClientRequest<Hike_V1_RemoveLinkRequest>,
+            serializer: some GRPCCore.MessageSerializer<Hike_V1_RemoveLinkRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Hike_V1_Output>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Hike_V1_Output>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Hike_V1_Node.Method.RemoveLink.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "ListLinks" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Hike_V1_ListLinksRequest` message.
+        ///   - serializer: A serializer for `Hike_V1_ListLinksRequest` messages.
+        ///   - deserializer: A deserializer for `Hike_V1_Output` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func listLinks<Result>(
+            request: GRPCCore.ClientRequest<Hike_V1_ListLinksRequest>,
+            serializer: some GRPCCore.MessageSerializer<Hike_V1_ListLinksRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Hike_V1_Output>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Hike_V1_Output>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Hike_V1_Node.Method.ListLinks.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
         /// Call the "WatchEvents" method.
         ///
         /// > Source IDL Documentation:
@@ -4955,6 +5405,87 @@ extension Hike_V1_Node.ClientProtocol {
         try await self.monitoringStats(
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Hike_V1_MonitoringStatsRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Hike_V1_Output>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "SetLink" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Link monitoring (hike pm link): per-link alternate marking and loss injection; ListLinks
+    /// > with json is what a controller reads (counters by colour, interface counters, the colour and
+    /// > since when it is active).
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Hike_V1_SetLinkRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func setLink<Result>(
+        request: GRPCCore.ClientRequest<Hike_V1_SetLinkRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Hike_V1_Output>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.setLink(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Hike_V1_SetLinkRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Hike_V1_Output>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RemoveLink" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Hike_V1_RemoveLinkRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func removeLink<Result>(
+        request: GRPCCore.ClientRequest<Hike_V1_RemoveLinkRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Hike_V1_Output>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.removeLink(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Hike_V1_RemoveLinkRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Hike_V1_Output>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListLinks" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Hike_V1_ListLinksRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listLinks<Result>(
+        request: GRPCCore.ClientRequest<Hike_V1_ListLinksRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Hike_V1_Output>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.listLinks(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Hike_V1_ListLinksRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Hike_V1_Output>(),
             options: options,
             onResponse: handleResponse
@@ -5805,6 +6336,99 @@ extension Hike_V1_Node.ClientProtocol {
             metadata: metadata
         )
         return try await self.monitoringStats(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "SetLink" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Link monitoring (hike pm link): per-link alternate marking and loss injection; ListLinks
+    /// > with json is what a controller reads (counters by colour, interface counters, the colour and
+    /// > since when it is active).
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func setLink<Result>(
+        _ message: Hike_V1_SetLinkRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Hike_V1_Output>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Hike_V1_SetLinkRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.setLink(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RemoveLink" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func removeLink<Result>(
+        _ message: Hike_V1_RemoveLinkRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Hike_V1_Output>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Hike_V1_RemoveLinkRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.removeLink(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListLinks" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listLinks<Result>(
+        _ message: Hike_V1_ListLinksRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Hike_V1_Output>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Hike_V1_ListLinksRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.listLinks(
             request: request,
             options: options,
             onResponse: handleResponse

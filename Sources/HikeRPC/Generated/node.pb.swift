@@ -678,6 +678,88 @@ public nonisolated struct Hike_V1_MonitoringStatsRequest: Sendable {
   fileprivate var _target: Hike_V1_Target? = nil
 }
 
+public nonisolated struct Hike_V1_SetLinkRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var target: Hike_V1_Target {
+    get {_target ?? Hike_V1_Target()}
+    set {_target = newValue}
+  }
+  /// Returns true if `target` has been explicitly set.
+  public var hasTarget: Bool {self._target != nil}
+  /// Clears the value of `target`. Subsequent reads from it will return its default value.
+  public mutating func clearTarget() {self._target = nil}
+
+  public var interface: String = String()
+
+  /// The namespace of the interface (empty: the daemon's own).
+  public var netns: String = String()
+
+  /// Flow IDs as the user typed them (checked by the node); empty: none.
+  public var sendFlow: String = String()
+
+  public var receiveFlow: String = String()
+
+  /// Percent of what the interface receives that it drops (0: none).
+  public var dropPercent: Double = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _target: Hike_V1_Target? = nil
+}
+
+public nonisolated struct Hike_V1_RemoveLinkRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var target: Hike_V1_Target {
+    get {_target ?? Hike_V1_Target()}
+    set {_target = newValue}
+  }
+  /// Returns true if `target` has been explicitly set.
+  public var hasTarget: Bool {self._target != nil}
+  /// Clears the value of `target`. Subsequent reads from it will return its default value.
+  public mutating func clearTarget() {self._target = nil}
+
+  public var interface: String = String()
+
+  public var netns: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _target: Hike_V1_Target? = nil
+}
+
+public nonisolated struct Hike_V1_ListLinksRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var target: Hike_V1_Target {
+    get {_target ?? Hike_V1_Target()}
+    set {_target = newValue}
+  }
+  /// Returns true if `target` has been explicitly set.
+  public var hasTarget: Bool {self._target != nil}
+  /// Clears the value of `target`. Subsequent reads from it will return its default value.
+  public mutating func clearTarget() {self._target = nil}
+
+  public var netns: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _target: Hike_V1_Target? = nil
+}
+
 public nonisolated struct Hike_V1_WatchEventsRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -1863,6 +1945,148 @@ nonisolated extension Hike_V1_MonitoringStatsRequest: SwiftProtobuf.Message, Swi
 
   public static func ==(lhs: Hike_V1_MonitoringStatsRequest, rhs: Hike_V1_MonitoringStatsRequest) -> Bool {
     if lhs._target != rhs._target {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Hike_V1_SetLinkRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SetLinkRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}target\0\u{1}interface\0\u{1}netns\0\u{3}send_flow\0\u{3}receive_flow\0\u{3}drop_percent\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._target) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.interface) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.netns) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.sendFlow) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.receiveFlow) }()
+      case 6: try { try decoder.decodeSingularDoubleField(value: &self.dropPercent) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._target {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if !self.interface.isEmpty {
+      try visitor.visitSingularStringField(value: self.interface, fieldNumber: 2)
+    }
+    if !self.netns.isEmpty {
+      try visitor.visitSingularStringField(value: self.netns, fieldNumber: 3)
+    }
+    if !self.sendFlow.isEmpty {
+      try visitor.visitSingularStringField(value: self.sendFlow, fieldNumber: 4)
+    }
+    if !self.receiveFlow.isEmpty {
+      try visitor.visitSingularStringField(value: self.receiveFlow, fieldNumber: 5)
+    }
+    if self.dropPercent.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.dropPercent, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Hike_V1_SetLinkRequest, rhs: Hike_V1_SetLinkRequest) -> Bool {
+    if lhs._target != rhs._target {return false}
+    if lhs.interface != rhs.interface {return false}
+    if lhs.netns != rhs.netns {return false}
+    if lhs.sendFlow != rhs.sendFlow {return false}
+    if lhs.receiveFlow != rhs.receiveFlow {return false}
+    if lhs.dropPercent != rhs.dropPercent {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Hike_V1_RemoveLinkRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RemoveLinkRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}target\0\u{1}interface\0\u{1}netns\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._target) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.interface) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.netns) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._target {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if !self.interface.isEmpty {
+      try visitor.visitSingularStringField(value: self.interface, fieldNumber: 2)
+    }
+    if !self.netns.isEmpty {
+      try visitor.visitSingularStringField(value: self.netns, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Hike_V1_RemoveLinkRequest, rhs: Hike_V1_RemoveLinkRequest) -> Bool {
+    if lhs._target != rhs._target {return false}
+    if lhs.interface != rhs.interface {return false}
+    if lhs.netns != rhs.netns {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Hike_V1_ListLinksRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListLinksRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}target\0\u{1}netns\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._target) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.netns) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._target {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if !self.netns.isEmpty {
+      try visitor.visitSingularStringField(value: self.netns, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Hike_V1_ListLinksRequest, rhs: Hike_V1_ListLinksRequest) -> Bool {
+    if lhs._target != rhs._target {return false}
+    if lhs.netns != rhs.netns {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -85,9 +85,23 @@ struct pm_loss {
 #define PM_S_NOT_MARKED 4    /* pm_count: no AltMark option and no DSCP monitored bit */
 #define PM_S_NO_ROOM 5       /* pm_mark: no headroom for the DOH */
 #define PM_S_HAS_DOH 6       /* pm_mark AltMark: a DOH already follows the IPv6 header */
-#define PM_S_DROPPED 7       /* pm_loss dropped it */
+#define PM_S_DROPPED 7       /* pm_loss, or a link's loss injection, dropped it */
 #define PM_S_HAS_HBH 8       /* pm_mark AltMark: a Hop-by-Hop header follows the IPv6 header (refused) */
 #define PM_S_MAX 9
+
+/* pm_links[ifindex] (array): a monitored link at this node, by its interface. Frames hike's XDP
+ * forwarders redirect to the interface are counted in pm_sent under send_flow and marked (DSCP);
+ * marked frames the loader receives on it are counted in pm_recv under receive_flow and
+ * unmarked; drop_ppm of the frames received (neighbour discovery excepted) are dropped and
+ * counted as PM_S_DROPPED. 0 = off, for each. Both flows must be configured in pm_flows. */
+#define PM_LINK_MAX_IFINDEX 1024 /* interfaces with a larger ifindex cannot be monitored */
+#define PM_LINK_PPM 1000000
+struct pm_link {
+	__u32 send_flow;
+	__u32 receive_flow;
+	__u32 drop_ppm; /* 0 .. PM_LINK_PPM */
+	__u32 reserved;
+};
 
 /* r0 of the programs (negative errno as two's complement, as the other packages). */
 #define PM_R_OK 0

@@ -6,6 +6,7 @@
 #include "hike/tx.h"
 #include "hike/counter.h"
 #include "hike/fib.h"
+#include "hike/pm_link.h"
 
 /* Packets handed to the kernel because their interface cannot take redirected frames. */
 HIKE_COUNTER_MAP(ip6_kroute_tx_unready, 1);
@@ -15,7 +16,8 @@ HIKE_COUNTER_MAP(ip6_kroute_tx_unready, 1);
  * kernel (XDP_PASS): not IPv6, hop limit ≤ 1 (the kernel sends Time Exceeded), local or
  * unroutable destinations, unresolved neighbours (the kernel resolves them), packets over the
  * egress MTU (the kernel sends Packet Too Big), forwarding off, an interface that cannot take
- * redirected frames (hike/tx.h; counted). */
+ * redirected frames (hike/tx.h; counted). A frame sent on a monitored link is counted and marked
+ * (hike/pm_link.h). */
 HIKE_PROG(ip6_kroute)
 {
 	struct bpf_fib_lookup fib;
@@ -28,6 +30,7 @@ HIKE_PROG(ip6_kroute)
 		hike_count(&ip6_kroute_tx_unready, 0, ctx->data_end - ctx->data);
 		return XDP_PASS;
 	}
+	pm_link_send(ctx, fib.ifindex);
 	return hike_fib_redirect6(eth, ip6, &fib);
 }
 EXPORT_HIKE_PROG(ip6_kroute);

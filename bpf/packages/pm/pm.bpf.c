@@ -8,7 +8,7 @@
 #define HIKE_PACKAGE "pm"
 #include "hike/hike.h"
 #include "hike/ip6.h"
-#include "hike/pm_ingress.h"
+#include "hike/pm_link.h"
 
 #define PM_DOH_OPTS_MAX 8 /* options looked at in a Destination Options header */
 
@@ -30,14 +30,6 @@
 #ifndef EOPNOTSUPP
 #define EOPNOTSUPP 95
 #endif
-
-/* Counters at the egress (counting) point: PM_COUNTER_INDEX(flow, colour). */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 2 * PM_MAX_FLOWS);
-	__type(key, __u32);
-	__type(value, struct pm_counter);
-} pm_recv SEC(".maps");
 
 /* Outer IPv6 destination (the last SID of the flow's SID list) → flow, for DSCP-marked packets
  * counted with pm_count(0). */
@@ -297,6 +289,7 @@ EXPORT_HIKE_PROG_MAP(pm_count, pm_flows);
 EXPORT_HIKE_PROG_MAP(pm_count, pm_recv);
 EXPORT_HIKE_PROG_MAP(pm_count, pm_dst_flow);
 EXPORT_HIKE_PROG_MAP(pm_count, pm_stats);
+EXPORT_HIKE_PROG_MAP(pm_count, pm_links);
 
 /* Fault injection: while pm_loss_cfg has packets left to drop, a packet of its (flow, colour)
  * is dropped (XDP_DROP: the chain ends) and counted in pm_loss_cfg.dropped. Anything else

@@ -12,7 +12,7 @@
 #define HIKE_PACKAGE "srv6"
 #include "hike/hike.h"
 #include "hike/srv6.h"
-#include "hike/pm_ingress.h"
+#include "hike/pm_link.h"
 #include "srh.h"
 #include "fwd.h"
 #include "icmp.h"
@@ -487,6 +487,7 @@ static __always_inline __u32 srv6_transit_rewrite(struct xdp_md *ctx, struct srv
 	}
 	__builtin_memcpy(eth->h_dest, fib->dmac, ETH_ALEN);
 	__builtin_memcpy(eth->h_source, fib->smac, ETH_ALEN);
+	pm_link_send(ctx, fib->ifindex);
 	*verdict = bpf_redirect(fib->ifindex, 0);
 	return SRV6_R_OK;
 }
@@ -632,6 +633,7 @@ static __always_inline __u32 srv6_decap_forward(struct xdp_md *ctx, struct srv6_
 	}
 	__builtin_memcpy(eth->h_dest, fib->dmac, ETH_ALEN);
 	__builtin_memcpy(eth->h_source, fib->smac, ETH_ALEN);
+	pm_link_send(ctx, fib->ifindex);
 	*verdict = bpf_redirect(fib->ifindex, 0);
 	return SRV6_R_OK;
 }
