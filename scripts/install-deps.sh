@@ -20,6 +20,7 @@ packages=(
   ethtool         # turns off veth checksum offload where XDP redirects locally sent UDP/TCP
   python3-grpcio python3-grpc-tools  # the daemon tests' eclat client, generated from Protos/eclat.proto (/usr/bin/python3)
   prometheus      # the daemon tests scrape /metrics with a real Prometheus server
+  curl libcurl4   # those tests query it; hike controller --prometheus (FoundationNetworking's URLSession)
   openssl         # the daemon tests make their CA and certificates
   qemu-system-x86 busybox-static kmod xz-utils zstd cpio  # the reference VM (scripts/kernel-vm.sh)
   dnsmasq-base    # the wing testbed's DNS server (a CNAME in front of the service)

@@ -11,7 +11,7 @@ import Topology
 
 /// The controller's link metrics from the data plane, read from the routers' daemons (the
 /// default) or from a real Prometheus server that scrapes them. h1 — r1 — r2 — h2, r1 forwarding
-/// in XDP; each router's instance has a daemon that flips its colour every second; the link is
+/// in XDP; each router's instance has a daemon that flips its colour every 2 s; the link is
 /// monitored through the daemons (`hike pm link set --connect`) and r2 drops half of what
 /// arrives. The controller finds the loss of r1→r2 and moves a low-packet-loss request off the
 /// link, onto r1 → r3 → r2 (r3 is only in the topology file, 1 % loss on each of its links).
@@ -40,9 +40,9 @@ import Topology
                 try r2Hike.attach(loader: "srv6_localsid", interface: "veth-r1", namespace: r2, chain: nil, defaultVerdict: ABI.xdpPass)
 
                 // --netns: where their metrics find the monitored interfaces (Prometheus reads them by name).
-                let r1Daemon = try DaemonProcess(["--colour-period", "1", "--metrics", "127.0.0.1:0", "--netns", r1.name],
+                let r1Daemon = try DaemonProcess(["--colour-period", "2", "--metrics", "127.0.0.1:0", "--netns", r1.name],
                                                  scratch: r1Scratch, tag: "r1")
-                let r2Daemon = try DaemonProcess(["--colour-period", "1", "--metrics", "127.0.0.1:0", "--netns", r2.name],
+                let r2Daemon = try DaemonProcess(["--colour-period", "2", "--metrics", "127.0.0.1:0", "--netns", r2.name],
                                                  scratch: r2Scratch, tag: "r2")
                 defer {
                     _ = r1Daemon.stop()
@@ -125,13 +125,13 @@ import Topology
         }
     }
 
-    /// Debian's Prometheus scraping targets every 100 ms, on a free port; its base URL.
+    /// Debian's Prometheus scraping targets every 500 ms (a slow scrape under load still fits), on a free port; its base URL.
     static func startPrometheus(scraping targets: [String], scratch: DaemonScratch) throws -> (Process, String) {
         let port = try PrometheusScrapeTests.freePort()
         let configuration = try scratch.write("prometheus.yml", """
             global:
-              scrape_interval: 100ms
-              scrape_timeout: 100ms
+              scrape_interval: 500ms
+              scrape_timeout: 500ms
             scrape_configs:
               - job_name: hike
                 static_configs:
