@@ -158,7 +158,7 @@ let package = Package(
         .testTarget(name: "DaemonTests", dependencies: ["Daemon"]),
         .testTarget(
             name: "DaemonKernelTests",
-            dependencies: ["Daemon", "Controller", "HikeRPC", "HikeTestSupport", "HikeRuntime", "HikeControl", "HikeVM", "Monitoring", "NetKit", "Topology", "BPFKit",
+            dependencies: ["Daemon", "HikeRPC", "HikeTestSupport", "HikeRuntime", "HikeControl", "HikeVM", "NetKit", "Topology", "BPFKit",
                            .product(name: "GRPCCore", package: "grpc-swift-2"),
                            .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport")]
         ),
