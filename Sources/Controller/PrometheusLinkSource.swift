@@ -1,3 +1,4 @@
+import BPFKit
 import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -79,14 +80,14 @@ public struct PrometheusLinkSource: Sendable {
             for colour in colours {
                 guard let node = colour.labels["node"], let router = topology.router(forInstance: node),
                       let active = Colour(rawValue: UInt32(colour.value)) else { continue }
-                func counts(_ flow: UInt32, _ point: CountingPoint) -> [LinkReport.PacketCount] {
+                func counts(_ flow: UInt32, _ point: CountingPoint) -> [PacketCounter] {
                     guard flow != 0 else { return [] }
                     return Colour.allCases.map { c in
                         let value = packets.first {
                             $0.labels["node"] == node && $0.labels["point"] == point.rawValue && $0.labels["flow"] == String(flow)
                                 && $0.labels["colour"] == String(c.rawValue)
                         }?.value ?? 0
-                        return LinkReport.PacketCount(packets: UInt64(value), bytes: 0)
+                        return PacketCounter(packets: UInt64(value))
                     }
                 }
                 let nodeLinks = links.filter { $0.labels["node"] == node }.compactMap { link -> LinkReport.Link? in

@@ -30,8 +30,6 @@ public struct MonitoredLink: Sendable, Codable, Hashable {
         PMLinkEntry(sendFlow: sendFlow ?? 0, receiveFlow: receiveFlow ?? 0,
                     dropPPM: UInt32((dropPercent * Double(PMABI.linkPPM) / 100).rounded()))
     }
-
-    public var isOff: Bool { entry == .off }
 }
 
 extension LocalMonitoredNode {
@@ -123,14 +121,14 @@ public struct LinkReport: Sendable, Codable, Equatable {
         public let receiveFlow: UInt32?
         public let dropPercent: Double
         /// The send flow's counters (colour 0, colour 1); empty without a send flow.
-        public let sent: [PacketCount]
+        public let sent: [PacketCounter]
         /// The receive flow's counters (colour 0, colour 1); empty without a receive flow.
-        public let received: [PacketCount]
+        public let received: [PacketCounter]
         /// The interface's own counters (`ip -s link`), nil when it cannot be read.
         public let interfaceCounters: InterfaceTotals?
 
         public init(interface: String, ifindex: Int32, sendFlow: UInt32?, receiveFlow: UInt32?, dropPercent: Double,
-                    sent: [PacketCount], received: [PacketCount], interfaceCounters: InterfaceTotals?) {
+                    sent: [PacketCounter], received: [PacketCounter], interfaceCounters: InterfaceTotals?) {
             self.interface = interface
             self.ifindex = ifindex
             self.sendFlow = sendFlow
@@ -139,15 +137,6 @@ public struct LinkReport: Sendable, Codable, Equatable {
             self.sent = sent
             self.received = received
             self.interfaceCounters = interfaceCounters
-        }
-    }
-
-    public struct PacketCount: Sendable, Codable, Equatable {
-        public let packets: UInt64
-        public let bytes: UInt64
-        public init(packets: UInt64, bytes: UInt64) {
-            self.packets = packets
-            self.bytes = bytes
         }
     }
 
@@ -180,12 +169,9 @@ extension LocalMonitoredNode {
         let (colour, since) = try colourAndSince()
         let sent = try TypedMap<UInt32, PacketCounter>(map(PMABI.sentMap))
         let received = try TypedMap<UInt32, PacketCounter>(map(PMABI.receivedMap))
-        func counts(_ flow: UInt32?, in counters: TypedMap<UInt32, PacketCounter>) throws -> [LinkReport.PacketCount] {
+        func counts(_ flow: UInt32?, in counters: TypedMap<UInt32, PacketCounter>) throws -> [PacketCounter] {
             guard let flow else { return [] }
-            return try Colour.allCases.map { colour in
-                let sum = try counters.lookupSum(PMABI.counterIndex(flow: flow, colour: colour)) ?? .zero
-                return LinkReport.PacketCount(packets: sum.packets, bytes: sum.bytes)
-            }
+            return try Colour.allCases.map { try counters.lookupSum(PMABI.counterIndex(flow: flow, colour: $0)) ?? .zero }
         }
         let links = try links().map { link in
             let name = names[link.ifindex] ?? "#\(link.ifindex)"

@@ -313,7 +313,7 @@ struct PMCommand: ParsableCommand {
             }
 
             static func row(_ link: LinkReport.Link) -> [String] {
-                func packets(_ counts: [LinkReport.PacketCount], _ colour: Int) -> String {
+                func packets(_ counts: [PacketCounter], _ colour: Int) -> String {
                     counts.count > colour ? String(counts[colour].packets) : "-"
                 }
                 let flows: [String] = [link.sendFlow.map(String.init) ?? "-", packets(link.sent, 0), packets(link.sent, 1),

@@ -12,9 +12,7 @@
 #ifndef HIKE_PM_LINK_H
 #define HIKE_PM_LINK_H
 
-#include <linux/if_ether.h>
-#include <linux/ipv6.h>
-#include <bpf/bpf_endian.h>
+#include "hike/ip6.h"
 #include "hike/pm_ingress.h"
 
 /* Counters at the egress (counting) point: PM_COUNTER_INDEX(flow, colour). */
@@ -39,22 +37,9 @@ static __always_inline struct pm_link *pm_link_lookup(__u32 ifindex)
 	return bpf_map_lookup_elem(&pm_links, &ifindex);
 }
 
-/* The frame's IPv6 header, or NULL for anything else. */
-static __always_inline struct ipv6hdr *pm_link_ip6(struct xdp_md *ctx)
-{
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
-	struct ethhdr *eth = data;
-	struct ipv6hdr *ip6 = (void *)(eth + 1);
-
-	if ((void *)(ip6 + 1) > data_end || eth->h_proto != bpf_htons(ETH_P_IPV6))
-		return NULL;
-	return ip6;
-}
-
 /* The frame's length as a plain number (the verifier refuses arithmetic that mixes it with
  * packet pointers). */
-static __always_inline __u64 pm_link_frame_len(struct xdp_md *ctx)
+static __always_inline __u64 pm_frame_len(struct xdp_md *ctx)
 {
 	__u64 len = ctx->data_end - ctx->data;
 
@@ -75,9 +60,9 @@ static __always_inline void pm_link_send(struct xdp_md *ctx, __u32 ifindex)
 	if (!link)
 		return;
 	flow = *(volatile __u32 *)&link->send_flow;
-	if (!flow || !(ip6 = pm_link_ip6(ctx)) || pm_ingress_lookup(flow, &in))
+	if (!flow || !(ip6 = hike_ip6(ctx, NULL)) || pm_ingress_lookup(flow, &in))
 		return;
-	pm_ingress_count(&in, pm_link_frame_len(ctx));
+	pm_ingress_count(&in, pm_frame_len(ctx));
 	pm_mark_dscp((__u8 *)ip6 + 1, in.colour);
 }
 
@@ -108,7 +93,7 @@ static __always_inline int pm_link_receive(struct xdp_md *ctx)
 		return -1;
 	flow = *(volatile __u32 *)&link->receive_flow;
 	drop = *(volatile __u32 *)&link->drop_ppm;
-	if ((!flow && !drop) || !(ip6 = pm_link_ip6(ctx)))
+	if ((!flow && !drop) || !(ip6 = hike_ip6(ctx, NULL)))
 		return -1;
 	if (drop && !pm_link_is_nd(ctx, ip6) && bpf_get_prandom_u32() % PM_LINK_PPM < drop) {
 		pm_stat(PM_S_DROPPED);
@@ -126,7 +111,7 @@ static __always_inline int pm_link_receive(struct xdp_md *ctx)
 	counter = bpf_map_lookup_elem(&pm_recv, &index);
 	if (!counter)
 		return -1;
-	pm_add(counter, pm_link_frame_len(ctx));
+	pm_add(counter, pm_frame_len(ctx));
 	pm_stat(PM_S_COUNTED);
 	*tc1 &= ~((PM_TC_MONITORED | PM_TC_COLOUR) << 4);
 	return -1;

@@ -169,16 +169,6 @@ static __always_inline int pm_strip_doh(struct xdp_md *ctx)
 	return bpf_xdp_adjust_head(ctx, PM_DOH_LEN) ? -EINVAL : 0;
 }
 
-/* The frame's length as a plain number (the verifier refuses arithmetic that mixes it with
- * packet pointers). */
-static __always_inline __u64 pm_frame_len(struct xdp_md *ctx)
-{
-	__u64 len = ctx->data_end - ctx->data;
-
-	asm volatile("" : "+r"(len));
-	return len;
-}
-
 /* Ingress: counts the packet under (flow, active colour) and marks it the flow's way.
  * r0 = 0; -EINVAL not IPv6 or flow out of range; -ENOENT flow not configured; -EEXIST AltMark
  * mode and a DOH already follows the IPv6 header; -EOPNOTSUPP AltMark mode and a Hop-by-Hop
